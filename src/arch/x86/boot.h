@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_X86_BOOT_H
+#define VMON_X86_BOOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/error.h"
+#include "vmm/guest_mem.h"
+
+/*
+ * Loading a kernel into guest memory and preparing what its boot protocol
+ * needs (Linux zero page + e820 + cmdline + initrd, or PVH hvm_start_info).
+ * Pure memory work: no KVM here, so all of it is unit-tested on buffers.
+ */
+enum boot_protocol {
+	BOOT_PROTOCOL_AUTO,  /* PVH if an ELF has the PVH note, else Linux 64-bit */
+	BOOT_PROTOCOL_LINUX, /* Linux boot protocol, 64-bit entry, boot_params in RSI */
+	BOOT_PROTOCOL_PVH,   /* Xen PVH: 32-bit protected-mode entry, hvm_start_info in EBX */
+};
+
+enum kernel_format {
+	KERNEL_FORMAT_ELF64,
+	KERNEL_FORMAT_ELF32,
+	KERNEL_FORMAT_BZIMAGE,
+};
+
+enum boot_entry_mode {
+	BOOT_ENTRY_LONG_MODE,  /* 64-bit, identity-mapped paging, RSI = boot_params */
+	BOOT_ENTRY_PROTECTED,  /* 32-bit flat protected mode, paging off, EBX = start_info */
+};
+
+struct boot_request {
+	const char *kernel_name;     /* for messages */
+	const uint8_t *kernel;
+	size_t kernel_size;
+	const char *initrd_name;     /* NULL when no initrd */
+	const uint8_t *initrd;
+	size_t initrd_size;
+	const char *cmdline;         /* never NULL; may be "" */
+	enum boot_protocol protocol;
+	/* bzImage: true = enter its own 64-bit entry and let it decompress itself
+	 * in the guest; false (default) = decompress the payload on the host and
+	 * load the ELF inside. */
+	bool bzimage_guest_decompress;
+};
+
+struct boot_result {
+	enum kernel_format format;   /* of the file given */
+	enum boot_entry_mode mode;
+	uint64_t entry;              /* guest-physical RIP/EIP */
+	uint64_t boot_info_addr;     /* zero page (RSI) or hvm_start_info (EBX) */
+	uint64_t kernel_start, kernel_end;  /* loaded image range */
+	uint64_t initrd_addr, initrd_size;  /* 0 when none */
+	const char *payload_compression;    /* "xz", "zstd", "gzip", or NULL */
+};
+
+int x86_boot_load(struct guest_mem *mem, const struct boot_request *req, struct boot_result *out,
+		  struct vmon_error *err);
+
+const char *kernel_format_name(enum kernel_format format);
+
+#endif

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_X86_LAYOUT_H
+#define VMON_X86_LAYOUT_H
+
+/*
+ * Guest-physical memory map of a vmon x86 guest.
+ *
+ *   0x00000000  real-mode IVT / BDA (left zero)
+ *   0x00000500  boot GDT
+ *   0x00000520  boot IDT (empty; the guest installs its own)
+ *   0x00006000  PVH hvm_start_info, then its module list and memory map
+ *   0x00007000  Linux zero page (struct boot_params)
+ *   0x00009000  boot page tables: PML4, PDPT, 4 page directories (identity map of 4 GiB, 2 MiB pages)
+ *   0x00020000  kernel command line (up to X86_CMDLINE_MAX bytes)
+ *   0x0009fc00  end of low conventional memory (EBDA follows)
+ *   0x000a0000  VGA / BIOS hole up to 1 MiB (not RAM in the e820 map)
+ *   0x00100000  kernel (ELF segments at their physical addresses; bzImage protected-mode code)
+ *   ...         initrd at the top of low RAM, below initrd_addr_max
+ *   0xc0000000  32-bit MMIO hole (virtio-mmio, IOAPIC 0xfec00000, LAPIC 0xfee00000) up to 4 GiB
+ *   0x100000000 RAM above the hole for guests larger than 3 GiB
+ *
+ * KVM needs three pages for the VMX real-mode TSS and an identity-map page;
+ * they live just below the IOAPIC, inside the hole, where no RAM is.
+ */
+#define X86_BOOT_GDT_ADDR        0x500ull
+#define X86_BOOT_IDT_ADDR        0x520ull
+#define X86_PVH_START_INFO_ADDR  0x6000ull
+#define X86_ZERO_PAGE_ADDR       0x7000ull
+#define X86_BOOT_PML4_ADDR       0x9000ull
+#define X86_BOOT_PDPT_ADDR       0xa000ull
+#define X86_BOOT_PD_ADDR         0xb000ull   /* four pages: 0xb000 .. 0xefff */
+#define X86_CMDLINE_ADDR         0x20000ull
+#define X86_CMDLINE_MAX          0x10000ull  /* bytes, including the NUL */
+#define X86_EBDA_START           0x9fc00ull
+#define X86_BIOS_HOLE_END        0x100000ull
+#define X86_KERNEL_DEFAULT_ADDR  0x100000ull
+
+#define X86_MMIO_HOLE_START      0xc0000000ull
+#define X86_HIGH_RAM_START       0x100000000ull
+#define X86_IOAPIC_ADDR          0xfec00000ull
+#define X86_LAPIC_ADDR           0xfee00000ull
+#define X86_KVM_TSS_ADDR         0xfeffd000ull  /* 3 pages */
+#define X86_KVM_IDENTITY_MAP_ADDR 0xfeffc000ull /* 1 page */
+
+/* Legacy I/O ports vmon emulates. */
+#define X86_PORT_COM1            0x3f8
+#define X86_IRQ_COM1             4
+#define X86_PORT_I8042_DATA      0x60
+#define X86_PORT_I8042_CMD       0x64
+#define X86_PORT_RTC             0x70
+#define X86_IRQ_RTC              8
+#define X86_PORT_DEBUG_EXIT      0xf4   /* QEMU isa-debug-exit compatible */
+
+#endif

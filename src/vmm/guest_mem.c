@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/guest_mem.h"
+#include "arch/x86/layout.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define GUARD_SIZE (2ull << 20)
+
+int guest_mem_create(struct guest_mem *mem, uint64_t ram_size, struct vmon_error *err)
+{
+	uint64_t low, high;
+	uint8_t *map;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	memset(mem, 0, sizeof(*mem));
+	if (ram_size < GUEST_MEM_MIN || ram_size > GUEST_MEM_MAX)
+		return error_set(err, -EINVAL, "memory size %llu bytes is outside %llu MiB .. %llu GiB",
+				 (unsigned long long)ram_size, GUEST_MEM_MIN >> 20, GUEST_MEM_MAX >> 30);
+	if (ram_size % page)
+		return error_set(err, -EINVAL, "memory size %llu bytes is not a multiple of the page size %zu",
+				 (unsigned long long)ram_size, page);
+
+	low = ram_size < X86_MMIO_HOLE_START ? ram_size : X86_MMIO_HOLE_START;
+	high = ram_size - low;
+
+	mem->mapping_size = ram_size + 2 * GUARD_SIZE;
+	map = mmap(NULL, mem->mapping_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED)
+		return error_set(err, -errno, "cannot reserve %llu MiB of address space for guest memory: %s",
+				 (unsigned long long)(mem->mapping_size >> 20), strerror(errno));
+	if (mprotect(map + GUARD_SIZE, ram_size, PROT_READ | PROT_WRITE) < 0) {
+		int e = errno;
+		munmap(map, mem->mapping_size);
+		return error_set(err, -e, "cannot map %llu MiB of guest memory: %s",
+				 (unsigned long long)(ram_size >> 20), strerror(e));
+	}
+	/* Guest RAM is not worth dumping and is large; huge pages cut TLB misses. */
+	madvise(map + GUARD_SIZE, ram_size, MADV_DONTDUMP);
+	madvise(map + GUARD_SIZE, ram_size, MADV_HUGEPAGE);
+
+	mem->mapping = map;
+	mem->ram_size = ram_size;
+	mem->regions[0] = (struct guest_mem_region){ .gpa = 0, .size = low, .host = map + GUARD_SIZE };
+	mem->nregions = 1;
+	if (high) {
+		mem->regions[1] = (struct guest_mem_region){
+			.gpa = X86_HIGH_RAM_START, .size = high, .host = map + GUARD_SIZE + low };
+		mem->nregions = 2;
+	}
+	return 0;
+}
+
+void guest_mem_destroy(struct guest_mem *mem)
+{
+	if (mem->mapping)
+		munmap(mem->mapping, mem->mapping_size);
+	memset(mem, 0, sizeof(*mem));
+}
+
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < mem->nregions; i++) {
+		const struct guest_mem_region *r = &mem->regions[i];
+		uint64_t off;
+
+		if (gpa < r->gpa)
+			continue;
+		off = gpa - r->gpa;
+		/* off <= size and len <= size - off: no overflow possible. */
+		if (off > r->size || len > r->size - off)
+			continue;
+		if (len == 0 && off == r->size)
+			continue;
+		return r->host + off;
+	}
+	return NULL;
+}
+
+int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, uint64_t len)
+{
+	void *dst = guest_mem_ptr(mem, gpa, len);
+
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
+int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, uint64_t len)
+{
+	const void *src = guest_mem_ptr(mem, gpa, len);
+
+	if (!src)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
+uint64_t guest_mem_low_end(const struct guest_mem *mem)
+{
+	return mem->regions[0].size;
+}

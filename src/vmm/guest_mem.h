@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_GUEST_MEM_H
+#define VMON_GUEST_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/error.h"
+
+/*
+ * Guest-physical RAM. One host mapping holds all of it, surrounded by
+ * PROT_NONE guard pages; on x86 RAM above 3 GiB is split around the 32-bit
+ * MMIO hole, so guest-physical addresses map to the host in up to two regions.
+ *
+ * guest_mem_ptr() is the one checked translation: every guest-supplied
+ * address goes through it (bounds and overflow checked here and only here).
+ */
+#define GUEST_MEM_MAX_REGIONS 2
+
+struct guest_mem_region {
+	uint64_t gpa;    /* guest-physical start */
+	uint64_t size;   /* bytes */
+	uint8_t *host;   /* host address of gpa */
+};
+
+struct guest_mem {
+	uint64_t ram_size;                /* total RAM, bytes */
+	unsigned nregions;
+	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
+	/* resources */
+	uint8_t *mapping;                 /* includes the guard pages */
+	size_t mapping_size;
+};
+
+/* Smallest and largest RAM vmon accepts. */
+#define GUEST_MEM_MIN (2ull << 20)
+#define GUEST_MEM_MAX (1ull << 40)
+
+int guest_mem_create(struct guest_mem *mem, uint64_t ram_size, struct vmon_error *err);
+void guest_mem_destroy(struct guest_mem *mem);
+
+/* Host pointer for [gpa, gpa+len) when all of it is RAM inside one region, else NULL. */
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+
+/* True when [gpa, gpa+len) lies in RAM (one region), without overflow. */
+static inline bool guest_mem_contains(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	return guest_mem_ptr(mem, gpa, len) != NULL;
+}
+
+/* Copy helpers; return 0 or -EFAULT when the range is not RAM. */
+int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, uint64_t len);
+int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, uint64_t len);
+
+/* Highest guest-physical address + 1 of RAM below 4 GiB (the low region's end). */
+uint64_t guest_mem_low_end(const struct guest_mem *mem);
+
+#endif
