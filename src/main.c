@@ -1,2 +1,97 @@
 /* SPDX-License-Identifier: MIT */
-int main(void) { return 0; }
+/*
+ * vmon: parse the command line into a vm_config, build the VM from it, run it,
+ * and turn how it ended into the process exit status.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "arch/x86/cpu_state.h"
+#include "vmm/config.h"
+#include "vmm/file_map.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+#define KERNEL_MAX_SIZE (1ull << 30)
+
+int main(int argc, char **argv)
+{
+	struct vm_config cfg;
+	struct vmon_error err = { 0 };
+	struct file_map kernel = { 0 }, initrd = { 0 };
+	struct guest_mem mem = { 0 };
+	struct boot_result boot;
+	struct vm *vm;
+	int status;
+
+	switch (cli_parse(argc, argv, &cfg, stdout, &err)) {
+	case CLI_DONE:
+		return VMON_EXIT_OK;
+	case CLI_ERROR:
+		log_error("%s", err.msg);
+		return VMON_EXIT_USAGE;
+	case CLI_RUN:
+		break;
+	}
+	log_set_level(cfg.verbosity < 0 ? LOG_ERROR : cfg.verbosity == 0 ? LOG_WARN
+		      : cfg.verbosity == 1 ? LOG_INFO : LOG_DEBUG);
+
+	if (file_map_open(&kernel, cfg.kernel_path, "kernel", KERNEL_MAX_SIZE, &err) ||
+	    (cfg.initrd_path && file_map_open(&initrd, cfg.initrd_path, "initrd", cfg.mem_size, &err))) {
+		log_error("%s", err.msg);
+		file_map_close(&kernel);
+		return VMON_EXIT_USAGE;
+	}
+
+	/* Load the kernel before touching KVM: a bad image is reported the same on any host. */
+	if (guest_mem_create(&mem, cfg.mem_size, &err)) {
+		log_error("%s", err.msg);
+		status = err.code == -EINVAL ? VMON_EXIT_USAGE : VMON_EXIT_HOST_ERROR;
+		goto out_files;
+	}
+	const struct boot_request req = {
+		.kernel_name = cfg.kernel_path,
+		.kernel = kernel.data,
+		.kernel_size = kernel.size,
+		.initrd_name = cfg.initrd_path,
+		.initrd = initrd.data,
+		.initrd_size = initrd.size,
+		.cmdline = cfg.cmdline,
+		.protocol = cfg.protocol,
+		.bzimage_guest_decompress = cfg.bzimage_guest_decompress,
+	};
+	if (x86_boot_load(&mem, &req, &boot, &err) || x86_write_boot_tables(&mem, &err)) {
+		log_error("%s", err.msg);
+		status = VMON_EXIT_USAGE;
+		goto out_mem;
+	}
+	log_info("%s kernel loaded at 0x%llx-0x%llx, entry 0x%llx (%s)", kernel_format_name(boot.format),
+		 (unsigned long long)boot.kernel_start, (unsigned long long)boot.kernel_end,
+		 (unsigned long long)boot.entry,
+		 boot.mode == BOOT_ENTRY_LONG_MODE ? "64-bit Linux boot protocol" : "32-bit PVH entry");
+	/* The image is in guest memory now; drop the file mappings early. */
+	file_map_close(&kernel);
+	file_map_close(&initrd);
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		log_error("out of memory");
+		status = VMON_EXIT_HOST_ERROR;
+		goto out_mem;
+	}
+	if (vm_create(vm, &cfg, &mem, &boot, &err)) {
+		log_error("%s", err.msg);
+		status = VMON_EXIT_HOST_ERROR;
+	} else {
+		status = vm_run(vm);
+	}
+	vm_destroy(vm);
+	free(vm);
+out_mem:
+	guest_mem_destroy(&mem);
+out_files:
+	file_map_close(&kernel);
+	file_map_close(&initrd);
+	return status;
+}

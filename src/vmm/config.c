@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "vmm/guest_mem.h"
+
+int parse_size(const char *text, uint64_t *bytes)
+{
+	unsigned long long value;
+	uint64_t shift = 20;  /* bare number: MiB */
+	char *end;
+
+	if (!text || !isdigit((unsigned char)text[0]))
+		return -EINVAL;
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (*end) {
+		switch (toupper((unsigned char)*end)) {
+		case 'K': shift = 10; break;
+		case 'M': shift = 20; break;
+		case 'G': shift = 30; break;
+		case 'T': shift = 40; break;
+		default: return -EINVAL;
+		}
+		end++;
+		if (strcasecmp(end, "iB") != 0 && strcasecmp(end, "B") != 0 && *end)
+			return -EINVAL;
+	}
+	if (value > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*bytes = (uint64_t)value << shift;
+	return 0;
+}
+
+void cli_print_usage(FILE *out)
+{
+	fputs("usage: vmon run --kernel FILE [options]\n"
+	      "       vmon --help | --version\n"
+	      "\n"
+	      "Runs a guest kernel in a KVM virtual machine with a serial console on stdin/stdout.\n"
+	      "\n"
+	      "run options:\n"
+	      "  -k, --kernel FILE        kernel: ELF vmlinux, bzImage, or an ELF with a PVH note\n"
+	      "  -i, --initrd FILE        initial ramdisk\n"
+	      "  -c, --cmdline STR        kernel command line\n"
+	      "  -m, --mem SIZE           guest RAM, e.g. 128M, 1G (a bare number is MiB; default 128M)\n"
+	      "      --cpus N             number of vCPUs (default 1; only 1 is supported yet)\n"
+	      "      --boot-protocol P    auto (default: PVH when the ELF has a PVH note), linux or pvh\n"
+	      "      --bzimage-guest-decompress\n"
+	      "                           enter a bzImage's own 64-bit entry and let it decompress\n"
+	      "                           itself, instead of decompressing its payload on the host\n"
+	      "      --stats              print exit counts by reason and port when the VM ends\n"
+	      "  -v, --verbose            more monitor messages (repeat for debug)\n"
+	      "  -q, --quiet              only errors from the monitor\n"
+	      "\n"
+	      "Console: with a terminal on stdin, Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h helps.\n"
+	      "Exit status: 0 guest reset/power-off or quit; 2n+1 the guest wrote n to the debug-exit port\n"
+	      "0xf4 (as QEMU's isa-debug-exit); 2 bad usage or image; 4 guest crashed (triple fault,\n"
+	      "KVM internal error); 6 host error (no /dev/kvm, ioctl failure); 130/143 on SIGINT/SIGTERM.\n",
+	      out);
+}
+
+static int parse_cpus(const char *text, unsigned *ncpus)
+{
+	char *end;
+	unsigned long v;
+
+	if (!isdigit((unsigned char)text[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || *end || v == 0 || v > 255)
+		return -EINVAL;
+	*ncpus = (unsigned)v;
+	return 0;
+}
+
+enum {
+	OPT_CPUS = 0x100,
+	OPT_STATS,
+	OPT_BOOT_PROTOCOL,
+	OPT_BZIMAGE_GUEST_DECOMPRESS,
+};
+
+enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, struct vmon_error *err)
+{
+	static const struct option run_options[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "cmdline", required_argument, NULL, 'c' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "stats", no_argument, NULL, OPT_STATS },
+		{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
+		{ "bzimage-guest-decompress", no_argument, NULL, OPT_BZIMAGE_GUEST_DECOMPRESS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *command;
+	int opt;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->cmdline = "";
+	cfg->mem_size = VM_CONFIG_DEFAULT_MEM;
+	cfg->ncpus = 1;
+	cfg->protocol = BOOT_PROTOCOL_AUTO;
+
+	if (argc < 2) {
+		error_set(err, -EINVAL, "no command given (try 'vmon --help')");
+		return CLI_ERROR;
+	}
+	command = argv[1];
+	if (!strcmp(command, "--help") || !strcmp(command, "-h") || !strcmp(command, "help")) {
+		cli_print_usage(out);
+		return CLI_DONE;
+	}
+	if (!strcmp(command, "--version") || !strcmp(command, "-V") || !strcmp(command, "version")) {
+		fprintf(out, "vmon %s\n", VMON_VERSION);
+		return CLI_DONE;
+	}
+	if (strcmp(command, "run")) {
+		error_set(err, -EINVAL, "unknown command '%s' (try 'vmon --help')", command);
+		return CLI_ERROR;
+	}
+
+	/* getopt keeps global state: reset it so cli_parse can be called again (tests). */
+	optind = 1;
+	opterr = 0;
+	argc--;
+	argv++;
+	while ((opt = getopt_long(argc, argv, ":k:i:c:m:vqh", run_options, NULL)) != -1) {
+		switch (opt) {
+		case 'k':
+			cfg->kernel_path = optarg;
+			break;
+		case 'i':
+			cfg->initrd_path = optarg;
+			break;
+		case 'c':
+			cfg->cmdline = optarg;
+			break;
+		case 'm': {
+			int r = parse_size(optarg, &cfg->mem_size);
+			if (r) {
+				error_set(err, r, "--mem '%s': %s", optarg,
+					  r == -ERANGE ? "too large" : "not a size (examples: 128M, 1G, 512)");
+				return CLI_ERROR;
+			}
+			if (cfg->mem_size < GUEST_MEM_MIN || cfg->mem_size > GUEST_MEM_MAX) {
+				error_set(err, -EINVAL, "--mem '%s': must be between %llu MiB and %llu GiB", optarg,
+					  GUEST_MEM_MIN >> 20, GUEST_MEM_MAX >> 30);
+				return CLI_ERROR;
+			}
+			if (cfg->mem_size % 4096) {
+				error_set(err, -EINVAL, "--mem '%s': not a multiple of 4 KiB", optarg);
+				return CLI_ERROR;
+			}
+			break;
+		}
+		case OPT_CPUS:
+			if (parse_cpus(optarg, &cfg->ncpus)) {
+				error_set(err, -EINVAL, "--cpus '%s': not a number between 1 and 255", optarg);
+				return CLI_ERROR;
+			}
+			if (cfg->ncpus > VM_CONFIG_MAX_CPUS) {
+				error_set(err, -EINVAL, "--cpus %u: only %d vCPU is supported in this version (SMP is not "
+					  "implemented yet)", cfg->ncpus, VM_CONFIG_MAX_CPUS);
+				return CLI_ERROR;
+			}
+			break;
+		case OPT_STATS:
+			cfg->stats = true;
+			break;
+		case OPT_BOOT_PROTOCOL:
+			if (!strcmp(optarg, "auto"))
+				cfg->protocol = BOOT_PROTOCOL_AUTO;
+			else if (!strcmp(optarg, "linux"))
+				cfg->protocol = BOOT_PROTOCOL_LINUX;
+			else if (!strcmp(optarg, "pvh"))
+				cfg->protocol = BOOT_PROTOCOL_PVH;
+			else {
+				error_set(err, -EINVAL, "--boot-protocol '%s': expected auto, linux or pvh", optarg);
+				return CLI_ERROR;
+			}
+			break;
+		case OPT_BZIMAGE_GUEST_DECOMPRESS:
+			cfg->bzimage_guest_decompress = true;
+			break;
+		case 'v':
+			cfg->verbosity = cfg->verbosity < 0 ? 1 : cfg->verbosity + 1;
+			break;
+		case 'q':
+			cfg->verbosity = -1;
+			break;
+		case 'h':
+			cli_print_usage(out);
+			return CLI_DONE;
+		case ':':
+			error_set(err, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
+			return CLI_ERROR;
+		default:
+			error_set(err, -EINVAL, "unknown option '%s' (try 'vmon --help')", argv[optind - 1]);
+			return CLI_ERROR;
+		}
+	}
+	if (optind < argc) {
+		error_set(err, -EINVAL, "unexpected argument '%s'", argv[optind]);
+		return CLI_ERROR;
+	}
+	if (!cfg->kernel_path) {
+		error_set(err, -EINVAL, "run: --kernel FILE is required");
+		return CLI_ERROR;
+	}
+	if (strlen(cfg->cmdline) >= 0x10000) {
+		error_set(err, -E2BIG, "--cmdline is %zu bytes; at most 65535 fit", strlen(cfg->cmdline));
+		return CLI_ERROR;
+	}
+	return CLI_RUN;
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_CONFIG_H
+#define VMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arch/x86/boot.h"
+#include "vmm/error.h"
+
+/*
+ * The typed description of one VM. The CLI fills it (later a config file and
+ * the REST API will too); the VM is built from this object only.
+ */
+struct vm_config {
+	const char *kernel_path;
+	const char *initrd_path;     /* NULL: none */
+	const char *cmdline;         /* never NULL after parsing */
+	uint64_t mem_size;           /* bytes */
+	unsigned ncpus;
+	bool stats;                  /* print exit statistics at the end */
+	enum boot_protocol protocol;
+	bool bzimage_guest_decompress;
+	int verbosity;               /* 0 = warnings, 1 = info, 2 = debug; -1 = errors only */
+};
+
+#define VM_CONFIG_DEFAULT_MEM (128ull << 20)
+#define VM_CONFIG_MAX_CPUS 1   /* SMP arrives with its own issue */
+
+/* Process exit statuses of vmon itself; debug-exit statuses (2n+1) are odd. */
+enum vmon_exit_status {
+	VMON_EXIT_OK = 0,            /* guest reset / powered off / user quit */
+	VMON_EXIT_USAGE = 2,         /* bad CLI argument, config or image */
+	VMON_EXIT_GUEST_CRASH = 4,   /* triple fault, KVM internal error, failed entry */
+	VMON_EXIT_HOST_ERROR = 6,    /* /dev/kvm missing, an ioctl failed, out of memory */
+};
+
+enum cli_action {
+	CLI_RUN,       /* cfg is filled: run the VM */
+	CLI_DONE,      /* --help / --version printed: exit 0 */
+	CLI_ERROR,     /* err holds the message: exit VMON_EXIT_USAGE */
+};
+
+/* Parses argv (argv[0] is the program). Help/version text goes to out. */
+enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, struct vmon_error *err);
+
+/*
+ * "128M", "1G", "512K", "2T", optionally followed by "iB"/"B"; a bare number
+ * is MiB (as QEMU's -m). Returns 0 or -EINVAL/-ERANGE.
+ */
+int parse_size(const char *text, uint64_t *bytes);
+
+void cli_print_usage(FILE *out);
+
+#endif

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/vcpu.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arch/x86/cpu_state.h"
+#include "arch/x86/cpuid.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+/* SIGUSR1 interrupts KVM_RUN; its handler does nothing (the EINTR is the point). */
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+int vcpu_install_kick_handler(struct vmon_error *err)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: KVM_RUN must come back with EINTR. */
+	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+		return error_set(err, -errno, "sigaction(SIGUSR1): %s", strerror(errno));
+	return 0;
+}
+
+int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index, struct vmon_error *err)
+{
+	memset(vcpu, 0, sizeof(*vcpu));
+	vcpu->vm = vm;
+	vcpu->index = index;
+	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	if (vcpu->fd < 0)
+		return error_set(err, -errno, "KVM_CREATE_VCPU %u: %s", index, strerror(errno));
+	vcpu->run_size = (size_t)vm->vcpu_mmap_size;
+	vcpu->run = mmap(NULL, vcpu->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		int e = errno;
+		close(vcpu->fd);
+		vcpu->fd = -1;
+		vcpu->run = NULL;
+		return error_set(err, -e, "mmap of vCPU %u's kvm_run: %s", index, strerror(e));
+	}
+	return 0;
+}
+
+void vcpu_destroy(struct vcpu *vcpu)
+{
+	if (vcpu->run)
+		munmap(vcpu->run, vcpu->run_size);
+	if (vcpu->fd >= 0)
+		close(vcpu->fd);
+	vcpu->run = NULL;
+	vcpu->fd = -1;
+}
+
+static int setup_cpuid(struct vcpu *vcpu, struct vmon_error *err)
+{
+	struct kvm_cpuid2 *cpuid = cpuid_alloc();
+	int r;
+
+	if (!cpuid)
+		return error_set(err, -ENOMEM, "out of memory for CPUID");
+	if (ioctl(vcpu->vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
+		r = error_set(err, -errno, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		goto out;
+	}
+	r = cpuid_configure(cpuid, vcpu->index, vcpu->vm->ncpus, err);
+	if (r)
+		goto out;
+	if (ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0)
+		r = error_set(err, -errno, "KVM_SET_CPUID2: %s", strerror(errno));
+out:
+	free(cpuid);
+	return r;
+}
+
+static int setup_msrs(struct vcpu *vcpu, struct vmon_error *err)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entries[16];
+	} msrs;
+	int n;
+
+	memset(&msrs, 0, sizeof(msrs));
+	msrs.hdr.nmsrs = (uint32_t)x86_boot_msrs(msrs.entries, 16);
+	n = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
+	if (n < 0)
+		return error_set(err, -errno, "KVM_SET_MSRS: %s", strerror(errno));
+	/* KVM returns how many it set; a host may refuse some (logged, not fatal). */
+	if ((uint32_t)n < msrs.hdr.nmsrs)
+		log_info("vCPU %u: KVM refused MSR 0x%x (set %d of %u)", vcpu->index, msrs.entries[n].index, n,
+			 msrs.hdr.nmsrs);
+	return 0;
+}
+
+static int setup_lapic(struct vcpu *vcpu, struct vmon_error *err)
+{
+	struct kvm_lapic_state lapic;
+
+	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &lapic) < 0)
+		return error_set(err, -errno, "KVM_GET_LAPIC: %s", strerror(errno));
+	x86_lapic_wire_lints(&lapic);
+	if (ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic) < 0)
+		return error_set(err, -errno, "KVM_SET_LAPIC: %s", strerror(errno));
+	return 0;
+}
+
+int vcpu_setup(struct vcpu *vcpu, const struct boot_result *boot, struct vmon_error *err)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	int r;
+
+	if ((r = setup_cpuid(vcpu, err)) || (r = setup_msrs(vcpu, err)) || (r = setup_lapic(vcpu, err)))
+		return r;
+	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+		return error_set(err, -errno, "KVM_GET_SREGS: %s", strerror(errno));
+	x86_boot_sregs(&sregs, boot->mode);
+	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0)
+		return error_set(err, -errno, "KVM_SET_SREGS: %s", strerror(errno));
+	x86_boot_regs(&regs, boot);
+	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
+		return error_set(err, -errno, "KVM_SET_REGS: %s", strerror(errno));
+	return 0;
+}
+
+void vcpu_dump_state(struct vcpu *vcpu, FILE *out)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0) {
+		fprintf(out, "vmon: vCPU %u: registers unavailable: %s\n", vcpu->index, strerror(errno));
+		return;
+	}
+	fprintf(out,
+		"vmon: vCPU %u registers:\n"
+		"vmon:  rip %016llx rsp %016llx rflags %016llx\n"
+		"vmon:  rax %016llx rbx %016llx rcx %016llx rdx %016llx\n"
+		"vmon:  rsi %016llx rdi %016llx rbp %016llx\n"
+		"vmon:  r8  %016llx r9  %016llx r10 %016llx r11 %016llx\n"
+		"vmon:  r12 %016llx r13 %016llx r14 %016llx r15 %016llx\n"
+		"vmon:  cs %04x (dpl %u l %u) ss %04x ds %04x es %04x tr %04x\n"
+		"vmon:  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %llx\n"
+		"vmon:  gdt %016llx/%x idt %016llx/%x\n",
+		vcpu->index, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9,
+		r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, s.cs.selector, s.cs.dpl, s.cs.l, s.ss.selector,
+		s.ds.selector, s.es.selector, s.tr.selector, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.gdt.base,
+		s.gdt.limit, s.idt.base, s.idt.limit);
+
+	/* The bytes at RIP, when the address translates to RAM: names the faulting instruction. */
+	struct kvm_translation tr = { .linear_address = s.cs.base + r.rip };
+	if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) == 0 && tr.valid) {
+		const uint8_t *code = guest_mem_ptr(&vcpu->vm->mem, tr.physical_address, 16);
+		if (code) {
+			fprintf(out, "vmon:  code at rip (gpa %llx):", tr.physical_address);
+			for (int i = 0; i < 16; i++)
+				fprintf(out, " %02x", code[i]);
+			fputc('\n', out);
+		}
+	}
+}
+
+static void handle_io(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	uint64_t bytes = (uint64_t)run->io.size * run->io.count;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+
+	/* The data area lives in the kvm_run mapping; never trust it to fit. */
+	if (run->io.data_offset >= vcpu->run_size || bytes > vcpu->run_size - run->io.data_offset)
+		return;
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+		bool handled = io_bus_access(&vcpu->vm->pio, run->io.port, data, run->io.size, is_write);
+		if (stats_count_io(&vcpu->stats, STATS_PIO, run->io.port, handled, is_write))
+			log_warn("guest %s port 0x%x (%u bytes) that no device handles; counted, reported once",
+				 is_write ? "wrote" : "read", run->io.port, run->io.size);
+	}
+}
+
+static void handle_mmio(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	unsigned len = run->mmio.len > sizeof(run->mmio.data) ? sizeof(run->mmio.data) : run->mmio.len;
+	bool handled = io_bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
+				     run->mmio.is_write);
+
+	if (stats_count_io(&vcpu->stats, STATS_MMIO, run->mmio.phys_addr, handled, run->mmio.is_write))
+		log_warn("guest %s MMIO 0x%llx (%u bytes) that no device handles; counted, reported once",
+			 run->mmio.is_write ? "wrote" : "read", (unsigned long long)run->mmio.phys_addr, len);
+}
+
+static void crash(struct vcpu *vcpu, const char *what)
+{
+	log_error("vCPU %u: %s", vcpu->index, what);
+	vcpu_dump_state(vcpu, stderr);
+	vm_request_stop(vcpu->vm, VM_STOP_ERROR, VMON_EXIT_GUEST_CRASH);
+}
+
+static void handle_internal_error(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	char msg[256];
+	int n = snprintf(msg, sizeof(msg), "KVM internal error, suberror %u", run->internal.suberror);
+
+	for (uint32_t i = 0; i < run->internal.ndata && i < 8 && n > 0 && (size_t)n < sizeof(msg); i++)
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, "%s%llx", i ? " " : ", data ",
+			      (unsigned long long)run->internal.data[i]);
+	crash(vcpu, msg);
+}
+
+static void handle_system_event(struct vcpu *vcpu)
+{
+	switch (vcpu->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		vm_request_stop(vcpu->vm, VM_STOP_POWER_OFF, VMON_EXIT_OK);
+		break;
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_request_stop(vcpu->vm, VM_STOP_RESET, VMON_EXIT_OK);
+		break;
+	default:
+		crash(vcpu, "guest reported a crash (KVM system event)");
+		break;
+	}
+}
+
+/* Returns false when the vCPU must stop. */
+static bool handle_exit(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+
+	stats_count_exit(&vcpu->stats, run->exit_reason);
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(vcpu);
+		return true;
+	case KVM_EXIT_MMIO:
+		handle_mmio(vcpu);
+		return true;
+	case KVM_EXIT_INTR:
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+		return true;
+	case KVM_EXIT_HLT:
+		/* Only without an in-kernel LAPIC; vmon always has one, so a halted CPU wakes in-kernel. */
+		crash(vcpu, "guest halted with no interrupt source (unexpected KVM_EXIT_HLT)");
+		return false;
+	case KVM_EXIT_SHUTDOWN:
+		crash(vcpu, "guest triple fault (KVM_EXIT_SHUTDOWN)");
+		return false;
+	case KVM_EXIT_FAIL_ENTRY: {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "VM entry failed, hardware reason 0x%llx",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		crash(vcpu, msg);
+		return false;
+	}
+	case KVM_EXIT_INTERNAL_ERROR:
+		handle_internal_error(vcpu);
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		handle_system_event(vcpu);
+		return false;
+	default: {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "unexpected KVM exit reason %u (%s)", run->exit_reason,
+			 stats_exit_reason_name(run->exit_reason));
+		crash(vcpu, msg);
+		return false;
+	}
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *vcpu = arg;
+	sigset_t unblock;
+
+	sigemptyset(&unblock);
+	sigaddset(&unblock, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+
+	while (!vm_stopping(vcpu->vm)) {
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				vcpu->run->immediate_exit = 0;
+				continue;
+			}
+			log_error("vCPU %u: KVM_RUN: %s", vcpu->index, strerror(errno));
+			vm_request_stop(vcpu->vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
+			break;
+		}
+		if (!handle_exit(vcpu))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *vcpu, struct vmon_error *err)
+{
+	int r = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+
+	if (r)
+		return error_set(err, -r, "cannot start vCPU %u thread: %s", vcpu->index, strerror(r));
+	vcpu->thread_started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *vcpu)
+{
+	if (!vcpu->thread_started)
+		return;
+	/* immediate_exit covers the window between the stop check and KVM_RUN. */
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_join(struct vcpu *vcpu)
+{
+	if (vcpu->thread_started) {
+		pthread_join(vcpu->thread, NULL);
+		vcpu->thread_started = false;
+	}
+}

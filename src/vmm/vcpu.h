@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_VCPU_H
+#define VMON_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "arch/x86/boot.h"
+#include "vmm/error.h"
+#include "vmm/stats.h"
+
+struct vm;
+
+/* One virtual CPU: its KVM fd, the shared kvm_run page, and the thread running it. */
+struct vcpu {
+	struct vm *vm;
+	unsigned index;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	bool thread_started;
+	struct vcpu_stats stats;
+};
+
+int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index, struct vmon_error *err);
+void vcpu_destroy(struct vcpu *vcpu);
+
+/* CPUID, MSRs, LAPIC wiring, and the boot protocol's entry registers. */
+int vcpu_setup(struct vcpu *vcpu, const struct boot_result *boot, struct vmon_error *err);
+
+int vcpu_start(struct vcpu *vcpu, struct vmon_error *err);
+/* Makes a KVM_RUN in progress (or about to start) return promptly. */
+void vcpu_kick(struct vcpu *vcpu);
+void vcpu_join(struct vcpu *vcpu);
+
+/* Prints registers (and the bytes at RIP when translatable) for post-mortems. */
+void vcpu_dump_state(struct vcpu *vcpu, FILE *out);
+
+/* Installs the no-op handler of the kick signal; call once before vCPU threads start. */
+int vcpu_install_kick_handler(struct vmon_error *err);
+
+#endif

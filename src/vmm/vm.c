@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch/x86/cpu_state.h"
+#include "arch/x86/layout.h"
+#include "vmm/log.h"
+
+static void host_set_irq(void *ctx, unsigned gsi, int level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		log_warn("KVM_IRQ_LINE gsi %u level %d: %s", gsi, level, strerror(errno));
+}
+
+static void host_request_stop(void *ctx, enum vm_stop_reason reason, int exit_status)
+{
+	vm_request_stop(ctx, reason, exit_status);
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_status)
+{
+	int expected = VM_STOP_NONE;
+	uint64_t one = 1;
+
+	if (!atomic_compare_exchange_strong(&vm->stop_reason, &expected, (int)reason))
+		return;
+	vm->exit_status = exit_status;
+	if (vm->stop_eventfd >= 0 && write(vm->stop_eventfd, &one, sizeof(one)) < 0)
+		log_warn("waking the main loop: %s", strerror(errno));
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+}
+
+static int check_kvm(struct vm *vm, struct vmon_error *err)
+{
+	int version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	static const struct { long cap; const char *name; } required[] = {
+		{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+		{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+		{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+		{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	};
+
+	if (version != KVM_API_VERSION)
+		return error_set(err, -ENOTSUP, "/dev/kvm API version %d, vmon needs %d", version, KVM_API_VERSION);
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required[i].cap) <= 0)
+			return error_set(err, -ENOTSUP, "KVM lacks %s, which vmon needs", required[i].name);
+	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_mmap_size < (int)sizeof(struct kvm_run))
+		return error_set(err, -ENOTSUP, "KVM_GET_VCPU_MMAP_SIZE returned %d", vm->vcpu_mmap_size);
+	return 0;
+}
+
+static int setup_memory(struct vm *vm, struct vmon_error *err)
+{
+	for (unsigned i = 0; i < vm->mem.nregions; i++) {
+		const struct guest_mem_region *region = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = region->gpa,
+			.memory_size = region->size,
+			.userspace_addr = (uint64_t)(uintptr_t)region->host,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return error_set(err, -errno, "KVM_SET_USER_MEMORY_REGION slot %u (gpa 0x%llx, %llu MiB): %s", i,
+					 (unsigned long long)region->gpa, (unsigned long long)(region->size >> 20),
+					 strerror(errno));
+	}
+	return 0;
+}
+
+static int setup_platform(struct vm *vm, struct vmon_error *err)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	uint64_t identity_map = X86_KVM_IDENTITY_MAP_ADDR;
+
+	/* VMX needs these for real-mode emulation; they sit in the MMIO hole, clear of RAM. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)X86_KVM_TSS_ADDR) < 0)
+		return error_set(err, -errno, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
+	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0)
+		return error_set(err, -errno, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	/* In-kernel 8259 PICs + IOAPIC + LAPICs, and the 8254 PIT (ports 0x40-0x43, 0x61). */
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return error_set(err, -errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return error_set(err, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
+	return 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct boot_result *boot,
+	      struct vmon_error *err)
+{
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->mem = *mem;
+	memset(mem, 0, sizeof(*mem));
+	vm->boot = *boot;
+	vm->kvm_fd = vm->vm_fd = vm->stop_eventfd = -1;
+	atomic_init(&vm->stop_reason, VM_STOP_NONE);
+	clock_gettime(CLOCK_MONOTONIC, &vm->start_time);
+	io_bus_init(&vm->pio, "pio");
+	io_bus_init(&vm->mmio, "mmio");
+	vm->host = (struct device_host){
+		.pio = &vm->pio, .mmio = &vm->mmio, .set_irq = host_set_irq,
+		.request_stop = host_request_stop, .ctx = vm,
+	};
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		r = error_set(err, -errno, "cannot open /dev/kvm: %s%s", strerror(errno),
+			      errno == ENOENT ? " (is the kvm module loaded and does this host allow virtualization?)"
+			      : errno == EACCES ? " (add yourself to the 'kvm' group)" : "");
+		goto fail;
+	}
+	if ((r = check_kvm(vm, err)))
+		goto fail;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		r = error_set(err, -errno, "KVM_CREATE_VM: %s", strerror(errno));
+		goto fail;
+	}
+	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_eventfd < 0) {
+		r = error_set(err, -errno, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if ((r = setup_memory(vm, err)) || (r = setup_platform(vm, err)))
+		goto fail;
+	if ((r = console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO, err)))
+		goto fail;
+	if ((r = legacy_devices_init(&vm->legacy, &vm->host, &vm->console, err)))
+		goto fail;
+
+	vm->ncpus = cfg->ncpus;
+	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		r = error_set(err, -ENOMEM, "out of memory for %u vCPUs", vm->ncpus);
+		goto fail;
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vm->vcpus[i].fd = -1;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if ((r = vcpu_create(&vm->vcpus[i], vm, i, err)) || (r = vcpu_setup(&vm->vcpus[i], &vm->boot, err)))
+			goto fail;
+	return 0;
+fail:
+	vm_destroy(vm);
+	return r;
+}
+
+/* Signals the main loop handles; blocked in every thread (vCPU threads inherit the mask). */
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1); /* the vCPU kick: only vCPU threads unblock it */
+}
+
+static void handle_signal(struct vm *vm, int signal_fd)
+{
+	struct signalfd_siginfo si;
+
+	if (read(signal_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	log_info("received signal %u; stopping the VM", si.ssi_signo);
+	vm_request_stop(vm, VM_STOP_USER, 128 + (int)si.ssi_signo);
+}
+
+enum { EV_STOP = 1, EV_SIGNAL, EV_CONSOLE_IN, EV_CONSOLE_SPACE };
+
+static int event_loop(struct vm *vm, int signal_fd, struct vmon_error *err)
+{
+	struct epoll_event ev;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int r = 0;
+
+	if (ep < 0)
+		return error_set(err, -errno, "epoll_create1: %s", strerror(errno));
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = EV_STOP };
+	epoll_ctl(ep, EPOLL_CTL_ADD, vm->stop_eventfd, &ev);
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = EV_SIGNAL };
+	epoll_ctl(ep, EPOLL_CTL_ADD, signal_fd, &ev);
+	console_register(&vm->console, ep, EV_CONSOLE_IN, EV_CONSOLE_SPACE);
+
+	while (!vm_stopping(vm)) {
+		struct epoll_event events[8];
+		int n = epoll_wait(ep, events, 8, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = error_set(err, -errno, "epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			switch (events[i].data.u32) {
+			case EV_SIGNAL:
+				handle_signal(vm, signal_fd);
+				break;
+			case EV_CONSOLE_IN:
+			case EV_CONSOLE_SPACE:
+				if (console_handle_event(&vm->console, ep, events[i].data.u32 == EV_CONSOLE_IN) ==
+				    CONSOLE_QUIT)
+					vm_request_stop(vm, VM_STOP_USER, VMON_EXIT_OK);
+				break;
+			default:
+				break;
+			}
+		}
+	}
+	close(ep);
+	return r;
+}
+
+int vm_run(struct vm *vm)
+{
+	struct vmon_error err = { 0 };
+	sigset_t signals;
+	int signal_fd;
+	int status;
+
+	stop_signals(&signals);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (signal_fd < 0 || vcpu_install_kick_handler(&err)) {
+		log_error("cannot set up signal handling: %s", signal_fd < 0 ? strerror(errno) : err.msg);
+		if (signal_fd >= 0)
+			close(signal_fd);
+		return VMON_EXIT_HOST_ERROR;
+	}
+	console_start(&vm->console);
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		if (vcpu_start(&vm->vcpus[i], &err)) {
+			log_error("%s", err.msg);
+			vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
+			break;
+		}
+	}
+	if (event_loop(vm, signal_fd, &err)) {
+		log_error("%s", err.msg);
+		vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+	console_stop(&vm->console);
+	close(signal_fd);
+	status = vm->exit_status;
+
+	if (vm->cfg->stats) {
+		struct vcpu_stats *total = calloc(1, sizeof(*total));
+		struct timespec now;
+		if (total) {
+			for (unsigned i = 0; i < vm->ncpus; i++)
+				stats_merge(total, &vm->vcpus[i].stats);
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			fprintf(stderr, "vmon: run time: %.3f s\n",
+				(double)(now.tv_sec - vm->start_time.tv_sec) +
+				(double)(now.tv_nsec - vm->start_time.tv_nsec) / 1e9);
+			stats_print(total, stderr);
+			free(total);
+		}
+	}
+	return status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->vcpus) {
+		for (unsigned i = 0; i < vm->ncpus; i++)
+			vcpu_destroy(&vm->vcpus[i]);
+		free(vm->vcpus);
+		vm->vcpus = NULL;
+	}
+	legacy_devices_destroy(&vm->legacy);
+	console_destroy(&vm->console);
+	guest_mem_destroy(&vm->mem);
+	if (vm->stop_eventfd >= 0)
+		close(vm->stop_eventfd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->stop_eventfd = vm->vm_fd = vm->kvm_fd = -1;
+}
