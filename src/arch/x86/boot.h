@@ -56,6 +56,19 @@ struct boot_result {
 	const char *payload_compression;    /* "xz", "zstd", "gzip", or NULL */
 };
 
+/* Kernel files larger than this are refused before parsing. */
+#define BOOT_MAX_KERNEL_SIZE (1ull << 30)
+/* initrd ceiling when the kernel gives none (plain ELF, PVH): boot.rst initrd_addr_max default. */
+#define BOOT_DEFAULT_INITRD_ADDR_MAX 0x37ffffffull
+
+/*
+ * Loads req->kernel (ELF64, ELF32 with the PVH note, or bzImage), the initrd
+ * and the command line into mem and writes the boot information (zero page
+ * at X86_ZERO_PAGE_ADDR or hvm_start_info at X86_PVH_START_INFO_ADDR).
+ * With BOOT_ENTRY_LONG_MODE the vCPU starts at entry with RSI = boot_info_addr;
+ * with BOOT_ENTRY_PROTECTED at entry with EBX = boot_info_addr.
+ * Returns 0 or a negative errno with err naming the file and the bad value.
+ */
 int x86_boot_load(struct guest_mem *mem, const struct boot_request *req, struct boot_result *out,
 		  struct vmon_error *err);
 

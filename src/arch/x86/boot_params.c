@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "arch/x86/boot_params.h"
+#include "arch/x86/boot.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -77,7 +78,7 @@ void boot_params_minimal(struct boot_params *bp)
 	bp->hdr.version = BOOT_PARAMS_MINIMAL_VERSION;
 	bp->hdr.loadflags = LOADED_HIGH;
 	bp->hdr.kernel_alignment = 0x1000000;
-	bp->hdr.initrd_addr_max = 0x37ffffff;  /* boot.rst default when the kernel says nothing */
+	bp->hdr.initrd_addr_max = BOOT_DEFAULT_INITRD_ADDR_MAX;
 	bp->hdr.cmdline_size = X86_CMDLINE_MAX - 1;
 }
 

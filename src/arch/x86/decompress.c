@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <lzma.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 /* Kernel xz streams use a dictionary of at most 32 MiB (scripts/xz_wrap.sh). */
 #define XZ_MEMLIMIT (256ull << 20)
@@ -91,7 +93,9 @@ static int inflate_gzip(const uint8_t *in, size_t in_len, uint8_t *out, size_t o
 	zs.avail_in = (uInt)in_len;
 	zs.next_out = out;
 	zs.avail_out = (uInt)out_len;
-	ret = inflate(&zs, Z_FINISH);
+	do
+		ret = inflate(&zs, Z_FINISH);
+	while (ret == Z_OK);
 	size_t produced = zs.total_out;
 	size_t left_in = zs.avail_in;
 	inflateEnd(&zs);
@@ -139,7 +143,10 @@ static int decode_xz(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_
 	strm.avail_in = in_len;
 	strm.next_out = out;
 	strm.avail_out = out_len;
-	ret = lzma_code(&strm, LZMA_FINISH);
+	/* LZMA_OK means progress; a call that can make none returns LZMA_BUF_ERROR. */
+	do
+		ret = lzma_code(&strm, LZMA_FINISH);
+	while (ret == LZMA_OK);
 	size_t produced = (size_t)strm.total_out;
 	size_t left_in = strm.avail_in;
 	lzma_end(&strm);

@@ -185,7 +185,7 @@ static int add_load_segment(struct elf_kernel *elf, const struct elf_phdr *ph, u
 
 int elf_parse(const uint8_t *image, size_t size, struct elf_kernel *elf, struct vmon_error *err)
 {
-	struct elf_header h;
+	struct elf_header h = { 0 };
 	uint64_t table_end;
 	int ret;
 

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_DEBUG_EXIT_H
+#define VMON_DEBUG_EXIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/device.h"
+#include "vmm/error.h"
+
+/*
+ * QEMU isa-debug-exit compatible port: writing value v stops the VM with exit
+ * status (v << 1) | 1, so a test guest can report pass/fail without a
+ * console. The device has no guest-visible state (nothing to snapshot).
+ */
+
+#define DEBUG_EXIT_PORT 0xf4
+
+struct debug_exit {
+	const struct device_host *host;
+	uint16_t port;
+	unsigned iosize;
+};
+
+/* The status vmon stops with for a write of value (truncated to 32 bits, like the value). */
+static inline int debug_exit_status(uint32_t value)
+{
+	return (int)((value << 1) | 1u);
+}
+
+/* Registers iosize (1, 2, 3 or 4) ports at port on host->pio. */
+int debug_exit_init(struct debug_exit *d, const struct device_host *host, uint16_t port, unsigned iosize,
+		    struct vmon_error *err);
+
+/*
+ * io_access_fn. A write of 1..4 bytes (little endian) at any offset requests
+ * VM_STOP_DEBUG_EXIT with debug_exit_status(value); reads return all ones.
+ */
+void debug_exit_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
+
+#endif

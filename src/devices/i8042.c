@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+#include "devices/i8042.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Controller commands (written to 0x64). */
+enum {
+	CMD_READ_RAM = 0x20,     /* 0x20..0x3f: read RAM byte; 0x20 reads the CTR */
+	CMD_WRITE_RAM = 0x60,    /* 0x60..0x7f: write RAM byte from the next data byte */
+	CMD_AUX_DISABLE = 0xa7,
+	CMD_AUX_ENABLE = 0xa8,
+	CMD_AUX_TEST = 0xa9,
+	CMD_SELF_TEST = 0xaa,
+	CMD_KBD_TEST = 0xab,
+	CMD_KBD_DISABLE = 0xad,
+	CMD_KBD_ENABLE = 0xae,
+	CMD_READ_OUTPORT = 0xd0,
+	CMD_WRITE_OUTPORT = 0xd1,
+	CMD_WRITE_KBD_OBUF = 0xd2, /* loop a byte back as if the keyboard sent it */
+	CMD_WRITE_AUX_OBUF = 0xd3, /* loop a byte back as if the mouse sent it */
+	CMD_WRITE_AUX = 0xd4,      /* send the next data byte to the mouse */
+	CMD_PULSE = 0xf0,          /* 0xf0..0xff: pulse output-port bits 0-3 whose mask bit is 0 */
+};
+
+#define SELF_TEST_OK    0x55
+#define INTERFACE_OK    0x00
+#define DEVICE_NAK      0xfe /* what the controller reports when no device answers */
+
+/* What a PC BIOS leaves in the CTR: both interrupts on, POST passed, scancode translation. */
+#define CTR_RESET (I8042_CTR_KBDINT | I8042_CTR_AUXINT | I8042_CTR_SYS | I8042_CTR_XLATE)
+
+static uint8_t *ctr(struct i8042_state *s)
+{
+	return &s->ram[0];
+}
+
+static void update_irq(struct i8042 *k)
+{
+	struct i8042_state *s = &k->s;
+	int kbd = s->out_full && !s->out_aux && (*ctr(s) & I8042_CTR_KBDINT);
+	int aux = s->out_full && s->out_aux && (*ctr(s) & I8042_CTR_AUXINT);
+
+	if (kbd != k->irq_level[0]) {
+		k->irq_level[0] = kbd;
+		device_set_irq(k->host, I8042_IRQ_KBD, kbd);
+	}
+	if (aux != k->irq_level[1]) {
+		k->irq_level[1] = aux;
+		device_set_irq(k->host, I8042_IRQ_AUX, aux);
+	}
+}
+
+/* One byte in the output buffer; a single byte register, like the real part. */
+static void output(struct i8042_state *s, uint8_t val, bool aux, bool timeout)
+{
+	s->out_data = val;
+	s->out_full = 1;
+	s->out_aux = aux;
+	s->out_timeout = timeout;
+}
+
+static void request_reset(struct i8042 *k)
+{
+	device_request_stop(k->host, VM_STOP_RESET, 0);
+}
+
+static void command(struct i8042 *k, uint8_t cmd)
+{
+	struct i8042_state *s = &k->s;
+
+	s->pending_cmd = 0;
+	if (cmd >= CMD_READ_RAM && cmd < CMD_READ_RAM + 0x20) {
+		output(s, s->ram[cmd & 0x1f], false, false);
+		return;
+	}
+	if (cmd >= CMD_WRITE_RAM && cmd < CMD_WRITE_RAM + 0x20) {
+		s->pending_cmd = cmd;
+		return;
+	}
+	if (cmd >= CMD_PULSE) {
+		/* Bit 0 of the mask low pulses the CPU reset line; 0xFE is the classic reboot. */
+		if (!(cmd & I8042_OUT_RESET))
+			request_reset(k);
+		return;
+	}
+	switch (cmd) {
+	case CMD_AUX_DISABLE:
+		*ctr(s) |= I8042_CTR_AUXDIS;
+		break;
+	case CMD_AUX_ENABLE:
+		*ctr(s) &= (uint8_t)~I8042_CTR_AUXDIS;
+		break;
+	case CMD_KBD_DISABLE:
+		*ctr(s) |= I8042_CTR_KBDDIS;
+		break;
+	case CMD_KBD_ENABLE:
+		*ctr(s) &= (uint8_t)~I8042_CTR_KBDDIS;
+		break;
+	case CMD_AUX_TEST:
+	case CMD_KBD_TEST:
+		/* Nothing plugged in: clock and data lines float high, which tests good. */
+		output(s, INTERFACE_OK, false, false);
+		break;
+	case CMD_SELF_TEST:
+		*ctr(s) |= I8042_CTR_SYS; /* a passed self-test sets the system flag */
+		output(s, SELF_TEST_OK, false, false);
+		break;
+	case CMD_READ_OUTPORT: {
+		uint8_t val = s->outport & (uint8_t)~(I8042_OUT_KBD_OBF | I8042_OUT_AUX_OBF);
+		if (s->out_full)
+			val |= s->out_aux ? I8042_OUT_AUX_OBF : I8042_OUT_KBD_OBF;
+		output(s, val, false, false);
+		break;
+	}
+	case CMD_WRITE_OUTPORT:
+	case CMD_WRITE_KBD_OBUF:
+	case CMD_WRITE_AUX_OBUF:
+	case CMD_WRITE_AUX:
+		s->pending_cmd = cmd;
+		break;
+	default:
+		/* Vendor and obsolete commands (password, input port, ...): ignored, no reply. */
+		break;
+	}
+}
+
+static void data_write(struct i8042 *k, uint8_t val)
+{
+	struct i8042_state *s = &k->s;
+	uint8_t cmd = s->pending_cmd;
+
+	s->pending_cmd = 0;
+	if (cmd >= CMD_WRITE_RAM && cmd < CMD_WRITE_RAM + 0x20) {
+		s->ram[cmd & 0x1f] = val;
+		return;
+	}
+	switch (cmd) {
+	case CMD_WRITE_OUTPORT:
+		s->outport = val;
+		if (!(val & I8042_OUT_RESET))
+			request_reset(k);
+		break;
+	case CMD_WRITE_KBD_OBUF:
+		output(s, val, false, false);
+		break;
+	case CMD_WRITE_AUX_OBUF:
+		output(s, val, true, false);
+		break;
+	case CMD_WRITE_AUX:
+		/* No mouse: the transmission times out and the controller NAKs. */
+		output(s, DEVICE_NAK, true, true);
+		break;
+	default:
+		/* A byte for the keyboard, which is not there either. */
+		output(s, DEVICE_NAK, false, true);
+		break;
+	}
+}
+
+static uint8_t status(struct i8042_state *s)
+{
+	uint8_t val = I8042_STR_KEYLOCK;
+
+	if (*ctr(s) & I8042_CTR_SYS)
+		val |= I8042_STR_SYS;
+	if (s->last_was_cmd)
+		val |= I8042_STR_CMDDAT;
+	if (s->out_full) {
+		val |= I8042_STR_OBF;
+		if (s->out_aux)
+			val |= I8042_STR_AUXDATA;
+		if (s->out_timeout)
+			val |= I8042_STR_TIMEOUT;
+	}
+	return val;
+}
+
+static void finish_read(uint8_t *data, unsigned size, uint8_t val)
+{
+	data[0] = val;
+	if (size > 1)
+		memset(data + 1, 0xff, size - 1);
+}
+
+void i8042_data_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write)
+{
+	struct i8042 *k = dev;
+
+	if (size == 0 || offset != 0)
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (is_write) {
+		k->s.last_was_cmd = 0;
+		data_write(k, data[0]);
+	} else {
+		/* Reading an empty buffer returns the previous byte again. */
+		finish_read(data, size, k->s.out_data);
+		k->s.out_full = 0;
+	}
+	update_irq(k);
+	pthread_mutex_unlock(&k->lock);
+}
+
+void i8042_command_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write)
+{
+	struct i8042 *k = dev;
+
+	if (size == 0 || offset != 0)
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (is_write) {
+		k->s.last_was_cmd = 1;
+		command(k, data[0]);
+		update_irq(k);
+	} else {
+		finish_read(data, size, status(&k->s));
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+void i8042_scpa_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write)
+{
+	struct i8042 *k = dev;
+
+	if (size == 0 || offset != 0)
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (is_write) {
+		uint8_t old = k->s.scpa;
+		/* Bit 1 gates A20 (stored only: KVM never wraps addresses). Bit 0 rising = fast reset. */
+		k->s.scpa = data[0];
+		if ((data[0] & 1) && !(old & 1))
+			request_reset(k);
+	} else {
+		finish_read(data, size, k->s.scpa);
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_init(struct i8042 *k, const struct device_host *host, struct vmon_error *err)
+{
+	static const struct {
+		uint16_t port;
+		const char *name;
+		io_access_fn fn;
+	} ports[] = {
+		{ I8042_PORT_DATA, "i8042-data", i8042_data_access },
+		{ I8042_PORT_COMMAND, "i8042-command", i8042_command_access },
+		{ I8042_PORT_SCPA, "system-control-a", i8042_scpa_access },
+	};
+	int ret;
+
+	memset(k, 0, sizeof(*k));
+	k->host = host;
+	*ctr(&k->s) = CTR_RESET;
+	k->s.outport = I8042_OUT_RESET | I8042_OUT_A20;
+	k->s.scpa = I8042_OUT_A20; /* A20 enabled, as firmware leaves it */
+	ret = pthread_mutex_init(&k->lock, NULL);
+	if (ret)
+		return error_set(err, -ret, "i8042: mutex: %s", strerror(ret));
+	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
+		ret = io_bus_register(host->pio, ports[i].port, 1, ports[i].name, ports[i].fn, k, err);
+		if (ret) {
+			/* The bus cannot unregister; registration happens once at start-up and failure is fatal. */
+			pthread_mutex_destroy(&k->lock);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void i8042_destroy(struct i8042 *k)
+{
+	pthread_mutex_destroy(&k->lock);
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_I8042_H
+#define VMON_I8042_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/device.h"
+#include "vmm/error.h"
+
+/*
+ * i8042 PS/2 keyboard controller with no keyboard and no mouse attached, plus
+ * System Control Port A (0x92). It answers every controller command Linux's
+ * i8042 driver issues while probing, NAKs bytes sent to the absent devices,
+ * and turns the reset line (command 0xFE, output-port bit 0, port 0x92 bit 0)
+ * into VM_STOP_RESET. Port 0x61 belongs to KVM's in-kernel PIT and is not
+ * claimed. See docs/devices.md.
+ */
+
+#define I8042_PORT_DATA    0x60
+#define I8042_PORT_COMMAND 0x64
+#define I8042_PORT_SCPA    0x92 /* System Control Port A */
+#define I8042_IRQ_KBD      1
+#define I8042_IRQ_AUX      12
+
+/* Status register (read from 0x64). */
+#define I8042_STR_OBF     0x01 /* output buffer full */
+#define I8042_STR_IBF     0x02 /* input buffer full (never: commands complete at once) */
+#define I8042_STR_SYS     0x04 /* system flag, copied from CTR bit 2 */
+#define I8042_STR_CMDDAT  0x08 /* last write was to 0x64 */
+#define I8042_STR_KEYLOCK 0x10 /* 1 = keyboard not inhibited */
+#define I8042_STR_AUXDATA 0x20 /* output buffer holds aux (mouse) data */
+#define I8042_STR_TIMEOUT 0x40 /* the device did not answer */
+
+/* Controller configuration byte (CTR, internal RAM byte 0). */
+#define I8042_CTR_KBDINT  0x01
+#define I8042_CTR_AUXINT  0x02
+#define I8042_CTR_SYS     0x04
+#define I8042_CTR_KBDDIS  0x10
+#define I8042_CTR_AUXDIS  0x20
+#define I8042_CTR_XLATE   0x40
+
+/* Output port (commands 0xD0/0xD1). */
+#define I8042_OUT_RESET   0x01 /* 0 = hold the CPU in reset */
+#define I8042_OUT_A20     0x02
+#define I8042_OUT_KBD_OBF 0x10
+#define I8042_OUT_AUX_OBF 0x20
+
+/* Guest-visible state; plain data (the snapshot). */
+struct i8042_state {
+	uint8_t ram[32];       /* controller RAM; ram[0] is the CTR */
+	uint8_t outport;       /* output port as last written (OBF bits are computed) */
+	uint8_t out_data;      /* output buffer (0x60 reads); keeps its value after a read */
+	uint8_t out_full;      /* OBF */
+	uint8_t out_aux;       /* output buffer holds aux-side data */
+	uint8_t out_timeout;   /* output buffer holds a device-timeout NAK */
+	uint8_t pending_cmd;   /* command awaiting its data byte on 0x60, or 0 */
+	uint8_t last_was_cmd;  /* status bit 3 */
+	uint8_t scpa;          /* port 0x92 as last written */
+};
+
+struct i8042 {
+	struct i8042_state s;
+	const struct device_host *host;
+	int irq_level[2];      /* levels last driven on IRQ 1 and IRQ 12 */
+	pthread_mutex_t lock;  /* vCPU threads of an SMP guest may race */
+};
+
+/* Resets the controller and registers ports 0x60, 0x64 and 0x92 on host->pio. */
+int i8042_init(struct i8042 *k, const struct device_host *host, struct vmon_error *err);
+void i8042_destroy(struct i8042 *k);
+
+/*
+ * io_access_fn for each of the three one-port ranges. Wider accesses act on
+ * the byte register; reads fill the remaining bytes with 0xff.
+ */
+void i8042_data_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
+void i8042_command_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
+void i8042_scpa_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
+
+#endif

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+#include "devices/port_sink.h"
+
+#include <string.h>
+
+static const struct port_sink_range ranges[] = {
+	{ 0x080, 1, "post", "POST code port; Linux's default io_delay writes it (outb 0x80)" },
+	{ 0x081, 15, "dma-page", "DMA page registers 0x81-0x8f (0x87: channel 0); ISA DMA setup, no DMA controller here" },
+	{ 0x0ed, 1, "io-delay", "alternative I/O delay port (io_delay=0xed)" },
+	{ 0x0f0, 2, "fpu-error", "0xf0 clears the FPU busy latch, 0xf1 resets the coprocessor (IRQ 13 era)" },
+	{ 0x2e8, 8, "com4", "absent COM4: the 8250 driver probes it, all ones reads as no UART" },
+	{ 0x2f8, 8, "com2", "absent COM2: probed by the 8250 driver" },
+	{ 0x378, 3, "lpt1", "absent parallel port: parport_pc probes data/status/control" },
+	{ 0x3b0, 0x30, "vga", "VGA/MDA/CGA registers 0x3b0-0x3df: vgacon and the boot code probe for a display" },
+	{ 0x3e8, 8, "com3", "absent COM3: probed by the 8250 driver" },
+	{ 0xcf8, 8, "pci-config", "PCI configuration mechanism 1/2: no PCI bus, config reads are all ones" },
+};
+
+const struct port_sink_range *port_sink_ranges(size_t *count)
+{
+	*count = sizeof(ranges) / sizeof(ranges[0]);
+	return ranges;
+}
+
+void port_sink_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write)
+{
+	(void)dev;
+	(void)offset;
+	if (!is_write)
+		memset(data, 0xff, size);
+}
+
+int port_sink_init(struct port_sink *ps, const struct device_host *host, struct vmon_error *err)
+{
+	ps->host = host;
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+		int ret = io_bus_register(host->pio, ranges[i].base, ranges[i].len, ranges[i].name, port_sink_access,
+					  ps, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_RTC_H
+#define VMON_RTC_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "devices/device.h"
+#include "vmm/error.h"
+
+/*
+ * MC146818 CMOS real-time clock and its 128 bytes of CMOS RAM behind the
+ * index/data pair 0x70/0x71. The clock is the host's UTC wall clock plus an
+ * offset the guest sets by writing the time registers. Interrupt flags in
+ * register C are computed when the guest looks (polled), but IRQ 8 is never
+ * raised: the device has no timer to raise it on time. See docs/devices.md.
+ */
+
+#define RTC_PORT_INDEX 0x70
+#define RTC_PORT_DATA  0x71
+#define RTC_NPORTS     2
+#define RTC_CMOS_SIZE  128
+
+/* Register indices. */
+enum {
+	RTC_SECONDS = 0x00,
+	RTC_SECONDS_ALARM = 0x01,
+	RTC_MINUTES = 0x02,
+	RTC_MINUTES_ALARM = 0x03,
+	RTC_HOURS = 0x04,
+	RTC_HOURS_ALARM = 0x05,
+	RTC_DAY_OF_WEEK = 0x06, /* 1 = Sunday */
+	RTC_DAY_OF_MONTH = 0x07,
+	RTC_MONTH = 0x08,
+	RTC_YEAR = 0x09,        /* two digits */
+	RTC_REG_A = 0x0a,
+	RTC_REG_B = 0x0b,
+	RTC_REG_C = 0x0c,
+	RTC_REG_D = 0x0d,
+	RTC_CENTURY = 0x32,     /* the PC/ACPI convention */
+};
+
+#define RTC_A_UIP     0x80 /* update in progress */
+#define RTC_A_DV_MASK 0x70 /* divider select */
+#define RTC_A_DV_32K  0x20 /* 32.768 kHz time base: the clock runs */
+#define RTC_A_RS_MASK 0x0f /* periodic rate select */
+
+#define RTC_B_SET   0x80 /* freeze updates so the guest can set the time */
+#define RTC_B_PIE   0x40
+#define RTC_B_AIE   0x20
+#define RTC_B_UIE   0x10
+#define RTC_B_SQWE  0x08
+#define RTC_B_DM    0x04 /* 1 = binary, 0 = BCD */
+#define RTC_B_24H   0x02 /* 1 = 24-hour, 0 = 12-hour with PM in bit 7 of hours */
+#define RTC_B_DSE   0x01
+
+#define RTC_C_IRQF  0x80
+#define RTC_C_PF    0x40
+#define RTC_C_AF    0x20
+#define RTC_C_UF    0x10
+
+#define RTC_D_VRT   0x80 /* valid RAM and time: the battery is fine */
+
+#define RTC_HOURS_PM 0x80
+
+/* Where the clock reads its time; CLOCK_REALTIME unless a test injects one. */
+typedef void (*rtc_time_fn)(void *ctx, struct timespec *now);
+
+/* Guest-visible state; plain data (the snapshot). */
+struct rtc_state {
+	uint8_t index;              /* last byte written to 0x70 (bit 7 is the NMI mask, not part of the index) */
+	uint8_t cmos[RTC_CMOS_SIZE]; /* time bytes hold the frozen time while SET */
+	int64_t offset_s;           /* guest seconds minus host seconds */
+	int64_t last_tick_s;        /* guest time when the C flags were last brought up to date */
+	int64_t last_tick_ns;
+};
+
+struct rtc {
+	struct rtc_state s;
+	const struct device_host *host;
+	rtc_time_fn now;
+	void *now_ctx;
+	pthread_mutex_t lock; /* the index/data pair is shared state; vCPU threads may race */
+};
+
+/* Resets the RTC and registers ports 0x70-0x71 on host->pio. now may be NULL for the host clock. */
+int rtc_init(struct rtc *r, const struct device_host *host, rtc_time_fn now, void *now_ctx,
+	     struct vmon_error *err);
+void rtc_destroy(struct rtc *r);
+
+/* io_access_fn for 0x70-0x71. Wider accesses act on the first byte; reads fill the rest with 0xff. */
+void rtc_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
+
+#endif

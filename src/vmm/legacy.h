@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_LEGACY_H
+#define VMON_LEGACY_H
+
+#include <stdbool.h>
+
+#include "devices/debug_exit.h"
+#include "devices/device.h"
+#include "devices/i8042.h"
+#include "devices/port_sink.h"
+#include "devices/rtc.h"
+#include "devices/uart_8250.h"
+#include "vmm/console.h"
+
+/*
+ * The PC's legacy devices every vmon x86 guest gets: COM1 wired to the
+ * console, the i8042 (probe + reset), the CMOS RTC, the debug-exit port and
+ * the sink for harmless ports. One table drives their set-up and tear-down.
+ */
+struct legacy_devices {
+	unsigned initialized;   /* how many entries of the table are up */
+	struct uart_8250 com1;
+	struct i8042 i8042;
+	struct rtc rtc;
+	struct debug_exit debug_exit;
+	struct port_sink port_sink;
+};
+
+int legacy_devices_init(struct legacy_devices *l, const struct device_host *host, struct console *console,
+			struct vmon_error *err);
+void legacy_devices_destroy(struct legacy_devices *l);
+
+#endif

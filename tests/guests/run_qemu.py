@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Run one test guest under QEMU (TCG) and check its exit status and output.
+
+The same guest images run under vmon; this checks them against a reference
+VMM. --protocol pvh boots NAME.elf directly (QEMU's PVH loader);
+--protocol linux boots linux_boot_shim.elf, which enters NAME.flat at
+0x100200 through the 64-bit Linux boot protocol.
+
+Exit status conventions of the guests (README.md): debug_exit(N) makes QEMU
+exit with 2N+1; a reset or a triple fault with -no-reboot exits 0.
+"""
+
+import argparse
+import datetime
+import re
+import selectors
+import subprocess
+import sys
+import time
+
+# name: cmdline, line to send after the banner (or None), expected status,
+# regexes that must each match the output (re.M), and an optional checker.
+EXPECT = {
+    'hello': dict(
+        cmdline='console=ttyS0 greeting=hi',
+        status=0,
+        patterns=[r'\AHello from the vmon test guest \(protocol {proto}\)\n',
+                  r'^cmdline: console=ttyS0 greeting=hi$',
+                  r'^hello: LSR had THRE\|TEMT before each byte: yes$',
+                  r'^hello: resetting via the i8042$']),
+    'debug_exit': dict(
+        cmdline='exit=5',
+        status=11,
+        patterns=[r'^debug_exit: writing 5 to port 0xf4$']),
+    'uart_irq': dict(
+        cmdline='',
+        send='hello from the host 42\n',
+        banner='uart_irq: ready',
+        status=1,
+        patterns=[r'^uart_irq: ready, ',
+                  r'^echo: HELLO FROM THE HOST 42$',
+                  r'^uart_irq: \d+ THRE interrupts \(largest burst (1[0-6]|[1-9]) bytes\), '
+                  r'[1-9]\d* RX interrupts$']),
+    'i8042_reset': dict(
+        cmdline='',
+        status=0,
+        patterns=[r'^i8042_reset: self-test answered 0x55 \(expected 0x55\)$',
+                  r'^i8042_reset: pulsing reset']),
+    'rtc': dict(
+        cmdline='',
+        status=1,
+        patterns=[r'^rtc: binary 24h mode agrees', r'^rtc: bcd 12h mode agrees']),
+    'triple_fault': dict(
+        cmdline='',
+        status=0,
+        patterns=[r'^triple_fault: loading an empty IDT and executing ud2\n\Z']),
+    'unknown_port': dict(
+        cmdline='',
+        status=1,
+        patterns=[r'^unknown_port: all checks passed$']),
+    'pio_bench': dict(
+        cmdline='iters=1000',
+        status=1,
+        patterns=[r'\A!\npio_bench: 1000 writes to port 0x80 done$']),
+    'memmap': dict(
+        cmdline='mem=32',
+        status=1,
+        patterns=[r'^memmap: protocol {proto}, cmdline: mem=32$',
+                  r'^e820: 0x0000000000000000 0x[0-9a-f]{16} 1$',
+                  r'^memmap: mem=32 MiB \(0x2000000 bytes\): covered$',
+                  r'^memmap: all checks passed$']),
+}
+
+RTC_LINE = re.compile(r'^RTC: (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)$', re.M)
+RTC_MAX_SKEW_S = 60
+
+
+def check_rtc(output, started):
+    lines = RTC_LINE.findall(output)
+    if len(lines) != 1:
+        return 'expected exactly one "RTC: YYYY-MM-DD HH:MM:SS" line, got %d' % len(lines)
+    guest = datetime.datetime(*map(int, lines[0]), tzinfo=datetime.timezone.utc)
+    skew = abs((guest - started).total_seconds())
+    if skew > RTC_MAX_SKEW_S:
+        return 'guest RTC %s is %.0f s away from the host clock (UTC)' % (guest, skew)
+    return None
+
+
+def run(args):
+    exp = EXPECT[args.guest]
+    cmd = [args.qemu, '-accel', 'tcg', '-m', '32M', '-nodefaults', '-no-reboot',
+           '-display', 'none', '-serial', 'stdio',
+           '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04']
+    if args.protocol == 'pvh':
+        cmd += ['-kernel', args.elf]
+    else:
+        cmd += ['-kernel', args.shim,
+                '-device', 'loader,file=%s,addr=0x100000,force-raw=on' % args.flat]
+    cmd += ['-append', exp['cmdline']]
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    out = b''
+    sent = 'send' not in exp
+    deadline = time.monotonic() + args.timeout
+    timed_out = False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            proc.kill()
+            break
+        if not sel.select(timeout=min(left, 0.5)):
+            continue
+        chunk = proc.stdout.read1(4096)
+        if not chunk:
+            break
+        out += chunk
+        # The guest turns its FIFOs on before printing the banner; input sent
+        # earlier may be lost, as on a real 16550.
+        if not sent and exp['banner'].encode() in out:
+            proc.stdin.write(exp['send'].encode())
+            proc.stdin.flush()
+            sent = True
+    status = proc.wait()
+    text = out.decode(errors='replace')
+    sys.stdout.write(text)
+
+    errors = []
+    if timed_out:
+        errors.append('timed out after %d s' % args.timeout)
+    if status != exp['status']:
+        errors.append('exit status %d, expected %d' % (status, exp['status']))
+    for pat in exp['patterns']:
+        if not re.search(pat.replace('{proto}', args.protocol), text, re.M):
+            errors.append('output does not match %r' % pat)
+    if args.guest == 'rtc':
+        err = check_rtc(text, started)
+        if err:
+            errors.append(err)
+    for e in errors:
+        print('run_qemu: FAIL: %s: %s' % (args.guest, e))
+    if not errors:
+        print('run_qemu: %s (%s) ok, exit status %d' % (args.guest, args.protocol, status))
+    return 1 if errors else 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument('--qemu', default='qemu-system-x86_64')
+    p.add_argument('--guest', required=True, choices=sorted(EXPECT))
+    p.add_argument('--protocol', choices=['pvh', 'linux'], default='pvh')
+    p.add_argument('--elf', help='NAME.elf (pvh)')
+    p.add_argument('--flat', help='NAME.flat (linux)')
+    p.add_argument('--shim', help='linux_boot_shim.elf (linux)')
+    p.add_argument('--timeout', type=int, default=30)
+    args = p.parse_args()
+    if args.protocol == 'pvh' and not args.elf:
+        p.error('--protocol pvh needs --elf')
+    if args.protocol == 'linux' and not (args.flat and args.shim):
+        p.error('--protocol linux needs --flat and --shim')
+    return run(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "devices/debug_exit.h"
+
+struct fixture {
+	struct io_bus pio;
+	struct device_host host;
+	struct debug_exit dev;
+	int stops;
+	enum vm_stop_reason reason;
+	int status;
+};
+
+static void fake_set_irq(void *ctx, unsigned gsi, int level)
+{
+	(void)ctx;
+	(void)gsi;
+	(void)level;
+	fail_msg("debug-exit has no interrupt");
+}
+
+static void fake_request_stop(void *ctx, enum vm_stop_reason reason, int status)
+{
+	struct fixture *f = ctx;
+	f->stops++;
+	f->reason = reason;
+	f->status = status;
+}
+
+static struct fixture *make(unsigned iosize)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	io_bus_init(&f->pio, "pio");
+	f->host = (struct device_host){ .pio = &f->pio, .set_irq = fake_set_irq,
+					.request_stop = fake_request_stop, .ctx = f };
+	assert_int_equal(debug_exit_init(&f->dev, &f->host, DEBUG_EXIT_PORT, iosize, NULL), 0);
+	return f;
+}
+
+static void write_value(struct fixture *f, uint16_t port, uint32_t v, unsigned size)
+{
+	uint8_t data[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	assert_true(io_bus_access(&f->pio, port, data, size, true));
+}
+
+static void byte_write_stops_with_value_times_two_plus_one(void **state)
+{
+	struct fixture *f = make(1);
+	(void)state;
+
+	write_value(f, DEBUG_EXIT_PORT, 0, 1);
+	assert_int_equal(f->stops, 1);
+	assert_int_equal(f->reason, VM_STOP_DEBUG_EXIT);
+	assert_int_equal(f->status, 1);
+	write_value(f, DEBUG_EXIT_PORT, 0x10, 1);
+	assert_int_equal(f->stops, 2);
+	assert_int_equal(f->status, 0x21);
+	write_value(f, DEBUG_EXIT_PORT, 0xff, 1);
+	assert_int_equal(f->status, 0x1ff); /* the shell sees 0xff */
+	free(f);
+}
+
+static void word_write_uses_both_bytes_little_endian(void **state)
+{
+	struct fixture *f = make(2);
+	(void)state;
+
+	write_value(f, DEBUG_EXIT_PORT, 0x1234, 2);
+	assert_int_equal(f->status, 0x2469);
+	free(f);
+}
+
+static void dword_write_keeps_32_bits(void **state)
+{
+	struct fixture *f = make(4);
+	(void)state;
+
+	write_value(f, DEBUG_EXIT_PORT, 0x12345678, 4);
+	assert_int_equal((uint32_t)f->status, 0x2468acf1u);
+	write_value(f, DEBUG_EXIT_PORT, 0x80000001, 4);
+	assert_int_equal((uint32_t)f->status, 0x00000003u); /* bit 31 shifts out, as in QEMU */
+	assert_int_equal(debug_exit_status(0x3fffffff), 0x7fffffff);
+	free(f);
+}
+
+static void write_anywhere_in_the_range_stops(void **state)
+{
+	struct fixture *f = make(4);
+	(void)state;
+
+	write_value(f, DEBUG_EXIT_PORT + 3, 0x02, 1);
+	assert_int_equal(f->stops, 1);
+	assert_int_equal(f->status, 5);
+	assert_null(io_bus_find(&f->pio, DEBUG_EXIT_PORT + 4));
+	free(f);
+}
+
+static void reads_return_all_ones_and_do_not_stop(void **state)
+{
+	struct fixture *f = make(4);
+	uint8_t v[4] = { 0 };
+	(void)state;
+
+	for (unsigned size = 1; size <= 4; size *= 2) {
+		assert_true(io_bus_access(&f->pio, DEBUG_EXIT_PORT, v, size, false));
+		for (unsigned i = 0; i < size; i++)
+			assert_int_equal(v[i], 0xff);
+	}
+	assert_int_equal(f->stops, 0);
+	free(f);
+}
+
+static void io_size_outside_1_to_4_is_refused(void **state)
+{
+	struct fixture *f = make(1);
+	struct debug_exit other;
+	struct vmon_error err = { 0 };
+	(void)state;
+
+	assert_int_equal(debug_exit_init(&other, &f->host, 0x501, 0, &err), -EINVAL);
+	assert_int_equal(debug_exit_init(&other, &f->host, 0x501, 5, &err), -EINVAL);
+	assert_int_equal(debug_exit_init(&other, &f->host, 0xffff, 2, &err), -EINVAL);
+	assert_int_equal(debug_exit_init(&other, &f->host, DEBUG_EXIT_PORT, 1, &err), -EEXIST);
+	free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(byte_write_stops_with_value_times_two_plus_one),
+		cmocka_unit_test(word_write_uses_both_bytes_little_endian),
+		cmocka_unit_test(dword_write_keeps_32_bits),
+		cmocka_unit_test(write_anywhere_in_the_range_stops),
+		cmocka_unit_test(reads_return_all_ones_and_do_not_stop),
+		cmocka_unit_test(io_size_outside_1_to_4_is_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
