@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="gcc libc6-dev make pkg-config meson ninja-build python3
 liblzma-dev libzstd-dev zlib1g-dev libcmocka-dev
-binutils qemu-system-x86 busybox-static cpio xz-utils zstd gzip"
+binutils qemu-system-x86 busybox-static cpio xz-utils zstd gzip python3-pytest"
 
 missing=""
 for p in $PACKAGES; do

@@ -17,6 +17,18 @@ static void rx_clear(struct uart_8250_state *s)
 	s->rx_count = 0;
 }
 
+/*
+ * Hardware flow control, as a host with RTS/CTS on would do it: host input is
+ * held back until the guest raises RTS (drivers do when the port is opened and
+ * after programming FCR), so input piped in before the guest is ready is
+ * neither dropped by a FIFO reset nor lost to a driver not yet listening.
+ * Loopback disconnects the receiver from the line.
+ */
+static bool host_may_send(const struct uart_8250_state *s)
+{
+	return (s->mcr & UART_MCR_RTS) && !(s->mcr & UART_MCR_LOOP);
+}
+
 static bool rx_push(struct uart_8250_state *s, uint8_t byte)
 {
 	if (s->rx_count >= rx_capacity(s))
@@ -195,11 +207,11 @@ static void reg_write(struct uart_8250 *u, unsigned reg, uint8_t val, bool *spac
 		s->lcr = val;
 		break;
 	case UART_MCR: {
-		bool was_loop = s->mcr & UART_MCR_LOOP;
+		bool was_open = host_may_send(s);
 		s->mcr = val & 0x1f;
 		update_msr(s);
-		/* Leaving loopback reconnects the receiver to host input. */
-		if (was_loop && !(s->mcr & UART_MCR_LOOP))
+		/* Raising RTS or leaving loopback opens the line to host input. */
+		if (!was_open && host_may_send(s))
 			*space_freed = true;
 		break;
 	}
@@ -268,7 +280,7 @@ static uint8_t reg_read(struct uart_8250 *u, unsigned reg, bool *space_freed)
 
 static size_t rx_space_locked(const struct uart_8250_state *s)
 {
-	if (s->mcr & UART_MCR_LOOP)
+	if (!host_may_send(s))
 		return 0;
 	return rx_capacity(s) - s->rx_count;
 }
@@ -278,8 +290,13 @@ void uart_8250_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, 
 	struct uart_8250 *u = dev;
 	bool space_freed = false, notify;
 
-	if (size == 0 || offset >= UART_8250_NPORTS)
+	if (size == 0)
 		return;
+	if (offset >= UART_8250_NPORTS) {
+		if (!is_write)
+			memset(data, 0xff, size);
+		return;
+	}
 	pthread_mutex_lock(&u->lock);
 	if (is_write) {
 		reg_write(u, (unsigned)offset, data[0], &space_freed);
@@ -301,7 +318,7 @@ size_t uart_8250_receive(struct uart_8250 *u, const uint8_t *buf, size_t len)
 	size_t n = 0;
 
 	pthread_mutex_lock(&u->lock);
-	if (!(u->s.mcr & UART_MCR_LOOP)) {
+	if (host_may_send(&u->s)) {
 		while (n < len && rx_push(&u->s, buf[n]))
 			n++;
 		update_irq(u);

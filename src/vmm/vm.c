@@ -244,6 +244,14 @@ int vm_run(struct vm *vm)
 
 	stop_signals(&signals);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	/*
+	 * A shell starts background jobs with SIGINT ignored, and an ignored
+	 * signal never reaches a signalfd: take the default disposition back
+	 * (harmless while blocked) so `kill -INT` stops the VM cleanly.
+	 */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (signal_fd < 0 || vcpu_install_kick_handler(&err)) {
 		log_error("cannot set up signal handling: %s", signal_fd < 0 ? strerror(errno) : err.msg);

@@ -9,10 +9,10 @@
  *    transmitter empty raises the interrupt at once). No LSR polling on TX.
  *  - receive: one byte per RDI/CTI identification, HLT between interrupts,
  *    until '\n'; then "echo: <LINE IN UPPER CASE>" through the same TX path.
- * The host should send the line after the banner line ("uart_irq: ready,
- * ..."): a byte that arrives before the FIFOs are switched on may be lost
- * (a 16550 clears its FIFOs when FCR.FE changes), although the guest keeps
- * one already sitting in RBR.
+ * The host must send the line after the banner line ("uart_irq: ready, ..."):
+ * bytes that arrive before the FIFOs are switched on may be lost (a 16550
+ * clears its FIFOs when FCR.FE changes), although the guest keeps one
+ * already sitting in RBR.
  * Failures: 1 = IIR did not report FIFOs enabled, 2 = unexpected IIR
  * identification, 3 = interrupt storm (IIR never said "no interrupt").
  */
@@ -67,10 +67,8 @@ static void tx_fill(void)
 	}
 }
 
-static void rx_byte(void)
+static void rx_char(char c)
 {
-	char c = (char)uart_in(UART_RBR);
-
 	if (line_done || c == '\r')
 		return;
 	if (c == '\n') {
@@ -101,7 +99,7 @@ static void com1_isr(struct isr_frame *frame)
 		case UART_IIR_RDI:
 		case UART_IIR_CTI:
 			rx_irqs = rx_irqs + 1;
-			rx_byte();
+			rx_char((char)uart_in(UART_RBR));
 			break;
 		case UART_IIR_RLSI:
 			(void)uart_in(UART_LSR);
@@ -154,10 +152,20 @@ void guest_main(const struct boot_info *bi)
 	pic_init(1u << COM1_IRQ);
 	lapic_virtual_wire();
 
-	/* Keep a byte that arrived before the FIFOs existed (enabling them clears them). */
-	if (uart_in(UART_LSR) & UART_LSR_DR)
-		rx_byte();
+	/*
+	 * Drop RTS while reprogramming so a host that honours flow control (vmon)
+	 * holds its input back; keep a byte that arrived before, since enabling
+	 * the FIFOs clears them. Hosts without flow control (QEMU with a
+	 * pre-filled stdin) may still lose bytes here: they must send after the
+	 * banner.
+	 */
+	uart_out(UART_MCR, UART_MCR_DTR | UART_MCR_OUT2);
+	bool early = uart_in(UART_LSR) & UART_LSR_DR;
+	uint8_t early_byte = early ? uart_in(UART_RBR) : 0;
+
 	uart_out(UART_FCR, UART_FCR_ENABLE);   /* RX trigger level 1 byte */
+	if (early)
+		rx_char((char)early_byte);
 	uart_out(UART_MCR, UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT2);
 
 	irq_printf("uart_irq: ready, interrupt-driven transmit (THRE, up to 16 bytes each); "

@@ -127,8 +127,8 @@ def compress(data, method):
         # The gzip member already ends with ISIZE (uncompressed size mod 2^32).
         return gzip.compress(data, compresslevel=9, mtime=0)
     if method == "xz":
-        # Like scripts/xz_wrap.sh: x86 BCJ filter, LZMA2, CRC32 check.
-        filters = [{"id": lzma.FILTER_X86}, {"id": lzma.FILTER_LZMA2, "preset": 9}]
+        # Like scripts/xz_wrap.sh: x86 BCJ filter, LZMA2 (its default preset 6), CRC32 check.
+        filters = [{"id": lzma.FILTER_X86}, {"id": lzma.FILTER_LZMA2, "preset": 6}]
         return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32, filters=filters) + size
     if method == "zstd":
         tool = shutil.which("zstd")

@@ -21,9 +21,9 @@ The API is batch-shaped for both backends, so the same test code works with both
 argv items naming existing host files (containing a '/', or ``--opt=PATH``)
 are copied into the sandbox and rewritten; ELF executables come with the
 shared libraries ldd lists (tests/kvm-sandbox/bundle.sh). Files the command
-writes are not copied back. In the sandbox, a command killed by signal N
-reports -N like subprocess does, but busybox sh cannot tell that apart from
-exit(128+N). Timeouts are multiplied by ``timeout_scale`` (env
+writes are not copied back. Exit statuses read as a shell reports them, on
+both backends: a command killed by signal N gives 128+N (busybox sh in the
+sandbox cannot tell that apart from exit(128+N) anyway). Timeouts are multiplied by ``timeout_scale`` (env
 VMRUNNER_TIMEOUT_SCALE; default 1 direct, 4 sandbox: nested KVM under TCG is
 much slower than hardware).
 
@@ -262,7 +262,9 @@ class Runner:
             except ProcessLookupError:
                 pass
             out, err = proc.communicate()
-        return Result(proc.returncode, out, err, time.monotonic() - start, timed_out)
+        # As a shell reports it (like the sandbox): 128+N for a death by signal N.
+        rc = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+        return Result(rc, out, err, time.monotonic() - start, timed_out)
 
     def _run_sandbox(self, jobs: List[_Job]) -> List[Result]:
         with tempfile.TemporaryDirectory(prefix="vmrunner.") as tmp:
@@ -289,8 +291,8 @@ class Runner:
         results = {}
         for m in _RESULT_RE.finditer(proc.stdout):
             rc = int(m.group(4))
-            # The shell's 128+N for a death by signal N, as subprocess reports it.
-            returncode = -(rc - 128) if rc > 128 else rc
+            # Kept as the shell reports it: 128+N for a death by signal N.
+            returncode = rc
             results[int(m.group(1))] = Result(
                 returncode, _b64(m.group(2)), _b64(m.group(3)),
                 float(m.group(7)) - float(m.group(6)), m.group(5) == b"1")
@@ -368,7 +370,7 @@ def _self_test() -> int:
           r.returncode == 0 and r.stdout == b"host file content\n", r)
     r = results[i_timeout]
     check("a command past its timeout is killed and flagged",
-          r.timed_out and r.returncode == -signal.SIGKILL
+          r.timed_out and r.returncode == 128 + signal.SIGKILL
           and r.duration < 60 * runner.timeout_scale, r)
     r = results[i_after]
     check("the batch goes on after a timeout",

@@ -15,7 +15,7 @@
 # or not prepared. 126 means the guest found no usable /dev/kvm.
 #
 # Environment: KVM_SANDBOX_CACHE, KVM_SANDBOX_TIMEOUT (default 600 s),
-# KVM_SANDBOX_MEM (MiB, default 2048), KVM_SANDBOX_SMP (default 2),
+# KVM_SANDBOX_MEM (MiB, default 2048), KVM_SANDBOX_SMP (default 1: with 2, nested KVM under TCG soft-locked the sandbox kernel),
 # KVM_SANDBOX_CPU (default max), KVM_SANDBOX_KVM_AMD_ARGS (e.g. "npt=0"),
 # KVM_SANDBOX_VERBOSE=1 copies the guest console log to stderr.
 set -euo pipefail
@@ -91,7 +91,7 @@ rc=0
 # stdin from /dev/null: the stdio chardev must not take the caller's terminal.
 timeout -k 5 "$timeout_s" qemu-system-x86_64 \
 	-machine pc -accel tcg -cpu "${KVM_SANDBOX_CPU:-max}" \
-	-m "${KVM_SANDBOX_MEM:-2048}" -smp "${KVM_SANDBOX_SMP:-2}" \
+	-m "${KVM_SANDBOX_MEM:-2048}" -smp "${KVM_SANDBOX_SMP:-1}" \
 	-nodefaults -no-user-config -display none -monitor none -no-reboot \
 	-chardev file,id=con,path="$work/console.log" -serial chardev:con \
 	-chardev stdio,id=out -serial chardev:out \

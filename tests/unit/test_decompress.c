@@ -36,7 +36,7 @@ static void put_le32(uint8_t *p, uint32_t v)
 static size_t make_xz(const uint8_t *in, size_t len)
 {
 	size_t pos = 0;
-	assert_int_equal(lzma_easy_buffer_encode(6, LZMA_CHECK_CRC32, NULL, in, len, payload, &pos,
+	assert_int_equal(lzma_easy_buffer_encode(1, LZMA_CHECK_CRC32, NULL, in, len, payload, &pos,
 						 sizeof(payload) - 4), LZMA_OK);
 	put_le32(payload + pos, (uint32_t)len);
 	return pos + 4;

@@ -76,6 +76,12 @@ static int setup(void **state)
 					.request_stop = fake_request_stop, .ctx = f };
 	sem_init(&f->space_sem, 0, 0);
 	assert_int_equal(uart_8250_init(&f->uart, &f->host, COM1, X86_IRQ_COM1, &cb, &err), 0);
+	/* A driver raises RTS when it opens the port; host input flows only then. */
+	uint8_t rts = UART_MCR_RTS;
+	assert_true(io_bus_access(&f->pio, COM1 + UART_MCR, &rts, 1, true));
+	f->space_calls = 0;
+	sem_destroy(&f->space_sem);
+	sem_init(&f->space_sem, 0, 0);
 	*state = f;
 	return 0;
 }
@@ -371,7 +377,7 @@ static void irq_updates_only_on_level_changes(void **state)
 {
 	struct fixture *f = *state;
 
-	out(f, UART_MCR, UART_MCR_OUT2);
+	out(f, UART_MCR, UART_MCR_OUT2 | UART_MCR_RTS);
 	out(f, UART_IER, UART_IER_ERBFI);
 	push(f, "a", 1);
 	assert_int_equal(f->irq_sets, 1);
@@ -400,7 +406,7 @@ static void loopback_sends_tx_to_rx_and_mirrors_mcr_in_msr(void **state)
 	/* The receiver is off the line: host input waits. */
 	push(f, "h", 0);
 	assert_int_equal(uart_8250_rx_space(&f->uart), 0);
-	out(f, UART_MCR, 0);
+	out(f, UART_MCR, UART_MCR_RTS);
 	assert_int_equal(uart_8250_rx_space(&f->uart), 1);
 	out(f, UART_THR, 'w');
 	assert_int_equal(f->nout, 1);
@@ -422,6 +428,26 @@ static void msr_delta_bits_latch_and_clear_on_read(void **state)
 	assert_int_equal(in(f, UART_MSR), UART_MSR_DCD | UART_MSR_DDCD | UART_MSR_TERI);
 	out(f, UART_MCR, UART_MCR_LOOP | UART_MCR_OUT2 | UART_MCR_DTR);
 	assert_int_equal(in(f, UART_MSR), UART_MSR_DCD | UART_MSR_DSR | UART_MSR_DDSR);
+}
+
+static void host_input_waits_until_the_guest_raises_rts(void **state)
+{
+	struct fixture *f = *state;
+
+	out(f, UART_MCR, UART_MCR_DTR | UART_MCR_OUT2);
+	assert_int_equal(uart_8250_rx_space(&f->uart), 0);
+	push(f, "early", 0);
+	assert_false(in(f, UART_LSR) & UART_LSR_DR);
+	/* Raising RTS opens the line and tells the input side to send. */
+	out(f, UART_MCR, UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT2);
+	assert_int_equal(f->space_calls, 1);
+	push(f, "e", 1);
+	assert_int_equal(in(f, UART_RBR), 'e');
+	/* Dropping RTS again stops input but keeps what was received. */
+	push(f, "x", 1);
+	out(f, UART_MCR, UART_MCR_DTR);
+	push(f, "y", 0);
+	assert_int_equal(in(f, UART_RBR), 'x');
 }
 
 static void rx_space_available_fires_when_the_guest_drains(void **state)
@@ -557,6 +583,7 @@ int main(void)
 		T(irq_updates_only_on_level_changes),
 		T(loopback_sends_tx_to_rx_and_mirrors_mcr_in_msr),
 		T(msr_delta_bits_latch_and_clear_on_read),
+		T(host_input_waits_until_the_guest_raises_rts),
 		T(rx_space_available_fires_when_the_guest_drains),
 		T(rx_space_available_may_call_receive),
 		T(empty_rbr_returns_the_last_byte),

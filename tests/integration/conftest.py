@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: MIT
+"""Shared set-up of the integration tests.
+
+Tests that need KVM declare their vmon runs at import time with vm_case();
+the session fixture `vm_results` runs all of them in one batch (one boot of
+the KVM sandbox when this host has no /dev/kvm; see vmrunner.py) and each
+test then checks its own Result.
+
+Environment: VMON_BUILD selects the build directory (default build/).
+"""
+
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from vmrunner import Runner  # noqa: E402
+
+BUILD = os.path.abspath(os.environ.get("VMON_BUILD", os.path.join(ROOT, "build")))
+VMON = os.path.join(BUILD, "vmon")
+GUESTS = os.path.join(BUILD, "tests", "guests")
+
+_CASES = {}
+
+
+def guest(name, ext="elf"):
+    return os.path.join(GUESTS, f"{name}.{ext}")
+
+
+def vm_case(name, argv, stdin=b"", timeout=20):
+    """Queue a command for the session batch; its Result is vm_results[name]."""
+    if name in _CASES:
+        raise ValueError(f"duplicate vm_case {name}")
+    _CASES[name] = dict(argv=[str(a) for a in argv], stdin=stdin, timeout=timeout)
+
+
+def vmon_run(*args):
+    return [VMON, "run", *args]
+
+
+@pytest.fixture(scope="session")
+def vm_results():
+    runner = Runner()
+    if not runner.available:
+        pytest.skip(f"no KVM to run guests on: {runner.unavailable_reason}")
+    index = {name: runner.add(**spec) for name, spec in _CASES.items()}
+    results = runner.execute()
+    return {name: results[i] for name, i in index.items()}
+
+
+def describe(result):
+    """Failure context: both streams of a run."""
+    return (f"status {result.returncode} in {result.duration:.2f}s\n--- stdout\n"
+            f"{result.stdout.decode(errors='replace')}\n--- stderr\n{result.stderr.decode(errors='replace')}")
