@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
 [ -d build ] || meson setup build >/dev/null
 ninja -C build >/dev/null
-[ -e /dev/kvm ] || sh tests/kvm-sandbox/prepare.sh
+[ -e /dev/kvm ] || bash tests/kvm-sandbox/prepare.sh
 exec /usr/bin/python3 scripts/demo.py

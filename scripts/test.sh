@@ -24,7 +24,7 @@ ninja -C build-asan || exit 1
 
 if [ ! -e /dev/kvm ]; then
 	step "KVM sandbox (no /dev/kvm on this host)"
-	sh tests/kvm-sandbox/prepare.sh || echo "KVM sandbox unavailable: KVM tests will be reported as skipped"
+	bash tests/kvm-sandbox/prepare.sh || echo "KVM sandbox unavailable: KVM tests will be reported as skipped"
 fi
 
 results=""
