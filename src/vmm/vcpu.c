@@ -159,6 +159,11 @@ void vcpu_dump_state(struct vcpu *vcpu, FILE *out)
 		s.ds.selector, s.es.selector, s.tr.selector, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.gdt.base,
 		s.gdt.limit, s.idt.base, s.idt.limit);
 
+	/* AMD SVM reinitialises the VMCB on a shutdown intercept: the fault context is gone. */
+	if (r.rip == 0xfff0 && s.cs.selector == 0xf000)
+		fprintf(out, "vmon:  (this is the reset state: on AMD hosts KVM reinitialises the vCPU after a "
+			     "triple fault, so the faulting context is not available)\n");
+
 	/* The bytes at RIP, when the address translates to RAM: names the faulting instruction. */
 	struct kvm_translation tr = { .linear_address = s.cs.base + r.rip };
 	if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) == 0 && tr.valid) {
