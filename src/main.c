@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "arch/x86/cpu_state.h"
 #include "vmm/config.h"
@@ -25,6 +26,9 @@ int main(int argc, char **argv)
 	struct vm *vm;
 	int status;
 
+	struct timespec start;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	switch (cli_parse(argc, argv, &cfg, stdout, &err)) {
 	case CLI_DONE:
 		return VMON_EXIT_OK;
@@ -80,7 +84,7 @@ int main(int argc, char **argv)
 		status = VMON_EXIT_HOST_ERROR;
 		goto out_mem;
 	}
-	if (vm_create(vm, &cfg, &mem, &boot, &err)) {
+	if (vm_create(vm, &cfg, &mem, &boot, &start, &err)) {
 		log_error("%s", err.msg);
 		status = VMON_EXIT_HOST_ERROR;
 	} else {

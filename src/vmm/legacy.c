@@ -4,13 +4,14 @@
 #include "arch/x86/layout.h"
 
 static int com1_init(struct legacy_devices *l, const struct device_host *host, struct console *console,
-		     struct vmon_error *err)
+		     const struct timespec *start, struct vmon_error *err)
 {
 	const struct uart_8250_callbacks cb = {
 		.output = console_output,
 		.rx_space_available = console_rx_space,
 		.ctx = console,
 	};
+	(void)start;
 	int r = uart_8250_init(&l->com1, host, X86_PORT_COM1, X86_IRQ_COM1, &cb, err);
 
 	if (!r)
@@ -24,9 +25,10 @@ static void com1_destroy(struct legacy_devices *l)
 }
 
 static int i8042_up(struct legacy_devices *l, const struct device_host *host, struct console *console,
-		    struct vmon_error *err)
+		    const struct timespec *start, struct vmon_error *err)
 {
 	(void)console;
+	(void)start;
 	return i8042_init(&l->i8042, host, err);
 }
 
@@ -36,9 +38,10 @@ static void i8042_down(struct legacy_devices *l)
 }
 
 static int rtc_up(struct legacy_devices *l, const struct device_host *host, struct console *console,
-		  struct vmon_error *err)
+		  const struct timespec *start, struct vmon_error *err)
 {
 	(void)console;
+	(void)start;
 	return rtc_init(&l->rtc, host, NULL, NULL, err);
 }
 
@@ -48,24 +51,33 @@ static void rtc_down(struct legacy_devices *l)
 }
 
 static int debug_exit_up(struct legacy_devices *l, const struct device_host *host, struct console *console,
-			 struct vmon_error *err)
+			 const struct timespec *start, struct vmon_error *err)
 {
 	(void)console;
+	(void)start;
 	/* iosize 4 as QEMU tests use it (-device isa-debug-exit,iobase=0xf4,iosize=0x04). */
 	return debug_exit_init(&l->debug_exit, host, X86_PORT_DEBUG_EXIT, 4, err);
 }
 
 static int port_sink_up(struct legacy_devices *l, const struct device_host *host, struct console *console,
-			struct vmon_error *err)
+			const struct timespec *start, struct vmon_error *err)
 {
 	(void)console;
+	(void)start;
 	return port_sink_init(&l->port_sink, host, err);
+}
+
+static int boot_timer_up(struct legacy_devices *l, const struct device_host *host, struct console *console,
+			 const struct timespec *start, struct vmon_error *err)
+{
+	(void)console;
+	return boot_timer_init(&l->boot_timer, host, start, NULL, NULL, err);
 }
 
 static const struct {
 	const char *name;
 	int (*init)(struct legacy_devices *l, const struct device_host *host, struct console *console,
-		    struct vmon_error *err);
+		    const struct timespec *start, struct vmon_error *err);
 	void (*destroy)(struct legacy_devices *l);  /* NULL: nothing to free */
 } legacy_table[] = {
 	{ "com1", com1_init, com1_destroy },
@@ -73,13 +85,14 @@ static const struct {
 	{ "rtc", rtc_up, rtc_down },
 	{ "debug-exit", debug_exit_up, NULL },
 	{ "port-sink", port_sink_up, NULL },
+	{ "boot-timer", boot_timer_up, NULL },
 };
 
 int legacy_devices_init(struct legacy_devices *l, const struct device_host *host, struct console *console,
-			struct vmon_error *err)
+			const struct timespec *start, struct vmon_error *err)
 {
 	for (l->initialized = 0; l->initialized < sizeof(legacy_table) / sizeof(legacy_table[0]); l->initialized++) {
-		int r = legacy_table[l->initialized].init(l, host, console, err);
+		int r = legacy_table[l->initialized].init(l, host, console, start, err);
 		if (r) {
 			error_prefix(err, "%s", legacy_table[l->initialized].name);
 			legacy_devices_destroy(l);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "devices/boot_timer.h"
 #include "devices/debug_exit.h"
 #include "devices/device.h"
 #include "devices/i8042.h"
@@ -24,10 +25,11 @@ struct legacy_devices {
 	struct rtc rtc;
 	struct debug_exit debug_exit;
 	struct port_sink port_sink;
+	struct boot_timer boot_timer;
 };
 
 int legacy_devices_init(struct legacy_devices *l, const struct device_host *host, struct console *console,
-			struct vmon_error *err);
+			const struct timespec *start, struct vmon_error *err);
 void legacy_devices_destroy(struct legacy_devices *l);
 
 #endif

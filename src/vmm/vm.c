@@ -107,7 +107,7 @@ static int setup_platform(struct vm *vm, struct vmon_error *err)
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct boot_result *boot,
-	      struct vmon_error *err)
+	      const struct timespec *start, struct vmon_error *err)
 {
 	int r;
 
@@ -118,7 +118,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	vm->boot = *boot;
 	vm->kvm_fd = vm->vm_fd = vm->stop_eventfd = -1;
 	atomic_init(&vm->stop_reason, VM_STOP_NONE);
-	clock_gettime(CLOCK_MONOTONIC, &vm->start_time);
+	vm->start_time = *start;
 	io_bus_init(&vm->pio, "pio");
 	io_bus_init(&vm->mmio, "mmio");
 	vm->host = (struct device_host){
@@ -149,7 +149,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 		goto fail;
 	if ((r = console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO, err)))
 		goto fail;
-	if ((r = legacy_devices_init(&vm->legacy, &vm->host, &vm->console, err)))
+	if ((r = legacy_devices_init(&vm->legacy, &vm->host, &vm->console, &vm->start_time, err)))
 		goto fail;
 
 	vm->ncpus = cfg->ncpus;
@@ -289,6 +289,9 @@ int vm_run(struct vm *vm)
 			fprintf(stderr, "vmon: run time: %.3f s\n",
 				(double)(now.tv_sec - vm->start_time.tv_sec) +
 				(double)(now.tv_nsec - vm->start_time.tv_nsec) / 1e9);
+			double init = boot_timer_seconds(&vm->legacy.boot_timer, BOOT_TIMER_INIT_REACHED);
+			if (init >= 0)
+				fprintf(stderr, "vmon: guest init reached after %.3f s\n", init);
 			stats_print(total, stderr);
 			free(total);
 		}

@@ -44,10 +44,11 @@ struct vm {
  * Opens KVM and builds the VM around guest memory that already holds the
  * loaded kernel (so image errors are found before KVM is touched): irqchip,
  * PIT, devices, and vCPUs in the boot state `boot` describes. Takes ownership
- * of *mem (and zeroes the caller's copy), on failure too.
+ * of *mem (and zeroes the caller's copy), on failure too. start: when vmon
+ * started (CLOCK_MONOTONIC), the origin of run and boot times.
  */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct boot_result *boot,
-	      struct vmon_error *err);
+	      const struct timespec *start, struct vmon_error *err);
 
 /* Runs until the guest or the user stops it; returns vmon's exit status. */
 int vm_run(struct vm *vm);
