@@ -48,6 +48,15 @@ int main(int argc, char **argv)
 		return VMON_EXIT_USAGE;
 	}
 
+	struct host_profile profile;
+	struct host_facts facts;
+	if (host_facts_read(&facts, "/proc/cpuinfo", "/sys/module", &err)) {
+		log_warn("%s; assuming a host with hardware virtualization", err.msg);
+		facts.cpu_virt = true;
+		facts.pvm_module = false;
+	}
+	host_profile_decide(&facts, cfg.host_profile, &profile);
+
 	/* Load the kernel before touching KVM: a bad image is reported the same on any host. */
 	if (guest_mem_create(&mem, cfg.mem_size, &err)) {
 		log_error("%s", err.msg);
@@ -64,6 +73,7 @@ int main(int argc, char **argv)
 		.cmdline = cfg.cmdline,
 		.protocol = cfg.protocol,
 		.bzimage_guest_decompress = cfg.bzimage_guest_decompress,
+		.linux_extra_args = profile.linux_args,
 	};
 	if (x86_boot_load(&mem, &req, &boot, &err) || x86_write_boot_tables(&mem, &err)) {
 		log_error("%s", err.msg);
@@ -74,6 +84,12 @@ int main(int argc, char **argv)
 		 (unsigned long long)boot.kernel_start, (unsigned long long)boot.kernel_end,
 		 (unsigned long long)boot.entry,
 		 boot.mode == BOOT_ENTRY_LONG_MODE ? "64-bit Linux boot protocol" : "32-bit PVH entry");
+	if (profile.emulated_ring0) {
+		log_warn("this host runs guest kernel code in KVM's instruction emulator (%s): guest kernels run "
+			 "about 1000 times slower than on VT-x/AMD-V; working around its gaps", profile.reason);
+		if (boot.is_linux && profile.linux_args)
+			log_info("added to the Linux command line: %s", profile.linux_args);
+	}
 	/* The image is in guest memory now; drop the file mappings early. */
 	file_map_close(&kernel);
 	file_map_close(&initrd);
@@ -84,7 +100,7 @@ int main(int argc, char **argv)
 		status = VMON_EXIT_HOST_ERROR;
 		goto out_mem;
 	}
-	if (vm_create(vm, &cfg, &mem, &boot, &start, &err)) {
+	if (vm_create(vm, &cfg, &mem, &boot, &profile, &start, &err)) {
 		log_error("%s", err.msg);
 		status = VMON_EXIT_HOST_ERROR;
 	} else {

@@ -59,6 +59,8 @@ void cli_print_usage(FILE *out)
 	      "                           enter a bzImage's own 64-bit entry and let it decompress\n"
 	      "                           itself, instead of decompressing its payload on the host\n"
 	      "      --stats              print exit counts by reason and port when the VM ends\n"
+	      "      --host-profile P     auto (default): detect a host whose KVM runs guest kernel code in\n"
+	      "                           an instruction emulator (PVM) and work around it; none; pvm\n"
 	      "  -v, --verbose            more monitor messages (repeat for debug)\n"
 	      "  -q, --quiet              only errors from the monitor\n"
 	      "\n"
@@ -89,6 +91,7 @@ enum {
 	OPT_STATS,
 	OPT_BOOT_PROTOCOL,
 	OPT_BZIMAGE_GUEST_DECOMPRESS,
+	OPT_HOST_PROFILE,
 };
 
 enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, struct vmon_error *err)
@@ -102,6 +105,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
 		{ "bzimage-guest-decompress", no_argument, NULL, OPT_BZIMAGE_GUEST_DECOMPRESS },
+		{ "host-profile", required_argument, NULL, OPT_HOST_PROFILE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -191,6 +195,18 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				cfg->protocol = BOOT_PROTOCOL_PVH;
 			else {
 				error_set(err, -EINVAL, "--boot-protocol '%s': expected auto, linux or pvh", optarg);
+				return CLI_ERROR;
+			}
+			break;
+		case OPT_HOST_PROFILE:
+			if (!strcmp(optarg, "auto"))
+				cfg->host_profile = HOST_PROFILE_AUTO;
+			else if (!strcmp(optarg, "none"))
+				cfg->host_profile = HOST_PROFILE_NONE;
+			else if (!strcmp(optarg, "pvm"))
+				cfg->host_profile = HOST_PROFILE_PVM;
+			else {
+				error_set(err, -EINVAL, "--host-profile '%s': expected auto, none or pvm", optarg);
 				return CLI_ERROR;
 			}
 			break;

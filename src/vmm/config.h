@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "arch/x86/boot.h"
+#include "vmm/host_profile.h"
 #include "vmm/error.h"
 
 /*
@@ -23,6 +24,7 @@ struct vm_config {
 	enum boot_protocol protocol;
 	bool bzimage_guest_decompress;
 	int verbosity;               /* 0 = warnings, 1 = info, 2 = debug; -1 = errors only */
+	enum host_profile_mode host_profile;
 };
 
 #define VM_CONFIG_DEFAULT_MEM (128ull << 20)

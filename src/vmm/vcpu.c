@@ -77,6 +77,7 @@ static int setup_cpuid(struct vcpu *vcpu, struct vmon_error *err)
 	r = cpuid_configure(cpuid, vcpu->index, vcpu->vm->ncpus, err);
 	if (r)
 		goto out;
+	host_profile_apply_cpuid(&vcpu->vm->profile, cpuid);
 	if (ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0)
 		r = error_set(err, -errno, "KVM_SET_CPUID2: %s", strerror(errno));
 out:

@@ -98,6 +98,16 @@ static int setup_platform(struct vm *vm, struct vmon_error *err)
 	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
 	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0)
 		return error_set(err, -errno, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	/*
+	 * Where KVM's emulator meets an instruction it cannot run, have it hand
+	 * the instruction to vmon instead of failing without the bytes.
+	 */
+	if (vm->profile.emulated_ring0 &&
+	    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_EXIT_ON_EMULATION_FAILURE) > 0) {
+		struct kvm_enable_cap cap = { .cap = KVM_CAP_EXIT_ON_EMULATION_FAILURE, .args = { 1 } };
+		if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+			log_warn("KVM_CAP_EXIT_ON_EMULATION_FAILURE: %s", strerror(errno));
+	}
 	/* In-kernel 8259 PICs + IOAPIC + LAPICs, and the 8254 PIT (ports 0x40-0x43, 0x61). */
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		return error_set(err, -errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
@@ -107,7 +117,7 @@ static int setup_platform(struct vm *vm, struct vmon_error *err)
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct boot_result *boot,
-	      const struct timespec *start, struct vmon_error *err)
+	      const struct host_profile *profile, const struct timespec *start, struct vmon_error *err)
 {
 	int r;
 
@@ -116,6 +126,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	vm->mem = *mem;
 	memset(mem, 0, sizeof(*mem));
 	vm->boot = *boot;
+	vm->profile = *profile;
 	vm->kvm_fd = vm->vm_fd = vm->stop_eventfd = -1;
 	atomic_init(&vm->stop_reason, VM_STOP_NONE);
 	vm->start_time = *start;

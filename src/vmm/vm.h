@@ -10,6 +10,7 @@
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/guest_mem.h"
+#include "vmm/host_profile.h"
 #include "vmm/io_bus.h"
 #include "vmm/legacy.h"
 #include "vmm/stats.h"
@@ -31,6 +32,7 @@ struct vm {
 	struct legacy_devices legacy;
 	struct console console;
 	struct boot_result boot;
+	struct host_profile profile;
 	unsigned ncpus;
 	struct vcpu *vcpus;
 
@@ -48,7 +50,7 @@ struct vm {
  * started (CLOCK_MONOTONIC), the origin of run and boot times.
  */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct boot_result *boot,
-	      const struct timespec *start, struct vmon_error *err);
+	      const struct host_profile *profile, const struct timespec *start, struct vmon_error *err);
 
 /* Runs until the guest or the user stops it; returns vmon's exit status. */
 int vm_run(struct vm *vm);

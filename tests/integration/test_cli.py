@@ -42,6 +42,7 @@ def test_version():
     (["run", "--kernel", "k", "--cpus", "-1"], "--cpus '-1'"),
     (["run", "--kernel", "k", "--boot-protocol", "uefi"], "--boot-protocol 'uefi'"),
     (["run", "--kernel", "k", "--no-such-flag"], "unknown option '--no-such-flag'"),
+    (["run", "--kernel", "k", "--host-profile", "xen"], "--host-profile 'xen'"),
     (["run", "--kernel", "k", "stray"], "unexpected argument 'stray'"),
 ])
 def test_bad_arguments_exit_2_naming_the_problem(args, message):
@@ -131,3 +132,13 @@ def test_host_without_kvm_is_a_host_error():
     r = vmon("run", "--kernel", guest("hello"), "--mem", "32M")
     assert r.returncode == 6
     assert b"cannot open /dev/kvm" in r.stderr
+
+
+def test_host_without_vmx_svm_gets_the_emulated_ring0_profile():
+    with open("/proc/cpuinfo") as f:
+        flags = next((line for line in f if line.startswith("flags")), "").split()
+    forced = "--host-profile=pvm" if ("vmx" in flags or "svm" in flags) else "--host-profile=auto"
+    r = vmon("run", "--kernel", guest("hello"), "--mem", "32M", forced)
+    assert b"runs guest kernel code in KVM's instruction emulator" in r.stderr, r.stderr
+    r = vmon("run", "--kernel", guest("hello"), "--mem", "32M", "--host-profile=none")
+    assert b"instruction emulator" not in r.stderr, r.stderr

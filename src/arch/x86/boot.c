@@ -27,6 +27,7 @@ struct boot_ctx {
 	const uint8_t *image;           /* the file as given */
 	const struct bzimage *bz;       /* its setup header, or NULL for a plain ELF */
 	uint64_t initrd_addr;
+	char *cmdline;                  /* the request's, plus linux_extra_args for a Linux kernel */
 };
 
 const char *kernel_format_name(enum kernel_format format)
@@ -39,15 +40,37 @@ const char *kernel_format_name(enum kernel_format format)
 	return "unknown";
 }
 
-static const char *cmdline_of(const struct boot_request *req)
+static const char *cmdline_of(const struct boot_ctx *c)
 {
-	return req->cmdline ? req->cmdline : "";
+	if (c->cmdline)
+		return c->cmdline;
+	return c->req->cmdline ? c->req->cmdline : "";
+}
+
+/* A Linux kernel also gets req->linux_extra_args (the host profile's arguments). */
+static int add_linux_args(struct boot_ctx *c)
+{
+	const char *base = c->req->cmdline ? c->req->cmdline : "";
+	const char *extra = c->req->linux_extra_args;
+
+	if (!c->out->is_linux || !extra || !*extra || c->cmdline)
+		return 0;
+	if (asprintf(&c->cmdline, "%s%s%s", base, *base ? " " : "", extra) < 0) {
+		c->cmdline = NULL;
+		return error_set(c->err, -ENOMEM, "out of memory for the command line");
+	}
+	return 0;
 }
 
 /* Command line limit: the kernel's cmdline_size (protocol 2.06+), and vmon's buffer. */
 static int check_cmdline(struct boot_ctx *c)
 {
-	size_t len = strnlen(cmdline_of(c->req), X86_CMDLINE_MAX);
+	size_t len;
+	int ret = add_linux_args(c);
+
+	if (ret < 0)
+		return ret;
+	len = strnlen(cmdline_of(c), X86_CMDLINE_MAX);
 
 	if (len > X86_CMDLINE_MAX - 1)
 		return error_set(c->err, -E2BIG, "%s: command line is longer than vmon's %llu-byte limit",
@@ -93,7 +116,7 @@ static int place_initrd(struct boot_ctx *c, uint64_t kernel_end)
 /* After the kernel: initrd, command line, and the protocol's boot information. */
 static int write_boot_data(struct boot_ctx *c, enum boot_protocol protocol)
 {
-	const char *cmdline = cmdline_of(c->req);
+	const char *cmdline = cmdline_of(c);
 	uint64_t initrd_size = c->req->initrd ? c->req->initrd_size : 0;
 	int ret;
 
@@ -141,6 +164,8 @@ static int boot_elf(struct boot_ctx *c, const uint8_t *elf_image, size_t size, c
 	ret = elf_parse(elf_image, size, &elf, c->err);
 	if (ret < 0)
 		goto fail;
+	if (!c->bz)
+		c->out->is_linux = elf.has_linux_note;
 	/* AUTO prefers PVH for an ELF that offers it; a bzImage keeps the Linux protocol. */
 	if (protocol == BOOT_PROTOCOL_AUTO)
 		protocol = elf.has_pvh_entry && !c->bz ? BOOT_PROTOCOL_PVH : BOOT_PROTOCOL_LINUX;
@@ -186,8 +211,10 @@ static int boot_elf(struct boot_ctx *c, const uint8_t *elf_image, size_t size, c
 	c->out->entry = entry;
 	c->out->kernel_start = elf.start;
 	c->out->kernel_end = elf.end;
-	if (!c->bz)
+	if (!c->bz) {
 		c->out->format = elf.is64 ? KERNEL_FORMAT_ELF64 : KERNEL_FORMAT_ELF32;
+		c->out->is_linux = elf.has_linux_note;
+	}
 	return write_boot_data(c, protocol);
 
 fail:
@@ -293,6 +320,7 @@ static int load_kernel(struct boot_ctx *c)
 	}
 	c->bz = &bz;
 	c->out->format = KERNEL_FORMAT_BZIMAGE;
+	c->out->is_linux = true;
 	return req->bzimage_guest_decompress ? boot_bzimage_in_guest(c) : boot_bzimage_on_host(c);
 }
 
@@ -307,6 +335,7 @@ int x86_boot_load(struct guest_mem *mem, const struct boot_request *req, struct 
 
 	memset(out, 0, sizeof(*out));
 	ret = load_kernel(&c);
+	free(c.cmdline);
 	if (ret < 0)
 		memset(out, 0, sizeof(*out));
 	return ret;

@@ -39,6 +39,7 @@ struct boot_request {
 	const uint8_t *initrd;
 	size_t initrd_size;
 	const char *cmdline;         /* never NULL; may be "" */
+	const char *linux_extra_args; /* appended for Linux kernels only (host profile); NULL: none */
 	enum boot_protocol protocol;
 	/* bzImage: true = enter its own 64-bit entry and let it decompress itself
 	 * in the guest; false (default) = decompress the payload on the host and
@@ -54,6 +55,7 @@ struct boot_result {
 	uint64_t kernel_start, kernel_end;  /* loaded image range */
 	uint64_t initrd_addr, initrd_size;  /* 0 when none */
 	const char *payload_compression;    /* "xz", "zstd", "gzip", or NULL */
+	bool is_linux;               /* a bzImage, or an ELF with a "Linux" note: Linux kernel arguments apply */
 };
 
 /* Kernel files larger than this are refused before parsing. */

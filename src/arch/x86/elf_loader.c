@@ -125,6 +125,8 @@ static int scan_notes(const uint8_t *notes, uint64_t len, uint64_t align, unsign
 			elf->has_pvh_entry = true;
 			elf->pvh_entry = (uint32_t)entry;
 		}
+		if (namesz == 6 && memcmp(notes + name_off, "Linux", 6) == 0)
+			elf->has_linux_note = true;
 		pos = desc_off + ((descsz + align - 1) & ~(align - 1));
 		if (pos >= len)
 			break;

@@ -32,6 +32,7 @@ struct elf_kernel {
 	uint64_t e_entry;          /* as in the header; see elf_entry_phys() */
 	bool has_pvh_entry;        /* XEN_ELFNOTE_PHYS32_ENTRY found in a PT_NOTE */
 	uint32_t pvh_entry;
+	bool has_linux_note;       /* a note owned by "Linux" (vmlinux's .notes): the image is Linux */
 	uint64_t start, end;       /* lowest p_paddr, highest p_paddr + p_memsz */
 	unsigned nsegments;        /* PT_LOAD with p_memsz > 0, in file order */
 	struct elf_segment segments[ELF_MAX_LOAD_SEGMENTS];

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_HOST_PROFILE_H
+#define VMON_HOST_PROFILE_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/error.h"
+
+/*
+ * What this host's KVM can and cannot do, decided at run time (never by a
+ * build flag). On a PVM host (kvm_pvm, no VT-x/AMD-V: ../shared/notes/host-pvm.md)
+ * guest ring-0 code runs in KVM's instruction emulator, which lacks some
+ * instructions and whose hypercalls never return; vmon then masks the CPUID
+ * features the emulator cannot run where masking is honoured, adds kernel
+ * arguments where it is not (Linux kernels only), and emulates the rest
+ * itself. On VT-x/AMD-V hosts nothing of this is active.
+ */
+enum host_profile_mode {
+	HOST_PROFILE_AUTO,   /* detect */
+	HOST_PROFILE_NONE,   /* never apply workarounds */
+	HOST_PROFILE_PVM,    /* apply them whatever the detection says */
+};
+
+struct host_facts {
+	bool cpu_virt;       /* /proc/cpuinfo lists vmx or svm */
+	bool pvm_module;     /* /sys/module/kvm_pvm exists */
+};
+
+struct host_profile {
+	bool emulated_ring0;         /* guest CPL0 runs in KVM's emulator */
+	char reason[160];            /* why, for the log */
+	const char *linux_args;      /* appended to a Linux kernel's command line, or NULL */
+	uint32_t leaf1_ecx_clear;    /* CPUID.1:ECX bits to clear */
+	uint32_t kvm_features_clear; /* CPUID.0x40000001:EAX bits to clear */
+};
+
+/* Reads the facts from the given paths (the real ones: "/proc/cpuinfo", "/sys/module"). */
+int host_facts_read(struct host_facts *facts, const char *cpuinfo_path, const char *sys_module_dir,
+		    struct vmon_error *err);
+
+/* The profile for these facts under the requested mode. */
+void host_profile_decide(const struct host_facts *facts, enum host_profile_mode mode, struct host_profile *out);
+
+/* Applies the profile's CPUID masks to a vCPU's CPUID. */
+void host_profile_apply_cpuid(const struct host_profile *p, struct kvm_cpuid2 *cpuid);
+
+#define CPUID_1_ECX_CX16 (1u << 13)
+/* KVM paravirt features (Documentation/virt/kvm/x86/cpuid.rst) that issue hypercalls. */
+#define KVM_PV_FEATURE_UNHALT      (1u << 7)
+#define KVM_PV_FEATURE_TLB_FLUSH   (1u << 9)
+#define KVM_PV_FEATURE_SEND_IPI    (1u << 11)
+#define KVM_PV_FEATURE_SCHED_YIELD (1u << 13)
+
+#endif
