@@ -11,6 +11,7 @@
 
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/cpuid.h"
+#include "arch/x86/stuck_insn.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -288,6 +289,49 @@ static bool handle_exit(struct vcpu *vcpu)
 	}
 }
 
+void vcpu_watchdog_tick(struct vcpu *vcpu)
+{
+	uint64_t now = atomic_load_explicit(&vcpu->progress, memory_order_relaxed);
+
+	if (now != vcpu->watchdog_seen_progress) {
+		vcpu->watchdog_seen_progress = now;
+		return;
+	}
+	atomic_store(&vcpu->watchdog_check, true);
+	vcpu_kick(vcpu);
+}
+
+/* On the vCPU thread, after a watchdog kick: is it parked on a hypercall? */
+static void watchdog_inspect(struct vcpu *vcpu)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_translation tr;
+	const uint8_t *code;
+	const char *insn;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+		return;
+	tr = (struct kvm_translation){ .linear_address = sregs.cs.base + regs.rip };
+	if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
+		return;
+	code = guest_mem_ptr(&vcpu->vm->mem, tr.physical_address, 15);
+	insn = code ? x86_stuck_instruction(code, 15) : NULL;
+	if (!insn) {
+		vcpu->watchdog_suspect_rip = 0;
+		return;
+	}
+	if (vcpu->watchdog_suspect_rip != regs.rip + 1) {
+		/* First sighting: the next check confirms it (stored +1 so that RIP 0 counts too). */
+		vcpu->watchdog_suspect_rip = regs.rip + 1;
+		return;
+	}
+	char msg[200];
+	snprintf(msg, sizeof(msg), "stuck on `%s` at rip 0x%llx: this host never completes it from guest kernel "
+		 "code; the guest must not use KVM hypercalls here", insn, (unsigned long long)regs.rip);
+	crash(vcpu, msg);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -301,12 +345,15 @@ static void *vcpu_thread(void *arg)
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;
+				if (atomic_exchange(&vcpu->watchdog_check, false))
+					watchdog_inspect(vcpu);
 				continue;
 			}
 			log_error("vCPU %u: KVM_RUN: %s", vcpu->index, strerror(errno));
 			vm_request_stop(vcpu->vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
 			break;
 		}
+		atomic_fetch_add_explicit(&vcpu->progress, 1, memory_order_relaxed);
 		if (!handle_exit(vcpu))
 			break;
 	}

@@ -4,6 +4,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -23,6 +24,11 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	struct vcpu_stats stats;
+	/* Watchdog: exits seen (bumped by the vCPU thread), and the main loop's request to look at RIP. */
+	atomic_uint_fast64_t progress;
+	atomic_bool watchdog_check;
+	uint64_t watchdog_seen_progress;   /* main loop only */
+	uint64_t watchdog_suspect_rip;     /* vCPU thread only: RIP of a hypercall seen at the last check */
 };
 
 int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index, struct vmon_error *err);
@@ -35,6 +41,14 @@ int vcpu_start(struct vcpu *vcpu, struct vmon_error *err);
 /* Makes a KVM_RUN in progress (or about to start) return promptly. */
 void vcpu_kick(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
+
+/*
+ * Main loop, every watchdog period: a vCPU that made no exit since the last
+ * call is kicked to check whether it sits on an instruction this host never
+ * completes (e.g. vmcall on PVM). Two checks in a row on the same one stop
+ * the VM with a message naming it.
+ */
+void vcpu_watchdog_tick(struct vcpu *vcpu);
 
 /* Prints registers (and the bytes at RIP when translatable) for post-mortems. */
 void vcpu_dump_state(struct vcpu *vcpu, FILE *out);

@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,7 +201,10 @@ static void handle_signal(struct vm *vm, int signal_fd)
 	vm_request_stop(vm, VM_STOP_USER, 128 + (int)si.ssi_signo);
 }
 
-enum { EV_STOP = 1, EV_SIGNAL, EV_CONSOLE_IN, EV_CONSOLE_SPACE };
+enum { EV_STOP = 1, EV_SIGNAL, EV_CONSOLE_IN, EV_CONSOLE_SPACE, EV_WATCHDOG };
+
+/* Only where the host may park a vCPU on an instruction forever (see vcpu_watchdog_tick). */
+#define WATCHDOG_PERIOD_S 5
 
 static int event_loop(struct vm *vm, int signal_fd, struct vmon_error *err)
 {
@@ -215,6 +219,15 @@ static int event_loop(struct vm *vm, int signal_fd, struct vmon_error *err)
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = EV_SIGNAL };
 	epoll_ctl(ep, EPOLL_CTL_ADD, signal_fd, &ev);
 	console_register(&vm->console, ep, EV_CONSOLE_IN, EV_CONSOLE_SPACE);
+	int watchdog_fd = -1;
+	if (vm->profile.emulated_ring0) {
+		struct itimerspec period = { .it_interval = { WATCHDOG_PERIOD_S, 0 }, .it_value = { WATCHDOG_PERIOD_S, 0 } };
+		watchdog_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (watchdog_fd >= 0 && timerfd_settime(watchdog_fd, 0, &period, NULL) == 0) {
+			ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = EV_WATCHDOG };
+			epoll_ctl(ep, EPOLL_CTL_ADD, watchdog_fd, &ev);
+		}
+	}
 
 	while (!vm_stopping(vm)) {
 		struct epoll_event events[8];
@@ -231,6 +244,13 @@ static int event_loop(struct vm *vm, int signal_fd, struct vmon_error *err)
 			case EV_SIGNAL:
 				handle_signal(vm, signal_fd);
 				break;
+			case EV_WATCHDOG: {
+				uint64_t ticks;
+				if (read(watchdog_fd, &ticks, sizeof(ticks)) == sizeof(ticks))
+					for (unsigned v = 0; v < vm->ncpus; v++)
+						vcpu_watchdog_tick(&vm->vcpus[v]);
+				break;
+			}
 			case EV_CONSOLE_IN:
 			case EV_CONSOLE_SPACE:
 				if (console_handle_event(&vm->console, ep, events[i].data.u32 == EV_CONSOLE_IN) ==
@@ -242,6 +262,8 @@ static int event_loop(struct vm *vm, int signal_fd, struct vmon_error *err)
 			}
 		}
 	}
+	if (watchdog_fd >= 0)
+		close(watchdog_fd);
 	close(ep);
 	return r;
 }
