@@ -13,6 +13,8 @@
 #include "arch/x86/boot.h"
 #include "arch/x86/boot_params.h"
 #include "arch/x86/layout.h"
+#include "elf_builder.h"
+#include "guest_fixture.h"
 
 /* What every kernel gets: command line, initrd placement, e820 map, zero page. */
 #define MiB (1ull << 20)
@@ -26,32 +28,10 @@ static struct guest_mem mem;
 /* An ELF64 kernel with one PT_LOAD: 0x1000 bytes of code at paddr, memsz bytes in memory. */
 static size_t kernel_at(uint64_t paddr, uint64_t memsz)
 {
-	Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
-	Elf64_Phdr *ph = (Elf64_Phdr *)(img + sizeof(*eh));
-
-	memset(img, 0, sizeof(img));
-	memcpy(img, ELFMAG, SELFMAG);
-	img[EI_CLASS] = ELFCLASS64; img[EI_DATA] = ELFDATA2LSB; img[EI_VERSION] = EV_CURRENT;
-	eh->e_type = ET_EXEC; eh->e_machine = EM_X86_64; eh->e_version = EV_CURRENT;
-	eh->e_entry = paddr; eh->e_phoff = sizeof(*eh); eh->e_ehsize = sizeof(*eh);
-	eh->e_phentsize = sizeof(*ph); eh->e_phnum = 1;
-	*ph = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0x1000, .p_vaddr = paddr, .p_paddr = paddr,
-			    .p_filesz = 0x1000, .p_memsz = memsz, .p_align = 0x1000 };
-	memset(img + 0x1000, 0xc3, 0x1000);
-	return sizeof(img);
-}
-
-static int mem_setup(void **state)
-{
-	(void)state;
-	return guest_mem_create(&mem, 64 * MiB, NULL);
-}
-
-static int mem_teardown(void **state)
-{
-	(void)state;
-	guest_mem_destroy(&mem);
-	return 0;
+	const struct elf_builder_segment s[] = {
+		{ PT_LOAD, paddr, paddr, 0x1000, memsz, .fill = 0xc3 /* ret */, .align = 0x1000 },
+	};
+	return elf_builder_build(img, sizeof(img), true, paddr, s, 1);
 }
 
 static struct boot_request request(size_t size, const char *cmdline)
@@ -348,7 +328,7 @@ static void result_is_cleared_on_failure(void **state)
 	struct vmon_error err;
 	(void)state;
 
-	((Elf64_Ehdr *)img)->e_entry = 0x100;   /* not in the segment */
+	elf_builder_ehdr64(img)->e_entry = 0x100;   /* not in the segment */
 	memset(&res, 0xff, sizeof(res));
 	memset(&zero, 0, sizeof(zero));
 	assert_int_equal(x86_boot_load(&mem, &req, &res, &err), -EINVAL);
@@ -379,7 +359,7 @@ static void format_names(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, mem_setup, mem_teardown)
+#define T(f) cmocka_unit_test_prestate_setup_teardown(f, guest_fixture_setup, guest_fixture_teardown, &mem)
 	const struct CMUnitTest tests[] = {
 		T(plain_elf_gets_a_minimal_zero_page),
 		T(e820_map_covers_low_ram_bios_hole_and_ram_above_1m),

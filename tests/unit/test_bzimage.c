@@ -24,6 +24,8 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/pvh.h"
 #include "arch/x86/x86_test_tools.h"
+#include "elf_builder.h"
+#include "guest_fixture.h"
 
 /*
  * bzImages with the layout tests/integration/mkbzimage.py writes: setup_sects 4,
@@ -53,30 +55,14 @@ static struct setup_header *hdr(void) { return (struct setup_header *)(img + BZI
 /* A vmlinux-like ELF64: one segment of 0xaa bytes (+ bss) at paddr, optional PVH note. */
 static void make_elf(uint64_t paddr, uint64_t pvh_entry)
 {
-	Elf64_Ehdr *eh = (Elf64_Ehdr *)elf;
-	Elf64_Phdr *ph = (Elf64_Phdr *)(elf + sizeof(*eh));
-	unsigned n = pvh_entry ? 2 : 1;
-	size_t off = 0x100;
+	uint8_t note[64];
+	size_t note_len = elf_builder_note(note, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &pvh_entry, 8);
+	const struct elf_builder_segment s[] = {
+		{ PT_LOAD, paddr, paddr, 0x1000, 0x3000, .fill = 0xaa },
+		{ PT_NOTE, 0, 0, note_len, note_len, .align = 4, .data = note },
+	};
 
-	memset(elf, 0, 0x2000 + off);
-	memcpy(elf, ELFMAG, SELFMAG);
-	elf[EI_CLASS] = ELFCLASS64; elf[EI_DATA] = ELFDATA2LSB; elf[EI_VERSION] = EV_CURRENT;
-	eh->e_type = ET_EXEC; eh->e_machine = EM_X86_64; eh->e_version = EV_CURRENT;
-	eh->e_entry = paddr; eh->e_phoff = sizeof(*eh); eh->e_ehsize = sizeof(*eh);
-	eh->e_phentsize = sizeof(*ph); eh->e_phnum = n;
-	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = off, .p_vaddr = paddr, .p_paddr = paddr,
-			      .p_filesz = 0x1000, .p_memsz = 0x3000, .p_align = 16 };
-	memset(elf + off, 0xaa, 0x1000);
-	off += 0x1000;
-	if (pvh_entry) {
-		uint32_t note[6] = { 4, 8, XEN_ELFNOTE_PHYS32_ENTRY, 0x006e6558 /* "Xen" */,
-				     (uint32_t)pvh_entry, (uint32_t)(pvh_entry >> 32) };
-		memcpy(elf + off, note, sizeof(note));
-		ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = off, .p_filesz = sizeof(note),
-				      .p_memsz = sizeof(note), .p_align = 4 };
-		off += sizeof(note);
-	}
-	elf_size = off;
+	elf_size = elf_builder_build(elf, sizeof(elf), true, paddr, s, pvh_entry ? 2 : 1);
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -159,19 +145,11 @@ static size_t build(enum method m)
 	return bz_assemble(KPHYS, KPHYS + 0x3000);
 }
 
-static int mem_setup(void **state)
+static int setup(void **state)
 {
-	(void)state;
 	memset(flat, 0x90, sizeof(flat));
 	flat[0x200] = FLAT_ENTRY_BYTE;
-	return guest_mem_create(&mem, 64 * MiB, NULL);
-}
-
-static int mem_teardown(void **state)
-{
-	(void)state;
-	guest_mem_destroy(&mem);
-	return 0;
+	return guest_fixture_setup(state);
 }
 
 static int load_with(const uint8_t *image, size_t size, bool guest_decompress, enum boot_protocol protocol,
@@ -540,7 +518,7 @@ static void broken_vmlinux_names_the_payload(void **state)
 {
 	(void)state;
 	make_elf(KPHYS, 0);
-	((Elf64_Ehdr *)elf)->e_machine = EM_386;
+	elf_builder_ehdr64(elf)->e_machine = EM_386;
 	make_payload(XZ, elf, elf_size);
 	size_t size = bz_assemble(KPHYS, KPHYS + 0x3000);
 	assert_rejected(size, false, -EINVAL, KNAME ": xz payload: ELF64 e_machine 3 is not x86-64");
@@ -675,7 +653,7 @@ static void mkbzimage_keeps_the_flat_programs_bss_clear(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, mem_setup, mem_teardown)
+#define T(f) cmocka_unit_test_prestate_setup_teardown(f, setup, guest_fixture_teardown, &mem)
 	const struct CMUnitTest tests[] = {
 		T(xz_payload_boots_decompressed_vmlinux),
 		T(zstd_payload_boots_decompressed_vmlinux),

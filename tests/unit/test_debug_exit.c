@@ -9,48 +9,28 @@
 #include <stdlib.h>
 
 #include "devices/debug_exit.h"
+#include "fake_host.h"
 
 struct fixture {
-	struct io_bus pio;
-	struct device_host host;
+	struct fake_host fh;
 	struct debug_exit dev;
-	int stops;
-	enum vm_stop_reason reason;
-	int status;
 };
-
-static void fake_set_irq(void *ctx, unsigned gsi, int level)
-{
-	(void)ctx;
-	(void)gsi;
-	(void)level;
-	fail_msg("debug-exit has no interrupt");
-}
-
-static void fake_request_stop(void *ctx, enum vm_stop_reason reason, int status)
-{
-	struct fixture *f = ctx;
-	f->stops++;
-	f->reason = reason;
-	f->status = status;
-}
 
 static struct fixture *make(unsigned iosize)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	io_bus_init(&f->pio, "pio");
-	f->host = (struct device_host){ .pio = &f->pio, .set_irq = fake_set_irq,
-					.request_stop = fake_request_stop, .ctx = f };
-	assert_int_equal(debug_exit_init(&f->dev, &f->host, DEBUG_EXIT_PORT, iosize, NULL), 0);
+	fake_host_init(&f->fh);
+	f->fh.irq_forbidden = "debug-exit has no interrupt";
+	assert_int_equal(debug_exit_init(&f->dev, &f->fh.host, DEBUG_EXIT_PORT, iosize, NULL), 0);
 	return f;
 }
 
 static void write_value(struct fixture *f, uint16_t port, uint32_t v, unsigned size)
 {
 	uint8_t data[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
-	assert_true(io_bus_access(&f->pio, port, data, size, true));
+	assert_true(io_bus_access(&f->fh.pio, port, data, size, true));
 }
 
 static void byte_write_stops_with_value_times_two_plus_one(void **state)
@@ -59,14 +39,14 @@ static void byte_write_stops_with_value_times_two_plus_one(void **state)
 	(void)state;
 
 	write_value(f, DEBUG_EXIT_PORT, 0, 1);
-	assert_int_equal(f->stops, 1);
-	assert_int_equal(f->reason, VM_STOP_DEBUG_EXIT);
-	assert_int_equal(f->status, 1);
+	assert_int_equal(f->fh.stops, 1);
+	assert_int_equal(f->fh.reason, VM_STOP_DEBUG_EXIT);
+	assert_int_equal(f->fh.status, 1);
 	write_value(f, DEBUG_EXIT_PORT, 0x10, 1);
-	assert_int_equal(f->stops, 2);
-	assert_int_equal(f->status, 0x21);
+	assert_int_equal(f->fh.stops, 2);
+	assert_int_equal(f->fh.status, 0x21);
 	write_value(f, DEBUG_EXIT_PORT, 0xff, 1);
-	assert_int_equal(f->status, 0x1ff); /* the shell sees 0xff */
+	assert_int_equal(f->fh.status, 0x1ff); /* the shell sees 0xff */
 	free(f);
 }
 
@@ -76,7 +56,7 @@ static void word_write_uses_both_bytes_little_endian(void **state)
 	(void)state;
 
 	write_value(f, DEBUG_EXIT_PORT, 0x1234, 2);
-	assert_int_equal(f->status, 0x2469);
+	assert_int_equal(f->fh.status, 0x2469);
 	free(f);
 }
 
@@ -86,9 +66,9 @@ static void dword_write_keeps_32_bits(void **state)
 	(void)state;
 
 	write_value(f, DEBUG_EXIT_PORT, 0x12345678, 4);
-	assert_int_equal((uint32_t)f->status, 0x2468acf1u);
+	assert_int_equal((uint32_t)f->fh.status, 0x2468acf1u);
 	write_value(f, DEBUG_EXIT_PORT, 0x80000001, 4);
-	assert_int_equal((uint32_t)f->status, 0x00000003u); /* bit 31 shifts out, as in QEMU */
+	assert_int_equal((uint32_t)f->fh.status, 0x00000003u); /* bit 31 shifts out, as in QEMU */
 	assert_int_equal(debug_exit_status(0x3fffffff), 0x7fffffff);
 	free(f);
 }
@@ -99,9 +79,9 @@ static void write_anywhere_in_the_range_stops(void **state)
 	(void)state;
 
 	write_value(f, DEBUG_EXIT_PORT + 3, 0x02, 1);
-	assert_int_equal(f->stops, 1);
-	assert_int_equal(f->status, 5);
-	assert_null(io_bus_find(&f->pio, DEBUG_EXIT_PORT + 4));
+	assert_int_equal(f->fh.stops, 1);
+	assert_int_equal(f->fh.status, 5);
+	assert_null(io_bus_find(&f->fh.pio, DEBUG_EXIT_PORT + 4));
 	free(f);
 }
 
@@ -112,11 +92,11 @@ static void reads_return_all_ones_and_do_not_stop(void **state)
 	(void)state;
 
 	for (unsigned size = 1; size <= 4; size *= 2) {
-		assert_true(io_bus_access(&f->pio, DEBUG_EXIT_PORT, v, size, false));
+		assert_true(io_bus_access(&f->fh.pio, DEBUG_EXIT_PORT, v, size, false));
 		for (unsigned i = 0; i < size; i++)
 			assert_int_equal(v[i], 0xff);
 	}
-	assert_int_equal(f->stops, 0);
+	assert_int_equal(f->fh.stops, 0);
 	free(f);
 }
 
@@ -127,10 +107,10 @@ static void io_size_outside_1_to_4_is_refused(void **state)
 	struct vmon_error err = { 0 };
 	(void)state;
 
-	assert_int_equal(debug_exit_init(&other, &f->host, 0x501, 0, &err), -EINVAL);
-	assert_int_equal(debug_exit_init(&other, &f->host, 0x501, 5, &err), -EINVAL);
-	assert_int_equal(debug_exit_init(&other, &f->host, 0xffff, 2, &err), -EINVAL);
-	assert_int_equal(debug_exit_init(&other, &f->host, DEBUG_EXIT_PORT, 1, &err), -EEXIST);
+	assert_int_equal(debug_exit_init(&other, &f->fh.host, 0x501, 0, &err), -EINVAL);
+	assert_int_equal(debug_exit_init(&other, &f->fh.host, 0x501, 5, &err), -EINVAL);
+	assert_int_equal(debug_exit_init(&other, &f->fh.host, 0xffff, 2, &err), -EINVAL);
+	assert_int_equal(debug_exit_init(&other, &f->fh.host, DEBUG_EXIT_PORT, 1, &err), -EEXIST);
 	free(f);
 }
 

@@ -21,11 +21,13 @@
 static uint8_t data[DATA_SIZE];
 static uint8_t payload[DATA_SIZE + 4096];
 
-static void fill_data(void)
+/* Group setup: the input every test compresses, compressible but not trivial. */
+static int fill_data(void **state)
 {
-	/* Compressible but not trivial. */
+	(void)state;
 	for (size_t i = 0; i < DATA_SIZE; i++)
 		data[i] = (uint8_t)((i * 7) ^ (i >> 9));
+	return 0;
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -73,20 +75,28 @@ static size_t make_gzip(const uint8_t *in, size_t len)
 
 typedef size_t (*maker)(const uint8_t *, size_t);
 
-static int run(size_t len, uint8_t **out, size_t *out_len, struct vmon_error *err)
+static struct vmon_error err;
+static uint8_t *out;
+static size_t out_len;
+
+/* Decompresses payload[0 .. len) into out, out_len and err. */
+static int run(size_t len)
 {
-	error_clear(err);
-	return decompress_kernel_payload(payload, len, DECOMPRESS_MAX_OUTPUT, out, out_len, err);
+	error_clear(&err);
+	return decompress_kernel_payload(payload, len, DECOMPRESS_MAX_OUTPUT, &out, &out_len, &err);
+}
+
+/* payload[0 .. len) is refused with code and a message containing what. */
+static void assert_rejected(size_t len, int code, const char *what)
+{
+	assert_int_equal(run(len), code);
+	if (!strstr(err.msg, what))
+		fail_msg("message \"%s\" lacks \"%s\"", err.msg, what);
 }
 
 static void round_trip(maker make)
 {
-	struct vmon_error err;
-	uint8_t *out;
-	size_t out_len;
-
-	fill_data();
-	assert_int_equal(run(make(data, DATA_SIZE), &out, &out_len, &err), 0);
+	assert_int_equal(run(make(data, DATA_SIZE)), 0);
 	assert_int_equal(out_len, DATA_SIZE);
 	assert_memory_equal(out, data, DATA_SIZE);
 	free(out);
@@ -135,18 +145,12 @@ static void gzip_payload_round_trips(void **state)
 static void output_beyond_size_trailer_is_rejected(void **state)
 {
 	static const maker makers[] = { make_xz, make_zstd };
-	struct vmon_error err;
-	uint8_t *out;
-	size_t out_len;
 	(void)state;
 
-	fill_data();
 	for (size_t i = 0; i < 2; i++) {
 		size_t len = makers[i](data, DATA_SIZE);
 		put_le32(payload + len - 4, DATA_SIZE - 1);
-		assert_int_equal(run(len, &out, &out_len, &err), -EINVAL);
-		if (!strstr(err.msg, "decompresses to more than the 262143 bytes its size trailer says"))
-			fail_msg("%s", err.msg);
+		assert_rejected(len, -EINVAL, "decompresses to more than the 262143 bytes its size trailer says");
 		assert_null(out);
 	}
 }
@@ -155,49 +159,35 @@ static void output_short_of_size_trailer_is_rejected(void **state)
 {
 	static const maker makers[] = { make_xz, make_zstd };
 	static const char *const names[] = { "xz", "zstd" };
-	struct vmon_error err;
-	uint8_t *out;
-	size_t out_len;
 	(void)state;
 
-	fill_data();
 	for (size_t i = 0; i < 2; i++) {
 		size_t len = makers[i](data, DATA_SIZE);
 		put_le32(payload + len - 4, DATA_SIZE + 1);
-		assert_int_equal(run(len, &out, &out_len, &err), -EINVAL);
+		assert_rejected(len, -EINVAL, "262144 bytes but its size trailer says 262145");
 		assert_non_null(strstr(err.msg, names[i]));
-		assert_non_null(strstr(err.msg, "262144 bytes but its size trailer says 262145"));
 	}
 }
 
 static void gzip_with_wrong_isize_is_rejected(void **state)
 {
-	struct vmon_error err;
-	uint8_t *out;
-	size_t out_len;
+	size_t len = make_gzip(data, DATA_SIZE);
 	(void)state;
 
-	fill_data();
-	size_t len = make_gzip(data, DATA_SIZE);
 	put_le32(payload + len - 4, DATA_SIZE + 16);
-	assert_int_equal(run(len, &out, &out_len, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "gzip payload is corrupt"));
+	assert_rejected(len, -EINVAL, "gzip payload is corrupt");
 }
 
 static void corrupt_stream_is_rejected(void **state)
 {
 	static const maker makers[] = { make_xz, make_zstd, make_gzip };
-	struct vmon_error err;
-	uint8_t *out;
-	size_t out_len;
 	(void)state;
 
-	fill_data();
 	for (size_t i = 0; i < 3; i++) {
 		size_t len = makers[i](data, DATA_SIZE);
 		for (size_t j = 16; j < 48; j++)
 			payload[j] ^= 0x5a;
-		assert_int_equal(run(len, &out, &out_len, &err), -EINVAL);
+		assert_int_equal(run(len), -EINVAL);
 		assert_null(out);
 		assert_true(strstr(err.msg, "corrupt") || strstr(err.msg, "truncated") || strstr(err.msg, "more than"));
 	}
@@ -205,50 +195,34 @@ static void corrupt_stream_is_rejected(void **state)
 
 static void truncated_stream_is_rejected(void **state)
 {
-	struct vmon_error err;
-	uint8_t *out;
-	size_t out_len;
+	size_t len = make_xz(data, DATA_SIZE);
 	(void)state;
 
-	fill_data();
-	size_t len = make_xz(data, DATA_SIZE);
 	/* Drop the stream's last 100 bytes but keep the trailer. */
 	memmove(payload + len - 104, payload + len - 4, 4);
-	assert_int_equal(run(len - 100, &out, &out_len, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "xz payload is"));
+	assert_rejected(len - 100, -EINVAL, "xz payload is");
 }
 
 static void bytes_after_the_stream_are_rejected(void **state)
 {
-	struct vmon_error err;
-	uint8_t *out;
-	size_t out_len;
+	size_t len = make_xz(data, DATA_SIZE);
 	(void)state;
 
-	fill_data();
-	size_t len = make_xz(data, DATA_SIZE);
 	/* Four stray bytes between the stream and the trailer. */
 	memmove(payload + len, payload + len - 4, 4);
 	memset(payload + len - 4, 0x11, 4);
-	assert_int_equal(run(len + 4, &out, &out_len, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "xz payload"));
+	assert_rejected(len + 4, -EINVAL, "xz payload");
 }
 
 static void size_trailer_over_the_limit_is_refused(void **state)
 {
-	struct vmon_error err;
-	uint8_t *out;
-	size_t out_len;
+	size_t len = make_zstd(data, DATA_SIZE);
 	(void)state;
 
-	fill_data();
-	size_t len = make_zstd(data, DATA_SIZE);
 	put_le32(payload + len - 4, 0x20000001);   /* 512 MiB + 1 */
-	assert_int_equal(run(len, &out, &out_len, &err), -EFBIG);
-	assert_non_null(strstr(err.msg, "536870913 bytes, more than the 512 MiB limit"));
+	assert_rejected(len, -EFBIG, "536870913 bytes, more than the 512 MiB limit");
 	put_le32(payload + len - 4, 0);
-	assert_int_equal(run(len, &out, &out_len, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "size trailer is 0"));
+	assert_rejected(len, -EINVAL, "size trailer is 0");
 }
 
 static void other_compressions_name_themselves_and_the_flag(void **state)
@@ -259,33 +233,25 @@ static void other_compressions_name_themselves_and_the_flag(void **state)
 		{ { 'B', 'Z', 'h', '9' }, "bzip2" },
 		{ { 0x5d, 0x00, 0x00, 0x80 }, "lzma" },
 	};
-	struct vmon_error err;
-	uint8_t *out;
-	size_t out_len;
 	char expect[64];
 	(void)state;
 
 	for (size_t i = 0; i < 4; i++) {
 		memset(payload, 0, 64);
 		memcpy(payload, cases[i].magic, 4);
-		assert_int_equal(run(64, &out, &out_len, &err), -ENOTSUP);
 		snprintf(expect, sizeof(expect), "payload is %s-compressed", cases[i].name);
-		assert_non_null(strstr(err.msg, expect));
+		assert_rejected(64, -ENOTSUP, expect);
 		assert_non_null(strstr(err.msg, "--bzimage-guest-decompress"));
 	}
 }
 
 static void unknown_magic_is_named(void **state)
 {
-	struct vmon_error err;
-	uint8_t *out;
-	size_t out_len;
 	(void)state;
 
 	memset(payload, 0, 64);
 	memcpy(payload, "\x12\x34\x56\x78", 4);
-	assert_int_equal(run(64, &out, &out_len, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "unknown compression (magic 12 34 56 78)"));
+	assert_rejected(64, -EINVAL, "unknown compression (magic 12 34 56 78)");
 }
 
 int main(void)
@@ -305,5 +271,5 @@ int main(void)
 		cmocka_unit_test(other_compressions_name_themselves_and_the_flag),
 		cmocka_unit_test(unknown_magic_is_named),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, fill_data, NULL);
 }

@@ -12,6 +12,8 @@
 #include "arch/x86/boot.h"
 #include "arch/x86/elf_loader.h"
 #include "arch/x86/layout.h"
+#include "elf_builder.h"
+#include "guest_fixture.h"
 
 /* ELF64 vmlinux-like images built in memory, loaded into a 64 MiB guest. */
 #define MiB (1ull << 20)
@@ -19,79 +21,26 @@
 #define KPHYS 0x1000000ull
 #define KVIRT 0xffffffff81000000ull
 
-struct tseg {
-	uint32_t type;
-	uint64_t paddr, vaddr, filesz, memsz;
-	uint8_t fill;
-};
-
 static _Alignas(16) uint8_t img[1 << 20];
 static struct guest_mem mem;
 
-/* Ehdr, program headers, then each segment's bytes (filled with .fill) 16-byte aligned. */
-static size_t elf_build(bool is64, uint64_t entry, const struct tseg *s, unsigned n)
+/* An ELF64 kernel entered at KPHYS with the segments s[0 .. n). */
+static size_t build(const struct elf_builder_segment *s, unsigned n)
 {
-	size_t off = is64 ? sizeof(Elf64_Ehdr) + n * sizeof(Elf64_Phdr) : sizeof(Elf32_Ehdr) + n * sizeof(Elf32_Phdr);
-
-	memset(img, 0, off);
-	for (unsigned i = 0; i < n; i++) {
-		off = (off + 15) & ~(size_t)15;
-		memset(img + off, s[i].fill, s[i].filesz);
-		if (is64) {
-			Elf64_Phdr *ph = (Elf64_Phdr *)(img + sizeof(Elf64_Ehdr)) + i;
-			*ph = (Elf64_Phdr){ .p_type = s[i].type, .p_offset = off, .p_vaddr = s[i].vaddr,
-					    .p_paddr = s[i].paddr, .p_filesz = s[i].filesz, .p_memsz = s[i].memsz,
-					    .p_align = 16 };
-		} else {
-			Elf32_Phdr *ph = (Elf32_Phdr *)(img + sizeof(Elf32_Ehdr)) + i;
-			*ph = (Elf32_Phdr){ .p_type = s[i].type, .p_offset = off, .p_vaddr = s[i].vaddr,
-					    .p_paddr = s[i].paddr, .p_filesz = s[i].filesz, .p_memsz = s[i].memsz,
-					    .p_align = 16 };
-		}
-		off += s[i].filesz;
-	}
-	if (is64) {
-		Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
-		eh->e_type = ET_EXEC; eh->e_machine = EM_X86_64; eh->e_version = EV_CURRENT;
-		eh->e_entry = entry; eh->e_phoff = sizeof(Elf64_Ehdr); eh->e_ehsize = sizeof(Elf64_Ehdr);
-		eh->e_phentsize = sizeof(Elf64_Phdr); eh->e_phnum = n;
-	} else {
-		Elf32_Ehdr *eh = (Elf32_Ehdr *)img;
-		eh->e_type = ET_EXEC; eh->e_machine = EM_386; eh->e_version = EV_CURRENT;
-		eh->e_entry = (uint32_t)entry; eh->e_phoff = sizeof(Elf32_Ehdr); eh->e_ehsize = sizeof(Elf32_Ehdr);
-		eh->e_phentsize = sizeof(Elf32_Phdr); eh->e_phnum = n;
-	}
-	memcpy(img, ELFMAG, SELFMAG);
-	img[EI_CLASS] = is64 ? ELFCLASS64 : ELFCLASS32;
-	img[EI_DATA] = ELFDATA2LSB;
-	img[EI_VERSION] = EV_CURRENT;
-	return off;
+	return elf_builder_build(img, sizeof(img), true, KPHYS, s, n);
 }
 
-static Elf64_Ehdr *ehdr(void) { return (Elf64_Ehdr *)img; }
-static Elf64_Phdr *phdr(unsigned i) { return (Elf64_Phdr *)(img + sizeof(Elf64_Ehdr)) + i; }
+static Elf64_Ehdr *ehdr(void) { return elf_builder_ehdr64(img); }
+static Elf64_Phdr *phdr(unsigned i) { return elf_builder_phdr64(img, i); }
 
 /* Linux's layout: text at p_paddr 16 MiB / p_vaddr 0xffffffff81000000, then data with bss. */
 static size_t vmlinux_like(void)
 {
-	const struct tseg s[] = {
-		{ PT_LOAD, KPHYS, KVIRT, 0x3000, 0x3000, 0xaa },
-		{ PT_LOAD, KPHYS + 0x200000, KVIRT + 0x200000, 0x1000, 0x5000, 0xbb },
+	const struct elf_builder_segment s[] = {
+		{ PT_LOAD, KPHYS, KVIRT, 0x3000, 0x3000, .fill = 0xaa },
+		{ PT_LOAD, KPHYS + 0x200000, KVIRT + 0x200000, 0x1000, 0x5000, .fill = 0xbb },
 	};
-	return elf_build(true, KPHYS, s, 2);
-}
-
-static int mem_setup(void **state)
-{
-	(void)state;
-	return guest_mem_create(&mem, 64 * MiB, NULL);
-}
-
-static int mem_teardown(void **state)
-{
-	(void)state;
-	guest_mem_destroy(&mem);
-	return 0;
+	return build(s, 2);
 }
 
 static int load(size_t size, struct boot_result *res, struct vmon_error *err)
@@ -164,13 +113,13 @@ static void virtual_entry_is_translated_to_physical(void **state)
 static void zero_memsz_segments_are_ignored(void **state)
 {
 	struct elf_kernel elf;
-	const struct tseg s[] = {
-		{ PT_LOAD, 0x40000, 0x40000, 0, 0, 0 },
-		{ PT_LOAD, KPHYS, KPHYS, 0x100, 0x100, 1 },
+	const struct elf_builder_segment s[] = {
+		{ PT_LOAD, 0x40000, 0x40000, 0, 0, .fill = 0 },
+		{ PT_LOAD, KPHYS, KPHYS, 0x100, 0x100, .fill = 1 },
 	};
 	(void)state;
 
-	assert_int_equal(elf_parse(img, elf_build(true, KPHYS, s, 2), &elf, NULL), 0);
+	assert_int_equal(elf_parse(img, build(s, 2), &elf, NULL), 0);
 	assert_int_equal(elf.nsegments, 1);
 	assert_int_equal(elf.start, KPHYS);
 }
@@ -179,11 +128,11 @@ static void failed_load_writes_nothing(void **state)
 {
 	struct boot_result res;
 	struct vmon_error err;
-	const struct tseg s[] = {
-		{ PT_LOAD, KPHYS, KPHYS, 0x100, 0x100, 0xaa },
-		{ PT_LOAD, 63 * MiB, 63 * MiB, 0x100, 2 * MiB, 0xbb },
+	const struct elf_builder_segment s[] = {
+		{ PT_LOAD, KPHYS, KPHYS, 0x100, 0x100, .fill = 0xaa },
+		{ PT_LOAD, 63 * MiB, 63 * MiB, 0x100, 2 * MiB, .fill = 0xbb },
 	};
-	size_t size = elf_build(true, KPHYS, s, 2);
+	size_t size = build(s, 2);
 	(void)state;
 
 	assert_int_equal(load(size, &res, &err), -EINVAL);
@@ -357,8 +306,8 @@ static void filesz_larger_than_memsz_is_rejected(void **state)
 
 static void image_without_pt_load_is_rejected(void **state)
 {
-	const struct tseg s[] = { { PT_NOTE, 0, 0, 0x10, 0x10, 0 } };
-	size_t size = elf_build(true, KPHYS, s, 1);
+	const struct elf_builder_segment s[] = { { PT_NOTE, 0, 0, 0x10, 0x10, .fill = 0 } };
+	size_t size = build(s, 1);
 	(void)state;
 
 	assert_rejected(size, -EINVAL, "no loadable (PT_LOAD) segment");
@@ -366,12 +315,12 @@ static void image_without_pt_load_is_rejected(void **state)
 
 static void too_many_segments_are_rejected(void **state)
 {
-	struct tseg s[ELF_MAX_LOAD_SEGMENTS + 1];
+	struct elf_builder_segment s[ELF_MAX_LOAD_SEGMENTS + 1];
 	(void)state;
 
 	for (unsigned i = 0; i < ELF_MAX_LOAD_SEGMENTS + 1; i++)
-		s[i] = (struct tseg){ PT_LOAD, KPHYS + i * 0x1000, KPHYS + i * 0x1000, 0x10, 0x10, 1 };
-	assert_rejected(elf_build(true, KPHYS, s, ELF_MAX_LOAD_SEGMENTS + 1), -EINVAL, "more than 32 PT_LOAD");
+		s[i] = (struct elf_builder_segment){ PT_LOAD, KPHYS + i * 0x1000, KPHYS + i * 0x1000, 0x10, 0x10, .fill = 1 };
+	assert_rejected(build(s, ELF_MAX_LOAD_SEGMENTS + 1), -EINVAL, "more than 32 PT_LOAD");
 }
 
 static void entry_outside_segments_is_rejected(void **state)
@@ -388,7 +337,7 @@ static void entry_outside_segments_is_rejected(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, mem_setup, mem_teardown)
+#define T(f) cmocka_unit_test_prestate_setup_teardown(f, guest_fixture_setup, guest_fixture_teardown, &mem)
 	const struct CMUnitTest tests[] = {
 		T(segments_land_at_physical_addresses),
 		T(elf64_enters_e_entry_in_long_mode),

@@ -9,41 +9,20 @@
 #include <string.h>
 
 #include "devices/i8042.h"
+#include "fake_host.h"
 
 struct fixture {
-	struct io_bus pio;
-	struct device_host host;
+	struct fake_host fh;
 	struct i8042 kbc;
-	int irq[16];
-	int stops;
-	enum vm_stop_reason reason;
-	int status;
 };
-
-static void fake_set_irq(void *ctx, unsigned gsi, int level)
-{
-	struct fixture *f = ctx;
-	assert_true(gsi < 16);
-	f->irq[gsi] = level;
-}
-
-static void fake_request_stop(void *ctx, enum vm_stop_reason reason, int status)
-{
-	struct fixture *f = ctx;
-	f->stops++;
-	f->reason = reason;
-	f->status = status;
-}
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	io_bus_init(&f->pio, "pio");
-	f->host = (struct device_host){ .pio = &f->pio, .set_irq = fake_set_irq,
-					.request_stop = fake_request_stop, .ctx = f };
-	assert_int_equal(i8042_init(&f->kbc, &f->host, NULL), 0);
+	fake_host_init(&f->fh);
+	assert_int_equal(i8042_init(&f->kbc, &f->fh.host, NULL), 0);
 	*state = f;
 	return 0;
 }
@@ -58,19 +37,24 @@ static int teardown(void **state)
 
 static uint8_t in(struct fixture *f, uint16_t port)
 {
-	uint8_t v = 0;
-	assert_true(io_bus_access(&f->pio, port, &v, 1, false));
-	return v;
+	return fake_host_inb(&f->fh, port);
 }
 
 static void out(struct fixture *f, uint16_t port, uint8_t v)
 {
-	assert_true(io_bus_access(&f->pio, port, &v, 1, true));
+	fake_host_outb(&f->fh, port, v);
 }
 
 static uint8_t status(struct fixture *f)
 {
 	return in(f, I8042_PORT_COMMAND);
+}
+
+/* Issues a command and its one parameter byte, as Linux's i8042_command() sends them. */
+static void command_param(struct fixture *f, uint8_t cmd, uint8_t param)
+{
+	out(f, I8042_PORT_COMMAND, cmd);
+	out(f, I8042_PORT_DATA, param);
 }
 
 /* Issues a command and reads its one-byte reply, as Linux's i8042_command() does. */
@@ -114,10 +98,8 @@ static void controller_ram_bytes_round_trip(void **state)
 {
 	struct fixture *f = *state;
 
-	out(f, I8042_PORT_COMMAND, 0x7f);
-	out(f, I8042_PORT_DATA, 0xc3);
-	out(f, I8042_PORT_COMMAND, 0x61);
-	out(f, I8042_PORT_DATA, 0x12);
+	command_param(f, 0x7f, 0xc3);
+	command_param(f, 0x61, 0x12);
 	assert_int_equal(command_reply(f, 0x3f), 0xc3);
 	assert_int_equal(command_reply(f, 0x21), 0x12);
 }
@@ -126,8 +108,7 @@ static void self_test_answers_0x55_and_sets_sys(void **state)
 {
 	struct fixture *f = *state;
 
-	out(f, I8042_PORT_COMMAND, 0x60);
-	out(f, I8042_PORT_DATA, 0x00);
+	command_param(f, 0x60, 0x00);
 	assert_int_equal(command_reply(f, 0xaa), 0x55);
 	assert_int_equal(status(f) & I8042_STR_SYS, I8042_STR_SYS);
 }
@@ -161,9 +142,8 @@ static void output_port_reads_back_reset_high_and_a20(void **state)
 	struct fixture *f = *state;
 
 	assert_int_equal(command_reply(f, 0xd0), I8042_OUT_RESET | I8042_OUT_A20);
-	out(f, I8042_PORT_COMMAND, 0xd1);
-	out(f, I8042_PORT_DATA, I8042_OUT_RESET);
-	assert_int_equal(f->stops, 0);
+	command_param(f, 0xd1, I8042_OUT_RESET);
+	assert_int_equal(f->fh.stops, 0);
 	assert_int_equal(command_reply(f, 0xd0), I8042_OUT_RESET);
 }
 
@@ -171,10 +151,9 @@ static void output_port_write_with_bit0_clear_resets(void **state)
 {
 	struct fixture *f = *state;
 
-	out(f, I8042_PORT_COMMAND, 0xd1);
-	out(f, I8042_PORT_DATA, I8042_OUT_A20);
-	assert_int_equal(f->stops, 1);
-	assert_int_equal(f->reason, VM_STOP_RESET);
+	command_param(f, 0xd1, I8042_OUT_A20);
+	assert_int_equal(f->fh.stops, 1);
+	assert_int_equal(f->fh.reason, VM_STOP_RESET);
 }
 
 static void pulse_reset_stops_once_per_0xfe(void **state)
@@ -182,15 +161,15 @@ static void pulse_reset_stops_once_per_0xfe(void **state)
 	struct fixture *f = *state;
 
 	out(f, I8042_PORT_COMMAND, 0xfe);
-	assert_int_equal(f->stops, 1);
-	assert_int_equal(f->reason, VM_STOP_RESET);
-	assert_int_equal(f->status, 0);
+	assert_int_equal(f->fh.stops, 1);
+	assert_int_equal(f->fh.reason, VM_STOP_RESET);
+	assert_int_equal(f->fh.status, 0);
 	out(f, I8042_PORT_COMMAND, 0xfe);
-	assert_int_equal(f->stops, 2);
+	assert_int_equal(f->fh.stops, 2);
 	/* 0xFF pulses nothing; 0xFD pulses A20 only. */
 	out(f, I8042_PORT_COMMAND, 0xff);
 	out(f, I8042_PORT_COMMAND, 0xfd);
-	assert_int_equal(f->stops, 2);
+	assert_int_equal(f->fh.stops, 2);
 	assert_int_equal(status(f) & I8042_STR_OBF, 0);
 }
 
@@ -199,13 +178,12 @@ static void aux_loopback_echoes_as_mouse_data_on_irq12(void **state)
 	struct fixture *f = *state;
 
 	/* Linux's AUX IRQ test: AUX_LOOP 0xa5 must arrive with AUXDATA on IRQ 12. */
-	out(f, I8042_PORT_COMMAND, 0xd3);
-	out(f, I8042_PORT_DATA, 0xa5);
+	command_param(f, 0xd3, 0xa5);
 	assert_int_equal(status(f) & (I8042_STR_OBF | I8042_STR_AUXDATA), I8042_STR_OBF | I8042_STR_AUXDATA);
-	assert_int_equal(f->irq[I8042_IRQ_AUX], 1);
-	assert_int_equal(f->irq[I8042_IRQ_KBD], 0);
+	assert_int_equal(f->fh.irq[I8042_IRQ_AUX], 1);
+	assert_int_equal(f->fh.irq[I8042_IRQ_KBD], 0);
 	assert_int_equal(in(f, I8042_PORT_DATA), 0xa5);
-	assert_int_equal(f->irq[I8042_IRQ_AUX], 0);
+	assert_int_equal(f->fh.irq[I8042_IRQ_AUX], 0);
 	assert_int_equal(status(f) & I8042_STR_OBF, 0);
 }
 
@@ -213,31 +191,26 @@ static void kbd_loopback_echoes_as_keyboard_data_on_irq1(void **state)
 {
 	struct fixture *f = *state;
 
-	out(f, I8042_PORT_COMMAND, 0xd2);
-	out(f, I8042_PORT_DATA, 0x1c);
+	command_param(f, 0xd2, 0x1c);
 	assert_int_equal(status(f) & (I8042_STR_OBF | I8042_STR_AUXDATA), I8042_STR_OBF);
-	assert_int_equal(f->irq[I8042_IRQ_KBD], 1);
+	assert_int_equal(f->fh.irq[I8042_IRQ_KBD], 1);
 	assert_int_equal(in(f, I8042_PORT_DATA), 0x1c);
-	assert_int_equal(f->irq[I8042_IRQ_KBD], 0);
+	assert_int_equal(f->fh.irq[I8042_IRQ_KBD], 0);
 }
 
 static void irq_lines_obey_ctr_interrupt_enables(void **state)
 {
 	struct fixture *f = *state;
 
-	out(f, I8042_PORT_COMMAND, 0x60);
-	out(f, I8042_PORT_DATA, I8042_CTR_SYS); /* both interrupts off */
-	out(f, I8042_PORT_COMMAND, 0xd2);
-	out(f, I8042_PORT_DATA, 0x1c);
-	assert_int_equal(f->irq[I8042_IRQ_KBD], 0);
+	command_param(f, 0x60, I8042_CTR_SYS); /* both interrupts off */
+	command_param(f, 0xd2, 0x1c);
+	assert_int_equal(f->fh.irq[I8042_IRQ_KBD], 0);
 	in(f, I8042_PORT_DATA);
-	out(f, I8042_PORT_COMMAND, 0xd3);
-	out(f, I8042_PORT_DATA, 0x1c);
-	assert_int_equal(f->irq[I8042_IRQ_AUX], 0);
+	command_param(f, 0xd3, 0x1c);
+	assert_int_equal(f->fh.irq[I8042_IRQ_AUX], 0);
 	/* Enabling the interrupt with a byte waiting raises the line. */
-	out(f, I8042_PORT_COMMAND, 0x60);
-	out(f, I8042_PORT_DATA, I8042_CTR_SYS | I8042_CTR_AUXINT);
-	assert_int_equal(f->irq[I8042_IRQ_AUX], 1);
+	command_param(f, 0x60, I8042_CTR_SYS | I8042_CTR_AUXINT);
+	assert_int_equal(f->fh.irq[I8042_IRQ_AUX], 1);
 }
 
 static void byte_for_absent_keyboard_is_nakked_with_timeout(void **state)
@@ -247,7 +220,7 @@ static void byte_for_absent_keyboard_is_nakked_with_timeout(void **state)
 	out(f, I8042_PORT_DATA, 0xf2); /* atkbd's GET ID */
 	assert_int_equal(status(f) & (I8042_STR_OBF | I8042_STR_AUXDATA | I8042_STR_TIMEOUT),
 			 I8042_STR_OBF | I8042_STR_TIMEOUT);
-	assert_int_equal(f->irq[I8042_IRQ_KBD], 1);
+	assert_int_equal(f->fh.irq[I8042_IRQ_KBD], 1);
 	assert_int_equal(in(f, I8042_PORT_DATA), 0xfe);
 	assert_int_equal(status(f) & (I8042_STR_OBF | I8042_STR_TIMEOUT), 0);
 }
@@ -256,13 +229,12 @@ static void byte_for_absent_mouse_is_nakked_with_timeout(void **state)
 {
 	struct fixture *f = *state;
 
-	out(f, I8042_PORT_COMMAND, 0xd4);
-	out(f, I8042_PORT_DATA, 0xff); /* psmouse reset */
+	command_param(f, 0xd4, 0xff); /* psmouse reset */
 	assert_int_equal(status(f) & (I8042_STR_OBF | I8042_STR_AUXDATA | I8042_STR_TIMEOUT),
 			 I8042_STR_OBF | I8042_STR_AUXDATA | I8042_STR_TIMEOUT);
-	assert_int_equal(f->irq[I8042_IRQ_AUX], 1);
+	assert_int_equal(f->fh.irq[I8042_IRQ_AUX], 1);
 	assert_int_equal(in(f, I8042_PORT_DATA), 0xfe);
-	assert_int_equal(f->stops, 0);
+	assert_int_equal(f->fh.stops, 0);
 }
 
 static void mux_probe_sees_a_plain_loopback(void **state)
@@ -272,8 +244,7 @@ static void mux_probe_sees_a_plain_loopback(void **state)
 
 	/* Linux's i8042_set_mux_mode(): an echo of the third byte means "no MUX". */
 	for (size_t i = 0; i < sizeof(seq); i++) {
-		out(f, I8042_PORT_COMMAND, 0xd3);
-		out(f, I8042_PORT_DATA, seq[i]);
+		command_param(f, 0xd3, seq[i]);
 		assert_int_equal(in(f, I8042_PORT_DATA), seq[i]);
 	}
 }
@@ -298,27 +269,27 @@ static void system_control_port_a_keeps_a20_and_fast_resets_on_rising_bit0(void 
 	assert_int_equal(in(f, I8042_PORT_SCPA), 0x00);
 	out(f, I8042_PORT_SCPA, 0x02);
 	assert_int_equal(in(f, I8042_PORT_SCPA), 0x02);
-	assert_int_equal(f->stops, 0);
+	assert_int_equal(f->fh.stops, 0);
 	out(f, I8042_PORT_SCPA, 0x03);
-	assert_int_equal(f->stops, 1);
-	assert_int_equal(f->reason, VM_STOP_RESET);
+	assert_int_equal(f->fh.stops, 1);
+	assert_int_equal(f->fh.reason, VM_STOP_RESET);
 	out(f, I8042_PORT_SCPA, 0x03); /* still high: no new edge */
-	assert_int_equal(f->stops, 1);
+	assert_int_equal(f->fh.stops, 1);
 	out(f, I8042_PORT_SCPA, 0x02);
 	out(f, I8042_PORT_SCPA, 0x01);
-	assert_int_equal(f->stops, 2);
+	assert_int_equal(f->fh.stops, 2);
 }
 
 static void port_0x61_is_left_to_the_in_kernel_pit(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_null(io_bus_find(&f->pio, 0x61));
-	assert_null(io_bus_find(&f->pio, 0x62));
-	assert_null(io_bus_find(&f->pio, 0x63));
-	assert_non_null(io_bus_find(&f->pio, 0x60));
-	assert_non_null(io_bus_find(&f->pio, 0x64));
-	assert_non_null(io_bus_find(&f->pio, 0x92));
+	assert_null(io_bus_find(&f->fh.pio, 0x61));
+	assert_null(io_bus_find(&f->fh.pio, 0x62));
+	assert_null(io_bus_find(&f->fh.pio, 0x63));
+	assert_non_null(io_bus_find(&f->fh.pio, 0x60));
+	assert_non_null(io_bus_find(&f->fh.pio, 0x64));
+	assert_non_null(io_bus_find(&f->fh.pio, 0x92));
 }
 
 static void wide_status_read_pads_with_ones(void **state)
@@ -326,7 +297,7 @@ static void wide_status_read_pads_with_ones(void **state)
 	struct fixture *f = *state;
 	uint8_t v[2] = { 0 };
 
-	assert_true(io_bus_access(&f->pio, I8042_PORT_COMMAND, v, 2, false));
+	assert_true(io_bus_access(&f->fh.pio, I8042_PORT_COMMAND, v, 2, false));
 	assert_int_equal(v[0], I8042_STR_SYS | I8042_STR_KEYLOCK);
 	assert_int_equal(v[1], 0xff);
 }

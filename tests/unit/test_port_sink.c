@@ -14,40 +14,20 @@
 #include "devices/port_sink.h"
 #include "devices/rtc.h"
 #include "devices/uart_8250.h"
+#include "fake_host.h"
 
 struct fixture {
-	struct io_bus pio;
-	struct device_host host;
+	struct fake_host fh;
 	struct port_sink sink;
-	int irq_sets;
-	int stops;
 };
-
-static void fake_set_irq(void *ctx, unsigned gsi, int level)
-{
-	struct fixture *f = ctx;
-	(void)gsi;
-	(void)level;
-	f->irq_sets++;
-}
-
-static void fake_request_stop(void *ctx, enum vm_stop_reason reason, int status)
-{
-	struct fixture *f = ctx;
-	(void)reason;
-	(void)status;
-	f->stops++;
-}
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	io_bus_init(&f->pio, "pio");
-	f->host = (struct device_host){ .pio = &f->pio, .set_irq = fake_set_irq,
-					.request_stop = fake_request_stop, .ctx = f };
-	assert_int_equal(port_sink_init(&f->sink, &f->host, NULL), 0);
+	fake_host_init(&f->fh);
+	assert_int_equal(port_sink_init(&f->sink, &f->fh.host, NULL), 0);
 	*state = f;
 	return 0;
 }
@@ -68,7 +48,7 @@ static void every_sunk_port_reads_all_ones_at_every_width(void **state)
 		for (uint32_t port = r[i].base; port < (uint32_t)r[i].base + r[i].len; port++) {
 			for (unsigned size = 1; size <= 4; size *= 2) {
 				uint8_t v[4] = { 0 };
-				assert_true(io_bus_access(&f->pio, port, v, size, false));
+				assert_true(io_bus_access(&f->fh.pio, port, v, size, false));
 				for (unsigned b = 0; b < size; b++)
 					assert_int_equal(v[b], 0xff);
 			}
@@ -85,15 +65,15 @@ static void writes_are_absorbed_without_side_effects(void **state)
 	for (size_t i = 0; i < n; i++) {
 		for (uint32_t port = r[i].base; port < (uint32_t)r[i].base + r[i].len; port++) {
 			uint8_t v[4] = { 0x12, 0x34, 0x56, 0x78 };
-			assert_true(io_bus_access(&f->pio, port, v, 1, true));
-			assert_true(io_bus_access(&f->pio, port, v, 4, true));
+			assert_true(io_bus_access(&f->fh.pio, port, v, 1, true));
+			assert_true(io_bus_access(&f->fh.pio, port, v, 4, true));
 			v[0] = 0;
-			assert_true(io_bus_access(&f->pio, port, v, 1, false));
+			assert_true(io_bus_access(&f->fh.pio, port, v, 1, false));
 			assert_int_equal(v[0], 0xff); /* nothing was stored */
 		}
 	}
-	assert_int_equal(f->irq_sets, 0);
-	assert_int_equal(f->stops, 0);
+	assert_int_equal(f->fh.irq_sets, 0);
+	assert_int_equal(f->fh.stops, 0);
 }
 
 static void table_is_sorted_disjoint_and_explained(void **state)
@@ -121,7 +101,7 @@ static void linux_boot_ports_are_claimed(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
-		if (!io_bus_find(&f->pio, ports[i]))
+		if (!io_bus_find(&f->fh.pio, ports[i]))
 			fail_msg("port 0x%x not sunk", ports[i]);
 }
 
@@ -131,7 +111,7 @@ static void in_kernel_pic_elcr_and_pit_ports_are_left_alone(void **state)
 	static const uint16_t ports[] = { 0x20, 0x21, 0xa0, 0xa1, 0x4d0, 0x4d1, 0x40, 0x41, 0x42, 0x43, 0x61 };
 
 	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
-		if (io_bus_find(&f->pio, ports[i]))
+		if (io_bus_find(&f->fh.pio, ports[i]))
 			fail_msg("port 0x%x belongs to KVM", ports[i]);
 }
 
@@ -141,10 +121,10 @@ static void pci_type1_probe_finds_no_host_bridge(void **state)
 	uint8_t v[4] = { 0x00, 0x00, 0x00, 0x80 };
 
 	/* Linux's pci_check_type1(): write 0x80000000, expect to read it back. */
-	assert_true(io_bus_access(&f->pio, 0xcf8, v, 4, true));
-	assert_true(io_bus_access(&f->pio, 0xcf8, v, 4, false));
+	assert_true(io_bus_access(&f->fh.pio, 0xcf8, v, 4, true));
+	assert_true(io_bus_access(&f->fh.pio, 0xcf8, v, 4, false));
 	assert_memory_not_equal(v, ((uint8_t[]){ 0x00, 0x00, 0x00, 0x80 }), 4);
-	assert_true(io_bus_access(&f->pio, 0xcfc, v, 4, false));
+	assert_true(io_bus_access(&f->fh.pio, 0xcfc, v, 4, false));
 	assert_memory_equal(v, ((uint8_t[]){ 0xff, 0xff, 0xff, 0xff }), 4);
 }
 
@@ -165,12 +145,12 @@ static void all_legacy_devices_share_one_bus(void **state)
 	struct uart_8250_callbacks cb = { .output = discard_output };
 	struct vmon_error err = { 0 };
 
-	assert_int_equal(uart_8250_init(&uart, &f->host, X86_PORT_COM1, X86_IRQ_COM1, &cb, &err), 0);
-	assert_int_equal(i8042_init(&kbc, &f->host, &err), 0);
-	assert_int_equal(rtc_init(&rtc, &f->host, NULL, NULL, &err), 0);
-	assert_int_equal(debug_exit_init(&dbg, &f->host, X86_PORT_DEBUG_EXIT, 1, &err), 0);
-	assert_string_equal(io_bus_find(&f->pio, X86_PORT_COM1 + 7)->name, "uart_8250");
-	assert_string_equal(io_bus_find(&f->pio, X86_PORT_RTC + 1)->name, "rtc");
+	assert_int_equal(uart_8250_init(&uart, &f->fh.host, X86_PORT_COM1, X86_IRQ_COM1, &cb, &err), 0);
+	assert_int_equal(i8042_init(&kbc, &f->fh.host, &err), 0);
+	assert_int_equal(rtc_init(&rtc, &f->fh.host, NULL, NULL, &err), 0);
+	assert_int_equal(debug_exit_init(&dbg, &f->fh.host, X86_PORT_DEBUG_EXIT, 1, &err), 0);
+	assert_string_equal(io_bus_find(&f->fh.pio, X86_PORT_COM1 + 7)->name, "uart_8250");
+	assert_string_equal(io_bus_find(&f->fh.pio, X86_PORT_RTC + 1)->name, "rtc");
 	uart_8250_destroy(&uart);
 	i8042_destroy(&kbc);
 	rtc_destroy(&rtc);

@@ -12,6 +12,8 @@
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/pvh.h"
+#include "elf_builder.h"
+#include "guest_fixture.h"
 
 /* PVH kernels (ELF32 and ELF64 with XEN_ELFNOTE_PHYS32_ENTRY) built in memory. */
 #define MiB (1ull << 20)
@@ -20,105 +22,28 @@
 #define PVH_ENTRY 0x100040u
 #define LONG_ENTRY 0x100800u
 
-struct tseg {
-	uint32_t type;
-	uint64_t paddr, filesz, memsz;
-	const void *data;    /* file bytes, or NULL for 0x90 (nop) */
-};
-
 static _Alignas(16) uint8_t img[1 << 20];
 static struct guest_mem mem;
-
-static size_t elf_build(bool is64, uint64_t entry, const struct tseg *s, unsigned n)
-{
-	size_t off = is64 ? sizeof(Elf64_Ehdr) + n * sizeof(Elf64_Phdr) : sizeof(Elf32_Ehdr) + n * sizeof(Elf32_Phdr);
-
-	memset(img, 0, off);
-	for (unsigned i = 0; i < n; i++) {
-		off = (off + 15) & ~(size_t)15;
-		if (s[i].data)
-			memcpy(img + off, s[i].data, s[i].filesz);
-		else
-			memset(img + off, 0x90, s[i].filesz);
-		if (is64) {
-			Elf64_Phdr *ph = (Elf64_Phdr *)(img + sizeof(Elf64_Ehdr)) + i;
-			*ph = (Elf64_Phdr){ .p_type = s[i].type, .p_offset = off, .p_vaddr = s[i].paddr,
-					    .p_paddr = s[i].paddr, .p_filesz = s[i].filesz, .p_memsz = s[i].memsz,
-					    .p_align = 4 };
-		} else {
-			Elf32_Phdr *ph = (Elf32_Phdr *)(img + sizeof(Elf32_Ehdr)) + i;
-			*ph = (Elf32_Phdr){ .p_type = s[i].type, .p_offset = off, .p_vaddr = s[i].paddr,
-					    .p_paddr = s[i].paddr, .p_filesz = s[i].filesz, .p_memsz = s[i].memsz,
-					    .p_align = 4 };
-		}
-		off += s[i].filesz;
-	}
-	if (is64) {
-		Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
-		eh->e_type = ET_EXEC; eh->e_machine = EM_X86_64; eh->e_version = EV_CURRENT;
-		eh->e_entry = entry; eh->e_phoff = sizeof(Elf64_Ehdr); eh->e_ehsize = sizeof(Elf64_Ehdr);
-		eh->e_phentsize = sizeof(Elf64_Phdr); eh->e_phnum = n;
-	} else {
-		Elf32_Ehdr *eh = (Elf32_Ehdr *)img;
-		eh->e_type = ET_EXEC; eh->e_machine = EM_386; eh->e_version = EV_CURRENT;
-		eh->e_entry = (uint32_t)entry; eh->e_phoff = sizeof(Elf32_Ehdr); eh->e_ehsize = sizeof(Elf32_Ehdr);
-		eh->e_phentsize = sizeof(Elf32_Phdr); eh->e_phnum = n;
-	}
-	memcpy(img, ELFMAG, SELFMAG);
-	img[EI_CLASS] = is64 ? ELFCLASS64 : ELFCLASS32;
-	img[EI_DATA] = ELFDATA2LSB;
-	img[EI_VERSION] = EV_CURRENT;
-	return off;
-}
-
-/* One ELF note: namesz, descsz, type, name padded to 4, desc padded to 4. Returns its length. */
-static size_t note(uint8_t *p, const char *owner, uint32_t type, const void *desc, uint32_t descsz)
-{
-	uint32_t namesz = (uint32_t)strlen(owner) + 1;
-	size_t name_pad = (namesz + 3) & ~3u, desc_pad = (descsz + 3) & ~3u;
-
-	memset(p, 0, 12 + name_pad + desc_pad);
-	memcpy(p, &namesz, 4);
-	memcpy(p + 4, &descsz, 4);
-	memcpy(p + 8, &type, 4);
-	memcpy(p + 12, owner, namesz);
-	memcpy(p + 12 + name_pad, desc, descsz);
-	return 12 + name_pad + desc_pad;
-}
-
 static uint8_t notes[256];
 
 /* Kernel at 1 MiB with a PT_NOTE holding notes[0 .. notes_len). */
 static size_t pvh_kernel(bool is64, size_t notes_len)
 {
-	const struct tseg s[] = {
-		{ PT_LOAD, KPHYS, 0x1000, 0x2000, NULL },
-		{ PT_NOTE, 0, notes_len, notes_len, notes },
+	const struct elf_builder_segment s[] = {
+		{ PT_LOAD, KPHYS, KPHYS, 0x1000, 0x2000, .fill = 0x90 /* nop */, .align = 4 },
+		{ PT_NOTE, 0, 0, notes_len, notes_len, .align = 4, .data = notes },
 	};
-	return elf_build(is64, LONG_ENTRY, s, 2);
+	return elf_builder_build(img, sizeof(img), is64, LONG_ENTRY, s, 2);
 }
 
 static size_t xen_note32(uint32_t entry)
 {
-	return note(notes, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry, 4);
+	return elf_builder_note(notes, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry, 4);
 }
 
 static size_t xen_note64(uint64_t entry)
 {
-	return note(notes, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry, 8);
-}
-
-static int mem_setup(void **state)
-{
-	(void)state;
-	return guest_mem_create(&mem, 64 * MiB, NULL);
-}
-
-static int mem_teardown(void **state)
-{
-	(void)state;
-	guest_mem_destroy(&mem);
-	return 0;
+	return elf_builder_note(notes, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry, 8);
 }
 
 static int load(size_t size, enum boot_protocol protocol, const uint8_t *initrd, size_t initrd_size,
@@ -284,12 +209,12 @@ static void other_owners_notes_are_skipped(void **state)
 	(void)state;
 
 	/* A GNU note with the same type number, then the Xen one. */
-	len = note(notes, "GNU", XEN_ELFNOTE_PHYS32_ENTRY, &gnu, 4);
-	len += note(notes + len, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry, 4);
+	len = elf_builder_note(notes, "GNU", XEN_ELFNOTE_PHYS32_ENTRY, &gnu, 4);
+	len += elf_builder_note(notes + len, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry, 4);
 	assert_int_equal(load(pvh_kernel(false, len), BOOT_PROTOCOL_AUTO, NULL, 0, &res, &err), 0);
 	assert_int_equal(res.entry, PVH_ENTRY);
 
-	len = note(notes, "GNU", XEN_ELFNOTE_PHYS32_ENTRY, &gnu, 4);
+	len = elf_builder_note(notes, "GNU", XEN_ELFNOTE_PHYS32_ENTRY, &gnu, 4);
 	assert_int_equal(load(pvh_kernel(true, len), BOOT_PROTOCOL_AUTO, NULL, 0, &res, &err), 0);
 	assert_int_equal(res.mode, BOOT_ENTRY_LONG_MODE);
 }
@@ -299,7 +224,8 @@ static void pvh_without_note_is_rejected(void **state)
 	uint32_t x = 0;
 	(void)state;
 
-	assert_rejected(pvh_kernel(true, note(notes, "GNU", 3, &x, 4)), BOOT_PROTOCOL_PVH, "has no PVH entry note");
+	assert_rejected(pvh_kernel(true, elf_builder_note(notes, "GNU", 3, &x, 4)), BOOT_PROTOCOL_PVH,
+			"has no PVH entry note");
 }
 
 static void elf32_without_note_is_rejected(void **state)
@@ -307,7 +233,7 @@ static void elf32_without_note_is_rejected(void **state)
 	uint32_t x = 0;
 	(void)state;
 
-	assert_rejected(pvh_kernel(false, note(notes, "GNU", 3, &x, 4)), BOOT_PROTOCOL_AUTO,
+	assert_rejected(pvh_kernel(false, elf_builder_note(notes, "GNU", 3, &x, 4)), BOOT_PROTOCOL_AUTO,
 			"ELF32 kernel boots only with the PVH protocol, and it has no PVH entry note");
 }
 
@@ -329,10 +255,10 @@ static void pvh_entry_outside_segments_is_rejected(void **state)
 static void pvh_note_with_bad_descriptor_size_is_rejected(void **state)
 {
 	uint16_t entry = 0x40;
+	size_t len = elf_builder_note(notes, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry, 2);
 	(void)state;
 
-	assert_rejected(pvh_kernel(false, note(notes, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry, 2)), BOOT_PROTOCOL_PVH,
-			"XEN_ELFNOTE_PHYS32_ENTRY has a 2-byte descriptor");
+	assert_rejected(pvh_kernel(false, len), BOOT_PROTOCOL_PVH, "XEN_ELFNOTE_PHYS32_ENTRY has a 2-byte descriptor");
 }
 
 static void pvh_entry_above_4g_is_rejected(void **state)
@@ -354,7 +280,7 @@ static void note_running_past_its_segment_is_rejected(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, mem_setup, mem_teardown)
+#define T(f) cmocka_unit_test_prestate_setup_teardown(f, guest_fixture_setup, guest_fixture_teardown, &mem)
 	const struct CMUnitTest tests[] = {
 		T(elf32_with_note_enters_pvh_entry_in_protected_mode),
 		T(start_info_follows_the_xen_abi),

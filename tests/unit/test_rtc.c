@@ -10,30 +10,13 @@
 #include <time.h>
 
 #include "devices/rtc.h"
+#include "fake_host.h"
 
 struct fixture {
-	struct io_bus pio;
-	struct device_host host;
+	struct fake_host fh;
 	struct rtc rtc;
 	struct timespec now;
-	int irq_sets;
 };
-
-static void fake_set_irq(void *ctx, unsigned gsi, int level)
-{
-	struct fixture *f = ctx;
-	(void)gsi;
-	(void)level;
-	f->irq_sets++;
-}
-
-static void fake_request_stop(void *ctx, enum vm_stop_reason reason, int status)
-{
-	(void)ctx;
-	(void)reason;
-	(void)status;
-	fail_msg("the RTC never stops the VM");
-}
 
 static void fake_clock(void *ctx, struct timespec *now)
 {
@@ -61,12 +44,11 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	io_bus_init(&f->pio, "pio");
-	f->host = (struct device_host){ .pio = &f->pio, .set_irq = fake_set_irq,
-					.request_stop = fake_request_stop, .ctx = f };
+	fake_host_init(&f->fh);
+	f->fh.stop_forbidden = "the RTC never stops the VM";
 	/* Thursday 29 February 2024, 13:45:30.25 UTC */
 	set_now(f, 2024, 2, 29, 13, 45, 30, 250000000);
-	assert_int_equal(rtc_init(&f->rtc, &f->host, fake_clock, f, NULL), 0);
+	assert_int_equal(rtc_init(&f->rtc, &f->fh.host, fake_clock, f, NULL), 0);
 	*state = f;
 	return 0;
 }
@@ -81,43 +63,73 @@ static int teardown(void **state)
 
 static uint8_t rd(struct fixture *f, uint8_t idx)
 {
-	uint8_t v = idx;
-	assert_true(io_bus_access(&f->pio, RTC_PORT_INDEX, &v, 1, true));
-	assert_true(io_bus_access(&f->pio, RTC_PORT_DATA, &v, 1, false));
-	return v;
+	fake_host_outb(&f->fh, RTC_PORT_INDEX, idx);
+	return fake_host_inb(&f->fh, RTC_PORT_DATA);
 }
 
 static void wr(struct fixture *f, uint8_t idx, uint8_t val)
 {
-	assert_true(io_bus_access(&f->pio, RTC_PORT_INDEX, &idx, 1, true));
-	assert_true(io_bus_access(&f->pio, RTC_PORT_DATA, &val, 1, true));
+	fake_host_outb(&f->fh, RTC_PORT_INDEX, idx);
+	fake_host_outb(&f->fh, RTC_PORT_DATA, val);
 }
+
+/* A CMOS register and the value written to it or expected from it. */
+struct cmos_byte {
+	uint8_t reg, val;
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static void wr_all(struct fixture *f, const struct cmos_byte *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		wr(f, b[i].reg, b[i].val);
+}
+
+/* Reads each register in turn; a mismatch names the register. */
+static void assert_reads(struct fixture *f, const struct cmos_byte *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t v = rd(f, b[i].reg);
+		if (v != b[i].val)
+			fail_msg("CMOS register 0x%02x reads 0x%02x, expected 0x%02x", b[i].reg, v, b[i].val);
+	}
+}
+
+static void set_alarm(struct fixture *f, uint8_t hours, uint8_t minutes, uint8_t seconds)
+{
+	wr(f, RTC_HOURS_ALARM, hours);
+	wr(f, RTC_MINUTES_ALARM, minutes);
+	wr(f, RTC_SECONDS_ALARM, seconds);
+}
+
+/* 23:59:59 on 31 December 1999 in BCD, as a guest writes it field by field under SET. */
+static const struct cmos_byte last_second_of_1999[] = {
+	{ RTC_SECONDS, 0x59 }, { RTC_MINUTES, 0x59 }, { RTC_HOURS, 0x23 }, { RTC_DAY_OF_MONTH, 0x31 },
+	{ RTC_MONTH, 0x12 }, { RTC_YEAR, 0x99 }, { RTC_CENTURY, 0x19 },
+};
 
 static void bcd_time_registers_show_host_utc_time(void **state)
 {
-	struct fixture *f = *state;
+	static const struct cmos_byte now[] = {
+		{ RTC_SECONDS, 0x30 }, { RTC_MINUTES, 0x45 }, { RTC_HOURS, 0x13 },
+		{ RTC_DAY_OF_WEEK, 0x05 }, /* Thursday; Sunday = 1 */
+		{ RTC_DAY_OF_MONTH, 0x29 }, { RTC_MONTH, 0x02 }, { RTC_YEAR, 0x24 }, { RTC_CENTURY, 0x20 },
+	};
 
-	assert_int_equal(rd(f, RTC_SECONDS), 0x30);
-	assert_int_equal(rd(f, RTC_MINUTES), 0x45);
-	assert_int_equal(rd(f, RTC_HOURS), 0x13);
-	assert_int_equal(rd(f, RTC_DAY_OF_WEEK), 0x05); /* Sunday = 1 */
-	assert_int_equal(rd(f, RTC_DAY_OF_MONTH), 0x29);
-	assert_int_equal(rd(f, RTC_MONTH), 0x02);
-	assert_int_equal(rd(f, RTC_YEAR), 0x24);
-	assert_int_equal(rd(f, RTC_CENTURY), 0x20);
+	assert_reads(*state, now, N(now));
 }
 
 static void binary_mode_shows_plain_numbers(void **state)
 {
 	struct fixture *f = *state;
+	static const struct cmos_byte now[] = {
+		{ RTC_SECONDS, 30 }, { RTC_MINUTES, 45 }, { RTC_HOURS, 13 },
+		{ RTC_DAY_OF_MONTH, 29 }, { RTC_YEAR, 24 }, { RTC_CENTURY, 20 },
+	};
 
 	wr(f, RTC_REG_B, RTC_B_24H | RTC_B_DM);
-	assert_int_equal(rd(f, RTC_SECONDS), 30);
-	assert_int_equal(rd(f, RTC_MINUTES), 45);
-	assert_int_equal(rd(f, RTC_HOURS), 13);
-	assert_int_equal(rd(f, RTC_DAY_OF_MONTH), 29);
-	assert_int_equal(rd(f, RTC_YEAR), 24);
-	assert_int_equal(rd(f, RTC_CENTURY), 20);
+	assert_reads(f, now, N(now));
 }
 
 static void twelve_hour_mode_puts_pm_in_bit7(void **state)
@@ -157,13 +169,7 @@ static void set_freezes_the_registers_for_the_guest_to_write(void **state)
 	wr(f, RTC_REG_B, RTC_B_SET | RTC_B_24H);
 	advance(f, 10ll * 1000000000);
 	assert_int_equal(rd(f, RTC_SECONDS), 0x30); /* frozen */
-	wr(f, RTC_SECONDS, 0x59);
-	wr(f, RTC_MINUTES, 0x59);
-	wr(f, RTC_HOURS, 0x23);
-	wr(f, RTC_DAY_OF_MONTH, 0x31);
-	wr(f, RTC_MONTH, 0x12);
-	wr(f, RTC_YEAR, 0x99);
-	wr(f, RTC_CENTURY, 0x19);
+	wr_all(f, last_second_of_1999, N(last_second_of_1999));
 	wr(f, RTC_DAY_OF_WEEK, 0x06);
 	assert_int_equal(rd(f, RTC_SECONDS), 0x59);
 	assert_int_equal(rd(f, RTC_HOURS), 0x23);
@@ -174,25 +180,18 @@ static void set_freezes_the_registers_for_the_guest_to_write(void **state)
 static void clearing_set_keeps_the_written_time_running(void **state)
 {
 	struct fixture *f = *state;
+	static const struct cmos_byte two_seconds_later[] = {
+		{ RTC_SECONDS, 0x01 }, { RTC_HOURS, 0x00 }, { RTC_DAY_OF_MONTH, 0x01 }, { RTC_MONTH, 0x01 },
+		{ RTC_YEAR, 0x00 }, { RTC_CENTURY, 0x20 },
+		{ RTC_DAY_OF_WEEK, 0x07 }, /* 1 January 2000 was a Saturday */
+	};
 
 	wr(f, RTC_REG_B, RTC_B_SET | RTC_B_24H);
-	wr(f, RTC_SECONDS, 0x59);
-	wr(f, RTC_MINUTES, 0x59);
-	wr(f, RTC_HOURS, 0x23);
-	wr(f, RTC_DAY_OF_MONTH, 0x31);
-	wr(f, RTC_MONTH, 0x12);
-	wr(f, RTC_YEAR, 0x99);
-	wr(f, RTC_CENTURY, 0x19);
+	wr_all(f, last_second_of_1999, N(last_second_of_1999));
 	wr(f, RTC_REG_B, RTC_B_24H);
 	assert_int_equal(rd(f, RTC_SECONDS), 0x59);
 	advance(f, 2ll * 1000000000);
-	assert_int_equal(rd(f, RTC_SECONDS), 0x01);
-	assert_int_equal(rd(f, RTC_HOURS), 0x00);
-	assert_int_equal(rd(f, RTC_DAY_OF_MONTH), 0x01);
-	assert_int_equal(rd(f, RTC_MONTH), 0x01);
-	assert_int_equal(rd(f, RTC_YEAR), 0x00);
-	assert_int_equal(rd(f, RTC_CENTURY), 0x20);
-	assert_int_equal(rd(f, RTC_DAY_OF_WEEK), 0x07); /* 1 January 2000 was a Saturday */
+	assert_reads(f, two_seconds_later, N(two_seconds_later));
 }
 
 static void written_time_in_12h_binary_mode_is_decoded(void **state)
@@ -254,7 +253,7 @@ static void enabled_flag_sets_irqf_but_no_irq_is_raised(void **state)
 	wr(f, RTC_REG_B, RTC_B_UIE | RTC_B_24H);
 	advance(f, 1000000000);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_IRQF | RTC_C_UF);
-	assert_int_equal(f->irq_sets, 0);
+	assert_int_equal(f->fh.irq_sets, 0);
 }
 
 static void no_update_flag_while_set(void **state)
@@ -273,17 +272,12 @@ static void alarm_flag_when_an_update_reaches_the_alarm_time(void **state)
 	struct fixture *f = *state;
 
 	wr(f, RTC_REG_A, RTC_A_DV_32K); /* no periodic flag to mask out */
-	wr(f, RTC_HOURS_ALARM, 0x13);
-	wr(f, RTC_MINUTES_ALARM, 0x45);
-	wr(f, RTC_SECONDS_ALARM, 0x32);
+	set_alarm(f, 0x13, 0x45, 0x32);
 	advance(f, 1000000000);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF);
 	advance(f, 1000000000);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF | RTC_C_AF);
-	/* Don't-care bytes (11xxxxxx): every minute at second 0. */
-	wr(f, RTC_HOURS_ALARM, 0xff);
-	wr(f, RTC_MINUTES_ALARM, 0xc0);
-	wr(f, RTC_SECONDS_ALARM, 0x00);
+	set_alarm(f, 0xff, 0xc0, 0x00); /* don't-care bytes (11xxxxxx): every minute at second 0 */
 	advance(f, 20ll * 1000000000);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF); /* 13:45:52 */
 	advance(f, 10ll * 1000000000);
@@ -350,13 +344,12 @@ static void register_d_reports_valid_ram_and_time(void **state)
 static void alarm_registers_store_what_is_written(void **state)
 {
 	struct fixture *f = *state;
+	static const struct cmos_byte alarm[] = {
+		{ RTC_SECONDS_ALARM, 0x12 }, { RTC_MINUTES_ALARM, 0x34 }, { RTC_HOURS_ALARM, 0xc5 },
+	};
 
-	wr(f, RTC_SECONDS_ALARM, 0x12);
-	wr(f, RTC_MINUTES_ALARM, 0x34);
-	wr(f, RTC_HOURS_ALARM, 0xc5);
-	assert_int_equal(rd(f, RTC_SECONDS_ALARM), 0x12);
-	assert_int_equal(rd(f, RTC_MINUTES_ALARM), 0x34);
-	assert_int_equal(rd(f, RTC_HOURS_ALARM), 0xc5);
+	wr_all(f, alarm, N(alarm));
+	assert_reads(f, alarm, N(alarm));
 }
 
 static void cmos_ram_bytes_read_and_write_as_memory(void **state)
@@ -383,12 +376,9 @@ static void nmi_mask_bit_is_not_part_of_the_index(void **state)
 static void index_port_reads_all_ones(void **state)
 {
 	struct fixture *f = *state;
-	uint8_t v = 0x0a;
 
-	assert_true(io_bus_access(&f->pio, RTC_PORT_INDEX, &v, 1, true));
-	v = 0;
-	assert_true(io_bus_access(&f->pio, RTC_PORT_INDEX, &v, 1, false));
-	assert_int_equal(v, 0xff);
+	fake_host_outb(&f->fh, RTC_PORT_INDEX, 0x0a);
+	assert_int_equal(fake_host_inb(&f->fh, RTC_PORT_INDEX), 0xff);
 }
 
 static void hostile_bcd_values_do_not_break_the_clock(void **state)

@@ -52,32 +52,30 @@ static void ctrl_a_alone_is_held_back(void **state)
 	assert_int_equal(n, 0);
 }
 
-static void ctrl_a_x_quits(void **state)
+/* Ctrl-A then each of keys, from a fresh state, asks for action and sends nothing. */
+static void assert_escape_keys(const char *keys, enum term_action action)
 {
 	uint8_t out[2];
 	size_t n;
-	(void)state;
 
-	for (const char *k = "xX"; *k; k++) {
+	for (const char *k = keys; *k; k++) {
 		struct term_escape e = { 0 };
 		feed(&e, CTRL_A, out, &n);
-		assert_int_equal(feed(&e, (uint8_t)*k, out, &n), TERM_ACTION_QUIT);
+		assert_int_equal(feed(&e, (uint8_t)*k, out, &n), action);
 		assert_int_equal(n, 0);
 	}
 }
 
+static void ctrl_a_x_quits(void **state)
+{
+	(void)state;
+	assert_escape_keys("xX", TERM_ACTION_QUIT);
+}
+
 static void ctrl_a_h_asks_for_help(void **state)
 {
-	uint8_t out[2];
-	size_t n;
 	(void)state;
-
-	for (const char *k = "hH?"; *k; k++) {
-		struct term_escape e = { 0 };
-		feed(&e, CTRL_A, out, &n);
-		assert_int_equal(feed(&e, (uint8_t)*k, out, &n), TERM_ACTION_HELP);
-		assert_int_equal(n, 0);
-	}
+	assert_escape_keys("hH?", TERM_ACTION_HELP);
 }
 
 static void ctrl_a_ctrl_a_sends_one_ctrl_a(void **state)

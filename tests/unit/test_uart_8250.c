@@ -13,37 +13,19 @@
 
 #include "arch/x86/layout.h"
 #include "devices/uart_8250.h"
+#include "fake_host.h"
 
 #define COM1 X86_PORT_COM1
 
 struct fixture {
-	struct io_bus pio;
-	struct device_host host;
+	struct fake_host fh;
 	struct uart_8250 uart;
-	int irq[16];
-	int irq_sets;
 	uint8_t out[256];
 	size_t nout;
 	int space_calls;
 	sem_t space_sem;
 	bool refill_from_callback; /* rx_space_available pushes 'R' itself */
 };
-
-static void fake_set_irq(void *ctx, unsigned gsi, int level)
-{
-	struct fixture *f = ctx;
-	assert_true(gsi < 16);
-	f->irq[gsi] = level;
-	f->irq_sets++;
-}
-
-static void fake_request_stop(void *ctx, enum vm_stop_reason reason, int status)
-{
-	(void)ctx;
-	(void)reason;
-	(void)status;
-	fail_msg("the UART never stops the VM");
-}
 
 static void fake_output(void *ctx, const uint8_t *buf, size_t len)
 {
@@ -71,14 +53,12 @@ static int setup(void **state)
 	struct vmon_error err = { 0 };
 
 	assert_non_null(f);
-	io_bus_init(&f->pio, "pio");
-	f->host = (struct device_host){ .pio = &f->pio, .set_irq = fake_set_irq,
-					.request_stop = fake_request_stop, .ctx = f };
+	fake_host_init(&f->fh);
+	f->fh.stop_forbidden = "the UART never stops the VM";
 	sem_init(&f->space_sem, 0, 0);
-	assert_int_equal(uart_8250_init(&f->uart, &f->host, COM1, X86_IRQ_COM1, &cb, &err), 0);
+	assert_int_equal(uart_8250_init(&f->uart, &f->fh.host, COM1, X86_IRQ_COM1, &cb, &err), 0);
 	/* A driver raises RTS when it opens the port; host input flows only then. */
-	uint8_t rts = UART_MCR_RTS;
-	assert_true(io_bus_access(&f->pio, COM1 + UART_MCR, &rts, 1, true));
+	fake_host_outb(&f->fh, COM1 + UART_MCR, UART_MCR_RTS);
 	f->space_calls = 0;
 	sem_destroy(&f->space_sem);
 	sem_init(&f->space_sem, 0, 0);
@@ -97,14 +77,12 @@ static int teardown(void **state)
 
 static uint8_t in(struct fixture *f, unsigned reg)
 {
-	uint8_t v = 0;
-	assert_true(io_bus_access(&f->pio, COM1 + reg, &v, 1, false));
-	return v;
+	return fake_host_inb(&f->fh, COM1 + reg);
 }
 
 static void out(struct fixture *f, unsigned reg, uint8_t v)
 {
-	assert_true(io_bus_access(&f->pio, COM1 + reg, &v, 1, true));
+	fake_host_outb(&f->fh, COM1 + reg, v);
 }
 
 static void push(struct fixture *f, const char *s, size_t expect_taken)
@@ -308,11 +286,11 @@ static void thre_interrupt_clears_on_iir_read_and_returns_with_etbei(void **stat
 	struct fixture *f = *state;
 
 	out(f, UART_MCR, UART_MCR_OUT2);
-	assert_int_equal(f->irq[X86_IRQ_COM1], 0);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 0);
 	out(f, UART_IER, UART_IER_ETBEI);
-	assert_int_equal(f->irq[X86_IRQ_COM1], 1);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 1);
 	assert_int_equal(in(f, UART_IIR), UART_IIR_THRI);
-	assert_int_equal(f->irq[X86_IRQ_COM1], 0);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 0);
 	assert_int_equal(in(f, UART_IIR), UART_IIR_NO_INT);
 	/* Rewriting the same IER is not an edge. */
 	out(f, UART_IER, UART_IER_ETBEI);
@@ -320,7 +298,7 @@ static void thre_interrupt_clears_on_iir_read_and_returns_with_etbei(void **stat
 	/* Linux's start-up test: IER off and on again must re-raise THRE. */
 	out(f, UART_IER, 0);
 	out(f, UART_IER, UART_IER_ETBEI);
-	assert_int_equal(f->irq[X86_IRQ_COM1], 1);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 1);
 	assert_int_equal(in(f, UART_IIR), UART_IIR_THRI);
 }
 
@@ -331,14 +309,14 @@ static void transmitting_a_byte_empties_thr_again_and_raises_thre(void **state)
 	out(f, UART_MCR, UART_MCR_OUT2);
 	out(f, UART_IER, UART_IER_ETBEI);
 	assert_int_equal(in(f, UART_IIR), UART_IIR_THRI);
-	assert_int_equal(f->irq[X86_IRQ_COM1], 0);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 0);
 	/* The interrupt-driven TX path: each write is sent at once and THR is empty again. */
 	out(f, UART_THR, 'a');
-	assert_int_equal(f->irq[X86_IRQ_COM1], 1);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 1);
 	assert_int_equal(in(f, UART_IIR), UART_IIR_THRI);
 	out(f, UART_IER, 0); /* driver stops TX when its buffer is empty */
 	out(f, UART_THR, 'b');
-	assert_int_equal(f->irq[X86_IRQ_COM1], 0);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 0);
 	assert_int_equal(in(f, UART_IIR), UART_IIR_NO_INT);
 	assert_memory_equal(f->out, "ab", 2);
 }
@@ -350,15 +328,15 @@ static void irq_line_follows_out2_gating(void **state)
 	out(f, UART_IER, UART_IER_ERBFI);
 	push(f, "z", 1);
 	assert_int_equal(in(f, UART_IIR), UART_IIR_RDI);
-	assert_int_equal(f->irq[X86_IRQ_COM1], 0); /* pending, but OUT2 is off */
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 0); /* pending, but OUT2 is off */
 	out(f, UART_MCR, UART_MCR_OUT2 | UART_MCR_DTR | UART_MCR_RTS);
-	assert_int_equal(f->irq[X86_IRQ_COM1], 1);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 1);
 	out(f, UART_MCR, UART_MCR_DTR | UART_MCR_RTS);
-	assert_int_equal(f->irq[X86_IRQ_COM1], 0);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 0);
 	out(f, UART_MCR, UART_MCR_OUT2);
-	assert_int_equal(f->irq[X86_IRQ_COM1], 1);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 1);
 	assert_int_equal(in(f, UART_RBR), 'z');
-	assert_int_equal(f->irq[X86_IRQ_COM1], 0);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 0);
 }
 
 static void loopback_disconnects_the_irq_pin(void **state)
@@ -367,9 +345,9 @@ static void loopback_disconnects_the_irq_pin(void **state)
 
 	out(f, UART_IER, UART_IER_ETBEI);
 	out(f, UART_MCR, UART_MCR_OUT2);
-	assert_int_equal(f->irq[X86_IRQ_COM1], 1);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 1);
 	out(f, UART_MCR, UART_MCR_OUT2 | UART_MCR_LOOP);
-	assert_int_equal(f->irq[X86_IRQ_COM1], 0);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 0);
 	assert_int_equal(in(f, UART_IIR), UART_IIR_THRI); /* still reported in IIR */
 }
 
@@ -380,13 +358,13 @@ static void irq_updates_only_on_level_changes(void **state)
 	out(f, UART_MCR, UART_MCR_OUT2 | UART_MCR_RTS);
 	out(f, UART_IER, UART_IER_ERBFI);
 	push(f, "a", 1);
-	assert_int_equal(f->irq_sets, 1);
+	assert_int_equal(f->fh.irq_sets, 1);
 	in(f, UART_LSR);
 	in(f, UART_SCR);
-	assert_int_equal(f->irq_sets, 1);
+	assert_int_equal(f->fh.irq_sets, 1);
 	in(f, UART_RBR);
-	assert_int_equal(f->irq_sets, 2);
-	assert_int_equal(f->irq[X86_IRQ_COM1], 0);
+	assert_int_equal(f->fh.irq_sets, 2);
+	assert_int_equal(f->fh.irq[X86_IRQ_COM1], 0);
 }
 
 static void loopback_sends_tx_to_rx_and_mirrors_mcr_in_msr(void **state)
@@ -490,13 +468,13 @@ static void wide_read_pads_with_ones(void **state)
 	struct fixture *f = *state;
 	uint8_t v[4] = { 0 };
 
-	assert_true(io_bus_access(&f->pio, COM1 + UART_LSR, v, 4, false));
+	assert_true(io_bus_access(&f->fh.pio, COM1 + UART_LSR, v, 4, false));
 	assert_int_equal(v[0], UART_LSR_THRE | UART_LSR_TEMT);
 	assert_int_equal(v[1], 0xff);
 	assert_int_equal(v[3], 0xff);
 	v[0] = 'w';
 	v[1] = 'x';
-	assert_true(io_bus_access(&f->pio, COM1 + UART_THR, v, 2, true));
+	assert_true(io_bus_access(&f->fh.pio, COM1 + UART_THR, v, 2, true));
 	assert_int_equal(f->nout, 1);
 	assert_int_equal(f->out[0], 'w');
 }
@@ -552,9 +530,9 @@ static void init_refuses_missing_output_and_taken_ports(void **state)
 	struct uart_8250_callbacks none = { 0 }, cb = { .output = fake_output, .ctx = f };
 	struct vmon_error err = { 0 };
 
-	assert_int_equal(uart_8250_init(&other, &f->host, 0x2f8, 3, &none, &err), -EINVAL);
-	assert_int_equal(uart_8250_init(&other, &f->host, COM1 + 4, 3, &cb, &err), -EEXIST);
-	assert_int_equal(uart_8250_init(&other, &f->host, 0xfffc, 3, &cb, &err), -EINVAL);
+	assert_int_equal(uart_8250_init(&other, &f->fh.host, 0x2f8, 3, &none, &err), -EINVAL);
+	assert_int_equal(uart_8250_init(&other, &f->fh.host, COM1 + 4, 3, &cb, &err), -EEXIST);
+	assert_int_equal(uart_8250_init(&other, &f->fh.host, 0xfffc, 3, &cb, &err), -EINVAL);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

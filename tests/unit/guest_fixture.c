@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "guest_fixture.h"
+
+int guest_fixture_setup(void **state)
+{
+	assert_non_null(*state);
+	return guest_mem_create(*state, GUEST_FIXTURE_RAM, NULL);
+}
+
+int guest_fixture_teardown(void **state)
+{
+	guest_mem_destroy(*state);
+	return 0;
+}
