@@ -216,6 +216,75 @@ static void crash(struct vcpu *vcpu, const char *what)
 	vm_request_stop(vcpu->vm, VM_STOP_ERROR, VMON_EXIT_GUEST_CRASH);
 }
 
+#define MSR_STAR  0xc0000081
+#define MSR_LSTAR 0xc0000082
+
+static int read_syscall_msrs(struct vcpu *vcpu, struct x86_emu_cpu *cpu)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[2];
+	} msrs = { .hdr.nmsrs = 2, .e = { { .index = MSR_STAR }, { .index = MSR_LSTAR } } };
+
+	if (ioctl(vcpu->fd, KVM_GET_MSRS, &msrs) != 2)
+		return -1;
+	cpu->msr_star = msrs.e[0].data;
+	cpu->msr_lstar = msrs.e[1].data;
+	return 0;
+}
+
+static bool write_back(struct vcpu *vcpu, struct x86_emu_cpu *cpu)
+{
+	if ((cpu->dirty & X86_EMU_DIRTY_SREGS) && ioctl(vcpu->fd, KVM_SET_SREGS, &cpu->sregs) < 0)
+		return false;
+	if ((cpu->dirty & X86_EMU_DIRTY_REGS) && ioctl(vcpu->fd, KVM_SET_REGS, &cpu->regs) < 0)
+		return false;
+	cpu->dirty = 0;
+	return true;
+}
+
+/*
+ * Trap-and-emulate for instructions KVM's own emulator rejects (host profile
+ * with emulated ring 0): read the vCPU's state, let src/arch/x86/emulate.c
+ * run the instruction (or complete a broken syscall), write the state back.
+ * Returns true when the guest can go on.
+ */
+static bool emulate_for_kvm(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	struct x86_emu_cpu cpu = { .mem = &vcpu->vm->mem };
+	struct x86_emu_report rep;
+	const uint8_t *bytes = NULL;
+	size_t len = 0;
+	enum x86_emu_result res;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &cpu.regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &cpu.sregs) < 0)
+		return false;
+	if (run->emulation_failure.ndata >= 3 &&
+	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+		bytes = run->emulation_failure.insn_bytes;
+		len = run->emulation_failure.insn_size;
+		if (len > sizeof(run->emulation_failure.insn_bytes))
+			len = sizeof(run->emulation_failure.insn_bytes);
+	}
+	/* The MSR reads cost an ioctl: only when the state looks like a broken syscall. */
+	if (x86_emu_syscall_suspect(&cpu, NULL, NULL) && read_syscall_msrs(vcpu, &cpu) < 0)
+		return false;
+	if (len && bytes[0] == 0x9b) {
+		struct kvm_fpu fpu;
+		if (ioctl(vcpu->fd, KVM_GET_FPU, &fpu) == 0)
+			cpu.x87_fsw = fpu.fsw;
+	}
+	res = x86_emu_emulation_failure(&cpu, bytes, len, &vcpu->emu_stats, &rep);
+	if (res == X86_EMU_GUEST_FAULT)
+		res = x86_emu_raise(&cpu, &rep.fault, &vcpu->emu_stats, &rep);
+	if (res != X86_EMU_DONE) {
+		log_error("vCPU %u: cannot emulate for KVM: %s", vcpu->index, rep.msg.msg);
+		return false;
+	}
+	return write_back(vcpu, &cpu);
+}
+
 static void handle_internal_error(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
@@ -274,6 +343,9 @@ static bool handle_exit(struct vcpu *vcpu)
 		return false;
 	}
 	case KVM_EXIT_INTERNAL_ERROR:
+		if (vcpu->vm->profile.emulated_ring0 && run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+		    emulate_for_kvm(vcpu))
+			return true;
 		handle_internal_error(vcpu);
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:

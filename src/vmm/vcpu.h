@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "arch/x86/boot.h"
+#include "arch/x86/emulate.h"
 #include "vmm/error.h"
 #include "vmm/stats.h"
 
@@ -24,6 +25,7 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	struct vcpu_stats stats;
+	struct x86_emu_stats emu_stats;   /* instructions vmon emulated for KVM (host profile) */
 	/* Watchdog: exits seen (bumped by the vCPU thread), and the main loop's request to look at RIP. */
 	atomic_uint_fast64_t progress;
 	atomic_bool watchdog_check;

@@ -326,6 +326,12 @@ int vm_run(struct vm *vm)
 			if (init >= 0)
 				fprintf(stderr, "vmon: guest init reached after %.3f s\n", init);
 			stats_print(total, stderr);
+			if (vm->profile.emulated_ring0) {
+				struct x86_emu_stats emu = { 0 };
+				for (unsigned i = 0; i < vm->ncpus; i++)
+					x86_emu_stats_merge(&emu, &vm->vcpus[i].emu_stats);
+				x86_emu_stats_print(&emu, stderr);
+			}
 			free(total);
 		}
 	}
