@@ -27,6 +27,15 @@ if [ ! -e /dev/kvm ]; then
 	bash tests/kvm-sandbox/prepare.sh || echo "KVM sandbox unavailable: KVM tests will be reported as skipped"
 fi
 
+step "guest Linux kernel and initramfs (cached; a first build takes ~7 min on 2 cores)"
+if guest=$(sh scripts/build-guest.sh); then
+	eval "$guest"
+	export VMON_GUEST_BZIMAGE="$BZIMAGE" VMON_GUEST_INITRD="$INITRD"
+else
+	echo "guest kernel/initramfs build failed: the Linux tests will fail"
+fi
+export VMON_REQUIRE_LINUX=1
+
 results=""
 step "meson tests: release build (unit tests, test guests under QEMU)"
 meson test -C build --print-errorlogs
