@@ -18,6 +18,11 @@ def guest(name):
     return os.path.join(BUILD, "tests", "guests", f"{name}.elf")
 
 
+BZIMAGE = os.environ.get("VMON_GUEST_BZIMAGE")
+INITRD = os.environ.get("VMON_GUEST_INITRD")
+# no-kvmclock: see tests/integration/test_linux.py (kvmclock stands still under vmon in the nested sandbox).
+LINUX_CMD = "uname -a; echo; head -4 /proc/cpuinfo; grep -E 'MemTotal|MemFree' /proc/meminfo; cat /proc/uptime"
+
 RUNS = [
     ("hello: serial console, boot via PVH, guest resets through the i8042",
      [VMON, "run", "--kernel", guest("hello"), "--mem", "32M", "--cmdline", "console=ttyS0 demo=1", "--stats"], b""),
@@ -26,6 +31,10 @@ RUNS = [
     ("rtc: the guest reads the CMOS clock",
      [VMON, "run", "--kernel", guest("rtc"), "--mem", "32M"], b""),
 ]
+if BZIMAGE and INITRD:
+    RUNS.append(("Linux 6.1 (project kernel + busybox initramfs) runs uname -a and reads /proc, then powers off",
+                 [VMON, "run", "--kernel", BZIMAGE, "--initrd", INITRD, "--mem", "128M", "--stats", "--cmdline",
+                  f'console=ttyS0 reboot=k panic=-1 no-kvmclock quiet vmon.cmd="{LINUX_CMD}"'], b""))
 
 
 def main():
@@ -35,7 +44,7 @@ def main():
     if runner.backend_name == "sandbox":
         print("demo: this host has no /dev/kvm; running vmon inside the KVM sandbox (tests/kvm-sandbox)\n")
     for _, argv, stdin in RUNS:
-        runner.add(argv, stdin=stdin, timeout=30)
+        runner.add(argv, stdin=stdin, timeout=120)
     ok = True
     for (title, argv, _), r in zip(RUNS, runner.execute()):
         print(f"=== {title}")

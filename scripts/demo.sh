@@ -1,6 +1,6 @@
 #!/bin/sh
-# The demo, from a fresh Debian 12 machine: installs what it needs, builds vmon
-# and the test guests, and boots guests under vmon (inside the KVM sandbox when
+# The demo, from a fresh Debian 12 machine: installs what it needs, builds vmon,
+# the test guests and the guest Linux, and boots them under vmon (inside the KVM sandbox when
 # this host has no /dev/kvm).
 set -eu
 cd "$(dirname "$0")/.."
@@ -8,4 +8,7 @@ sh scripts/install-deps.sh
 [ -d build ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 [ -e /dev/kvm ] || bash tests/kvm-sandbox/prepare.sh
+# The guest Linux kernel and initramfs (cached; a first build takes ~7 min on 2 cores).
+eval "$(sh scripts/build-guest.sh)"
+export VMON_GUEST_BZIMAGE="$BZIMAGE" VMON_GUEST_INITRD="$INITRD"
 exec /usr/bin/python3 scripts/demo.py
