@@ -10,6 +10,7 @@ Environment: VMON_BUILD selects the build directory (default build/).
 """
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -25,6 +26,10 @@ VMON = os.path.join(BUILD, "vmon")
 GUESTS = os.path.join(BUILD, "tests", "guests")
 
 _CASES = {}
+
+# pty_run puts a command on a pseudo-terminal (console tests); static, so it also runs in the sandbox.
+PTY_RUN = os.path.join(BUILD, "pty_run")
+subprocess.run(["cc", "-O2", "-static", "-o", PTY_RUN, os.path.join(HERE, "pty_run.c"), "-lutil"], check=True)
 
 
 def guest(name, ext="elf"):

@@ -3,16 +3,9 @@
 afterwards. tests/integration/pty_run.c puts vmon on a pseudo-terminal, types
 once the guest is ready, and reports whether the settings came back."""
 
-import os
 import re
-import subprocess
 
-import pytest
-
-from conftest import BUILD, HERE, VMON, describe, guest, vm_case
-
-PTY_RUN = os.path.join(BUILD, "pty_run")
-subprocess.run(["cc", "-O2", "-static", "-o", PTY_RUN, os.path.join(HERE, "pty_run.c"), "-lutil"], check=True)
+from conftest import PTY_RUN, VMON, describe, guest, vm_case
 
 READY = "send a line"  # uart_irq's banner: its UART is set up
 

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from conftest import describe, vm_case, vmon_run
+from conftest import PTY_RUN, describe, vm_case, vmon_run
 
 BZIMAGE = os.environ.get("VMON_GUEST_BZIMAGE")
 INITRD = os.environ.get("VMON_GUEST_INITRD")
@@ -29,6 +29,14 @@ CMDLINE = f'console=ttyS0 reboot=k panic=-1 no-kvmclock vmon.cmd="{COMMAND}"'
 if HAVE_LINUX:
     vm_case("linux", vmon_run("--kernel", BZIMAGE, "--initrd", INITRD, "--mem", "128M", "--stats",
                               "--cmdline", CMDLINE), stdin=b"hello from the host\n", timeout=120)
+
+# An interactive shell on a terminal (tests/integration/pty_run.c): type a command
+# once the prompt shows, then exit; the shell's exit powers the guest off.
+if HAVE_LINUX:
+    vm_case("linux_shell", [PTY_RUN, "--wait-for", "interactive shell", "--timeout", "100",
+                            r"echo answer=$((6*7))\rexit\r", "--",
+                            *vmon_run("--kernel", BZIMAGE, "--initrd", INITRD, "--mem", "128M",
+                                      "--cmdline", "console=ttyS0 reboot=k panic=-1 no-kvmclock")], timeout=120)
 
 # scripts/test.sh sets VMON_REQUIRE_LINUX=1: there a missing kernel is a failure, not a skip.
 needs_linux = pytest.mark.skipif(not HAVE_LINUX and os.environ.get("VMON_REQUIRE_LINUX") != "1",
@@ -53,3 +61,13 @@ def test_linux_init_reaches_the_boot_timing_port(vm_results):
     r = vm_results["linux"]
     m = re.search(rb"guest init reached after ([\d.]+) s", r.stderr)
     assert m and float(m.group(1)) > 0, describe(r)
+
+
+@needs_linux
+def test_linux_interactive_shell_answers_typed_commands(vm_results):
+    assert HAVE_LINUX, "VMON_GUEST_BZIMAGE / VMON_GUEST_INITRD do not name built files"
+    r = vm_results["linux_shell"]
+    m = re.search(rb"@@PTY status=(\d+) restored=(yes|no)@@", r.stdout)
+    assert m and m.group(1) == b"0" and m.group(2) == b"yes", describe(r)
+    assert b"answer=42" in r.stdout, describe(r)
+    assert b"powering off" in r.stdout, describe(r)
