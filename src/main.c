@@ -57,6 +57,11 @@ int main(int argc, char **argv)
 	}
 	host_profile_decide(&facts, cfg.host_profile, &profile);
 
+	/* Arguments a Linux kernel gets on top of the user's: vmon's device set, then the host profile's. */
+	char linux_args[256];
+	snprintf(linux_args, sizeof(linux_args), "%s%s%s", cfg.linux_device_args ? VMON_LINUX_DEVICE_ARGS : "",
+		 cfg.linux_device_args && profile.linux_args ? " " : "", profile.linux_args ? profile.linux_args : "");
+
 	/* Load the kernel before touching KVM: a bad image is reported the same on any host. */
 	if (guest_mem_create(&mem, cfg.mem_size, &err)) {
 		log_error("%s", err.msg);
@@ -73,7 +78,7 @@ int main(int argc, char **argv)
 		.cmdline = cfg.cmdline,
 		.protocol = cfg.protocol,
 		.bzimage_guest_decompress = cfg.bzimage_guest_decompress,
-		.linux_extra_args = profile.linux_args,
+		.linux_extra_args = linux_args,
 	};
 	if (x86_boot_load(&mem, &req, &boot, &err) || x86_write_boot_tables(&mem, &err)) {
 		log_error("%s", err.msg);
@@ -84,12 +89,13 @@ int main(int argc, char **argv)
 		 (unsigned long long)boot.kernel_start, (unsigned long long)boot.kernel_end,
 		 (unsigned long long)boot.entry,
 		 boot.mode == BOOT_ENTRY_LONG_MODE ? "64-bit Linux boot protocol" : "32-bit PVH entry");
-	if (profile.emulated_ring0) {
+	if (profile.emulated_ring0)
 		log_warn("this host runs guest kernel code in KVM's instruction emulator (%s): guest kernels run "
-			 "about 1000 times slower than on VT-x/AMD-V; working around its gaps", profile.reason);
-		if (boot.is_linux && profile.linux_args)
-			log_info("added to the Linux command line: %s", profile.linux_args);
-	}
+			 "about 1000 times slower than on VT-x/AMD-V; working around its gaps%s%s", profile.reason,
+			 boot.is_linux && profile.linux_args ? "; Linux command line += " : "",
+			 boot.is_linux && profile.linux_args ? profile.linux_args : "");
+	if (boot.is_linux && linux_args[0])
+		log_info("appended to the Linux command line: %s", linux_args);
 	/* The image is in guest memory now; drop the file mappings early. */
 	file_map_close(&kernel);
 	file_map_close(&initrd);

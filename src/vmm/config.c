@@ -59,6 +59,9 @@ void cli_print_usage(FILE *out)
 	      "                           enter a bzImage's own 64-bit entry and let it decompress\n"
 	      "                           itself, instead of decompressing its payload on the host\n"
 	      "      --stats              print exit counts by reason and port when the VM ends\n"
+	      "      --no-linux-device-args\n"
+	      "                           do not append \"" VMON_LINUX_DEVICE_ARGS "\" to a Linux\n"
+	      "                           kernel's command line (vmon has no PCI, one UART, no mouse)\n"
 	      "      --host-profile P     auto (default): detect a host whose KVM runs guest kernel code in\n"
 	      "                           an instruction emulator (PVM) and work around it; none; pvm\n"
 	      "  -v, --verbose            more monitor messages (repeat for debug)\n"
@@ -92,6 +95,7 @@ enum {
 	OPT_BOOT_PROTOCOL,
 	OPT_BZIMAGE_GUEST_DECOMPRESS,
 	OPT_HOST_PROFILE,
+	OPT_NO_LINUX_DEVICE_ARGS,
 };
 
 enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, struct vmon_error *err)
@@ -106,6 +110,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
 		{ "bzimage-guest-decompress", no_argument, NULL, OPT_BZIMAGE_GUEST_DECOMPRESS },
 		{ "host-profile", required_argument, NULL, OPT_HOST_PROFILE },
+		{ "no-linux-device-args", no_argument, NULL, OPT_NO_LINUX_DEVICE_ARGS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -119,6 +124,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 	cfg->mem_size = VM_CONFIG_DEFAULT_MEM;
 	cfg->ncpus = 1;
 	cfg->protocol = BOOT_PROTOCOL_AUTO;
+	cfg->linux_device_args = true;
 
 	if (argc < 2) {
 		error_set(err, -EINVAL, "no command given (try 'vmon --help')");
@@ -197,6 +203,9 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				error_set(err, -EINVAL, "--boot-protocol '%s': expected auto, linux or pvh", optarg);
 				return CLI_ERROR;
 			}
+			break;
+		case OPT_NO_LINUX_DEVICE_ARGS:
+			cfg->linux_device_args = false;
 			break;
 		case OPT_HOST_PROFILE:
 			if (!strcmp(optarg, "auto"))

@@ -158,6 +158,42 @@ static void cmdline_is_copied_nul_terminated(void **state)
 	assert_int_equal(*(uint8_t *)guest_mem_ptr(&mem, X86_CMDLINE_ADDR, 1), 0);
 }
 
+/* An ELF64 Linux kernel: one PT_LOAD plus a PT_NOTE holding a note owned by "Linux". */
+static size_t linux_kernel_at(uint64_t paddr)
+{
+	static uint8_t note[64];
+	const uint32_t version = 0x060100;
+	size_t n = elf_builder_note(note, "Linux", 0x101, &version, sizeof(version));
+	const struct elf_builder_segment s[] = {
+		{ PT_NOTE, 0, 0, n, n, .align = 4, .data = note },
+		{ PT_LOAD, paddr, paddr, 0x800, 0x1000, .fill = 0xc3, .align = 0x1000 },
+	};
+	return elf_builder_build(img, sizeof(img), true, paddr, s, 2);
+}
+
+static void linux_kernels_get_the_extra_arguments_others_do_not(void **state)
+{
+	struct boot_request req = request(linux_kernel_at(KPHYS), "console=ttyS0");
+	struct boot_result res;
+	struct vmon_error err;
+	(void)state;
+
+	req.linux_extra_args = "pci=off noxsave";
+	assert_int_equal(x86_boot_load(&mem, &req, &res, &err), 0);
+	assert_true(res.is_linux);
+	assert_string_equal((const char *)guest_mem_ptr(&mem, X86_CMDLINE_ADDR, 32), "console=ttyS0 pci=off noxsave");
+	/* An empty user command line gets no leading space. */
+	req.cmdline = "";
+	assert_int_equal(x86_boot_load(&mem, &req, &res, &err), 0);
+	assert_string_equal((const char *)guest_mem_ptr(&mem, X86_CMDLINE_ADDR, 16), "pci=off noxsave");
+	/* Not a Linux kernel (no "Linux" note): the command line is the user's alone. */
+	req = request(kernel_at(KPHYS, 0x1000), "console=ttyS0");
+	req.linux_extra_args = "pci=off noxsave";
+	assert_int_equal(x86_boot_load(&mem, &req, &res, &err), 0);
+	assert_false(res.is_linux);
+	assert_string_equal((const char *)guest_mem_ptr(&mem, X86_CMDLINE_ADDR, 16), "console=ttyS0");
+}
+
 static void cmdline_longer_than_the_buffer_is_rejected(void **state)
 {
 	char *cmdline = malloc(X86_CMDLINE_MAX + 1);
@@ -367,6 +403,7 @@ int main(void)
 		T(kernel_stays_out_of_the_mmio_hole_and_below_4g),
 		T(load_range_check_names_the_problem),
 		T(cmdline_is_copied_nul_terminated),
+		T(linux_kernels_get_the_extra_arguments_others_do_not),
 		T(cmdline_longer_than_the_buffer_is_rejected),
 		T(initrd_goes_page_aligned_to_the_top_of_low_ram),
 		T(initrd_stays_below_the_default_initrd_addr_max),

@@ -81,6 +81,12 @@ static void run_defaults(void **state)
 	assert_false(cfg.stats);
 	assert_int_equal(cfg.protocol, BOOT_PROTOCOL_AUTO);
 	assert_false(cfg.bzimage_guest_decompress);
+	assert_true(cfg.linux_device_args);
+	assert_int_equal(cfg.host_profile, HOST_PROFILE_AUTO);
+	assert_int_equal(PARSE(&cfg, &err, "run", "-k", "k", "--no-linux-device-args", "--host-profile", "none"),
+			 CLI_RUN);
+	assert_false(cfg.linux_device_args);
+	assert_int_equal(cfg.host_profile, HOST_PROFILE_NONE);
 }
 
 static void help_and_version_are_done(void **state)
