@@ -27,8 +27,7 @@ from vmrunner import Runner  # noqa: E402
 
 QEMU_FIRMWARE = ["/usr/share/seabios/bios-256k.bin", "/usr/share/qemu/linuxboot_dma.bin",
                  "/usr/share/qemu/kvmvapic.bin"]
-# no-kvmclock: kvmclock stands still under vmon in the nested sandbox (open issue); both VMMs get the same line.
-CMDLINE = 'console=ttyS0 reboot=k panic=-1 no-kvmclock vmon.cmd="uname -a"'
+CMDLINE = 'console=ttyS0 reboot=k panic=-1 vmon.cmd="uname -a"'
 
 
 def main():

@@ -20,7 +20,6 @@ def guest(name):
 
 BZIMAGE = os.environ.get("VMON_GUEST_BZIMAGE")
 INITRD = os.environ.get("VMON_GUEST_INITRD")
-# no-kvmclock: see tests/integration/test_linux.py (kvmclock stands still under vmon in the nested sandbox).
 LINUX_CMD = "uname -a; echo; head -4 /proc/cpuinfo; grep -E 'MemTotal|MemFree' /proc/meminfo; cat /proc/uptime"
 
 RUNS = [
@@ -34,7 +33,7 @@ RUNS = [
 if BZIMAGE and INITRD:
     RUNS.append(("Linux 6.1 (project kernel + busybox initramfs) runs uname -a and reads /proc, then powers off",
                  [VMON, "run", "--kernel", BZIMAGE, "--initrd", INITRD, "--mem", "128M", "--stats", "--cmdline",
-                  f'console=ttyS0 reboot=k panic=-1 no-kvmclock quiet vmon.cmd="{LINUX_CMD}"'], b""))
+                  f'console=ttyS0 reboot=k panic=-1 quiet vmon.cmd="{LINUX_CMD}"'], b""))
 
 
 def main():

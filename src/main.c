@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "arch/x86/cpu_state.h"
+#include "arch/x86/mptable.h"
 #include "vmm/config.h"
 #include "vmm/file_map.h"
 #include "vmm/log.h"
@@ -80,7 +81,8 @@ int main(int argc, char **argv)
 		.bzimage_guest_decompress = cfg.bzimage_guest_decompress,
 		.linux_extra_args = linux_args,
 	};
-	if (x86_boot_load(&mem, &req, &boot, &err) || x86_write_boot_tables(&mem, &err)) {
+	if (x86_boot_load(&mem, &req, &boot, &err) || x86_write_boot_tables(&mem, &err) ||
+	    mptable_write(&mem, cfg.ncpus, &err)) {
 		log_error("%s", err.msg);
 		status = VMON_EXIT_USAGE;
 		goto out_mem;

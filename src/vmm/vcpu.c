@@ -79,6 +79,16 @@ static int setup_cpuid(struct vcpu *vcpu, struct vmon_error *err)
 	if (r)
 		goto out;
 	host_profile_apply_cpuid(&vcpu->vm->profile, cpuid);
+	/*
+	 * KVM emulates the LAPIC's TSC-deadline mode but leaves advertising it to
+	 * user space (api.rst, KVM_CAP_TSC_DEADLINE_TIMER): Linux then ticks from
+	 * the LAPIC timer rather than the PIT through the 8259.
+	 */
+	if (ioctl(vcpu->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0) {
+		struct kvm_cpuid_entry2 *leaf1 = cpuid_find(cpuid, 1, 0);
+		if (leaf1)
+			leaf1->ecx |= CPUID_1_ECX_TSC_DEADLINE;
+	}
 	if (ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0)
 		r = error_set(err, -errno, "KVM_SET_CPUID2: %s", strerror(errno));
 out:

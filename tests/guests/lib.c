@@ -361,6 +361,17 @@ void idt_set_handler(unsigned int vector, isr_handler_fn fn)
 		isr_handlers[vector] = fn;
 }
 
+void idt_set_entry(unsigned int vector, const void *entry)
+{
+	uint64_t addr = (uint64_t)(uintptr_t)entry;
+
+	if (vector >= IDT_VECTORS)
+		return;
+	idt[vector].offset_low = (uint16_t)addr;
+	idt[vector].offset_mid = (uint16_t)(addr >> 16);
+	idt[vector].offset_high = (uint32_t)(addr >> 32);
+}
+
 void isr_dispatch(struct isr_frame *frame);   /* called from start.S */
 
 void isr_dispatch(struct isr_frame *frame)

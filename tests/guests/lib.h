@@ -139,6 +139,11 @@ static inline uint64_t cpu_rdmsr(uint32_t msr)
 	return ((uint64_t)hi << 32) | lo;
 }
 
+static inline void cpu_wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
+}
+
 static inline void cpu_cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
 {
 	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
@@ -257,6 +262,12 @@ typedef void (*isr_handler_fn)(struct isr_frame *frame);
 /* Installs stubs for vectors 0..63 (all reporting "unexpected") and loads the IDT. */
 void idt_init(void);
 void idt_set_handler(unsigned int vector, isr_handler_fn fn);
+/*
+ * Points the gate of vector at an assembly entry of the guest's own instead
+ * of the library stub (isr_stubs + 16 * vector, which such an entry may jump
+ * to after its first instructions). Same selector and gate type.
+ */
+void idt_set_entry(unsigned int vector, const void *entry);
 
 /*
  * Remaps the 8259 pair to vectors 0x20..0x2f and unmasks the IRQs whose bits

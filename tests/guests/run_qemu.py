@@ -19,8 +19,9 @@ import subprocess
 import sys
 import time
 
-# name: cmdline, line to send after the banner (or None), expected status,
-# regexes that must each match the output (re.M), and an optional checker.
+# name: cmdline, line to send after the banner (or None), extra QEMU
+# arguments (optional qemu_args), expected status, regexes that must each
+# match the output (re.M), and an optional checker.
 EXPECT = {
     'hello': dict(
         cmdline='console=ttyS0 greeting=hi',
@@ -70,6 +71,13 @@ EXPECT = {
                   r'^e820: 0x0000000000000000 0x[0-9a-f]{16} 1$',
                   r'^memmap: mem=32 MiB \(0x2000000 bytes\): covered$',
                   r'^memmap: all checks passed$']),
+    # -cpu max offers SMAP, so the #PF entry that starts with clac is the one installed.
+    'syscall_cpl3': dict(
+        cmdline='calls=100',
+        qemu_args=['-cpu', 'max'],
+        status=1,
+        patterns=[r'\Asyscall_cpl3: 100 calls from CPL3, SMAP on \(#PF entry starts with clac\)\n'
+                  r'syscall_cpl3: 100 system calls from CPL3 returned correctly\n\Z']),
 }
 
 RTC_LINE = re.compile(r'^RTC: (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)$', re.M)
@@ -91,7 +99,7 @@ def run(args):
     exp = EXPECT[args.guest]
     cmd = [args.qemu, '-accel', 'tcg', '-m', '32M', '-nodefaults', '-no-reboot',
            '-display', 'none', '-serial', 'stdio',
-           '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04']
+           '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04'] + exp.get('qemu_args', [])
     if args.protocol == 'pvh':
         cmd += ['-kernel', args.elf]
     else:

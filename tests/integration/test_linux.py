@@ -21,10 +21,7 @@ HAVE_LINUX = bool(BZIMAGE and INITRD and os.path.exists(BZIMAGE) and os.path.exi
 
 COMMAND = "read line; echo guest got: $line; uname -a; head -3 /proc/meminfo"
 
-# no-kvmclock: in the nested KVM sandbox the guest's kvmclock stands still under vmon (printk time freezes
-# and the i8042 probe's udelay never ends) while QEMU's guest in the same sandbox keeps time: an open bug
-# (issue #3 note), worked around here so the rest of the boot is tested.
-CMDLINE = f'console=ttyS0 reboot=k panic=-1 no-kvmclock vmon.cmd="{COMMAND}"'
+CMDLINE = f'console=ttyS0 reboot=k panic=-1 vmon.cmd="{COMMAND}"'
 
 if HAVE_LINUX:
     vm_case("linux", vmon_run("--kernel", BZIMAGE, "--initrd", INITRD, "--mem", "128M", "--stats",
@@ -36,7 +33,7 @@ if HAVE_LINUX:
     vm_case("linux_shell", [PTY_RUN, "--wait-for", "interactive shell", "--timeout", "100",
                             r"echo answer=$((6*7))\rexit\r", "--",
                             *vmon_run("--kernel", BZIMAGE, "--initrd", INITRD, "--mem", "128M",
-                                      "--cmdline", "console=ttyS0 reboot=k panic=-1 no-kvmclock")], timeout=120)
+                                      "--cmdline", "console=ttyS0 reboot=k panic=-1")], timeout=120)
 
 # scripts/test.sh sets VMON_REQUIRE_LINUX=1: there a missing kernel is a failure, not a skip.
 needs_linux = pytest.mark.skipif(not HAVE_LINUX and os.environ.get("VMON_REQUIRE_LINUX") != "1",

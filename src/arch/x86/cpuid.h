@@ -29,6 +29,7 @@ int cpuid_configure(struct kvm_cpuid2 *cpuid, unsigned vcpu_index, unsigned ncpu
 /* Allocates a struct kvm_cpuid2 with room for CPUID_MAX_ENTRIES entries. */
 struct kvm_cpuid2 *cpuid_alloc(void);
 
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_KVM_SIGNATURE_LEAF 0x40000000u
 #define CPUID_KVM_FEATURES_LEAF 0x40000001u
 
