@@ -12,7 +12,7 @@
  *   0x00007000  Linux zero page (struct boot_params)
  *   0x00009000  boot page tables: PML4, PDPT, 4 page directories (identity map of 4 GiB, 2 MiB pages)
  *   0x00020000  kernel command line (up to X86_CMDLINE_MAX bytes)
- *   0x0009fc00  end of low conventional memory (EBDA follows)
+ *   0x0009fc00  end of low conventional memory: EBDA, MP floating pointer + table (mptable.c)
  *   0x000a0000  VGA / BIOS hole up to 1 MiB (not RAM in the e820 map)
  *   0x00100000  kernel (ELF segments at their physical addresses; bzImage protected-mode code)
  *   ...         initrd at the top of low RAM, below initrd_addr_max
