@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs what building and testing vmon needs, from Debian 12 packages.
 # Idempotent: installs only what is missing. Needs root (or sudo).
+# With arguments, installs those packages instead (the guest recipes use it).
 set -eu
 
-PACKAGES="gcc libc6-dev make pkg-config meson ninja-build python3
+DEFAULT_PACKAGES="gcc libc6-dev make pkg-config meson ninja-build python3
 liblzma-dev libzstd-dev zlib1g-dev libcmocka-dev
 binutils qemu-system-x86 busybox-static cpio xz-utils zstd gzip python3-pytest"
+PACKAGES=${*:-$DEFAULT_PACKAGES}
 
 missing=""
 for p in $PACKAGES; do

@@ -26,26 +26,9 @@ cc=${CC:-gcc}
 say() { printf 'guest-initramfs: %s\n' "$*" >&2; }
 die() { printf 'guest-initramfs: error: %s\n' "$*" >&2; exit 1; }
 
-# --- Dependencies (idempotent, like scripts/install-deps.sh). ---
+# --- Dependencies (idempotent: scripts/install-deps.sh). ---
 packages="busybox-static gcc libc6-dev xz-utils linux-source-6.1"
-missing=""
-for p in $packages; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		missing="$missing $p"
-	fi
-done
-if [ -n "$missing" ]; then
-	sudo=""
-	if [ "$(id -u)" != 0 ]; then
-		command -v sudo >/dev/null 2>&1 || die "need root to install:$missing"
-		sudo=sudo
-	fi
-	say "installing:$missing"
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -qq
-	# shellcheck disable=SC2086
-	$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+sh "$repo/scripts/install-deps.sh" $packages || die "cannot install:$packages"
 
 busybox=/bin/busybox
 [ -x "$busybox" ] || die "$busybox missing (package busybox-static)"

@@ -25,31 +25,14 @@ srcname=linux-source-6.1
 say() { printf 'guest-kernel: %s\n' "$*" >&2; }
 die() { printf 'guest-kernel: error: %s\n' "$*" >&2; exit 1; }
 
-# --- 1. Build dependencies (idempotent, like scripts/install-deps.sh). ---
+# --- 1. Build dependencies (idempotent: scripts/install-deps.sh). ---
 # What tinyconfig + our fragment needs: gcc/make (build-essential), bc
 # (kernel/time/timeconst.bc), bison + flex (kconfig), libelf-dev (objtool,
 # which x86-64 runs on every object), zstd (CONFIG_KERNEL_ZSTD), xz-utils
 # (the tarball). libssl-dev is not needed: only module signing and the
 # system keyring (both off: no CONFIG_MODULES) build host tools with OpenSSL.
 packages="build-essential bc bison flex libelf-dev zstd xz-utils linux-source-6.1"
-missing=""
-for p in $packages; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		missing="$missing $p"
-	fi
-done
-if [ -n "$missing" ]; then
-	sudo=""
-	if [ "$(id -u)" != 0 ]; then
-		command -v sudo >/dev/null 2>&1 || die "need root to install:$missing"
-		sudo=sudo
-	fi
-	say "installing:$missing"
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -qq
-	# shellcheck disable=SC2086
-	$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+sh "$repo/scripts/install-deps.sh" $packages || die "cannot install:$packages"
 [ -f "$tarball" ] || die "$tarball missing (package linux-source-6.1)"
 [ -f "$fragment" ] || die "$fragment missing"
 
