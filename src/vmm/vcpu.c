@@ -226,9 +226,6 @@ static void crash(struct vcpu *vcpu, const char *what)
 	vm_request_stop(vcpu->vm, VM_STOP_ERROR, VMON_EXIT_GUEST_CRASH);
 }
 
-#define MSR_STAR  0xc0000081
-#define MSR_LSTAR 0xc0000082
-
 static int read_syscall_msrs(struct vcpu *vcpu, struct x86_emu_cpu *cpu)
 {
 	struct {

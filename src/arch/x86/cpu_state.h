@@ -23,6 +23,18 @@
 
 #define X86_BOOT_STACK_TOP  0x8ff0ull  /* scratch stack in the page after the zero page */
 
+/* MSR indices (SDM vol. 4) vmon sets at boot or reads for the syscall repair. */
+#define MSR_IA32_SYSENTER_CS  0x174
+#define MSR_IA32_SYSENTER_ESP 0x175
+#define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_MISC_ENABLE  0x1a0
+#define MSR_MTRR_DEF_TYPE     0x2ff
+#define MSR_STAR              0xc0000081
+#define MSR_LSTAR             0xc0000082
+#define MSR_CSTAR             0xc0000083
+#define MSR_SYSCALL_MASK      0xc0000084
+#define MSR_KERNEL_GS_BASE    0xc0000102
+
 /* Writes the boot GDT and identity page tables (4 GiB, 2 MiB pages) into guest memory. */
 int x86_write_boot_tables(struct guest_mem *mem, struct vmon_error *err);
 
