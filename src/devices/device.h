@@ -4,6 +4,9 @@
 
 #include <stdint.h>
 
+#include <stdbool.h>
+
+#include "vmm/guest_mem.h"
 #include "vmm/io_bus.h"
 
 /*
@@ -27,6 +30,19 @@ struct device_host {
 	void (*set_irq)(void *ctx, unsigned gsi, int level);
 	/* Ask the VM to stop; exit_status is vmon's process exit status. */
 	void (*request_stop)(void *ctx, enum vm_stop_reason reason, int exit_status);
+	/*
+	 * Optional (NULL: unavailable; devices fall back to set_irq / their own
+	 * MMIO handler). add_irqfd: writing 1 to fd raises an edge on gsi (KVM
+	 * irqfd). add_ioeventfd: a `len`-byte guest write of `value` to MMIO
+	 * address addr signals fd without an exit to vmon (KVM ioeventfd with
+	 * datamatch). Both return 0 or a negative errno.
+	 */
+	int (*add_irqfd)(void *ctx, unsigned gsi, int fd);
+	void (*remove_irqfd)(void *ctx, unsigned gsi, int fd);
+	int (*add_ioeventfd)(void *ctx, uint64_t addr, unsigned len, uint64_t value, int fd);
+	void (*remove_ioeventfd)(void *ctx, uint64_t addr, unsigned len, uint64_t value, int fd);
+	/* Guest RAM, for devices that DMA (virtio). */
+	const struct guest_mem *mem;
 	void *ctx;
 };
 

@@ -10,6 +10,41 @@
 #include "vmm/host_profile.h"
 #include "vmm/error.h"
 
+/* --drive path=FILE[,readonly=on|off][,id=NAME] */
+struct drive_config {
+	const char *path;
+	bool readonly;
+	const char *id;              /* serial the guest reads with GET_ID (<= 20 bytes); NULL: "vmon-drive<N>" */
+};
+
+enum net_backend_kind {
+	NET_BACKEND_USER,            /* libslirp user-mode networking (no privileges) */
+	NET_BACKEND_TAP,             /* a host TAP interface */
+};
+
+/* hostfwd=tcp::HOSTPORT-:GUESTPORT (or udp:HOSTADDR:HOSTPORT-GUESTADDR:GUESTPORT) */
+struct net_hostfwd {
+	bool udp;
+	uint32_t host_addr;          /* IPv4, host byte order; 0 = any */
+	uint16_t host_port;
+	uint32_t guest_addr;         /* 0 = the guest's DHCP address (10.0.2.15) */
+	uint16_t guest_port;
+};
+
+#define NET_MAX_HOSTFWD 8
+
+/* --net user[,hostfwd=...][,mac=..] | --net tap[=NAME][,mac=..] */
+struct net_config {
+	enum net_backend_kind backend;
+	const char *tap_name;        /* TAP: existing interface; NULL: create one (needs CAP_NET_ADMIN) */
+	uint8_t mac[6];              /* always set after parsing (default 52:54:00:12:34:5N) */
+	unsigned nhostfwd;
+	struct net_hostfwd hostfwd[NET_MAX_HOSTFWD];
+};
+
+#define VM_CONFIG_MAX_DRIVES 6
+#define VM_CONFIG_MAX_NETS 2
+
 /*
  * The typed description of one VM. The CLI fills it (later a config file and
  * the REST API will too); the VM is built from this object only.
@@ -26,6 +61,12 @@ struct vm_config {
 	int verbosity;               /* 0 = warnings, 1 = info, 2 = debug; -1 = errors only */
 	enum host_profile_mode host_profile;
 	bool linux_device_args;       /* append VMON_LINUX_DEVICE_ARGS to a Linux kernel's command line */
+	unsigned ndrives;
+	struct drive_config drives[VM_CONFIG_MAX_DRIVES];
+	unsigned nnets;
+	struct net_config nets[VM_CONFIG_MAX_NETS];
+	bool rng;                     /* --rng: virtio-rng fed by getrandom() */
+	const char *vconsole_socket;  /* --vconsole socket=PATH: virtio-console port on a UNIX socket vmon listens on */
 };
 
 /*

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_EVENT_LOOP_H
+#define VMON_EVENT_LOOP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/error.h"
+
+/*
+ * The device I/O thread: one epoll loop that runs device work (queue kicks,
+ * backend sockets, timers) off the vCPU threads. Handlers run on the loop
+ * thread, one at a time.
+ *
+ * Sources may be added before the loop starts or from a handler on the loop
+ * thread; event_loop_remove() likewise (or after stop).
+ */
+typedef void (*event_handler_fn)(void *ctx, uint32_t epoll_events);
+
+struct event_source;
+
+struct event_loop {
+	int epoll_fd;
+	int wake_fd;                 /* eventfd: wakes the loop to stop */
+	pthread_t thread;
+	bool started;
+	atomic_bool stopping;
+	struct event_source *sources;  /* list, owned */
+};
+
+int event_loop_init(struct event_loop *loop, struct vmon_error *err);
+
+/* Calls fn(ctx, events) on the loop thread whenever fd is ready for `events` (EPOLLIN, ...). */
+int event_loop_add(struct event_loop *loop, int fd, uint32_t events, event_handler_fn fn, void *ctx,
+		   struct vmon_error *err);
+/* Changes the events watched for fd. */
+int event_loop_modify(struct event_loop *loop, int fd, uint32_t events);
+void event_loop_remove(struct event_loop *loop, int fd);
+
+/* Starts the thread (name shows in ps / top as "vmon-io"). */
+int event_loop_start(struct event_loop *loop, struct vmon_error *err);
+/* Stops and joins the thread; handlers in progress finish first. */
+void event_loop_stop(struct event_loop *loop);
+void event_loop_destroy(struct event_loop *loop);
+
+#endif
