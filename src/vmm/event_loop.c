@@ -90,24 +90,33 @@ void event_loop_remove(struct event_loop *loop, int fd)
 	free(src);
 }
 
+int event_loop_run_once(struct event_loop *loop, int timeout_ms)
+{
+	struct epoll_event events[32];
+	int ran = 0;
+	int n = epoll_wait(loop->epoll_fd, events, 32, timeout_ms);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n && !atomic_load(&loop->stopping); i++) {
+		struct event_source *src = events[i].data.ptr;
+		if (src) {   /* NULL: the wake-up eventfd */
+			src->fn(src->ctx, events[i].events);
+			ran++;
+		}
+	}
+	return ran;
+}
+
 static void *loop_thread(void *arg)
 {
 	struct event_loop *loop = arg;
 
 	while (!atomic_load(&loop->stopping)) {
-		struct epoll_event events[32];
-		int n = epoll_wait(loop->epoll_fd, events, 32, -1);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error("I/O event loop: epoll_wait: %s", strerror(errno));
+		int r = event_loop_run_once(loop, -1);
+		if (r < 0) {
+			log_error("I/O event loop: epoll_wait: %s", strerror(-r));
 			break;
-		}
-		for (int i = 0; i < n && !atomic_load(&loop->stopping); i++) {
-			struct event_source *src = events[i].data.ptr;
-			if (src)   /* NULL: the wake-up eventfd */
-				src->fn(src->ctx, events[i].events);
 		}
 	}
 	return NULL;

@@ -39,6 +39,13 @@ int event_loop_add(struct event_loop *loop, int fd, uint32_t events, event_handl
 int event_loop_modify(struct event_loop *loop, int fd, uint32_t events);
 void event_loop_remove(struct event_loop *loop, int fd);
 
+/*
+ * Without the thread: waits up to timeout_ms (-1: forever, 0: poll) and runs
+ * the handlers of what is ready. Returns how many ran, or a negative errno.
+ * For tests, and for a loop driven by its owner.
+ */
+int event_loop_run_once(struct event_loop *loop, int timeout_ms);
+
 /* Starts the thread (name shows in ps / top as "vmon-io"). */
 int event_loop_start(struct event_loop *loop, struct vmon_error *err);
 /* Stops and joins the thread; handlers in progress finish first. */
