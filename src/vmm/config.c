@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "vmm/config_devices.h"
 #include "vmm/guest_mem.h"
 
 int parse_size(const char *text, uint64_t *bytes)
@@ -64,6 +65,19 @@ void cli_print_usage(FILE *out)
 	      "                           kernel's command line (vmon has no PCI, one UART, no mouse)\n"
 	      "      --host-profile P     auto (default): detect a host whose KVM runs guest kernel code in\n"
 	      "                           an instruction emulator (PVM) and work around it; none; pvm\n"
+	      "\n"
+	      "virtio devices (virtio-mmio; Linux gets the matching virtio_mmio.device= arguments):\n"
+	      "      --drive path=FILE[,readonly=on|off][,id=SERIAL]\n"
+	      "                           virtio-blk disk on a raw image (size a multiple of 512; repeatable)\n"
+	      "      --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,mac=MAC]\n"
+	      "                           virtio-net with user-mode networking (libslirp: guest 10.0.2.15,\n"
+	      "                           host 10.0.2.2, DNS 10.0.2.3; needs no privileges)\n"
+	      "      --net tap[=NAME][,mac=MAC]\n"
+	      "                           virtio-net on a host TAP interface (created when no NAME is given)\n"
+	      "      --rng                virtio-rng fed from the host's getrandom()\n"
+	      "      --vconsole socket=PATH\n"
+	      "                           virtio-console port on a UNIX socket vmon listens on\n"
+	      "\n"
 	      "  -v, --verbose            more monitor messages (repeat for debug)\n"
 	      "  -q, --quiet              only errors from the monitor\n"
 	      "\n"
@@ -96,6 +110,10 @@ enum {
 	OPT_BZIMAGE_GUEST_DECOMPRESS,
 	OPT_HOST_PROFILE,
 	OPT_NO_LINUX_DEVICE_ARGS,
+	OPT_DRIVE,
+	OPT_NET,
+	OPT_RNG,
+	OPT_VCONSOLE,
 };
 
 enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, struct vmon_error *err)
@@ -111,6 +129,10 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "bzimage-guest-decompress", no_argument, NULL, OPT_BZIMAGE_GUEST_DECOMPRESS },
 		{ "host-profile", required_argument, NULL, OPT_HOST_PROFILE },
 		{ "no-linux-device-args", no_argument, NULL, OPT_NO_LINUX_DEVICE_ARGS },
+		{ "drive", required_argument, NULL, OPT_DRIVE },
+		{ "net", required_argument, NULL, OPT_NET },
+		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -221,6 +243,21 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			break;
 		case OPT_BZIMAGE_GUEST_DECOMPRESS:
 			cfg->bzimage_guest_decompress = true;
+			break;
+		case OPT_DRIVE:
+			if (config_parse_drive(cfg, optarg, err))
+				return CLI_ERROR;
+			break;
+		case OPT_NET:
+			if (config_parse_net(cfg, optarg, err))
+				return CLI_ERROR;
+			break;
+		case OPT_RNG:
+			cfg->rng = true;
+			break;
+		case OPT_VCONSOLE:
+			if (config_parse_vconsole(cfg, optarg, err))
+				return CLI_ERROR;
 			break;
 		case 'v':
 			cfg->verbosity = cfg->verbosity < 0 ? 1 : cfg->verbosity + 1;

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vmm/config.h"
+#include "vmm/config_devices.h"
+
+#define ARGV(...) ((char *[]){ "vmon", __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((char *[]){ "vmon", __VA_ARGS__ }) / sizeof(char *)))
+#define PARSE(cfg, err, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), cfg, devnull, err)
+
+static FILE *devnull;
+static struct vm_config cfg;   /* 4 KiB of text: keep it off the test's stack */
+
+static void drives_in_order_with_options(void **state)
+{
+	struct vmon_error err = { 0 };
+	(void)state;
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--drive", "path=/tmp/a.img",
+			       "--drive", "path=b.img,readonly=on,id=data", "--drive", "readonly,path=c.img"), CLI_RUN);
+	assert_int_equal(cfg.ndrives, 3);
+	assert_string_equal(cfg.drives[0].path, "/tmp/a.img");
+	assert_false(cfg.drives[0].readonly);
+	assert_null(cfg.drives[0].id);
+	assert_string_equal(cfg.drives[1].path, "b.img");
+	assert_true(cfg.drives[1].readonly);
+	assert_string_equal(cfg.drives[1].id, "data");
+	assert_string_equal(cfg.drives[2].path, "c.img");
+	assert_true(cfg.drives[2].readonly);
+}
+
+static void bad_drives_name_the_problem(void **state)
+{
+	struct vmon_error err = { 0 };
+	(void)state;
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--drive", "readonly=on"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "path=FILE is required"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--drive", "path=a,readonly=maybe"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "readonly takes on or off"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--drive", "path=a,cache=none"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "unknown option 'cache'"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--drive", "path=a,id=123456789012345678901"),
+			 CLI_ERROR);
+	assert_non_null(strstr(err.msg, "1 to 20"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--drive", "path=a,id=x", "--drive",
+			       "path=b,id=x"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "used twice"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--drive", "path=1", "--drive", "path=2",
+			       "--drive", "path=3", "--drive", "path=4", "--drive", "path=5", "--drive", "path=6",
+			       "--drive", "path=7"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "at most"));
+}
+
+static void net_user_and_tap(void **state)
+{
+	struct vmon_error err = { 0 };
+	(void)state;
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--net", "user,hostfwd=tcp::8080-:80",
+			       "--net", "tap=tap7,mac=02:00:00:aa:bb:cc"), CLI_RUN);
+	assert_int_equal(cfg.nnets, 2);
+	assert_int_equal(cfg.nets[0].backend, NET_BACKEND_USER);
+	assert_int_equal(cfg.nets[0].nhostfwd, 1);
+	assert_false(cfg.nets[0].hostfwd[0].udp);
+	assert_int_equal(cfg.nets[0].hostfwd[0].host_port, 8080);
+	assert_int_equal(cfg.nets[0].hostfwd[0].guest_port, 80);
+	assert_int_equal(cfg.nets[0].hostfwd[0].host_addr, 0);
+	assert_memory_equal(cfg.nets[0].mac, ((uint8_t[]){ 0x52, 0x54, 0, 0x12, 0x34, 0x56 }), 6);
+	assert_int_equal(cfg.nets[1].backend, NET_BACKEND_TAP);
+	assert_string_equal(cfg.nets[1].tap_name, "tap7");
+	assert_memory_equal(cfg.nets[1].mac, ((uint8_t[]){ 0x02, 0, 0, 0xaa, 0xbb, 0xcc }), 6);
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--net", "tap"), CLI_RUN);
+	assert_null(cfg.nets[0].tap_name);
+}
+
+static void hostfwd_forms(void **state)
+{
+	struct net_hostfwd f;
+	(void)state;
+#define HF(s) config_parse_hostfwd(s, strlen(s), &f)
+	assert_int_equal(HF("udp:127.0.0.1:5353-10.0.2.15:53"), 0);
+	assert_true(f.udp);
+	assert_int_equal(f.host_addr, 0x7f000001);
+	assert_int_equal(f.host_port, 5353);
+	assert_int_equal(f.guest_addr, 0x0a00020f);
+	assert_int_equal(f.guest_port, 53);
+	assert_int_equal(HF("tcp::22-:2222"), 0);
+	assert_int_equal(f.guest_port, 2222);
+	assert_int_equal(HF("tcp::0-:22"), -EINVAL);
+	assert_int_equal(HF("tcp::65536-:22"), -EINVAL);
+	assert_int_equal(HF("tcp::22"), -EINVAL);
+	assert_int_equal(HF("sctp::1-:2"), -EINVAL);
+	assert_int_equal(HF("tcp:1.2.3:1-:2"), -EINVAL);
+	assert_int_equal(HF("tcp::1x-:2"), -EINVAL);
+	assert_int_equal(HF("tcp::1-:"), -EINVAL);
+#undef HF
+}
+
+static void mac_addresses(void **state)
+{
+	uint8_t mac[6];
+	(void)state;
+	assert_int_equal(config_parse_mac("52:54:00:AB:cd:0f", 17, mac), 0);
+	assert_memory_equal(mac, ((uint8_t[]){ 0x52, 0x54, 0, 0xab, 0xcd, 0x0f }), 6);
+	assert_int_equal(config_parse_mac("01:00:5e:00:00:01", 17, mac), -EINVAL);   /* multicast */
+	assert_int_equal(config_parse_mac("52:54:00:ab:cd", 14, mac), -EINVAL);
+	assert_int_equal(config_parse_mac("52-54-00-ab-cd-ef", 17, mac), -EINVAL);
+	assert_int_equal(config_parse_mac("52:54:00:ab:cd:eg", 17, mac), -EINVAL);
+	assert_int_equal(config_parse_mac("52:54:00:ab:c :ef", 17, mac), -EINVAL);
+}
+
+static void bad_nets_name_the_problem(void **state)
+{
+	struct vmon_error err = { 0 };
+	(void)state;
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--net", "bridge"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "user or tap"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--net", "tap,hostfwd=tcp::1-:2"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "needs the user backend"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--net", "user,mac=ff:ff:ff:ff:ff:ff"),
+			 CLI_ERROR);
+	assert_non_null(strstr(err.msg, "mac 'ff:ff:ff:ff:ff:ff'"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--net", "tap=abcdefghijklmnop"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "1 to 15"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--net", "user,hostfwd=tcp::99999-:1"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "hostfwd 'tcp::99999-:1'"));
+}
+
+static void rng_and_vconsole(void **state)
+{
+	struct vmon_error err = { 0 };
+	(void)state;
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k"), CLI_RUN);
+	assert_false(cfg.rng);
+	assert_null(cfg.vconsole_socket);
+	assert_int_equal(cfg.ndrives + cfg.nnets, 0);
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--rng", "--vconsole", "socket=/tmp/agent.sock"),
+			 CLI_RUN);
+	assert_true(cfg.rng);
+	assert_string_equal(cfg.vconsole_socket, "/tmp/agent.sock");
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--vconsole", "/tmp/x"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "socket=PATH"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--vconsole", "socket=a", "--vconsole",
+			       "socket=b"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "twice"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(drives_in_order_with_options),
+		cmocka_unit_test(bad_drives_name_the_problem),
+		cmocka_unit_test(net_user_and_tap),
+		cmocka_unit_test(hostfwd_forms),
+		cmocka_unit_test(mac_addresses),
+		cmocka_unit_test(bad_nets_name_the_problem),
+		cmocka_unit_test(rng_and_vconsole),
+	};
+	devnull = fopen("/dev/null", "w");
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	fclose(devnull);
+	return r;
+}
