@@ -92,7 +92,7 @@ if [ ! -f "$cache/vmlinux" ] || [ "$(cat "$cache/vmlinux.version" 2>/dev/null)" 
 	echo "$kver" >"$cache/vmlinux.version"
 fi
 
-# 3. Modules: kvm-amd and its dependencies, dependencies first.
+# 3. Modules: kvm-amd (and tun, for vmon's TAP network backend) with their dependencies, dependencies first.
 declare -A mod_seen=()
 mod_order=()
 mod_path() {
@@ -116,6 +116,7 @@ mod_add() {
 	mod_order+=("$name:$f")
 }
 mod_add kvm_amd
+mod_add tun
 
 # 4. The base initramfs.
 say "building base.cpio ..."
