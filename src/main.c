@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "arch/x86/cpu_state.h"
@@ -58,10 +59,34 @@ int main(int argc, char **argv)
 	}
 	host_profile_decide(&facts, cfg.host_profile, &profile);
 
-	/* Arguments a Linux kernel gets on top of the user's: vmon's device set, then the host profile's. */
-	char linux_args[256];
-	snprintf(linux_args, sizeof(linux_args), "%s%s%s", cfg.linux_device_args ? VMON_LINUX_DEVICE_ARGS : "",
-		 cfg.linux_device_args && profile.linux_args ? " " : "", profile.linux_args ? profile.linux_args : "");
+	/* Device backends (images, sockets, networks) before KVM: a bad one is a usage error on any host. */
+	struct virtio_devices *virtio = calloc(1, sizeof(*virtio));
+	if (!virtio) {
+		log_error("out of memory");
+		file_map_close(&kernel);
+		file_map_close(&initrd);
+		return VMON_EXIT_HOST_ERROR;
+	}
+	if (virtio_devices_open(virtio, &cfg, &err)) {
+		log_error("%s", err.msg);
+		status = err.code == -ENOMEM ? VMON_EXIT_HOST_ERROR : VMON_EXIT_USAGE;
+		goto out_files;
+	}
+
+	/*
+	 * Arguments a Linux kernel gets on top of the user's: vmon's device set
+	 * (legacy, then where the virtio devices are), then the host profile's.
+	 */
+	char virtio_args[X86_VIRTIO_MAX_DEVICES * 48];
+	char linux_args[sizeof(virtio_args) + 256] = "";
+	virtio_devices_linux_args(virtio, virtio_args, sizeof(virtio_args));
+	const char *arg_groups[] = { cfg.linux_device_args ? VMON_LINUX_DEVICE_ARGS : "", virtio_args,
+				     profile.linux_args ? profile.linux_args : "" };
+	for (size_t i = 0; i < sizeof(arg_groups) / sizeof(arg_groups[0]); i++) {
+		size_t used = strlen(linux_args);
+		if (arg_groups[i][0])
+			snprintf(linux_args + used, sizeof(linux_args) - used, "%s%s", used ? " " : "", arg_groups[i]);
+	}
 
 	/* Load the kernel before touching KVM: a bad image is reported the same on any host. */
 	if (guest_mem_create(&mem, cfg.mem_size, &err)) {
@@ -108,7 +133,7 @@ int main(int argc, char **argv)
 		status = VMON_EXIT_HOST_ERROR;
 		goto out_mem;
 	}
-	if (vm_create(vm, &cfg, &mem, &boot, &profile, &start, &err)) {
+	if (vm_create(vm, &cfg, &mem, &boot, &profile, &start, virtio, &err)) {
 		log_error("%s", err.msg);
 		status = VMON_EXIT_HOST_ERROR;
 	} else {
@@ -119,6 +144,8 @@ int main(int argc, char **argv)
 out_mem:
 	guest_mem_destroy(&mem);
 out_files:
+	virtio_devices_close(virtio);
+	free(virtio);
 	file_map_close(&kernel);
 	file_map_close(&initrd);
 	return status;

@@ -28,6 +28,12 @@ struct virtio_device_ops {
 	unsigned num_queues;
 	uint16_t queue_max_size;     /* power of 2 */
 	uint32_t config_size;        /* bytes of device config space */
+	/*
+	 * Feature bits the model offers: its own (VIRTIO_BLK_F_*, ...) plus any
+	 * of VIRTIO_TRANSPORT_FEATURES it can handle. The transport adds
+	 * VIRTIO_F_VERSION_1 and drops other transport bits (24..40).
+	 */
+	uint64_t features;
 
 	/*
 	 * Config space access, [offset, offset + size) already checked to lie in

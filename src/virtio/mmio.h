@@ -40,6 +40,7 @@ struct virtio_transport {
 	const struct virtio_device_ops *ops;
 	void *dev;                    /* the device model */
 	const struct device_host *host;
+	struct event_loop *loop;      /* watches the notify eventfds; NULL until registered */
 	uint64_t base;                /* guest-physical window */
 	unsigned gsi;
 	uint64_t device_features;     /* model features | VIRTIO_F_VERSION_1 | transport features */
@@ -53,6 +54,7 @@ struct virtio_transport {
 	uint32_t interrupt_status;
 	uint32_t config_generation;
 	bool error_logged;
+	uint32_t logged;              /* VIRTIO_MMIO_LOGGED_* bits: guest mistakes already logged once */
 	struct virtio_mmio_queue_regs qregs[VIRTIO_MMIO_MAX_QUEUES];
 	struct virtq queues[VIRTIO_MMIO_MAX_QUEUES];
 
@@ -60,6 +62,7 @@ struct virtio_transport {
 	bool ioeventfd;               /* notifications bypass vmon's MMIO exit */
 	uint64_t notifies;            /* queue kicks handled (for --stats) */
 	uint64_t interrupts;          /* interrupts raised */
+	uint64_t ignored_notifies;    /* kicks for a queue not ready / a device not running */
 };
 
 /*
@@ -70,6 +73,12 @@ struct virtio_transport {
 int virtio_mmio_init(struct virtio_transport *t, const struct device_host *host, struct event_loop *loop,
 		     uint64_t base, unsigned gsi, const struct virtio_device_ops *ops, void *dev,
 		     struct vmon_error *err);
+/*
+ * Undoes init: the loop's watches (call it after event_loop_stop(), or on the
+ * loop thread), the ioeventfds, the irqfd, the eventfds. The MMIO window
+ * stays on host->mmio (io_bus has no unregister): destroy at VM teardown,
+ * after the vCPUs stopped. Safe after a failed init and twice.
+ */
 void virtio_mmio_destroy(struct virtio_transport *t);
 
 /* Linux's description of the device, "virtio_mmio.device=4K@0xd0000000:5", into buf. */

@@ -87,7 +87,12 @@ void virtq_reset(struct virtq *vq);
 int virtq_enable(struct virtq *vq, uint16_t size, uint64_t desc_addr, uint64_t avail_addr, uint64_t used_addr,
 		 uint64_t features);
 
-/* Takes the next available chain. */
+/*
+ * Takes the next available chain. VIRTQ_EMPTY also re-arms driver
+ * notifications (avail_event, or clears NO_NOTIFY) behind a full fence, so a
+ * device that pops until EMPTY after each kick never loses one. A
+ * zero-length descriptor is allowed: it gets no iovec (nothing is mapped).
+ */
 enum virtq_pop_result virtq_pop(struct virtq *vq, struct virtq_chain *chain);
 
 /*

@@ -33,6 +33,46 @@ static void host_request_stop(void *ctx, enum vm_stop_reason reason, int exit_st
 	vm_request_stop(ctx, reason, exit_status);
 }
 
+static int host_add_irqfd(void *ctx, unsigned gsi, int fd)
+{
+	struct vm *vm = ctx;
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi };
+
+	return ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
+static void host_remove_irqfd(void *ctx, unsigned gsi, int fd)
+{
+	struct vm *vm = ctx;
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi, .flags = KVM_IRQFD_FLAG_DEASSIGN };
+
+	if (vm->vm_fd >= 0 && ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0)
+		log_warn("KVM_IRQFD deassign gsi %u: %s", gsi, strerror(errno));
+}
+
+static int ioeventfd(struct vm *vm, uint64_t addr, unsigned len, uint64_t value, int fd, uint32_t flags)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = value, .addr = addr, .len = len, .fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | flags,
+	};
+
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+static int host_add_ioeventfd(void *ctx, uint64_t addr, unsigned len, uint64_t value, int fd)
+{
+	return ioeventfd(ctx, addr, len, value, fd, 0);
+}
+
+static void host_remove_ioeventfd(void *ctx, uint64_t addr, unsigned len, uint64_t value, int fd)
+{
+	struct vm *vm = ctx;
+
+	if (vm->vm_fd >= 0 && ioeventfd(vm, addr, len, value, fd, KVM_IOEVENTFD_FLAG_DEASSIGN))
+		log_warn("KVM_IOEVENTFD deassign 0x%llx: %s", (unsigned long long)addr, strerror(errno));
+}
+
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_status)
 {
 	int expected = VM_STOP_NONE;
@@ -118,7 +158,8 @@ static int setup_platform(struct vm *vm, struct vmon_error *err)
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct boot_result *boot,
-	      const struct host_profile *profile, const struct timespec *start, struct vmon_error *err)
+	      const struct host_profile *profile, const struct timespec *start, struct virtio_devices *virtio,
+	      struct vmon_error *err)
 {
 	int r;
 
@@ -135,8 +176,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	io_bus_init(&vm->mmio, "mmio");
 	vm->host = (struct device_host){
 		.pio = &vm->pio, .mmio = &vm->mmio, .set_irq = host_set_irq,
-		.request_stop = host_request_stop, .ctx = vm,
+		.request_stop = host_request_stop, .mem = &vm->mem, .ctx = vm,
 	};
+	vm->virtio = virtio;
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -162,6 +204,17 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	if ((r = console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO, err)))
 		goto fail;
 	if ((r = legacy_devices_init(&vm->legacy, &vm->host, &vm->console, &vm->start_time, err)))
+		goto fail;
+	/* Without these KVM features virtio still works, through vmon's exits and KVM_IRQ_LINE. */
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) > 0) {
+		vm->host.add_irqfd = host_add_irqfd;
+		vm->host.remove_irqfd = host_remove_irqfd;
+	}
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) > 0) {
+		vm->host.add_ioeventfd = host_add_ioeventfd;
+		vm->host.remove_ioeventfd = host_remove_ioeventfd;
+	}
+	if (virtio && (r = virtio_devices_attach(virtio, &vm->host, err)))
 		goto fail;
 
 	vm->ncpus = cfg->ncpus;
@@ -293,7 +346,11 @@ int vm_run(struct vm *vm)
 		return VMON_EXIT_HOST_ERROR;
 	}
 	console_start(&vm->console);
-	for (unsigned i = 0; i < vm->ncpus; i++) {
+	if (vm->virtio && virtio_devices_start(vm->virtio, &err)) {
+		log_error("%s", err.msg);
+		vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
+	}
+	for (unsigned i = 0; i < vm->ncpus && !vm_stopping(vm); i++) {
 		if (vcpu_start(&vm->vcpus[i], &err)) {
 			log_error("%s", err.msg);
 			vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
@@ -308,6 +365,8 @@ int vm_run(struct vm *vm)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_join(&vm->vcpus[i]);
+	if (vm->virtio)
+		virtio_devices_stop(vm->virtio);
 	console_stop(&vm->console);
 	close(signal_fd);
 	status = vm->exit_status;
@@ -326,6 +385,14 @@ int vm_run(struct vm *vm)
 			if (init >= 0)
 				fprintf(stderr, "vmon: guest init reached after %.3f s\n", init);
 			stats_print(total, stderr);
+			for (unsigned i = 0; vm->virtio && i < vm->virtio->count; i++) {
+				const struct virtio_slot *slot = &vm->virtio->slots[i];
+				fprintf(stderr, "vmon: %s at 0x%llx: %llu queue notifications, %llu interrupts%s\n",
+					slot->kind, (unsigned long long)slot->base,
+					(unsigned long long)slot->transport.notifies,
+					(unsigned long long)slot->transport.interrupts,
+					slot->transport.ioeventfd ? " (ioeventfd)" : "");
+			}
 			if (vm->profile.emulated_ring0) {
 				struct x86_emu_stats emu = { 0 };
 				for (unsigned i = 0; i < vm->ncpus; i++)
@@ -346,6 +413,10 @@ void vm_destroy(struct vm *vm)
 		free(vm->vcpus);
 		vm->vcpus = NULL;
 	}
+	/* The transports deassign their irqfds/ioeventfds: before the VM fd closes. */
+	if (vm->virtio)
+		virtio_devices_detach(vm->virtio);
+	vm->virtio = NULL;
 	legacy_devices_destroy(&vm->legacy);
 	console_destroy(&vm->console);
 	guest_mem_destroy(&vm->mem);

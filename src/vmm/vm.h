@@ -15,6 +15,7 @@
 #include "vmm/legacy.h"
 #include "vmm/stats.h"
 #include "vmm/vcpu.h"
+#include "vmm/virtio_devices.h"
 
 /*
  * A virtual machine: the KVM VM fd, guest memory, the two I/O buses, the
@@ -35,6 +36,7 @@ struct vm {
 	struct host_profile profile;
 	unsigned ncpus;
 	struct vcpu *vcpus;
+	struct virtio_devices *virtio;   /* borrowed: opened and closed by the caller; NULL or empty: none */
 
 	atomic_int stop_reason;       /* enum vm_stop_reason; first writer wins */
 	int exit_status;              /* written by that first writer */
@@ -46,11 +48,13 @@ struct vm {
  * Opens KVM and builds the VM around guest memory that already holds the
  * loaded kernel (so image errors are found before KVM is touched): irqchip,
  * PIT, devices, and vCPUs in the boot state `boot` describes. Takes ownership
- * of *mem (and zeroes the caller's copy), on failure too. start: when vmon
+ * of *mem (and zeroes the caller's copy), on failure too. virtio: devices
+ * opened by virtio_devices_open(), attached here, detached by vm_destroy(). start: when vmon
  * started (CLOCK_MONOTONIC), the origin of run and boot times.
  */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct boot_result *boot,
-	      const struct host_profile *profile, const struct timespec *start, struct vmon_error *err);
+	      const struct host_profile *profile, const struct timespec *start, struct virtio_devices *virtio,
+	      struct vmon_error *err);
 
 /* Runs until the guest or the user stops it; returns vmon's exit status. */
 int vm_run(struct vm *vm);

@@ -155,6 +155,15 @@ class _Payload:
             opt, value = arg.split("=", 1)
             if "/" in value and os.path.isfile(value):
                 return opt + "=" + self._map_file(value)
+        if "=" in arg and not arg.startswith("-"):
+            # Device option values: "path=/x/disk.img,readonly=on".
+            words = []
+            for word in arg.split(","):
+                key, eq, value = word.partition("=")
+                if eq and "/" in value and os.path.isfile(value):
+                    word = key + "=" + self._map_file(value)
+                words.append(word)
+            return ",".join(words)
         return arg
 
 

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_VIRTIO_BLK_H
+#define VMON_VIRTIO_BLK_H
+
+#include <linux/virtio_blk.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "virtio/device.h"
+#include "vmm/config.h"
+#include "vmm/error.h"
+
+/*
+ * virtio-blk (virtio 1.2 §5.2) on a raw image: a regular file or a block
+ * device, one queue, requests served synchronously on the I/O thread with
+ * preadv/pwritev straight into guest memory (bench/blk_engines.c: io_uring
+ * gains nothing at the depths one queue sees).
+ *
+ * The image:
+ *  - is opened O_RDWR (O_RDONLY with readonly) and locked with an OFD lock,
+ *    exclusive (shared for readonly), so two VMs never write one image;
+ *    a held lock is refused with a message;
+ *  - must be a multiple of 512 bytes long: any other size is refused
+ *    ("not a multiple of 512 bytes") rather than silently hiding a tail;
+ *  - is cached by the host page cache; FLUSH is fdatasync().
+ *
+ * Features: SEG_MAX, BLK_SIZE (512), FLUSH, RO with readonly, DISCARD when
+ * fallocate(PUNCH_HOLE) works on the image, WRITE_ZEROES when PUNCH_HOLE or
+ * ZERO_RANGE does (probed at create, past EOF with KEEP_SIZE, so no data is
+ * touched), and the transport's INDIRECT_DESC / EVENT_IDX.
+ *
+ * Request layout (header | out-payload || in-payload | status):
+ *  - a chain with no writable byte has nowhere to put a status: the driver
+ *    broke the queue, virtio_device_error() (DEVICE_NEEDS_RESET);
+ *  - any other malformed request is answered VIRTIO_BLK_S_IOERR and the
+ *    device keeps serving: readable part shorter than the 16-byte header,
+ *    payload where the type has none, data not a multiple of 512, a range
+ *    past the capacity (or overflowing), OUT/DISCARD/WRITE_ZEROES on a
+ *    read-only drive (nothing is written);
+ *  - an unknown type, DISCARD/WRITE_ZEROES not negotiated, or reserved range
+ *    flags: VIRTIO_BLK_S_UNSUPP.
+ * The status is the last writable byte, wherever the descriptors split.
+ */
+
+#define VIRTIO_BLK_SECTOR 512u
+#define VIRTIO_BLK_QUEUE_SIZE 256u
+#define VIRTIO_BLK_MAX_RANGES 32u             /* DISCARD / WRITE_ZEROES segments per request */
+#define VIRTIO_BLK_MAX_RANGE_SECTORS (1u << 22)  /* 2 GiB per segment */
+
+struct virtio_blk {
+	struct virtio_transport *t;
+	struct virtio_device_ops ops;         /* virtio_blk_ops with this image's feature bits */
+	int fd;
+	bool readonly;
+	bool can_punch_hole;                  /* fallocate(PUNCH_HOLE | KEEP_SIZE) works */
+	bool can_zero_range;                  /* fallocate(ZERO_RANGE | KEEP_SIZE) works */
+	uint64_t capacity;                    /* sectors */
+	uint64_t features;                    /* negotiated */
+	char serial[VIRTIO_BLK_ID_BYTES];     /* NUL-padded, not necessarily terminated */
+	struct virtio_blk_config config;      /* little-endian, as the guest reads it */
+
+	/* Scratch for the request being served (too big for the stack). */
+	struct virtq_chain chain;
+	struct iovec data[VIRTQ_CHAIN_MAX];
+
+	/* Statistics. */
+	uint64_t reads, writes, flushes, discards, write_zeroes, bytes_read, bytes_written;
+	uint64_t errors;                      /* requests answered IOERR or UNSUPP */
+};
+
+/*
+ * The ops every drive can use. Its `features` are the bits common to all
+ * images; virtio_blk_device_ops() adds RO and drops DISCARD / WRITE_ZEROES
+ * per image. A drive plugged with this table still behaves correctly: OUT
+ * on a read-only drive fails, DISCARD without hole punching is a no-op (it
+ * is a hint), WRITE_ZEROES falls back to writing zeroes.
+ */
+extern const struct virtio_device_ops virtio_blk_ops;
+
+/* This drive's ops: virtio_blk_ops with its exact feature bits (lives as long as blk). */
+const struct virtio_device_ops *virtio_blk_device_ops(const struct virtio_blk *blk);
+
+/*
+ * Opens and locks cfg->path. t: the transport the caller initialises after
+ * this returns, with the model as `dev`; used only from the callbacks.
+ * index: for the default serial "vmon-drive<index>" when cfg->id is NULL.
+ */
+int virtio_blk_create(struct virtio_blk **out, struct virtio_transport *t, const struct drive_config *cfg,
+		      unsigned index, struct vmon_error *err);
+/* Closes the image (releasing the lock). NULL is fine. */
+void virtio_blk_destroy(struct virtio_blk *blk);
+
+#endif

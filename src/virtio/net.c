@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+#include "virtio/net.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+
+/* Chains handled per kick before other loop sources get a turn (the rest: tx_more_fd). */
+#define TX_BATCH 256u
+
+_Static_assert(sizeof(struct virtio_net_hdr_v1) == VIRTIO_NET_HDR_SIZE, "virtio_net_hdr_v1 is 12 bytes");
+
+/* ---- config space ---------------------------------------------------------- */
+
+static void net_config_read(void *dev, uint32_t offset, void *data, uint32_t size)
+{
+	struct virtio_net *n = dev;
+
+	/* The transport checked [offset, offset + size) against config_size. */
+	memcpy(data, (const uint8_t *)&n->config + offset, size);
+}
+
+/* ---- transmit ------------------------------------------------------------- */
+
+static void tx_drop(struct virtio_net *n, const char *why, uint64_t value)
+{
+	n->tx_dropped++;
+	if (!n->tx_drop_logged)
+		log_warn("virtio-net: transmit frame dropped: %s (%llu); further drops are only counted", why,
+			 (unsigned long long)value);
+	n->tx_drop_logged = true;
+}
+
+/* One transmit chain; false when the driver broke the layout (the device then needs a reset). */
+static bool tx_one(struct virtio_net *n, const struct virtq_chain *c)
+{
+	struct virtio_net_hdr_v1 hdr;
+	uint64_t len;
+
+	if (c->nin) {
+		virtio_device_error(n->t, "transmit chain %u has %u device-writable segments", c->head, c->nin);
+		return false;
+	}
+	if (c->out_bytes < VIRTIO_NET_HDR_SIZE) {
+		virtio_device_error(n->t, "transmit chain %u: %llu bytes, shorter than the %u-byte header", c->head,
+				    (unsigned long long)c->out_bytes, VIRTIO_NET_HDR_SIZE);
+		return false;
+	}
+	len = c->out_bytes - VIRTIO_NET_HDR_SIZE;
+	if (len < VIRTIO_NET_FRAME_MIN || len > VIRTIO_NET_TX_FRAME_MAX) {
+		tx_drop(n, "frame length out of range", len);
+		return true;
+	}
+	virtq_chain_read(c, 0, &hdr, sizeof(hdr));
+	/* No offload was offered: a frame that needs one cannot be sent as it is. */
+	if (hdr.flags || hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+		tx_drop(n, "header asks for an offload that was not negotiated (flags | gso_type << 8)",
+			hdr.flags | (unsigned)hdr.gso_type << 8);
+		return true;
+	}
+	/* One copy: the guest may rewrite the buffer while the backend works. */
+	virtq_chain_read(c, VIRTIO_NET_HDR_SIZE, n->tx_frame, len);
+	if (!n->be || net_backend_send(n->be, n->tx_frame, len) < 0) {
+		n->tx_dropped++;
+		return true;
+	}
+	n->tx_frames++;
+	n->tx_bytes += len;
+	return true;
+}
+
+static void signal_tx_more(struct virtio_net *n)
+{
+	uint64_t one = 1;
+
+	if (write(n->tx_more_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("virtio-net: eventfd: %s", strerror(errno));
+}
+
+/* Under virtio_lock, on the loop thread. */
+static void process_tx(struct virtio_net *n)
+{
+	struct virtq *vq = virtio_queue(n->t, VIRTIO_NET_QUEUE_TX);
+	unsigned done = 0;
+	enum virtq_pop_result r = VIRTQ_EMPTY;
+
+	while (done < TX_BATCH && (r = virtq_pop(vq, &n->tx_chain)) == VIRTQ_GOT) {
+		if (!tx_one(n, &n->tx_chain))
+			break;
+		virtq_push(vq, &n->tx_chain, 0);
+		done++;
+	}
+	if (r == VIRTQ_BROKEN)
+		virtio_device_error(n->t, "transmit queue: %s", vq->error);
+	if (done)
+		virtio_queue_done(n->t, VIRTIO_NET_QUEUE_TX);
+	if (done == TX_BATCH)
+		signal_tx_more(n);
+}
+
+static void tx_more(void *ctx, uint32_t events)
+{
+	struct virtio_net *n = ctx;
+	uint64_t count;
+	(void)events;
+
+	if (read(n->tx_more_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_warn("virtio-net: eventfd: %s", strerror(errno));
+	if (!atomic_load(&n->attached))
+		return;
+	virtio_lock(n->t);
+	if (n->active && virtio_device_running(n->t))
+		process_tx(n);
+	virtio_unlock(n->t);
+}
+
+/* ---- receive -------------------------------------------------------------- */
+
+/*
+ * Publishes the k chains of one frame in a single used->idx update: a
+ * driver polling the ring that saw the first (num_buffers = k) before the
+ * other k-1 drops the frame (Linux: "rx error: buffers missing").
+ * virtq_push() publishes each entry as it goes, hence this; it belongs in
+ * queue.c as a batch push. Slots are `% size` of a ring checked at enable.
+ */
+static void push_used_batch(struct virtq *vq, const struct vring_used_elem *elems, unsigned count)
+{
+	uint16_t old = vq->used_idx;
+
+	for (unsigned i = 0; i < count; i++) {
+		struct vring_used_elem *e = &vq->used->ring[(uint16_t)(old + i) % vq->size];
+		__atomic_store_n(&e->id, htole32(elems[i].id), __ATOMIC_RELAXED);
+		__atomic_store_n(&e->len, htole32(elems[i].len), __ATOMIC_RELAXED);
+	}
+	vq->used_idx = (uint16_t)(old + count);
+	atomic_thread_fence(memory_order_release);
+	__atomic_store_n(&vq->used->idx, htole16(vq->used_idx), __ATOMIC_RELAXED);
+	/* As virtq_push(): passing the last signalled index makes it ambiguous. */
+	if ((uint16_t)(vq->signalled_used - old - 1) < count)
+		vq->signalled_used_valid = false;
+}
+
+static void unpop(struct virtq *vq, unsigned count)
+{
+	while (count--)
+		virtq_unpop(vq);
+}
+
+enum rx_outcome { RX_DONE, RX_NO_SPACE, RX_DROPPED, RX_DRIVER_BUG };
+
+/* Checks a popped receive chain; false: the driver broke the rules (already reported). */
+static bool rx_chain_ok(struct virtio_net *n, const struct virtq_chain *c)
+{
+	if (c->nout) {
+		virtio_device_error(n->t, "receive chain %u has %u device-readable segments", c->head, c->nout);
+		return false;
+	}
+	if (c->in_bytes < VIRTIO_NET_HDR_SIZE) {
+		virtio_device_error(n->t, "receive chain %u: %llu bytes, shorter than the %u-byte header", c->head,
+				    (unsigned long long)c->in_bytes, VIRTIO_NET_HDR_SIZE);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Writes header + frame into as many chains as needed (one without
+ * MRG_RXBUF). Chains are written as popped and all given back on failure:
+ * writing a buffer the driver made available is harmless until it is used.
+ */
+static enum rx_outcome rx_fill(struct virtio_net *n, struct virtq *vq, const uint8_t *frame, size_t len)
+{
+	const size_t total = VIRTIO_NET_HDR_SIZE + len;
+	const unsigned max_chains = n->mrg_rxbuf ? vq->size : 1;
+	struct virtio_net_hdr_v1 hdr = { .num_buffers = htole16(1) };
+	unsigned nchains = 0;
+	size_t done = 0, hdr_here;
+
+	if (!vq->enabled)
+		return RX_NO_SPACE;     /* the driver has not set the queue up (yet) */
+	while (done < total) {
+		struct virtq_chain *c = nchains ? &n->rx_chain : &n->rx_first;
+		enum virtq_pop_result r;
+		size_t chunk;
+
+		if (nchains == max_chains) {
+			unpop(vq, nchains);
+			return RX_DROPPED;    /* larger than the buffer, or than the whole ring */
+		}
+		r = virtq_pop(vq, c);
+		if (r != VIRTQ_GOT) {
+			unpop(vq, nchains);
+			if (r == VIRTQ_EMPTY)
+				return RX_NO_SPACE;
+			virtio_device_error(n->t, "receive queue: %s", vq->error);
+			return RX_DRIVER_BUG;
+		}
+		nchains++;
+		if (!rx_chain_ok(n, c)) {
+			unpop(vq, nchains);
+			return RX_DRIVER_BUG;
+		}
+		chunk = c->in_bytes < total - done ? c->in_bytes : total - done;
+		/* The first chain holds the whole header (rx_chain_ok), the others frame bytes only. */
+		hdr_here = nchains == 1 ? VIRTIO_NET_HDR_SIZE : 0;
+		if (hdr_here)
+			virtq_chain_write(c, 0, &hdr, sizeof(hdr));
+		virtq_chain_write(c, hdr_here, frame + (done + hdr_here - VIRTIO_NET_HDR_SIZE), chunk - hdr_here);
+		n->rx_used[nchains - 1] = (struct vring_used_elem){ .id = c->head, .len = (uint32_t)chunk };
+		done += chunk;
+	}
+	if (nchains == 1) {
+		virtq_push(vq, &n->rx_first, n->rx_used[0].len);
+	} else {
+		uint16_t count = htole16((uint16_t)nchains);
+		virtq_chain_write(&n->rx_first, offsetof(struct virtio_net_hdr_v1, num_buffers), &count, sizeof(count));
+		push_used_batch(vq, n->rx_used, nchains);
+	}
+	return RX_DONE;
+}
+
+static enum net_rx_status receive_locked(struct virtio_net *n, const uint8_t *frame, size_t len)
+{
+	struct virtq *vq = virtio_queue(n->t, VIRTIO_NET_QUEUE_RX);
+
+	if (!n->active || !virtio_device_running(n->t))
+		return NET_RX_NO_SPACE;
+	switch (rx_fill(n, vq, frame, len)) {
+	case RX_DONE:
+		n->rx_frames++;
+		n->rx_bytes += len;
+		virtio_queue_done(n->t, VIRTIO_NET_QUEUE_RX);
+		return NET_RX_OK;
+	case RX_NO_SPACE:
+		return NET_RX_NO_SPACE;
+	case RX_DROPPED:
+		n->rx_dropped++;
+		return NET_RX_OK;
+	case RX_DRIVER_BUG:
+		/* Not running any more: the next frame waits for the driver's reset. */
+		n->rx_dropped++;
+		return NET_RX_OK;
+	}
+	return NET_RX_OK;
+}
+
+/* The backend's sink: any thread, no lock held. */
+static enum net_rx_status net_receive(void *ctx, const void *frame, size_t len)
+{
+	struct virtio_net *n = ctx;
+	enum net_rx_status st;
+
+	/*
+	 * Blocked first, then attached: activate() sets attached, then clears
+	 * blocked and resumes, so one of the two sides sees the other.
+	 */
+	if (!atomic_load(&n->attached)) {
+		atomic_store(&n->rx_blocked, true);
+		if (!atomic_load(&n->attached))
+			return NET_RX_NO_SPACE;
+	}
+	virtio_lock(n->t);
+	st = receive_locked(n, frame, len);
+	if (st == NET_RX_NO_SPACE) {
+		n->rx_no_space++;
+		atomic_store(&n->rx_blocked, true);
+	}
+	virtio_unlock(n->t);
+	return st;
+}
+
+/* Buffers may be back (a receive kick, activation): let a backend that was refused go on. */
+static void resume_backend(struct virtio_net *n)
+{
+	if (atomic_exchange(&n->rx_blocked, false) && n->be)
+		net_backend_rx_resume(n->be);
+}
+
+/* ---- device callbacks ----------------------------------------------------- */
+
+static int net_activate(void *dev, uint64_t features)
+{
+	struct virtio_net *n = dev;
+
+	n->mrg_rxbuf = features & (1ull << VIRTIO_NET_F_MRG_RXBUF);
+	n->active = true;
+	atomic_store(&n->attached, true);
+	resume_backend(n);
+	/* Kicks before DRIVER_OK were ignored by the transport: look at the transmit queue now. */
+	signal_tx_more(n);
+	return 0;
+}
+
+static void net_queue_notify(void *dev, unsigned q)
+{
+	struct virtio_net *n = dev;
+
+	if (q == VIRTIO_NET_QUEUE_TX)
+		process_tx(n);
+	else if (q == VIRTIO_NET_QUEUE_RX)
+		resume_backend(n);
+}
+
+static void net_reset(void *dev)
+{
+	struct virtio_net *n = dev;
+
+	n->active = false;
+	n->mrg_rxbuf = false;
+}
+
+const struct virtio_device_ops virtio_net_ops = {
+	.name = "virtio-net",
+	.device_id = VIRTIO_ID_NET,
+	.num_queues = 2,
+	.queue_max_size = VIRTIO_NET_QUEUE_SIZE,
+	/* mac and status; max_virtqueue_pairs and later fields belong to features not offered. */
+	.config_size = offsetof(struct virtio_net_config, max_virtqueue_pairs),
+	.features = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) | (1ull << VIRTIO_NET_F_MRG_RXBUF) |
+		    VIRTIO_TRANSPORT_FEATURES,
+	.config_read = net_config_read,
+	.activate = net_activate,
+	.queue_notify = net_queue_notify,
+	.reset = net_reset,
+};
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+static int open_cfg_backend(struct net_backend **out, struct event_loop *loop, const struct net_config *cfg,
+			    const struct net_rx_sink *sink, struct vmon_error *err)
+{
+	if (cfg->backend == NET_BACKEND_TAP)
+		return net_tap_open(out, loop, cfg, sink, err);
+	return net_slirp_open(out, loop, cfg, sink, err);
+}
+
+int virtio_net_create(struct virtio_net **out, struct virtio_transport *t, struct event_loop *loop,
+		      const struct net_config *cfg, struct vmon_error *err)
+{
+	return virtio_net_create_with(out, t, loop, cfg, open_cfg_backend, err);
+}
+
+int virtio_net_create_with(struct virtio_net **out, struct virtio_transport *t, struct event_loop *loop,
+			   const struct net_config *cfg, net_backend_open_fn open_backend, struct vmon_error *err)
+{
+	struct virtio_net *n = calloc(1, sizeof(*n));
+	struct net_rx_sink sink;
+	int r;
+
+	*out = NULL;
+	if (!n)
+		return error_set(err, -ENOMEM, "virtio-net: out of memory");
+	n->t = t;
+	n->loop = loop;
+	atomic_init(&n->attached, false);
+	atomic_init(&n->rx_blocked, false);
+	memcpy(n->config.mac, cfg->mac, sizeof(n->config.mac));
+	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
+	n->tx_more_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (n->tx_more_fd < 0) {
+		r = error_set(err, -errno, "virtio-net: eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	r = event_loop_add(loop, n->tx_more_fd, EPOLLIN, tx_more, n, err);
+	if (r)
+		goto fail;
+	sink = (struct net_rx_sink){ .receive = net_receive, .ctx = n };
+	r = open_backend(&n->be, loop, cfg, &sink, err);
+	if (r)
+		goto fail;
+	*out = n;
+	return 0;
+fail:
+	virtio_net_destroy(n);
+	return r;
+}
+
+void virtio_net_stop(struct virtio_net *n)
+{
+	struct net_backend *be = n->be;
+
+	/* be is read by the loop thread's callbacks: the caller has that thread stopped (or is it). */
+	n->be = NULL;
+	net_backend_destroy(be);
+}
+
+void virtio_net_destroy(struct virtio_net *n)
+{
+	if (!n)
+		return;
+	virtio_net_stop(n);
+	if (n->tx_more_fd >= 0) {
+		event_loop_remove(n->loop, n->tx_more_fd);
+		close(n->tx_more_fd);
+	}
+	free(n);
+}
+
+void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out)
+{
+	bool locked = atomic_load(&n->attached);
+
+	if (locked)
+		virtio_lock(n->t);
+	*out = (struct virtio_net_stats){
+		.tx_frames = n->tx_frames, .tx_bytes = n->tx_bytes, .tx_dropped = n->tx_dropped,
+		.rx_frames = n->rx_frames, .rx_bytes = n->rx_bytes, .rx_dropped = n->rx_dropped,
+		.rx_no_space = n->rx_no_space,
+		.backend_rx_dropped = n->be ? net_stat_get(&n->be->stats.rx_dropped) : 0,
+	};
+	if (locked)
+		virtio_unlock(n->t);
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_VIRTIO_NET_H
+#define VMON_VIRTIO_NET_H
+
+#include <linux/virtio_net.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/backend.h"
+#include "virtio/device.h"
+#include "vmm/config.h"
+#include "vmm/error.h"
+#include "vmm/event_loop.h"
+
+/*
+ * virtio-net (virtio 1.2 §5.1): queue 0 receive, queue 1 transmit; no
+ * control queue, no multiqueue. Features: MAC (from the config), STATUS
+ * (link always up), MRG_RXBUF, and the transport's INDIRECT_DESC /
+ * EVENT_IDX. No checksum or segmentation offloads: the guest sends
+ * complete, checksummed frames of at most its MTU and gets the same.
+ *
+ * Every buffer starts with the 12-byte struct virtio_net_hdr_v1 (VERSION_1).
+ *
+ * Transmit (I/O event loop thread, on the kick): each chain's readable part
+ * is header + frame, copied out and handed to the backend.
+ *  - driver bugs, virtio_device_error(): a device-writable segment, or a
+ *    readable part shorter than the header;
+ *  - dropped and counted, the device keeps serving: a frame shorter than an
+ *    Ethernet header (14 bytes) or longer than VIRTIO_NET_TX_FRAME_MAX, a
+ *    header asking for an offload (flags or gso_type set), a backend that
+ *    refuses the frame.
+ *
+ * Receive (backend context, under virtio_lock): a zeroed header, then the
+ * frame, written across as many chains as it needs with MRG_RXBUF (their
+ * count in num_buffers, all published at once), else into one chain
+ * (num_buffers = 1). Without enough buffers the frame is refused
+ * (NET_RX_NO_SPACE) and the backend resumed when the driver adds some.
+ *  - driver bugs: a receive chain with a device-readable segment, or
+ *    shorter than the header;
+ *  - dropped and counted: a frame larger than the one buffer (no
+ *    MRG_RXBUF) or than the whole ring.
+ */
+
+#define VIRTIO_NET_QUEUE_RX 0u
+#define VIRTIO_NET_QUEUE_TX 1u
+#define VIRTIO_NET_QUEUE_SIZE 256u
+#define VIRTIO_NET_HDR_SIZE 12u             /* sizeof(struct virtio_net_hdr_v1) */
+#define VIRTIO_NET_TX_FRAME_MAX 65550u      /* 64 KiB IP datagram + Ethernet and VLAN headers */
+#define VIRTIO_NET_FRAME_MIN 14u            /* an Ethernet header */
+
+struct virtio_net_stats {
+	uint64_t tx_frames, tx_bytes;           /* handed to the backend, which took them */
+	uint64_t tx_dropped;                    /* bad size or header, or the backend refused */
+	uint64_t rx_frames, rx_bytes;           /* written to guest buffers */
+	uint64_t rx_dropped;                    /* too large for the guest's buffers, or a broken queue */
+	uint64_t rx_no_space;                   /* refused for lack of buffers (the backend kept or dropped it) */
+	uint64_t backend_rx_dropped;            /* of those, dropped by the backend (user networking) */
+};
+
+struct virtio_net {
+	struct virtio_transport *t;             /* set up by the caller after create; used once attached */
+	struct event_loop *loop;
+	struct net_backend *be;
+	struct virtio_net_config config;        /* little-endian, as the guest reads it */
+	int tx_more_fd;                         /* eventfd: transmit work left after a batch */
+
+	/* Lock-free: the backend may call in before the transport exists (attached) or after a refusal. */
+	atomic_bool attached;                   /* the transport activated us once: virtio_lock is usable */
+	atomic_bool rx_blocked;                 /* a frame was refused: resume the backend on new buffers */
+
+	/* Under virtio_lock. */
+	bool active;                            /* DRIVER_OK, not reset since */
+	bool mrg_rxbuf;                         /* negotiated */
+	uint64_t tx_frames, tx_bytes, tx_dropped;
+	uint64_t rx_frames, rx_bytes, rx_dropped, rx_no_space;
+	bool tx_drop_logged;
+
+	/* Scratch (too big for the stack), under virtio_lock. */
+	struct virtq_chain tx_chain;
+	struct virtq_chain rx_first;            /* the chain holding the header */
+	struct virtq_chain rx_chain;            /* the others */
+	struct vring_used_elem rx_used[VIRTIO_NET_QUEUE_SIZE];
+	uint8_t tx_frame[VIRTIO_NET_TX_FRAME_MAX];
+};
+
+extern const struct virtio_device_ops virtio_net_ops;
+
+/*
+ * Opens cfg's backend (TAP or user) on `loop` (before the loop starts).
+ * t: the transport the caller initialises after this returns, with the
+ * model as `dev`; used only from callbacks, and by the backend once the
+ * driver has activated the device.
+ */
+int virtio_net_create(struct virtio_net **out, struct virtio_transport *t, struct event_loop *loop,
+		      const struct net_config *cfg, struct vmon_error *err);
+
+/* The same with any backend (tests plug a fake one). */
+int virtio_net_create_with(struct virtio_net **out, struct virtio_transport *t, struct event_loop *loop,
+			   const struct net_config *cfg, net_backend_open_fn open_backend, struct vmon_error *err);
+
+/*
+ * Stops the backend (no frame arrives after it returns). Call it before the
+ * transport is destroyed, with the event loop stopped (or on its thread);
+ * virtio_net_destroy() does it too.
+ */
+void virtio_net_stop(struct virtio_net *net);
+
+/* Stops and frees. NULL is fine. */
+void virtio_net_destroy(struct virtio_net *net);
+
+/* A snapshot of the counters (takes virtio_lock once attached). */
+void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out);
+
+#endif

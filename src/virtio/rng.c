@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+#include "virtio/rng.h"
+
+#include <errno.h>
+#include <linux/virtio_ids.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "vmm/log.h"
+
+int virtio_rng_create(struct virtio_rng **out, struct virtio_transport *t, struct vmon_error *err)
+{
+	struct virtio_rng *rng = calloc(1, sizeof(*rng));
+
+	*out = NULL;
+	if (!rng)
+		return error_set(err, -ENOMEM, "virtio-rng: out of memory");
+	rng->t = t;
+	*out = rng;
+	return 0;
+}
+
+void virtio_rng_destroy(struct virtio_rng *rng)
+{
+	free(rng);
+}
+
+/* Fills buf with random bytes; getrandom() may return short (signals) but not fail once seeded. */
+static int random_fill(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = getrandom(p, len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Returns the bytes written into the chain, or -1 after a device error. */
+static int64_t serve_request(struct virtio_rng *rng, const struct virtq_chain *c)
+{
+	uint64_t want = c->in_bytes < VIRTIO_RNG_MAX_REQUEST ? c->in_bytes : VIRTIO_RNG_MAX_REQUEST;
+	uint64_t done = 0;
+
+	if (c->nout || c->in_bytes == 0) {
+		virtio_device_error(rng->t, "buffer (descriptor %u) has %llu readable and %llu writable bytes; "
+				    "only writable ones are allowed",
+				    c->head, (unsigned long long)c->out_bytes, (unsigned long long)c->in_bytes);
+		return -1;
+	}
+	for (unsigned i = c->nout; i < c->nout + c->nin && done < want; i++) {
+		size_t len = c->iov[i].iov_len < want - done ? c->iov[i].iov_len : want - done;
+		int r = random_fill(c->iov[i].iov_base, len);
+		if (r) {
+			log_warn("virtio-rng: getrandom: %s", strerror(-r));
+			break;     /* serve what we have: the driver asks again */
+		}
+		done += len;
+	}
+	rng->requests++;
+	rng->bytes += done;
+	return (int64_t)done;
+}
+
+static void rng_queue_notify(void *dev, unsigned q)
+{
+	struct virtio_rng *rng = dev;
+	struct virtq *vq = virtio_queue(rng->t, q);
+	bool pushed = false;
+
+	do {
+		virtq_set_notification(vq, false);
+		while (virtio_device_running(rng->t)) {
+			enum virtq_pop_result r = virtq_pop(vq, &rng->chain);
+			if (r == VIRTQ_EMPTY)
+				break;
+			if (r == VIRTQ_BROKEN) {
+				virtio_device_error(rng->t, "%s", vq->error);
+				break;
+			}
+			int64_t written = serve_request(rng, &rng->chain);
+			if (written < 0)
+				break;
+			virtq_push(vq, &rng->chain, (uint32_t)written);
+			pushed = true;
+		}
+	} while (virtio_device_running(rng->t) && virtq_set_notification(vq, true));
+	if (pushed)
+		virtio_queue_done(rng->t, q);
+}
+
+static void rng_config_read(void *dev, uint32_t offset, void *data, uint32_t size)
+{
+	(void)dev;
+	(void)offset;
+	memset(data, 0, size);    /* no config space; config_size is 0, so never called */
+}
+
+static int rng_activate(void *dev, uint64_t features)
+{
+	(void)dev;
+	(void)features;
+	return 0;
+}
+
+static void rng_reset(void *dev)
+{
+	(void)dev;    /* requests are served synchronously: nothing is in flight */
+}
+
+const struct virtio_device_ops virtio_rng_ops = {
+	.name = "virtio-rng",
+	.device_id = VIRTIO_ID_RNG,
+	.num_queues = 1,
+	.queue_max_size = VIRTIO_RNG_QUEUE_SIZE,
+	.config_size = 0,
+	.features = VIRTIO_TRANSPORT_FEATURES,
+	.config_read = rng_config_read,
+	.activate = rng_activate,
+	.queue_notify = rng_queue_notify,
+	.reset = rng_reset,
+};

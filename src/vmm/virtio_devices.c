@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/virtio_devices.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "virtio/blk.h"
+#include "virtio/console.h"
+#include "virtio/net.h"
+#include "virtio/rng.h"
+#include "vmm/log.h"
+
+static const unsigned virtio_gsis[X86_VIRTIO_MAX_DEVICES] = X86_VIRTIO_GSIS;
+
+static struct virtio_slot *new_slot(struct virtio_devices *d, const char *kind, struct vmon_error *err)
+{
+	struct virtio_slot *slot;
+
+	if (d->count >= X86_VIRTIO_MAX_DEVICES) {
+		error_set(err, -E2BIG, "too many virtio devices: vmon has interrupt lines for %d",
+			  X86_VIRTIO_MAX_DEVICES);
+		return NULL;
+	}
+	slot = &d->slots[d->count];
+	memset(slot, 0, sizeof(*slot));
+	slot->kind = kind;
+	slot->base = X86_VIRTIO_MMIO_BASE + (uint64_t)d->count * VIRTIO_MMIO_WINDOW;
+	slot->gsi = virtio_gsis[d->count];
+	return slot;
+}
+
+static void destroy_blk(void *m) { virtio_blk_destroy(m); }
+static void destroy_net(void *m) { virtio_net_destroy(m); }
+static void destroy_rng(void *m) { virtio_rng_destroy(m); }
+static void destroy_console(void *m) { virtio_console_destroy(m); }
+
+static int open_drives(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err)
+{
+	for (unsigned i = 0; i < cfg->ndrives; i++) {
+		struct virtio_slot *slot = new_slot(d, "virtio-blk", err);
+		struct virtio_blk *blk;
+		if (!slot)
+			return err->code;
+		int r = virtio_blk_create(&blk, &slot->transport, &cfg->drives[i], i, err);
+		if (r) {
+			error_prefix(err, "--drive");
+			return r;
+		}
+		slot->ops = &virtio_blk_ops;
+		slot->model = blk;
+		slot->destroy_model = destroy_blk;
+		d->count++;
+	}
+	return 0;
+}
+
+static int open_nets(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err)
+{
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		struct virtio_slot *slot = new_slot(d, "virtio-net", err);
+		struct virtio_net *net;
+		if (!slot)
+			return err->code;
+		int r = virtio_net_create(&net, &slot->transport, &d->loop, &cfg->nets[i], err);
+		if (r) {
+			error_prefix(err, "--net %s", cfg->nets[i].backend == NET_BACKEND_USER ? "user" : "tap");
+			return r;
+		}
+		slot->ops = &virtio_net_ops;
+		slot->model = net;
+		slot->destroy_model = destroy_net;
+		d->count++;
+	}
+	return 0;
+}
+
+static int open_rng(struct virtio_devices *d, struct vmon_error *err)
+{
+	struct virtio_slot *slot = new_slot(d, "virtio-rng", err);
+	struct virtio_rng *rng;
+
+	if (!slot)
+		return err->code;
+	int r = virtio_rng_create(&rng, &slot->transport, err);
+	if (r) {
+		error_prefix(err, "--rng");
+		return r;
+	}
+	slot->ops = &virtio_rng_ops;
+	slot->model = rng;
+	slot->destroy_model = destroy_rng;
+	d->count++;
+	return 0;
+}
+
+static int open_console(struct virtio_devices *d, const char *path, struct vmon_error *err)
+{
+	struct virtio_slot *slot = new_slot(d, "virtio-console", err);
+	struct virtio_console *con;
+
+	if (!slot)
+		return err->code;
+	int r = virtio_console_create(&con, &slot->transport, &d->loop, path, err);
+	if (r) {
+		error_prefix(err, "--vconsole socket=%s", path);
+		return r;
+	}
+	slot->ops = &virtio_console_ops;
+	slot->model = con;
+	slot->destroy_model = destroy_console;
+	d->count++;
+	return 0;
+}
+
+int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err)
+{
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	if (!cfg->ndrives && !cfg->nnets && !cfg->rng && !cfg->vconsole_socket)
+		return 0;    /* no devices, no I/O thread */
+	if ((r = event_loop_init(&d->loop, err)))
+		return r;
+	d->loop_ready = true;
+	if ((r = open_drives(d, cfg, err)) || (r = open_nets(d, cfg, err)) ||
+	    (cfg->rng && (r = open_rng(d, err))) ||
+	    (cfg->vconsole_socket && (r = open_console(d, cfg->vconsole_socket, err)))) {
+		virtio_devices_close(d);
+		return r;
+	}
+	return 0;
+}
+
+int virtio_devices_linux_args(const struct virtio_devices *d, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	if (size)
+		buf[0] = '\0';
+	for (unsigned i = 0; i < d->count; i++) {
+		/* 4K@0x...:N — the form drivers/virtio/virtio_mmio.c parses (no transport needed yet). */
+		int n = snprintf(buf + used, size - used, "%svirtio_mmio.device=4K@0x%llx:%u", used ? " " : "",
+				 (unsigned long long)d->slots[i].base, d->slots[i].gsi);
+		if (n < 0 || (size_t)n >= size - used)
+			return -ENOSPC;
+		used += (size_t)n;
+	}
+	return 0;
+}
+
+int virtio_devices_attach(struct virtio_devices *d, const struct device_host *host, struct vmon_error *err)
+{
+	for (unsigned i = 0; i < d->count; i++) {
+		struct virtio_slot *slot = &d->slots[i];
+		int r = virtio_mmio_init(&slot->transport, host, &d->loop, slot->base, slot->gsi, slot->ops,
+					 slot->model, err);
+		if (r) {
+			error_prefix(err, "%s at 0x%llx", slot->kind, (unsigned long long)slot->base);
+			return r;
+		}
+		slot->attached = true;
+		log_info("%s at 0x%llx, IRQ %u%s", slot->kind, (unsigned long long)slot->base, slot->gsi,
+			 slot->transport.ioeventfd ? "" : " (notifications through vmon: no ioeventfd)");
+	}
+	return 0;
+}
+
+int virtio_devices_start(struct virtio_devices *d, struct vmon_error *err)
+{
+	return d->loop_ready ? event_loop_start(&d->loop, err) : 0;
+}
+
+void virtio_devices_stop(struct virtio_devices *d)
+{
+	if (d->loop_ready)
+		event_loop_stop(&d->loop);
+}
+
+void virtio_devices_detach(struct virtio_devices *d)
+{
+	virtio_devices_stop(d);
+	for (unsigned i = 0; i < d->count; i++) {
+		if (d->slots[i].attached)
+			virtio_mmio_destroy(&d->slots[i].transport);
+		d->slots[i].attached = false;
+	}
+}
+
+void virtio_devices_close(struct virtio_devices *d)
+{
+	virtio_devices_detach(d);
+	for (unsigned i = 0; i < d->count; i++)
+		d->slots[i].destroy_model(d->slots[i].model);
+	d->count = 0;
+	if (d->loop_ready)
+		event_loop_destroy(&d->loop);
+	d->loop_ready = false;
+}

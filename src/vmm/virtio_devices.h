@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_VIRTIO_DEVICES_H
+#define VMON_VIRTIO_DEVICES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "arch/x86/layout.h"
+#include "devices/device.h"
+#include "virtio/mmio.h"
+#include "vmm/config.h"
+#include "vmm/event_loop.h"
+
+/*
+ * The VM's virtio devices, built from the config in a fixed order — drives,
+ * network devices, rng, console — device n at X86_VIRTIO_MMIO_BASE + n * 4 KiB
+ * on IRQ X86_VIRTIO_GSIS[n], and the I/O thread that serves them.
+ *
+ * Two steps, so that a bad image or socket is reported (exit status 2)
+ * before KVM is touched, like a bad kernel: open the backends, then (once the
+ * VM exists) plug each into its virtio-mmio transport.
+ */
+struct virtio_slot {
+	const char *kind;                       /* "virtio-blk", ... */
+	const struct virtio_device_ops *ops;
+	void *model;
+	void (*destroy_model)(void *model);
+	uint64_t base;
+	unsigned gsi;
+	bool attached;
+	struct virtio_transport transport;
+};
+
+struct virtio_devices {
+	unsigned count;
+	struct virtio_slot slots[X86_VIRTIO_MAX_DEVICES];
+	struct event_loop loop;                 /* the device I/O thread */
+	bool loop_ready;
+};
+
+/* Opens every backend the config names (images, TAP, slirp, sockets). */
+int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err);
+
+/* Linux's virtio_mmio.device= words for the devices, space-separated, into buf ("" when none). */
+int virtio_devices_linux_args(const struct virtio_devices *d, char *buf, size_t size);
+
+/* Plugs each device into a virtio-mmio transport on the VM's buses, interrupts and memory. */
+int virtio_devices_attach(struct virtio_devices *d, const struct device_host *host, struct vmon_error *err);
+
+/* Starts / stops the I/O thread (stop before the transports go away). */
+int virtio_devices_start(struct virtio_devices *d, struct vmon_error *err);
+void virtio_devices_stop(struct virtio_devices *d);
+
+/* Detaches the transports (call while the VM fd is still open). */
+void virtio_devices_detach(struct virtio_devices *d);
+/* Closes the backends; safe on a zeroed or partly opened struct. */
+void virtio_devices_close(struct virtio_devices *d);
+
+#endif
