@@ -342,26 +342,31 @@ static void *slirp_thread(void *arg)
 static int slirp_send(struct net_backend *be, const void *frame, size_t len)
 {
 	struct slirp_backend *sb = to_sb(be);
-	struct slirp_frame *f;
+	struct slirp_frame *f = malloc(sizeof(*f) + len);
 	bool full;
 
-	pthread_mutex_lock(&sb->txq_lock);
-	full = sb->txq_frames >= SLIRP_TXQ_MAX_FRAMES || sb->txq_bytes + len > SLIRP_TXQ_MAX_BYTES;
-	pthread_mutex_unlock(&sb->txq_lock);
-	f = full ? NULL : malloc(sizeof(*f) + len);
 	if (!f) {
 		net_stat_add(&be->stats.tx_dropped, 1);
-		return full ? -ENOBUFS : -ENOMEM;
+		return -ENOMEM;
 	}
 	f->next = NULL;
 	f->len = len;
 	memcpy(f->data, frame, len);
 	pthread_mutex_lock(&sb->txq_lock);
-	*sb->txq_tail = f;
-	sb->txq_tail = &f->next;
-	sb->txq_frames++;
-	sb->txq_bytes += len;
+	/* Bounded: a guest sending faster than slirp consumes loses frames, as on a congested link. */
+	full = sb->txq_frames >= SLIRP_TXQ_MAX_FRAMES || sb->txq_bytes + len > SLIRP_TXQ_MAX_BYTES;
+	if (!full) {
+		*sb->txq_tail = f;
+		sb->txq_tail = &f->next;
+		sb->txq_frames++;
+		sb->txq_bytes += len;
+	}
 	pthread_mutex_unlock(&sb->txq_lock);
+	if (full) {
+		free(f);
+		net_stat_add(&be->stats.tx_dropped, 1);
+		return -ENOBUFS;
+	}
 	net_stat_add(&be->stats.tx_frames, 1);
 	net_stat_add(&be->stats.tx_bytes, len);
 	wake(sb);
@@ -503,9 +508,17 @@ int net_slirp_open(struct net_backend **out, struct event_loop *loop, const stru
 	sb->be.ops = &slirp_ops;
 	sb->be.sink = *sink;
 	sb->txq_tail = &sb->txq_head;
+	sb->wake_fd = -1;
 	pthread_mutex_init(&sb->txq_lock, NULL);
 	atomic_init(&sb->stopping, false);
 	atomic_init(&sb->clock_skew_ns, 0);
+	/* Room for the wake fd at least, so the thread can always sleep on it. */
+	sb->pfds_cap = 16;
+	sb->pfds = calloc(sb->pfds_cap, sizeof(*sb->pfds));
+	if (!sb->pfds) {
+		r = error_set(err, -ENOMEM, "user net: out of memory");
+		goto fail;
+	}
 	sb->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (sb->wake_fd < 0) {
 		r = error_set(err, -errno, "user net: eventfd: %s", strerror(errno));

@@ -34,6 +34,7 @@ struct tap_backend {
 	int resume_fd;               /* eventfd: rx_resume from any thread */
 	char ifname[IFNAMSIZ];
 	bool paused;                 /* fd not watched: waiting for rx_resume */
+	bool gone;                   /* the interface went away: fd off the loop for good */
 	size_t pending_len;          /* a frame read but not taken by the sink (0: none) */
 	bool read_error_logged, write_error_logged;
 	uint8_t buf[TAP_FRAME_MAX];
@@ -48,6 +49,7 @@ static int tap_send(struct net_backend *be, const void *frame, size_t len)
 {
 	struct tap_backend *tap = to_tap(be);
 	ssize_t n = write(tap->fd, frame, len);
+	int e = errno;
 
 	if (n == (ssize_t)len) {
 		net_stat_add(&be->stats.tx_frames, 1);
@@ -58,11 +60,12 @@ static int tap_send(struct net_backend *be, const void *frame, size_t len)
 	if (n >= 0)
 		return -EIO;
 	/* EAGAIN: the interface's queue is full, a dropped frame as on a real link. */
-	if (errno != EAGAIN && !tap->write_error_logged) {
+	if (e != EAGAIN && !tap->write_error_logged) {
 		tap->write_error_logged = true;
-		log_warn("TAP %s: write: %s (frames are dropped)", tap->ifname, strerror(errno));
+		log_warn("TAP %s: write: %s%s (frames are dropped)", tap->ifname, strerror(e),
+			 e == EIO ? ", is the interface up?" : "");
 	}
-	return -errno;
+	return -e;
 }
 
 static void tap_set_paused(struct tap_backend *tap, bool paused)
@@ -91,8 +94,14 @@ static bool tap_deliver_pending(struct tap_backend *tap)
 static void tap_readable(void *ctx, uint32_t events)
 {
 	struct tap_backend *tap = ctx;
-	(void)events;
 
+	/* The interface went away (deleted under us): reported even while paused, so stop watching for good. */
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		log_error("TAP %s: the interface is gone; receiving stopped", tap->ifname);
+		event_loop_remove(tap->loop, tap->fd);
+		tap->paused = tap->gone = true;
+		return;
+	}
 	for (int i = 0; i < TAP_READS_PER_WAKEUP && !tap->paused; i++) {
 		ssize_t n = read(tap->fd, tap->buf, sizeof(tap->buf));
 		if (n < 0) {
@@ -119,7 +128,7 @@ static void tap_resume_signalled(void *ctx, uint32_t events)
 
 	if (read(tap->resume_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_warn("TAP %s: resume eventfd: %s", tap->ifname, strerror(errno));
-	if (tap->paused && tap_deliver_pending(tap))
+	if (tap->paused && !tap->gone && tap_deliver_pending(tap))
 		tap_set_paused(tap, false);
 }
 

@@ -278,6 +278,8 @@ static int socket_address(const char *path, struct sockaddr_un *addr, struct vmo
 {
 	memset(addr, 0, sizeof(*addr));
 	addr->sun_family = AF_UNIX;
+	if (!path || !*path)
+		return error_set(err, -EINVAL, "virtio-console: empty socket path");
 	if (strlen(path) >= sizeof(addr->sun_path))
 		return error_set(err, -ENAMETOOLONG, "%s: socket path longer than %zu bytes", path,
 				 sizeof(addr->sun_path) - 1);

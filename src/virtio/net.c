@@ -125,30 +125,6 @@ static void tx_more(void *ctx, uint32_t events)
 
 /* ---- receive -------------------------------------------------------------- */
 
-/*
- * Publishes the k chains of one frame in a single used->idx update: a
- * driver polling the ring that saw the first (num_buffers = k) before the
- * other k-1 drops the frame (Linux: "rx error: buffers missing").
- * virtq_push() publishes each entry as it goes, hence this; it belongs in
- * queue.c as a batch push. Slots are `% size` of a ring checked at enable.
- */
-static void push_used_batch(struct virtq *vq, const struct vring_used_elem *elems, unsigned count)
-{
-	uint16_t old = vq->used_idx;
-
-	for (unsigned i = 0; i < count; i++) {
-		struct vring_used_elem *e = &vq->used->ring[(uint16_t)(old + i) % vq->size];
-		__atomic_store_n(&e->id, htole32(elems[i].id), __ATOMIC_RELAXED);
-		__atomic_store_n(&e->len, htole32(elems[i].len), __ATOMIC_RELAXED);
-	}
-	vq->used_idx = (uint16_t)(old + count);
-	atomic_thread_fence(memory_order_release);
-	__atomic_store_n(&vq->used->idx, htole16(vq->used_idx), __ATOMIC_RELAXED);
-	/* As virtq_push(): passing the last signalled index makes it ambiguous. */
-	if ((uint16_t)(vq->signalled_used - old - 1) < count)
-		vq->signalled_used_valid = false;
-}
-
 static void unpop(struct virtq *vq, unsigned count)
 {
 	while (count--)
@@ -223,7 +199,8 @@ static enum rx_outcome rx_fill(struct virtio_net *n, struct virtq *vq, const uin
 	} else {
 		uint16_t count = htole16((uint16_t)nchains);
 		virtq_chain_write(&n->rx_first, offsetof(struct virtio_net_hdr_v1, num_buffers), &count, sizeof(count));
-		push_used_batch(vq, n->rx_used, nchains);
+		/* One used->idx update: a driver that saw the first chain (num_buffers = k) before the rest drops the frame. */
+		virtq_push_many(vq, n->rx_used, nchains);
 	}
 	return RX_DONE;
 }

@@ -394,24 +394,34 @@ bool virtq_has_available(struct virtq *vq)
 
 /* ---- used ring and notifications --------------------------------------- */
 
-void virtq_push(struct virtq *vq, const struct virtq_chain *chain, uint32_t written)
+void virtq_push_many(struct virtq *vq, const struct vring_used_elem *elems, unsigned count)
 {
-	struct vring_used_elem *elem;
+	uint16_t old = vq->used_idx;
 
-	if (!vq->enabled)
+	if (!vq->enabled || count == 0 || count > vq->size)
 		return;
-	if (written > chain->in_bytes)
-		written = (uint32_t)chain->in_bytes;
-	elem = &vq->used->ring[vq->used_idx % vq->size];
-	guest_store32(&elem->id, chain->head);
-	guest_store32(&elem->len, written);
-	vq->used_idx++;
-	/* The entry must be visible before the index that publishes it. */
+	for (unsigned i = 0; i < count; i++) {
+		struct vring_used_elem *elem = &vq->used->ring[(uint16_t)(old + i) % vq->size];
+		guest_store32(&elem->id, elems[i].id);
+		guest_store32(&elem->len, elems[i].len);
+	}
+	vq->used_idx = (uint16_t)(old + count);
+	/* The entries must be visible before the index that publishes them. */
 	atomic_thread_fence(memory_order_release);
 	guest_store16(&vq->used->idx, vq->used_idx);
 	/* 65536 pushes without an interrupt check: "signalled" no longer tells old from new. */
-	if (vq->used_idx == vq->signalled_used)
+	if ((uint16_t)(vq->signalled_used - old - 1) < count)
 		vq->signalled_used_valid = false;
+}
+
+void virtq_push(struct virtq *vq, const struct virtq_chain *chain, uint32_t written)
+{
+	const struct vring_used_elem elem = {
+		.id = chain->head,
+		.len = written > chain->in_bytes ? (uint32_t)chain->in_bytes : written,
+	};
+
+	virtq_push_many(vq, &elem, 1);
 }
 
 bool virtq_should_interrupt(struct virtq *vq)

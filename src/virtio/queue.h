@@ -102,6 +102,14 @@ enum virtq_pop_result virtq_pop(struct virtq *vq, struct virtq_chain *chain);
  */
 void virtq_push(struct virtq *vq, const struct virtq_chain *chain, uint32_t written);
 
+/*
+ * Several chains used at once, published with ONE used->idx update: a frame
+ * spread over several receive buffers (virtio-net MRG_RXBUF) must appear to
+ * the driver whole. elems: (head, bytes written) pairs, 1 <= count <= size;
+ * lengths are the caller's to bound (by each chain's in_bytes).
+ */
+void virtq_push_many(struct virtq *vq, const struct vring_used_elem *elems, unsigned count);
+
 /* Gives back a chain without using it (e.g. RX buffer not filled): it will be popped again. */
 void virtq_unpop(struct virtq *vq);
 

@@ -32,6 +32,7 @@ static struct virtio_slot *new_slot(struct virtio_devices *d, const char *kind, 
 
 static void destroy_blk(void *m) { virtio_blk_destroy(m); }
 static void destroy_net(void *m) { virtio_net_destroy(m); }
+static void stop_net(void *m) { virtio_net_stop(m); }
 static void destroy_rng(void *m) { virtio_rng_destroy(m); }
 static void destroy_console(void *m) { virtio_console_destroy(m); }
 
@@ -47,7 +48,7 @@ static int open_drives(struct virtio_devices *d, const struct vm_config *cfg, st
 			error_prefix(err, "--drive");
 			return r;
 		}
-		slot->ops = &virtio_blk_ops;
+		slot->ops = virtio_blk_device_ops(blk);
 		slot->model = blk;
 		slot->destroy_model = destroy_blk;
 		d->count++;
@@ -69,6 +70,7 @@ static int open_nets(struct virtio_devices *d, const struct vm_config *cfg, stru
 		}
 		slot->ops = &virtio_net_ops;
 		slot->model = net;
+		slot->stop_model = stop_net;
 		slot->destroy_model = destroy_net;
 		d->count++;
 	}
@@ -180,6 +182,10 @@ void virtio_devices_stop(struct virtio_devices *d)
 void virtio_devices_detach(struct virtio_devices *d)
 {
 	virtio_devices_stop(d);
+	/* A backend thread (slirp) may still deliver into a transport: stop it before the transports go. */
+	for (unsigned i = 0; i < d->count; i++)
+		if (d->slots[i].attached && d->slots[i].stop_model)
+			d->slots[i].stop_model(d->slots[i].model);
 	for (unsigned i = 0; i < d->count; i++) {
 		if (d->slots[i].attached)
 			virtio_mmio_destroy(&d->slots[i].transport);

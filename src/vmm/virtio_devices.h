@@ -24,6 +24,7 @@ struct virtio_slot {
 	const char *kind;                       /* "virtio-blk", ... */
 	const struct virtio_device_ops *ops;
 	void *model;
+	void (*stop_model)(void *model);        /* NULL, or stops threads that call into the transport */
 	void (*destroy_model)(void *model);
 	uint64_t base;
 	unsigned gsi;

@@ -582,7 +582,8 @@ static void test_hostfwd_port_taken(void **state)
 	assert_int_equal(listen(s, 1), 0);
 	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
 
-	add_fwd(f, free_port(), 80);           /* a good rule first: it is undone too */
+	uint16_t good_port = free_port();
+	add_fwd(f, good_port, 80);             /* a good rule first: it is undone too */
 	add_fwd(f, ntohs(a.sin_port), 22);
 	assert_int_equal(net_slirp_open(&f->be, NULL, &f->cfg, &sink, &f->err), -EADDRINUSE);
 	assert_null(f->be);
@@ -590,6 +591,12 @@ static void test_hostfwd_port_taken(void **state)
 	snprintf(port_text, sizeof(port_text), "port %u", ntohs(a.sin_port));
 	assert_non_null(strstr(f->err.msg, port_text));
 	assert_non_null(strstr(f->err.msg, "hostfwd tcp 127.0.0.1"));
+	close(s);
+
+	/* The good rule's port is free again. */
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_port = htons(good_port);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
 	close(s);
 }
 

@@ -12,6 +12,7 @@
 #include <linux/virtio_mmio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "net/backend.h"
 #include "virtio/net.h"
@@ -691,6 +692,77 @@ static void test_rx_queue_not_ready(void **state)
 	assert_false(needs_reset(f));
 }
 
+/* ---- end to end with the real user-mode backend --------------------------- */
+
+static int setup_user(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct net_config cfg = { .backend = NET_BACKEND_USER };
+	struct vmon_error err = { 0 };
+
+	assert_non_null(f);
+	memcpy(cfg.mac, test_mac, 6);
+	assert_int_equal(event_loop_init(&f->dev_loop, &err), 0);
+	if (virtio_net_create(&f->net, &f->h.t, &f->dev_loop, &cfg, &err))
+		fail_msg("virtio_net_create: %s", err.msg);
+	virtio_harness_init(&f->h, NULL, &virtio_net_ops, f->net);
+	*state = f;
+	return 0;
+}
+
+static int teardown_user(void **state)
+{
+	struct fixture *f = *state;
+
+	virtio_net_stop(f->net);
+	virtio_harness_destroy(&f->h);
+	virtio_net_destroy(f->net);
+	event_loop_destroy(&f->dev_loop);
+	free(f);
+	return 0;
+}
+
+/* The guest asks for the gateway's MAC through the TX queue; slirp's answer arrives, from its thread, in an RX buffer. */
+static void test_user_backend_arp_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t arp[42] = {
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef, 0x08, 0x06,
+		0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01, 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef, 10, 0, 2, 15,
+		0, 0, 0, 0, 0, 0, 10, 0, 2, 2,
+	};
+	static const uint8_t gateway_ip[4] = { 10, 0, 2, 2 };
+	struct timespec pause = { .tv_nsec = 1000 * 1000 };
+	struct virtq_driver_buf buf;
+	const uint8_t *reply;
+	uint16_t head;
+	uint32_t id, len = 0;
+	bool got = false;
+
+	start(f, F_MRG | F_EVENT_IDX, 64);
+	buf = add_rx(f, 1526, &head);
+	kick(f, RXQ);
+	add_tx(f, NULL, arp, sizeof(arp), NULL);
+	kick(f, TXQ);
+	for (int i = 0; i < 5000 && !got; i++) {
+		virtio_lock(&f->h.t);    /* the slirp thread writes the ring under it */
+		got = virtq_driver_get_used(&f->h.drv[RXQ], &id, &len);
+		virtio_unlock(&f->h.t);
+		if (!got)
+			nanosleep(&pause, NULL);
+	}
+	assert_true(got);
+	assert_int_equal(id, head);
+	assert_true(len >= HDR + 42);
+	reply = virtq_driver_host(&f->h.drv[RXQ], buf.gpa, len);
+	assert_memory_equal(reply + HDR, test_mac, 6);                       /* to the guest */
+	assert_int_equal(reply[HDR + 12] << 8 | reply[HDR + 13], 0x0806);   /* ARP */
+	assert_int_equal(reply[HDR + 14 + 7], 2);                            /* reply */
+	assert_memory_equal(reply + HDR + 14 + 14, gateway_ip, 4);
+	assert_int_equal(stats(f).tx_frames, 1);
+	assert_int_equal(stats(f).rx_frames, 1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -715,6 +787,7 @@ int main(void)
 		T(test_rx_buffer_shorter_than_header_is_driver_bug),
 		T(test_rx_before_activation_and_after_reset),
 		T(test_rx_queue_not_ready),
+		cmocka_unit_test_setup_teardown(test_user_backend_arp_round_trip, setup_user, teardown_user),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

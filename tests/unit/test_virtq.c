@@ -145,6 +145,34 @@ static void chains_come_out_in_order_and_may_be_used_out_of_order(void **state)
 	free(second);
 }
 
+static void push_many_publishes_all_entries_with_one_index_update(void **state)
+{
+	struct virtq_fixture *f = *state;
+	struct vring_used_elem elems[3];
+	uint16_t before = virtq_driver_used_idx(&f->drv);
+	uint32_t id, len;
+
+	for (int i = 0; i < 3; i++) {
+		struct virtq_driver_buf b = virtq_driver_buf_in(&f->drv, 100);
+		virtq_driver_add(&f->drv, &b, 1);
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(virtq_pop(&f->vq, &f->chain), VIRTQ_GOT);
+		elems[i] = (struct vring_used_elem){ .id = f->chain.head, .len = 10u * (unsigned)(i + 1) };
+	}
+	virtq_push_many(&f->vq, elems, 0);          /* nothing */
+	virtq_push_many(&f->vq, elems, QSIZE + 1);  /* more than the ring: refused */
+	assert_int_equal(virtq_driver_used_idx(&f->drv), before);
+	virtq_push_many(&f->vq, elems, 3);
+	assert_int_equal(virtq_driver_used_idx(&f->drv), (uint16_t)(before + 3));
+	for (int i = 0; i < 3; i++) {
+		assert_true(virtq_driver_get_used(&f->drv, &id, &len));
+		assert_int_equal(id, elems[i].id);
+		assert_int_equal(len, 10u * (unsigned)(i + 1));
+	}
+	assert_false(virtq_driver_get_used(&f->drv, &id, &len));
+}
+
 static void unpopped_chain_comes_back(void **state)
 {
 	struct virtq_fixture *f = *state;
@@ -514,6 +542,7 @@ int main(void)
 		T(chain_of_readable_then_writable),
 		T_PLAIN(written_length_is_clamped_to_the_writable_part),
 		T(chains_come_out_in_order_and_may_be_used_out_of_order),
+		T(push_many_publishes_all_entries_with_one_index_update),
 		T(unpopped_chain_comes_back),
 		T(indices_wrap_at_16_bits),
 		T_PLAIN(indices_wrap_at_16_bits),
