@@ -13,15 +13,61 @@ exit with 2N+1; a reset or a triple fault with -no-reboot exits 0.
 
 import argparse
 import datetime
+import os
 import re
 import selectors
 import subprocess
 import sys
+import tempfile
 import time
 
+# The virtio guests run on QEMU's microvm, whose virtio-mmio transports are
+# 512-byte windows from 0xfeb00000 on, IRQ 5 upwards (QEMU 7.2
+# hw/i386/microvm.c); a device given bus=virtio-mmio-bus.0 sits on the first.
+# QEMU adds virtio_mmio.device= words itself only when auto-kernel-cmdline is
+# on; it is switched off and the word passed explicitly, as vmon's guests see
+# it. rtc=on: the guests bound their waits with the CMOS clock.
+MICROVM = ['-M', 'microvm,x-option-roms=off,rtc=on,acpi=off,auto-kernel-cmdline=off',
+           '-global', 'virtio-mmio.force-legacy=false']
+VIRTIO0 = 'virtio_mmio.device=512@0xfeb00000:5'
+
+# virtio_blk's image: byte(o) = ((o >> 9) * 59 + (o & 511)) & 0xff; the guest
+# writes sector S with (j * 3 + S * 17 + 0xa5) & 0xff.
+BLK_SECTORS = 16
+BLK_WRITE_SECTOR = 8
+
+
+def blk_pattern(nbytes):
+    return bytes(((o >> 9) * 59 + (o & 511)) & 0xff for o in range(nbytes))
+
+
+def blk_written(sector):
+    return bytes((j * 3 + sector * 17 + 0xa5) & 0xff for j in range(512))
+
+
+def make_blk_image(tmp):
+    path = os.path.join(tmp, 'blk.img')
+    with open(path, 'wb') as f:
+        f.write(blk_pattern(BLK_SECTORS * 512))
+    return path
+
+
+def check_blk_image(tmp):
+    with open(os.path.join(tmp, 'blk.img'), 'rb') as f:
+        got = f.read()
+    want = bytearray(blk_pattern(BLK_SECTORS * 512))
+    want[BLK_WRITE_SECTOR * 512:(BLK_WRITE_SECTOR + 1) * 512] = blk_written(BLK_WRITE_SECTOR)
+    if got != bytes(want):
+        return 'image file does not hold exactly the pattern plus the guest\'s write of sector %d' % (
+            BLK_WRITE_SECTOR)
+    return None
+
 # name: cmdline, line to send after the banner (or None), extra QEMU
-# arguments (optional qemu_args), expected status, regexes that must each
-# match the output (re.M), and an optional checker.
+# arguments (optional qemu_args; '{tmp}' is a fresh temporary folder, which
+# an optional prepare(tmp) fills first), default extra cmdline words
+# (optional extra, replaced by --cmdline-extra), expected status, regexes that must
+# each match the output (re.M), and an optional checker (afterwards(tmp)
+# returns an error or None).
 EXPECT = {
     'hello': dict(
         cmdline='console=ttyS0 greeting=hi',
@@ -78,6 +124,54 @@ EXPECT = {
         status=1,
         patterns=[r'\Asyscall_cpl3: 100 calls from CPL3, SMAP on \(#PF entry starts with clac\)\n'
                   r'syscall_cpl3: 100 system calls from CPL3 returned correctly\n\Z']),
+    'virtio_blk': dict(
+        cmdline='%s capacity=%d write=%d id=vmon-test-serial' % (VIRTIO0, BLK_SECTORS, BLK_WRITE_SECTOR),
+        qemu_args=MICROVM + ['-drive', 'if=none,id=d0,format=raw,file={tmp}/blk.img',
+                             '-device', 'virtio-blk-device,drive=d0,bus=virtio-mmio-bus.0,serial=vmon-test-serial'],
+        prepare=make_blk_image,
+        afterwards=check_blk_image,
+        status=1,
+        patterns=[r'^virtio: virtio-blk at 0xfeb00000 irq 5, version 2$',
+                  r'^virtio_blk: capacity 16 sectors, blk_size 512, seg_max \d+, read-write$',
+                  r'^virtio_blk: sectors 0\.\.7 match the pattern \(one request, 2 data descriptors\)$',
+                  r'^virtio_blk: read at the capacity: status 1$',
+                  r'^virtio_blk: unknown request type: status 2$',
+                  r'^virtio_blk: sector 8 reads back as written$',
+                  r'^virtio_blk: FLUSH ok$',
+                  r"^virtio_blk: id 'vmon-test-serial'$",
+                  r'^virtio_blk: [1-9]\d* interrupts, InterruptStatus bits seen 0x1$',
+                  r'^virtio_blk: all checks passed\n\Z']),
+    'virtio_net': dict(
+        cmdline=VIRTIO0 + ' mac=52:54:00:12:34:56',
+        qemu_args=MICROVM + ['-netdev', 'user,id=n0',
+                             '-device', 'virtio-net-device,netdev=n0,bus=virtio-mmio-bus.0,mac=52:54:00:12:34:56'],
+        status=1,
+        patterns=[r'^virtio_net: mac 52:54:00:12:34:56, link up$',
+                  r'^virtio_net: 10\.0\.2\.2 is at 52:55:0a:00:02:02$',
+                  r'^virtio_net: DHCP offer 10\.0\.2\.15 from 10\.0\.2\.2 \(590-byte frame\)$',
+                  r'^virtio_net: largest frame took 3 receive buffers$',
+                  r'^virtio_net: all checks passed\n\Z']),
+    'virtio_rng': dict(
+        cmdline=VIRTIO0,
+        qemu_args=MICROVM + ['-device', 'virtio-rng-device,bus=virtio-mmio-bus.0'],
+        status=1,
+        patterns=[r'^virtio_rng: block 0: 64 bytes in \d+ requests?, starts [0-9a-f]{8}$',
+                  r'^virtio_rng: block 1: 64 bytes in \d+ requests?, starts [0-9a-f]{8}$',
+                  r'^virtio_rng: all checks passed\n\Z']),
+    # vmon only in the meson suites: QEMU lets DMA reach MMIO and unassigned
+    # addresses (oob_addr, oob_wrap complete normally) and serves a queue
+    # before DRIVER_OK. By hand: --cmdline-extra attack=NAME for any of
+    # desc_loop indirect_loop huge_len wrap_idx notify_early reset_mid_io
+    # bad_ring readable_after_writable.
+    'virtio_evil': dict(
+        cmdline=VIRTIO0,
+        extra='attack=desc_loop',
+        qemu_args=MICROVM + ['-drive', 'if=none,id=d0,format=raw,file={tmp}/blk.img',
+                             '-device', 'virtio-blk-device,drive=d0,bus=virtio-mmio-bus.0'],
+        prepare=make_blk_image,
+        status=1,
+        patterns=[r'^virtio_evil: good read of sector 0 after the reset: ok$',
+                  r'^virtio_evil: \w+ survived, device serves again$']),
 }
 
 RTC_LINE = re.compile(r'^RTC: (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)$', re.M)
@@ -96,16 +190,25 @@ def check_rtc(output, started):
 
 
 def run(args):
+    with tempfile.TemporaryDirectory(prefix='run_qemu-') as tmp:
+        return run_in(args, tmp)
+
+
+def run_in(args, tmp):
     exp = EXPECT[args.guest]
+    if 'prepare' in exp:
+        exp['prepare'](tmp)
     cmd = [args.qemu, '-accel', 'tcg', '-m', '32M', '-nodefaults', '-no-reboot',
            '-display', 'none', '-serial', 'stdio',
-           '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04'] + exp.get('qemu_args', [])
+           '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04']
+    cmd += [a.replace('{tmp}', tmp) for a in exp.get('qemu_args', [])]
     if args.protocol == 'pvh':
         cmd += ['-kernel', args.elf]
     else:
         cmd += ['-kernel', args.shim,
                 '-device', 'loader,file=%s,addr=0x100000,force-raw=on' % args.flat]
-    cmd += ['-append', exp['cmdline']]
+    extra = args.cmdline_extra or exp.get('extra', '')
+    cmd += ['-append', ' '.join(filter(None, [exp['cmdline'], extra]))]
 
     started = datetime.datetime.now(datetime.timezone.utc)
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -150,6 +253,10 @@ def run(args):
         err = check_rtc(text, started)
         if err:
             errors.append(err)
+    if 'afterwards' in exp:
+        err = exp['afterwards'](tmp)
+        if err:
+            errors.append(err)
     for e in errors:
         print('run_qemu: FAIL: %s: %s' % (args.guest, e))
     if not errors:
@@ -166,6 +273,9 @@ def main():
     p.add_argument('--flat', help='NAME.flat (linux)')
     p.add_argument('--shim', help='linux_boot_shim.elf (linux)')
     p.add_argument('--timeout', type=int, default=30)
+    p.add_argument('--cmdline-extra', default='',
+                   help='words appended to the guest\'s cmdline, instead of its default extra '
+                        'words (virtio_evil: attack=NAME)')
     args = p.parse_args()
     if args.protocol == 'pvh' and not args.elf:
         p.error('--protocol pvh needs --elf')
