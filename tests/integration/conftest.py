@@ -30,6 +30,10 @@ _CASES = {}
 # pty_run puts a command on a pseudo-terminal (console tests); static, so it also runs in the sandbox.
 PTY_RUN = os.path.join(BUILD, "pty_run")
 subprocess.run(["cc", "-O2", "-static", "-o", PTY_RUN, os.path.join(HERE, "pty_run.c"), "-lutil"], check=True)
+# unix_client is the host end of a --vconsole socket; static for the same reason.
+UNIX_CLIENT = os.path.join(BUILD, "unix_client")
+subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o", UNIX_CLIENT,
+                os.path.join(HERE, "unix_client.c")], check=True)
 
 
 def guest(name, ext="elf"):

@@ -17,7 +17,7 @@ import tempfile
 
 import pytest
 
-from conftest import PTY_RUN, describe, vm_case, vmon_run
+from conftest import PTY_RUN, UNIX_CLIENT, describe, vm_case, vmon_run
 
 BZIMAGE = os.environ.get("VMON_GUEST_BZIMAGE")
 INITRD = os.environ.get("VMON_GUEST_INITRD")
@@ -96,6 +96,12 @@ ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up
 route add default gw 10.0.2.2
 echo "http says: $(wget -q -O - http://10.0.2.2:{HTTP_PORT}/page.txt)"
 echo "rng: $(cat /sys/class/misc/hw_random/rng_current) $(head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \\n')"
+stty -F /dev/hvc0 raw -echo
+exec 3<>/dev/hvc0
+echo "guest ready" >&3
+read -r line <&3
+echo "vconsole says: $line"
+echo "pong from the guest" >&3
 """
 
 
@@ -119,14 +125,18 @@ if HAVE_LINUX and shutil.which("mkfs.ext4"):
     vm_case("linux_virtio", [
         "sh", "-c",
         'busybox httpd -f -p 127.0.0.1:"$1" -h "$(dirname "$2")" & httpd=$!; '
+        'sock=/tmp/vmon-vconsole-$$.sock; '
+        '"$9" "$sock" "guest ready" "ping from the host\\n" "pong from the guest" 120 & client=$!; '
         '"$3" run --kernel "$4" --initrd "$5" --mem 128M --drive path="$6" --net user --rng '
-        '--cmdline "console=ttyS0 reboot=k panic=-1 vmon.cmd64=$7"; s=$?; '
-        'kill $httpd; echo "debugfs: $("$8" -R "cat /from-guest.txt" "$6" 2>/dev/null)"; exit $s',
-        "sh", str(HTTP_PORT), PAGE, vmon_run()[0], BZIMAGE, INITRD, DISK, cmd64, DEBUGFS], timeout=150)
+        '--vconsole socket="$sock" --cmdline "console=ttyS0 reboot=k panic=-1 vmon.cmd64=$7"; s=$?; '
+        'kill $httpd; wait $client; echo "client status: $?"; '
+        'echo "debugfs: $("$8" -R "cat /from-guest.txt" "$6" 2>/dev/null)"; exit $s',
+        "sh", str(HTTP_PORT), PAGE, vmon_run()[0], BZIMAGE, INITRD, DISK, cmd64, DEBUGFS, UNIX_CLIENT],
+        timeout=150)
 
 
 @needs_linux
-def test_linux_virtio_blk_ext4_net_http_and_rng(vm_results):
+def test_linux_virtio_blk_ext4_net_http_rng_and_console(vm_results):
     assert HAVE_LINUX, "VMON_GUEST_BZIMAGE / VMON_GUEST_INITRD do not name built files"
     r = vm_results["linux_virtio"]
     out = r.stdout.decode(errors="replace")
@@ -135,6 +145,10 @@ def test_linux_virtio_blk_ext4_net_http_and_rng(vm_results):
     assert "http says: served over slirp" in out, describe(r)
     m = re.search(r"^rng: virtio_rng\S* ([0-9a-f]{32})\r?$", out, re.M)
     assert m and m.group(1) != "0" * 32, describe(r)
+    # virtio-console: the host's line reached the guest's /dev/hvc0 and the guest's answer the socket.
+    assert "vconsole says: ping from the host" in out, describe(r)
+    assert re.search(r"client got: guest ready\|.*pong from the guest", out), describe(r)
+    assert "client status: 0" in out, describe(r)
     assert "command exited with status 0" in out, describe(r)
     # The guest's write reached the host file (read back from the image after vmon exited).
     assert "debugfs: written by the guest" in out, describe(r)
