@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "virtio/iov.h"
 #include "vmm/log.h"
 
 #define BLK_HDR_SIZE sizeof(struct virtio_blk_outhdr)
@@ -163,26 +164,6 @@ const struct virtio_device_ops *virtio_blk_device_ops(const struct virtio_blk *b
 
 /* ---- data transfer ----------------------------------------------------- */
 
-/* dst = the bytes [offset, offset + len) of src[0 .. n); returns the iovec count. */
-static unsigned slice_iov(const struct iovec *src, unsigned n, uint64_t offset, uint64_t len, struct iovec *dst)
-{
-	unsigned count = 0;
-
-	for (unsigned i = 0; i < n && len; i++) {
-		if (offset >= src[i].iov_len) {
-			offset -= src[i].iov_len;
-			continue;
-		}
-		uint64_t take = src[i].iov_len - offset;
-		if (take > len)
-			take = len;
-		dst[count++] = (struct iovec){ .iov_base = (uint8_t *)src[i].iov_base + offset, .iov_len = take };
-		len -= take;
-		offset = 0;
-	}
-	return count;
-}
-
 /* Moves all of iov at off, through short transfers and EINTR. The iovecs are consumed. */
 static int transfer(int fd, struct iovec *iov, unsigned n, off_t off, bool write)
 {
@@ -280,7 +261,7 @@ static uint8_t blk_read(struct virtio_blk *blk, const struct virtq_chain *c, uin
 
 	if (out_payload(c) || len % VIRTIO_BLK_SECTOR || !range_ok(blk, sector, len / VIRTIO_BLK_SECTOR))
 		return VIRTIO_BLK_S_IOERR;
-	unsigned n = slice_iov(c->iov + c->nout, c->nin, 0, len, blk->data);
+	unsigned n = iov_slice(c->iov + c->nout, c->nin, 0, len, blk->data);
 	int r = transfer(blk->fd, blk->data, n, (off_t)(sector * VIRTIO_BLK_SECTOR), false);
 	if (r) {
 		log_warn("virtio-blk: read of %llu bytes at sector %llu: %s", (unsigned long long)len,
@@ -300,7 +281,7 @@ static uint8_t blk_write(struct virtio_blk *blk, const struct virtq_chain *c, ui
 	if (blk->readonly || in_payload(c) || len % VIRTIO_BLK_SECTOR ||
 	    !range_ok(blk, sector, len / VIRTIO_BLK_SECTOR))
 		return VIRTIO_BLK_S_IOERR;
-	unsigned n = slice_iov(c->iov, c->nout, BLK_HDR_SIZE, len, blk->data);
+	unsigned n = iov_slice(c->iov, c->nout, BLK_HDR_SIZE, len, blk->data);
 	int r = transfer(blk->fd, blk->data, n, (off_t)(sector * VIRTIO_BLK_SECTOR), true);
 	if (r) {
 		log_warn("virtio-blk: write of %llu bytes at sector %llu: %s", (unsigned long long)len,

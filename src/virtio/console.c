@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "virtio/iov.h"
 #include "vmm/log.h"
 
 /*
@@ -25,26 +26,6 @@
  * handler could still be in the loop's current batch): elsewhere a failing
  * client is shut down, which wakes its handler with EPOLLHUP.
  */
-
-/* dst = the bytes [offset, offset + len) of src[0 .. n); returns the iovec count. */
-static unsigned slice_iov(const struct iovec *src, unsigned n, uint64_t offset, uint64_t len, struct iovec *dst)
-{
-	unsigned count = 0;
-
-	for (unsigned i = 0; i < n && len; i++) {
-		if (offset >= src[i].iov_len) {
-			offset -= src[i].iov_len;
-			continue;
-		}
-		uint64_t take = src[i].iov_len - offset;
-		if (take > len)
-			take = len;
-		dst[count++] = (struct iovec){ .iov_base = (uint8_t *)src[i].iov_base + offset, .iov_len = take };
-		len -= take;
-		offset = 0;
-	}
-	return count;
-}
 
 /* ---- the client connection ---------------------------------------------- */
 
@@ -94,7 +75,7 @@ static bool tx_send(struct virtio_console *con)
 			break;
 		}
 		struct msghdr msg = { .msg_iov = con->iov };
-		msg.msg_iovlen = slice_iov(c->iov, c->nout, con->tx_offset, left, con->iov);
+		msg.msg_iovlen = iov_slice(c->iov, c->nout, con->tx_offset, left, con->iov);
 		ssize_t sent = sendmsg(con->client_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (sent >= 0) {
 			con->tx_offset += (uint64_t)sent;

@@ -250,17 +250,18 @@ const char *cmdline_get(const struct boot_info *bi, const char *key)
 	return NULL;
 }
 
-bool parse_u64(const char *s, uint64_t *out)
+bool parse_number(const char **p, uint64_t *out)
 {
-	uint64_t v = 0;
+	const char *s = *p;
 	unsigned int base = 10;
+	uint64_t v = 0;
 	bool any = false;
 
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
 		base = 16;
 		s += 2;
 	}
-	for (; *s && *s != ' '; s++) {
+	for (;; s++) {
 		unsigned int d;
 
 		if (*s >= '0' && *s <= '9')
@@ -270,13 +271,22 @@ bool parse_u64(const char *s, uint64_t *out)
 		else if (base == 16 && *s >= 'A' && *s <= 'F')
 			d = (unsigned int)(*s - 'A' + 10);
 		else
-			return false;
+			break;
 		if (v > (UINT64_MAX - d) / base)
 			return false;
 		v = v * base + d;
 		any = true;
 	}
-	if (!any)
+	*p = s;
+	*out = v;
+	return any;
+}
+
+bool parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v;
+
+	if (!parse_number(&s, &v) || (*s && *s != ' '))
 		return false;
 	*out = v;
 	return true;
@@ -453,4 +463,47 @@ void lapic_virtual_wire(void)
 	mmio_write32(base + LAPIC_SVR, LAPIC_SVR_ENABLE | LAPIC_SPURIOUS_VECTOR);
 	mmio_write32(base + LAPIC_LVT_LINT0, LAPIC_DM_EXTINT);
 	mmio_write32(base + LAPIC_LVT_LINT1, LAPIC_DM_NMI);
+}
+
+/* ---- user mode (CPL 3) ----------------------------------------------------- */
+
+/* 64-bit TSS (SDM vol. 3 8.7): only RSP0 is used; no I/O bitmap. */
+struct tss64 {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __attribute__((packed));
+
+static struct tss64 cpl3_tss __attribute__((aligned(16))) = { .iomap_base = sizeof(struct tss64) };
+
+static uint64_t cpl3_gdt[8] __attribute__((aligned(16))) = {
+	0,
+	0x00af9b000000ffffull,   /* 0x08: kernel 64-bit code */
+	0x00cf93000000ffffull,   /* 0x10: kernel data */
+	0x00cffb000000ffffull,   /* 0x18: user 32-bit code (SYSRET's base) */
+	0x00cff3000000ffffull,   /* 0x20: user data */
+	0x00affb000000ffffull,   /* 0x28: user 64-bit code */
+	0, 0,                    /* 0x30: TSS, filled in below */
+};
+
+void cpl3_load_gdt_tss(const void *kernel_stack_top)
+{
+	const uint64_t base = (uint64_t)(uintptr_t)&cpl3_tss;
+	const uint64_t limit = sizeof(cpl3_tss) - 1;
+	struct {
+		uint16_t limit;
+		uint64_t base;
+	} __attribute__((packed)) gdtr = { sizeof(cpl3_gdt) - 1, (uint64_t)(uintptr_t)cpl3_gdt };
+
+	cpl3_tss.rsp[0] = (uint64_t)(uintptr_t)kernel_stack_top;
+	/* System descriptor, type 9 (available 64-bit TSS), present, DPL 0. */
+	cpl3_gdt[GDT_TSS_SEL / 8] = (limit & 0xffff) | (base & 0xffffff) << 16 | 0x89ull << 40 |
+				    ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
+	cpl3_gdt[GDT_TSS_SEL / 8 + 1] = base >> 32;
+	__asm__ volatile("lgdt %0" : : "m"(gdtr) : "memory");
+	__asm__ volatile("ltr %w0" : : "r"((uint16_t)GDT_TSS_SEL) : "memory");
 }

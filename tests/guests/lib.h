@@ -224,6 +224,8 @@ const char *cmdline_get(const struct boot_info *bi, const char *key);
 bool cmdline_get_u64(const struct boot_info *bi, const char *key, uint64_t *out);
 /* Parses a number ending at space or NUL; false when malformed or overflowing. */
 bool parse_u64(const char *s, uint64_t *out);
+/* A decimal or 0x-hex number ending at the first other character; *p moves past it. False: no digits, overflow. */
+bool parse_number(const char **p, uint64_t *out);
 
 /* ---- exits ------------------------------------------------------------- */
 
@@ -283,6 +285,24 @@ void pic_eoi(unsigned int irq);
  * interrupts reach the CPU whatever the loader left there.
  */
 void lapic_virtual_wire(void);
+
+/* ---- user mode (CPL 3) ----------------------------------------------------- */
+
+/*
+ * GDT for guests that drop to CPL 3: kernel code/data where start.S has them
+ * (so the library's IDT gates still apply), then the user descriptors in the
+ * order SYSCALL/SYSRET need (STAR[63:48] = GDT_USER32_CS: SS = +8, 64-bit
+ * CS = +16), and a 64-bit TSS (no I/O bitmap).
+ */
+#define GDT_KERNEL_CS  0x08
+#define GDT_KERNEL_SS  0x10
+#define GDT_USER32_CS  0x1b
+#define GDT_USER_SS    0x23
+#define GDT_USER_CS    0x2b
+#define GDT_TSS_SEL    0x30
+
+/* Loads that GDT and the TSS (TR), with RSP0 = kernel_stack_top for traps taken at CPL 3. */
+void cpl3_load_gdt_tss(const void *kernel_stack_top);
 
 #endif /* __ASSEMBLER__ */
 #endif

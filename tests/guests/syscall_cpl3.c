@@ -45,12 +45,11 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-#define KERNEL_CS   0x08
-#define KERNEL_SS   0x10
-#define USER32_CS   0x1b         /* STAR[63:48]: SYSRET adds 8 (SS) and 16 (64-bit CS) */
-#define USER_SS     0x23
-#define USER_CS     0x2b
-#define TSS_SEL     0x30
+#define KERNEL_CS   GDT_KERNEL_CS
+#define KERNEL_SS   GDT_KERNEL_SS
+#define USER32_CS   GDT_USER32_CS    /* STAR[63:48]: SYSRET adds 8 (SS) and 16 (64-bit CS) */
+#define USER_SS     GDT_USER_SS
+#define USER_CS     GDT_USER_CS
 
 #define USER_VA         0x8000000000   /* PML4 entry 1 */
 #define USER_STACK_TOP  0x8000002000   /* second user page */
@@ -281,29 +280,6 @@ __attribute__((noreturn)) void syscall_slow(uint64_t nr, uint64_t arg0, uint64_t
 uint64_t syscall_count;   /* add calls completed; syscall_entry counts them */
 static uint64_t calls;
 
-/* 64-bit TSS (SDM vol. 3 8.7): only RSP0 is used; no I/O bitmap. */
-struct tss64 {
-	uint32_t reserved0;
-	uint64_t rsp[3];
-	uint64_t reserved1;
-	uint64_t ist[7];
-	uint64_t reserved2;
-	uint16_t reserved3;
-	uint16_t iomap_base;
-} __attribute__((packed));
-
-static struct tss64 tss __attribute__((aligned(16))) = { .iomap_base = sizeof(struct tss64) };
-
-/* The start code's 0x08/0x10 stay where they are, so the library's IDT gates still apply. */
-static uint64_t gdt[8] __attribute__((aligned(16))) = {
-	0,
-	0x00af9b000000ffffull,   /* 0x08: kernel 64-bit code */
-	0x00cf93000000ffffull,   /* 0x10: kernel data */
-	0x00cffb000000ffffull,   /* 0x18: user 32-bit code (SYSRET's base; unused) */
-	0x00cff3000000ffffull,   /* 0x20: user data */
-	0x00affb000000ffffull,   /* 0x28: user 64-bit code */
-	0, 0,                    /* 0x30: TSS, filled in at run time */
-};
 
 static void emit_serial(char c, void *ctx)
 {
@@ -375,24 +351,6 @@ static void trap_report(struct isr_frame *f)
 	debug_exit(FAIL_EXCEPTION);
 }
 
-static void setup_gdt_tss(void)
-{
-	const uint64_t base = (uint64_t)(uintptr_t)&tss;
-	const uint64_t limit = sizeof(tss) - 1;
-	struct {
-		uint16_t limit;
-		uint64_t base;
-	} __attribute__((packed)) gdtr = { sizeof(gdt) - 1, (uint64_t)(uintptr_t)gdt };
-
-	tss.rsp[0] = (uint64_t)(uintptr_t)kernel_stack_top;
-	/* System descriptor, type 9 (available 64-bit TSS), present, DPL 0. */
-	gdt[TSS_SEL / 8] = (limit & 0xffff) | (base & 0xffffff) << 16 | 0x89ull << 40 |
-			   ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
-	gdt[TSS_SEL / 8 + 1] = base >> 32;
-	__asm__ volatile("lgdt %0" : : "m"(gdtr) : "memory");
-	__asm__ volatile("ltr %w0" : : "r"(TSS_SEL) : "memory");
-}
-
 static bool cpu_has_smap(void)
 {
 	uint32_t max, b, c, d;
@@ -414,7 +372,7 @@ void guest_main(const struct boot_info *bi)
 	if (cmdline_get(bi, "calls=") && !cmdline_get_u64(bi, "calls=", &calls))
 		fail(FAIL_CALLS_ARG, "bad calls= value");
 
-	setup_gdt_tss();
+	cpl3_load_gdt_tss(kernel_stack_top);
 	for (unsigned int i = 0; i < sizeof(traps) / sizeof(traps[0]); i++)
 		idt_set_handler(traps[i], trap_report);
 

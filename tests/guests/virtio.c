@@ -118,39 +118,6 @@ static bool deadline_just_checked(const struct virtio_deadline *d)
 
 /* ---- discovery ----------------------------------------------------------- */
 
-/* A number (decimal or 0x hex) ending at the first other character; *p moves past it. */
-static bool parse_number(const char **p, uint64_t *out)
-{
-	const char *s = *p;
-	unsigned int base = 10;
-	uint64_t v = 0;
-	bool any = false;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	for (;; s++) {
-		unsigned int d;
-
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned int)(*s - '0');
-		else if (base == 16 && *s >= 'a' && *s <= 'f')
-			d = (unsigned int)(*s - 'a' + 10);
-		else if (base == 16 && *s >= 'A' && *s <= 'F')
-			d = (unsigned int)(*s - 'A' + 10);
-		else
-			break;
-		if (v > (UINT64_MAX - d) / base)
-			return false;
-		v = v * base + d;
-		any = true;
-	}
-	*p = s;
-	*out = v;
-	return any;
-}
-
 /* "SIZE@BASE:IRQ[:ID]" (Linux's virtio_mmio.device=, SIZE with an optional K/M/G). */
 static bool parse_device_word(const char *s, uint64_t *base, unsigned int *irq)
 {

@@ -55,10 +55,9 @@
 #define FAIL_RESET    6
 #define FAIL_TRAP     7
 
-#define KERNEL_CS 0x08
-#define USER_SS   0x23
-#define USER_CS   0x2b
-#define TSS_SEL   0x30
+#define KERNEL_CS GDT_KERNEL_CS
+#define USER_SS   GDT_USER_SS
+#define USER_CS   GDT_USER_CS
 #define RFLAGS_USER 0x3002        /* IOPL 3, IF 0 */
 
 #define CR4_SMEP (1ull << 20)
@@ -133,29 +132,6 @@ extern const char user_pml4[], kernel_stack_top[];
 __attribute__((noreturn)) void enter_user(void);
 __attribute__((noreturn, used)) void user_main(void);
 
-/* 64-bit TSS (SDM vol. 3 8.7): RSP0 for exceptions taken at CPL 3; no I/O bitmap (IOPL 3 suffices). */
-struct tss64 {
-	uint32_t reserved0;
-	uint64_t rsp[3];
-	uint64_t reserved1;
-	uint64_t ist[7];
-	uint64_t reserved2;
-	uint16_t reserved3;
-	uint16_t iomap_base;
-} __attribute__((packed));
-
-static struct tss64 tss __attribute__((aligned(16))) = { .iomap_base = sizeof(struct tss64) };
-
-/* 0x08/0x10 as the start code has them, so the library's IDT gates still apply. */
-static uint64_t gdt[8] __attribute__((aligned(16))) = {
-	0,
-	0x00af9b000000ffffull,   /* 0x08: kernel 64-bit code */
-	0x00cf93000000ffffull,   /* 0x10: kernel data */
-	0x00cffb000000ffffull,   /* 0x18: user 32-bit code (unused) */
-	0x00cff3000000ffffull,   /* 0x20: user data */
-	0x00affb000000ffffull,   /* 0x28: user 64-bit code */
-	0, 0,                    /* 0x30: TSS, filled in at run time */
-};
 
 enum bench_dev { DEV_BLK, DEV_NET };
 
@@ -308,20 +284,9 @@ static void trap_report(struct isr_frame *f)
 static void setup_user_mode(void)
 {
 	static const unsigned int traps[] = { 0, 6, 8, 10, 11, 12, 13, 14 };
-	const uint64_t base = (uint64_t)(uintptr_t)&tss, limit = sizeof(tss) - 1;
-	struct {
-		uint16_t limit;
-		uint64_t base;
-	} __attribute__((packed)) gdtr = { sizeof(gdt) - 1, (uint64_t)(uintptr_t)gdt };
 	uint64_t cr4;
 
-	tss.rsp[0] = (uint64_t)(uintptr_t)kernel_stack_top;
-	/* System descriptor, type 9 (available 64-bit TSS), present, DPL 0. */
-	gdt[TSS_SEL / 8] = (limit & 0xffff) | (base & 0xffffff) << 16 | 0x89ull << 40 |
-			   ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
-	gdt[TSS_SEL / 8 + 1] = base >> 32;
-	__asm__ volatile("lgdt %0" : : "m"(gdtr) : "memory");
-	__asm__ volatile("ltr %w0" : : "r"(TSS_SEL) : "memory");
+	cpl3_load_gdt_tss(kernel_stack_top);
 	for (unsigned int i = 0; i < sizeof(traps) / sizeof(traps[0]); i++)
 		idt_set_handler(traps[i], trap_report);
 	/* Every page is a user page now: ring 0 must be free to run and touch them. */

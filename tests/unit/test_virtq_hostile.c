@@ -13,28 +13,10 @@
 #include "virtio/queue.h"
 #include "virtq_driver.h"
 
-#define QSIZE 16
+#define QSIZE VIRTQ_FIXTURE_SIZE
 #define F_INDIRECT (1ull << VIRTIO_RING_F_INDIRECT_DESC)
 #define F_EVENT_IDX (1ull << VIRTIO_RING_F_EVENT_IDX)
-#define RAM (16ull << 20)
-
-static int setup(void **state)
-{
-	*state = virtq_fixture_new(RAM, QSIZE, 256, F_INDIRECT | F_EVENT_IDX);
-	return 0;
-}
-
-static int setup_plain(void **state)
-{
-	*state = virtq_fixture_new(RAM, QSIZE, 256, 0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	virtq_fixture_free(*state);
-	return 0;
-}
+#define RAM VIRTQ_FIXTURE_RAM
 
 /* ---- hostile drivers: each breaks the queue, with a message, until reset - */
 
@@ -394,8 +376,8 @@ static void chain_of_chain_max_plus_one_segments_is_rejected(void **state)
 }
 
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-#define T_PLAIN(fn) cmocka_unit_test_setup_teardown(fn, setup_plain, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, virtq_fixture_setup, virtq_fixture_teardown)
+#define T_PLAIN(fn) cmocka_unit_test_setup_teardown(fn, virtq_fixture_setup_plain, virtq_fixture_teardown)
 #define T_NONE(fn) cmocka_unit_test(fn)
 
 int main(void)

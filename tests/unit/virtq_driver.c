@@ -280,3 +280,22 @@ void virtq_fixture_expect_recovers(struct virtq_fixture *f)
 	assert_int_equal(virtq_pop(&f->vq, &f->chain), VIRTQ_GOT);
 	assert_int_equal(f->chain.out_bytes, 2);
 }
+
+int virtq_fixture_setup(void **state)
+{
+	*state = virtq_fixture_new(VIRTQ_FIXTURE_RAM, VIRTQ_FIXTURE_SIZE, 256,
+				   (1ull << VIRTIO_RING_F_INDIRECT_DESC) | (1ull << VIRTIO_RING_F_EVENT_IDX));
+	return 0;
+}
+
+int virtq_fixture_setup_plain(void **state)
+{
+	*state = virtq_fixture_new(VIRTQ_FIXTURE_RAM, VIRTQ_FIXTURE_SIZE, 256, 0);
+	return 0;
+}
+
+int virtq_fixture_teardown(void **state)
+{
+	virtq_fixture_free(*state);
+	return 0;
+}

@@ -116,6 +116,17 @@ struct virtq_fixture {
 struct virtq_fixture *virtq_fixture_new(uint64_t ram, uint16_t size, uint16_t max_size, uint64_t features);
 void virtq_fixture_free(struct virtq_fixture *f);
 
+/*
+ * cmocka setup/teardown around virtq_fixture_new(): a queue of
+ * VIRTQ_FIXTURE_SIZE in VIRTQ_FIXTURE_RAM of guest RAM, 256-entry driver
+ * pool; with INDIRECT_DESC and EVENT_IDX negotiated, or (_plain) neither.
+ */
+#define VIRTQ_FIXTURE_SIZE 16
+#define VIRTQ_FIXTURE_RAM (16ull << 20)
+int virtq_fixture_setup(void **state);
+int virtq_fixture_setup_plain(void **state);
+int virtq_fixture_teardown(void **state);
+
 /* Pops and expects VIRTQ_BROKEN with vq.error containing `needle`, and that it stays broken. */
 void virtq_fixture_expect_broken(struct virtq_fixture *f, const char *needle);
 
