@@ -42,6 +42,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
@@ -171,9 +172,10 @@ class _Payload:
 # reports base64 stdout/stderr between markers on the sandbox's output port.
 _BATCH_SH = r"""
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
-i=0
+i=$(cat /payload/first)
 while [ -d "/payload/runs/$i" ]; do
 	d=/payload/runs/$i
+	echo "@@VMRUN-START $i@@"
 	start=$(uptime_s)
 	setsid sh "$d/cmd" <"$d/stdin" >/tmp/out 2>/tmp/err &
 	pid=$!
@@ -276,9 +278,46 @@ class Runner:
         return Result(rc, out, err, time.monotonic() - start, timed_out)
 
     def _run_sandbox(self, jobs: List[_Job]) -> List[Result]:
+        """All jobs, in as few sandbox boots as possible.
+
+        The sandbox kernel (nested KVM under TCG) has been seen to stall
+        outright now and then: idle, its timers never firing, so the in-sandbox
+        watchdog of a job never fires either. The host therefore watches the
+        progress markers; when a job runs longer than its timeout plus
+        STALL_MARGIN_S, the sandbox is killed and a fresh one goes on from
+        that job (retried once: a stall is the sandbox's fault, not the job's;
+        a second stall on it is reported as that job timing out).
+        """
+        results: dict = {}
+        stalls: dict = {}
+        consoles = []
+        while len(results) < len(jobs):
+            first = len(results)
+            got, stalled, console = self._sandbox_boot(jobs, first)
+            consoles.append(console)
+            results.update(got)
+            if stalled is None:
+                break
+            stalls[stalled] = stalls.get(stalled, 0) + 1
+            sys.stderr.write(f"vmrunner: sandbox stalled in job {stalled} ({' '.join(jobs[stalled].argv)[:200]}); "
+                             f"{'retrying it in a fresh sandbox' if stalls[stalled] == 1 else 'reporting it as timed out; going on in a fresh sandbox'}"
+                             "\n")
+            if stalls[stalled] > 1:
+                results[stalled] = Result(137, b"", b"vmrunner: the KVM sandbox stalled twice in this job\n",
+                                          jobs[stalled].timeout, True)
+        self.last_console = b"".join(consoles)
+        if len(results) != len(jobs):
+            tail = self.last_console.decode(errors="replace")[-3000:]
+            raise SandboxError(f"sandbox returned {len(results)} of {len(jobs)} results:\n{tail}")
+        return [results[i] for i in range(len(jobs))]
+
+    def _sandbox_boot(self, jobs: List[_Job], first: int):
+        """One sandbox boot running jobs[first:]: ({index: Result}, stalled job index or None, console)."""
         with tempfile.TemporaryDirectory(prefix="vmrunner.") as tmp:
             payload = _Payload(os.path.join(tmp, "payload"))
             for i, job in enumerate(jobs):
+                if i < first:
+                    continue
                 d = os.path.join(payload.root, "runs", str(i))
                 os.makedirs(d)
                 argv = [payload.rewrite(a) for a in job.argv]
@@ -288,30 +327,72 @@ class Runner:
                     f.write(job.stdin)
                 with open(os.path.join(d, "timeout"), "w") as f:
                     f.write(f"{max(1, round(job.timeout))}\n")
+            with open(os.path.join(payload.root, "first"), "w") as f:
+                f.write(f"{first}\n")
             with open(os.path.join(payload.root, "batch.sh"), "w") as f:
                 f.write(_BATCH_SH)
-            total = int(sum(max(1, round(j.timeout)) + 1 for j in jobs) + BOOT_MARGIN_S)
+            total = int(sum(max(1, round(j.timeout)) + 1 for j in jobs[first:]) + BOOT_MARGIN_S)
             total = int(os.environ.get("KVM_SANDBOX_TIMEOUT", total))
-            proc = subprocess.run(
+            proc = subprocess.Popen(
                 [os.path.join(SANDBOX_DIR, "run.sh"), "--timeout", str(total),
                  payload.root, "--", "sh", "/payload/batch.sh"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.last_console = proc.stderr
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True)
+            out = bytearray()
+            err = bytearray()
+            stalled = None
+            readers = [threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
+                       threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
+            for t in readers:
+                t.start()
+            current, since = None, time.monotonic()
+            while proc.poll() is None:
+                time.sleep(0.5)
+                starts = _START_RE.findall(bytes(out))
+                if starts and int(starts[-1]) != current:
+                    current, since = int(starts[-1]), time.monotonic()
+                limit = (jobs[current].timeout if current is not None else 0) + STALL_MARGIN_S
+                if current is None:
+                    limit += BOOT_MARGIN_S
+                if time.monotonic() - since > limit:
+                    stalled = current if current is not None else first
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    proc.wait()
+                    break
+            for t in readers:
+                t.join(timeout=10)
         results = {}
-        for m in _RESULT_RE.finditer(proc.stdout):
-            rc = int(m.group(4))
-            # Kept as the shell reports it: 128+N for a death by signal N.
-            returncode = rc
+        for m in _RESULT_RE.finditer(bytes(out)):
             results[int(m.group(1))] = Result(
-                returncode, _b64(m.group(2)), _b64(m.group(3)),
+                int(m.group(4)), _b64(m.group(2)), _b64(m.group(3)),
                 float(m.group(7)) - float(m.group(6)), m.group(5) == b"1")
-        if len(results) != len(jobs) or proc.returncode != 0:
-            tail = proc.stderr.decode(errors="replace")[-3000:]
+        if stalled is None and len(results) != len(jobs) - first:
+            # The sandbox died in a job (its kernel crashed or hung up): the same as a stall.
+            starts = [int(i) for i in _START_RE.findall(bytes(out))]
+            if starts and starts[-1] not in results:
+                return results, starts[-1], bytes(err)
+            tail = bytes(err).decode(errors="replace")[-3000:]
             raise SandboxError(
-                f"sandbox returned {len(results)} of {len(jobs)} results "
+                f"sandbox returned {len(results)} of {len(jobs) - first} results "
                 f"(run.sh status {proc.returncode}"
                 f"{', timed out' if proc.returncode == RUN_SH_TIMEOUT else ''}):\n{tail}")
-        return [results[i] for i in range(len(jobs))]
+        return results, stalled, bytes(err)
+
+
+def _drain(pipe, buf: bytearray) -> None:
+    while True:
+        chunk = pipe.read1(65536) if hasattr(pipe, "read1") else pipe.read(65536)
+        if not chunk:
+            return
+        buf.extend(chunk)
+
+
+_START_RE = re.compile(rb"@@VMRUN-START (\d+)@@")
+# Seconds past a job's own timeout before the host decides the sandbox itself has stalled.
+STALL_MARGIN_S = 60
 
 
 def _b64(data: bytes) -> bytes:
