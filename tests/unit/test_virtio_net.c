@@ -119,7 +119,8 @@ struct fixture {
 	uint8_t frame[BIG];
 };
 
-static int setup(void **state)
+/* A device on its own event loop, behind the harness; open: the backend (fake_open or the real slirp). */
+static struct fixture *fixture_new(net_backend_open_fn open)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct net_config cfg = { .backend = NET_BACKEND_USER };
@@ -128,11 +129,18 @@ static int setup(void **state)
 	assert_non_null(f);
 	memcpy(cfg.mac, test_mac, 6);
 	assert_int_equal(event_loop_init(&f->dev_loop, &err), 0);
-	if (virtio_net_create_with(&f->net, &f->h.t, &f->dev_loop, &cfg, fake_open, &err))
+	if (virtio_net_create_with(&f->net, &f->h.t, &f->dev_loop, &cfg, open, &err))
 		fail_msg("virtio_net_create_with: %s", err.msg);
+	virtio_harness_init(&f->h, NULL, &virtio_net_ops, f->net);
+	return f;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = fixture_new(fake_open);
+
 	f->fb = opened;
 	f->fb->destroyed = &f->backend_destroyed;
-	virtio_harness_init(&f->h, NULL, &virtio_net_ops, f->net);
 	for (size_t i = 0; i < sizeof(f->frame); i++)
 		f->frame[i] = (uint8_t)(i * 7 + i / 251);
 	*state = f;
@@ -696,17 +704,7 @@ static void test_rx_queue_not_ready(void **state)
 
 static int setup_user(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct net_config cfg = { .backend = NET_BACKEND_USER };
-	struct vmon_error err = { 0 };
-
-	assert_non_null(f);
-	memcpy(cfg.mac, test_mac, 6);
-	assert_int_equal(event_loop_init(&f->dev_loop, &err), 0);
-	if (virtio_net_create(&f->net, &f->h.t, &f->dev_loop, &cfg, &err))
-		fail_msg("virtio_net_create: %s", err.msg);
-	virtio_harness_init(&f->h, NULL, &virtio_net_ops, f->net);
-	*state = f;
+	*state = fixture_new(net_slirp_open);
 	return 0;
 }
 
