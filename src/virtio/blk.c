@@ -419,32 +419,16 @@ static void blk_reset(void *dev)
 	blk->features = 0;    /* requests are served synchronously: nothing is in flight */
 }
 
+static int64_t serve_one(void *ctx, const struct virtq_chain *c)
+{
+	return serve_request(ctx, c);
+}
+
 static void blk_queue_notify(void *dev, unsigned q)
 {
 	struct virtio_blk *blk = dev;
-	struct virtq *vq = virtio_queue(blk->t, q);
-	bool pushed = false;
 
-	/* No kicks while draining; re-armed at the end, and re-checked for what came meanwhile. */
-	do {
-		virtq_set_notification(vq, false);
-		while (virtio_device_running(blk->t)) {
-			enum virtq_pop_result r = virtq_pop(vq, &blk->chain);
-			if (r == VIRTQ_EMPTY)
-				break;
-			if (r == VIRTQ_BROKEN) {
-				virtio_device_error(blk->t, "%s", vq->error);
-				break;
-			}
-			int64_t written = serve_request(blk, &blk->chain);
-			if (written < 0)
-				break;
-			virtq_push(vq, &blk->chain, (uint32_t)written);
-			pushed = true;
-		}
-	} while (virtio_device_running(blk->t) && virtq_set_notification(vq, true));
-	if (pushed)
-		virtio_queue_done(blk->t, q);
+	virtio_serve_queue(blk->t, q, &blk->chain, serve_one, blk);
 }
 
 const struct virtio_device_ops virtio_blk_ops = {

@@ -81,6 +81,18 @@ void virtio_device_error(struct virtio_transport *t, const char *fmt, ...) __att
 /* True once DRIVER_OK is set and no error is pending (the device may use its queues). */
 bool virtio_device_running(struct virtio_transport *t);
 
+/*
+ * The request loop of a device that serves each chain on its own (blk, rng):
+ * drains queue q with kicks suppressed, re-arming them at the end and
+ * draining again what came meanwhile; serve(ctx, chain) returns the bytes it
+ * wrote into the chain, or < 0 when it reported a device error (the loop then
+ * stops). A broken queue becomes a device error. Interrupts once at the end
+ * when anything was used. chain: the model's scratch chain (large).
+ */
+typedef int64_t (*virtio_serve_fn)(void *ctx, const struct virtq_chain *chain);
+void virtio_serve_queue(struct virtio_transport *t, unsigned q, struct virtq_chain *chain, virtio_serve_fn serve,
+			void *ctx);
+
 /* For work a model starts itself (backend threads): serialises with the callbacks above. */
 void virtio_lock(struct virtio_transport *t);
 void virtio_unlock(struct virtio_transport *t);

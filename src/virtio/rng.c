@@ -70,31 +70,16 @@ static int64_t serve_request(struct virtio_rng *rng, const struct virtq_chain *c
 	return (int64_t)done;
 }
 
+static int64_t serve_one(void *ctx, const struct virtq_chain *c)
+{
+	return serve_request(ctx, c);
+}
+
 static void rng_queue_notify(void *dev, unsigned q)
 {
 	struct virtio_rng *rng = dev;
-	struct virtq *vq = virtio_queue(rng->t, q);
-	bool pushed = false;
 
-	do {
-		virtq_set_notification(vq, false);
-		while (virtio_device_running(rng->t)) {
-			enum virtq_pop_result r = virtq_pop(vq, &rng->chain);
-			if (r == VIRTQ_EMPTY)
-				break;
-			if (r == VIRTQ_BROKEN) {
-				virtio_device_error(rng->t, "%s", vq->error);
-				break;
-			}
-			int64_t written = serve_request(rng, &rng->chain);
-			if (written < 0)
-				break;
-			virtq_push(vq, &rng->chain, (uint32_t)written);
-			pushed = true;
-		}
-	} while (virtio_device_running(rng->t) && virtq_set_notification(vq, true));
-	if (pushed)
-		virtio_queue_done(rng->t, q);
+	virtio_serve_queue(rng->t, q, &rng->chain, serve_one, rng);
 }
 
 static void rng_config_read(void *dev, uint32_t offset, void *data, uint32_t size)
