@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 
 #include "net/backend.h"
 #include "vmm/log.h"
+#include "vmm/thread.h"
 
 #define SLIRP_TXQ_MAX_FRAMES 256      /* guest frames waiting for the slirp thread */
 #define SLIRP_TXQ_MAX_BYTES (4u << 20)
@@ -459,17 +459,11 @@ static int add_hostfwd(struct slirp_backend *sb, const struct net_hostfwd *fwd, 
 
 static int start_thread(struct slirp_backend *sb, struct vmon_error *err)
 {
-	sigset_t all, old;
-	int r;
+	/* A SIGPIPE from a slirp socket stays pending in this thread, harmless. */
+	int r = thread_start_without_signals(&sb->thread, slirp_thread, sb, "vmon-slirp");
 
-	/* Signals belong to the main thread's signalfd; a SIGPIPE from a slirp socket stays pending here, harmless. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&sb->thread, NULL, slirp_thread, sb);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
 		return error_set(err, -r, "user net: starting the slirp thread: %s", strerror(r));
-	pthread_setname_np(sb->thread, "vmon-slirp");
 	sb->thread_started = true;
 	return 0;
 }

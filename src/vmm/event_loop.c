@@ -2,7 +2,6 @@
 #include "vmm/event_loop.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "vmm/log.h"
+#include "vmm/thread.h"
 
 struct event_source {
 	int fd;
@@ -124,17 +124,10 @@ static void *loop_thread(void *arg)
 
 int event_loop_start(struct event_loop *loop, struct vmon_error *err)
 {
-	sigset_t all, old;
-	int r;
+	int r = thread_start_without_signals(&loop->thread, loop_thread, loop, "vmon-io");
 
-	/* The loop takes no signals: they belong to the main thread's signalfd. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&loop->thread, NULL, loop_thread, loop);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
 		return error_set(err, -r, "starting the I/O thread: %s", strerror(r));
-	pthread_setname_np(loop->thread, "vmon-io");
 	loop->started = true;
 	return 0;
 }
