@@ -1,12 +1,25 @@
 #!/bin/sh
-# Installs what building and testing vmon needs, from Debian 12 packages.
-# Idempotent: installs only what is missing. Needs root (or sudo).
-# With arguments, installs those packages instead (the guest recipes use it).
+# Installs what building, testing, fuzzing, benchmarking and the demo of vmon
+# need, from Debian 12 packages. Idempotent: installs only what is missing.
+# Needs root (or sudo). With arguments, installs those packages instead (the
+# guest recipes use it). Checked against a bare Debian 12 root by
+# scripts/check-fresh.sh.
 set -eu
 
-DEFAULT_PACKAGES="gcc libc6-dev make pkg-config meson ninja-build python3
-liblzma-dev libzstd-dev zlib1g-dev libcmocka-dev
-binutils qemu-system-x86 busybox-static cpio xz-utils zstd gzip python3-pytest"
+# build: compiler, Meson/Ninja, the libraries vmon links (slirp.pc requires
+# glib-2.0, which --no-install-recommends does not bring)
+BUILD="gcc libc6-dev pkg-config meson ninja-build
+liblzma-dev libzstd-dev zlib1g-dev libslirp-dev libglib2.0-dev"
+# unit tests and the fuzz suite (libFuzzer needs clang's runtime)
+UNIT="libcmocka-dev clang-14 libclang-rt-14-dev"
+# integration tests: pytest, QEMU (reference runs and the KVM sandbox), tools
+# that make test images (ext4, cpio, every initramfs compressor Linux takes),
+# the sandbox's busybox and modinfo, the fresh-machine check's debootstrap
+TESTS="python3 python3-pytest qemu-system-x86 binutils busybox-static cpio kmod
+e2fsprogs xz-utils zstd gzip bzip2 lz4 lzop iproute2 debootstrap"
+# benchmarks: TAP set-up and the host-side disk baseline
+BENCH="uml-utilities fio"
+DEFAULT_PACKAGES="$BUILD $UNIT $TESTS $BENCH"
 PACKAGES=${*:-$DEFAULT_PACKAGES}
 
 missing=""
@@ -24,6 +37,22 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "install-deps: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+log=$(mktemp)
+# Output goes to a log that is shown when a step fails (and only then).
+if ! $SUDO apt-get update -q >"$log" 2>&1; then
+	cat "$log" >&2; rm -f "$log"
+	echo "install-deps: error: 'apt-get update' failed (output above)" >&2
+	exit 1
+fi
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if ! $SUDO apt-get install -y -q --no-install-recommends $missing >"$log" 2>&1; then
+	cat "$log" >&2; rm -f "$log"
+	echo "install-deps: error: 'apt-get install' of:$missing failed (output above)" >&2
+	exit 1
+fi
+rm -f "$log"
+still=""
+for p in $missing; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || still="$still $p"
+done
+[ -z "$still" ] || { echo "install-deps: error: still not installed after apt-get:$still" >&2; exit 1; }
