@@ -1,43 +1,67 @@
 #!/bin/sh
 # The whole test suite, from a fresh Debian 12 machine: installs what it needs,
-# builds vmon twice (release and ASan+UBSan), runs the unit tests, the test
-# guests under QEMU (reference) and under vmon, the CLI tests, and prints
-# `N passed, N failed, N skipped`. Exit status 0 only when nothing failed.
+# checks that a bare Debian 12 root can build vmon from the install list,
+# builds vmon twice (release and ASan+UBSan), runs the unit tests, the fuzzer,
+# the test guests under QEMU (reference) and under vmon, the CLI tests, and
+# prints `N passed, N failed, N skipped`. Exit status 0 only when nothing failed.
 #
 # vmon's KVM tests need /dev/kvm; on a host without one (our PVM build
 # machines) they run inside the KVM sandbox (tests/kvm-sandbox: a QEMU TCG VM
-# with nested SVM), prepared here from Debian packages.
+# with nested SVM), prepared here from Debian packages. If neither can run,
+# every KVM test fails (VMON_REQUIRE_KVM=1): the suite never passes by not
+# running. VMON_SKIP_FRESH_CHECK=1 leaves out the fresh-machine check.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 step() { printf '\n=== %s\n' "$*"; }
+die() { printf 'test.sh: error: %s\n' "$*" >&2; exit 1; }
+# Runs a command quietly; shows its whole output if it fails.
+quiet() {
+	log=$(mktemp)
+	if "$@" >"$log" 2>&1; then rm -f "$log"; return 0; fi
+	cat "$log" >&2; rm -f "$log"
+	return 1
+}
 
 step "dependencies"
-sh scripts/install-deps.sh || exit 1
+sh scripts/install-deps.sh || die "installing the dependencies failed (see above)"
+
+# Results of an earlier run must never be summed as this run's.
+rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+	build/integration.xml build-asan/integration.xml build-fresh/result.xml
+results=""
+
+if [ "${VMON_SKIP_FRESH_CHECK:-0}" != 1 ]; then
+	step "fresh-machine check (bare Debian 12 root: install-deps, both builds, unit tests; cached root)"
+	bash scripts/check-fresh.sh --junit "$ROOT/build-fresh/result.xml"
+	results="$results build-fresh/result.xml"
+fi
 
 step "build (release and sanitizers)"
-[ -d build ] || meson setup build >/dev/null || exit 1
-[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
-ninja -C build || exit 1
-ninja -C build-asan || exit 1
+[ -d build ] || quiet meson setup build || die "meson setup build failed (output above)"
+[ -d build-asan ] || quiet meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false ||
+	die "meson setup build-asan failed (output above)"
+ninja -C build || die "the release build failed (output above)"
+ninja -C build-asan || die "the sanitizer build failed (output above)"
 
 if [ ! -e /dev/kvm ]; then
 	step "KVM sandbox (no /dev/kvm on this host)"
-	bash tests/kvm-sandbox/prepare.sh || echo "KVM sandbox unavailable: KVM tests will be reported as skipped"
+	bash tests/kvm-sandbox/prepare.sh ||
+		echo "test.sh: the KVM sandbox could not be prepared (above): every KVM test will FAIL" >&2
 fi
+export VMON_REQUIRE_KVM=1
 
 step "guest Linux kernel and initramfs (cached; a first build takes ~7 min on 2 cores)"
 if guest=$(sh scripts/build-guest.sh); then
 	eval "$guest"
 	export VMON_GUEST_BZIMAGE="$BZIMAGE" VMON_GUEST_INITRD="$INITRD"
 else
-	echo "guest kernel/initramfs build failed: the Linux tests will fail"
+	echo "test.sh: the guest kernel/initramfs build failed (above): the Linux tests will FAIL" >&2
 fi
 export VMON_REQUIRE_LINUX=1
 
-results=""
-step "meson tests: release build (unit tests, test guests under QEMU)"
+step "meson tests: release build (unit tests, fuzzer, test guests under QEMU)"
 meson test -C build --print-errorlogs
 results="$results build/meson-logs/testlog.json"
 

@@ -31,14 +31,29 @@ int main(int argc, char **argv)
 	struct timespec start;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	switch (cli_parse(argc, argv, &cfg, stdout, &err)) {
+	enum cli_action action = cli_parse(argc, argv, &cfg, stdout, &err);
+	switch (action) {
 	case CLI_DONE:
 		return VMON_EXIT_OK;
 	case CLI_ERROR:
 		log_error("%s", err.msg);
 		return VMON_EXIT_USAGE;
+	case CLI_HOST_PROFILE:
+		break;
 	case CLI_RUN:
 		break;
+	}
+	if (action == CLI_HOST_PROFILE) {
+		struct host_profile profile;
+		struct host_facts facts;
+
+		if (host_facts_read(&facts, "/proc/cpuinfo", "/sys/module", &err)) {
+			log_error("%s", err.msg);
+			return VMON_EXIT_HOST_ERROR;
+		}
+		host_profile_decide(&facts, cfg.host_profile, &profile);
+		host_profile_print(&profile, stdout);
+		return VMON_EXIT_OK;
 	}
 	log_set_level(cfg.verbosity < 0 ? LOG_ERROR : cfg.verbosity == 0 ? LOG_WARN
 		      : cfg.verbosity == 1 ? LOG_INFO : LOG_DEBUG);

@@ -94,6 +94,7 @@ enum cli_action {
 	CLI_RUN,       /* cfg is filled: run the VM */
 	CLI_DONE,      /* --help / --version printed: exit 0 */
 	CLI_ERROR,     /* err holds the message: exit VMON_EXIT_USAGE */
+	CLI_HOST_PROFILE, /* `vmon host-profile [MODE]`: print the profile for cfg->host_profile */
 };
 
 /* Parses argv (argv[0] is the program). Help/version text goes to out. */

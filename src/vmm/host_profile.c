@@ -76,6 +76,15 @@ void host_profile_decide(const struct host_facts *facts, enum host_profile_mode 
 				  KVM_PV_FEATURE_SCHED_YIELD;
 }
 
+void host_profile_print(const struct host_profile *p, FILE *out)
+{
+	fprintf(out, "profile: %s\n", p->emulated_ring0 ? "emulated-ring0" : "none");
+	fprintf(out, "reason: %s\n", p->reason[0] ? p->reason : "the CPU has VT-x/AMD-V");
+	fprintf(out, "linux-args: %s\n", p->emulated_ring0 && p->linux_args ? p->linux_args : "");
+	fprintf(out, "cpuid-1-ecx-clear: 0x%08x\n", p->emulated_ring0 ? p->leaf1_ecx_clear : 0);
+	fprintf(out, "kvm-features-clear: 0x%08x\n", p->emulated_ring0 ? p->kvm_features_clear : 0);
+}
+
 void host_profile_apply_cpuid(const struct host_profile *p, struct kvm_cpuid2 *cpuid)
 {
 	struct kvm_cpuid_entry2 *e;

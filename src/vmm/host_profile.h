@@ -5,6 +5,7 @@
 #include <linux/kvm.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "vmm/error.h"
 
@@ -42,6 +43,12 @@ int host_facts_read(struct host_facts *facts, const char *cpuinfo_path, const ch
 
 /* The profile for these facts under the requested mode. */
 void host_profile_decide(const struct host_facts *facts, enum host_profile_mode mode, struct host_profile *out);
+
+/*
+ * Prints the profile as `key: value` lines (profile, reason, linux-args,
+ * cpuid-1-ecx-clear, kvm-features-clear), for `vmon host-profile`.
+ */
+void host_profile_print(const struct host_profile *p, FILE *out);
 
 /* Applies the profile's CPUID masks to a vCPU's CPUID. */
 void host_profile_apply_cpuid(const struct host_profile *p, struct kvm_cpuid2 *cpuid);

@@ -480,14 +480,16 @@ struct tss64 {
 
 static struct tss64 cpl3_tss __attribute__((aligned(16))) = { .iomap_base = sizeof(struct tss64) };
 
-static uint64_t cpl3_gdt[8] __attribute__((aligned(16))) = {
+static uint64_t cpl3_gdt[10] __attribute__((aligned(16))) = {
 	0,
 	0x00af9b000000ffffull,   /* 0x08: kernel 64-bit code */
 	0x00cf93000000ffffull,   /* 0x10: kernel data */
-	0x00cffb000000ffffull,   /* 0x18: user 32-bit code (SYSRET's base) */
-	0x00cff3000000ffffull,   /* 0x20: user data */
-	0x00affb000000ffffull,   /* 0x28: user 64-bit code */
-	0, 0,                    /* 0x30: TSS, filled in below */
+	0,                       /* 0x18: unused (Linux's kernel data slot) */
+	0x00cffb000000ffffull,   /* 0x20: user 32-bit code (SYSRET's base) */
+	0x00cff3000000ffffull,   /* 0x28: user data */
+	0x00affb000000ffffull,   /* 0x30: user 64-bit code */
+	0,                       /* 0x38: unused */
+	0, 0,                    /* 0x40: TSS, filled in below */
 };
 
 void cpl3_load_gdt_tss(const void *kernel_stack_top)

@@ -292,14 +292,18 @@ void lapic_virtual_wire(void);
  * GDT for guests that drop to CPL 3: kernel code/data where start.S has them
  * (so the library's IDT gates still apply), then the user descriptors in the
  * order SYSCALL/SYSRET need (STAR[63:48] = GDT_USER32_CS: SS = +8, 64-bit
- * CS = +16), and a 64-bit TSS (no I/O bitmap).
+ * CS = +16), and a 64-bit TSS (no I/O bitmap). The user selectors are
+ * Linux's (arch/x86/include/asm/segment.h: __USER32_CS 0x23, __USER_DS 0x2b,
+ * __USER_CS 0x33): a PVM host returns to guest user mode with those selectors
+ * whatever STAR says (measured: CS 0x33 after sysretq with STAR[63:48] 0x1b),
+ * so a GDT laid out like Linux's gets the same answers there as on VT-x/SVM.
  */
 #define GDT_KERNEL_CS  0x08
 #define GDT_KERNEL_SS  0x10
-#define GDT_USER32_CS  0x1b
-#define GDT_USER_SS    0x23
-#define GDT_USER_CS    0x2b
-#define GDT_TSS_SEL    0x30
+#define GDT_USER32_CS  0x23
+#define GDT_USER_SS    0x2b
+#define GDT_USER_CS    0x33
+#define GDT_TSS_SEL    0x40
 
 /* Loads that GDT and the TSS (TR), with RSP0 = kernel_stack_top for traps taken at CPL 3. */
 void cpl3_load_gdt_tss(const void *kernel_stack_top);

@@ -123,7 +123,7 @@ EXPECT = {
         qemu_args=['-cpu', 'max'],
         status=1,
         patterns=[r'\Asyscall_cpl3: 100 calls from CPL3, SMAP on \(#PF entry starts with clac\)\n'
-                  r'syscall_cpl3: 100 system calls from CPL3 returned correctly\n\Z']),
+                  r'syscall_cpl3: 100 system calls from CPL3 returned correctly \(\d+ external interrupts taken\)\n\Z']),
     'virtio_blk': dict(
         cmdline='%s capacity=%d write=%d id=vmon-test-serial' % (VIRTIO0, BLK_SECTORS, BLK_WRITE_SECTOR),
         qemu_args=MICROVM + ['-drive', 'if=none,id=d0,format=raw,file={tmp}/blk.img',

@@ -5,9 +5,9 @@
  *
  * Kernel side (CPL 0):
  *  - GDT in the order SYSCALL/SYSRET need: 0x08 kernel code, 0x10 kernel data
- *    (STAR[47:32] = 0x08, SS = +8), 0x18 user 32-bit code, 0x20 user data,
- *    0x28 user 64-bit code (STAR[63:48] = 0x1b: SS = +8, CS = +16), 0x30 TSS
- *    with RSP0 = the kernel stack;
+ *    (STAR[47:32] = 0x08, SS = +8), 0x20 user 32-bit code, 0x28 user data,
+ *    0x30 user 64-bit code (STAR[63:48] = 0x23: SS = +8, CS = +16; Linux's
+ *    user selectors, see lib.h), 0x40 TSS with RSP0 = the kernel stack;
  *  - EFER.SCE, STAR, LSTAR = syscall_entry, SFMASK = IF|TF|DF|AC;
  *  - CR4.SMAP when CPUID.7.0:EBX[20] offers it, and then the #PF gate points
  *    at an entry whose first instruction is `clac`, as Linux's: on hosts that
@@ -20,7 +20,10 @@
  * code (read-only) and a user stack page, U = 1 at every level; the start
  * code's identity map stays supervisor-only.
  *
- * User side (CPL 3, entered with iretq, IF = 0): sets RFLAGS.AC|DF (so that
+ * User side (CPL 3, entered with iretq, IF = 1 as Linux user space always
+ * runs, and as PVM hosts run guest user mode whatever the guest asks; the
+ * 8259 is remapped and masked, and any external interrupt that still arrives
+ * is acknowledged and counted): sets RFLAGS.AC|DF (so that
  * SFMASK has something to clear and SYSRET something to restore), then
  * makes calls=N (default 100) `add` system calls (RAX = 1, RDI + RSI
  * returned in RAX), checking after each the result, RFLAGS and CS/SS, and
@@ -68,7 +71,7 @@
 #define SFMASK_BITS  (RFLAGS_IF | RFLAGS_TF | RFLAGS_DF | RFLAGS_AC)
 /* Bits syscall_entry and the user compare (the arithmetic flags vary). */
 #define RFLAGS_CHECKED (RFLAGS_FIXED | RFLAGS_TF | RFLAGS_IF | RFLAGS_DF | RFLAGS_IOPL | RFLAGS_NT | RFLAGS_AC)
-#define RFLAGS_USER    (RFLAGS_FIXED | RFLAGS_DF | RFLAGS_AC)   /* what the user runs with */
+#define RFLAGS_USER    (RFLAGS_FIXED | RFLAGS_IF | RFLAGS_DF | RFLAGS_AC)   /* what the user runs with */
 
 #define MSR_EFER   0xc0000080
 #define MSR_STAR   0xc0000081
@@ -227,14 +230,14 @@ __asm__(
 	"	clac\n"
 	"	jmp	isr_stubs + 16 * 14\n"
 
-	/* RDI = calls; iretq to user_text at CPL 3 with IF = 0. */
+	/* RDI = calls; iretq to user_text at CPL 3 with IF = 1. */
 	"	.globl	enter_user\n"
 	"	.balign 16\n"
 	"enter_user:\n"
 	"	pushq	$" STR(USER_SS) "\n"
 	"	movabsq	$" STR(USER_STACK_TOP) ", %rax\n"
 	"	pushq	%rax\n"
-	"	pushq	$" STR(RFLAGS_FIXED) "\n"
+	"	pushq	$(" STR(RFLAGS_FIXED) " | " STR(RFLAGS_IF) ")\n"
 	"	pushq	$" STR(USER_CS) "\n"
 	"	movabsq	$" STR(USER_VA) ", %rax\n"
 	"	pushq	%rax\n"
@@ -279,6 +282,7 @@ __attribute__((noreturn)) void syscall_slow(uint64_t nr, uint64_t arg0, uint64_t
 
 uint64_t syscall_count;   /* add calls completed; syscall_entry counts them */
 static uint64_t calls;
+static volatile uint64_t interrupts;   /* external interrupts taken (user mode runs with IF = 1) */
 
 
 static void emit_serial(char c, void *ctx)
@@ -327,7 +331,8 @@ void syscall_slow(uint64_t nr, uint64_t arg0, uint64_t arg1)
 		if (arg0 != calls || syscall_count != calls)
 			fail(FAIL_COUNT, "exit after %lu calls (the kernel counted %lu, expected %lu)", arg0,
 			     syscall_count, calls);
-		printf("syscall_cpl3: %lu system calls from CPL3 returned correctly\n", calls);
+		printf("syscall_cpl3: %lu system calls from CPL3 returned correctly (%lu external interrupts "
+		       "taken)\n", calls, interrupts);
 		debug_exit(0);
 	}
 	if (nr == SYS_FAIL && arg0 == FAIL_RESULT)
@@ -349,6 +354,13 @@ static void trap_report(struct isr_frame *f)
 	printf("syscall_cpl3: FAIL: exception %lu, error 0x%lx, rip 0x%lx, cs 0x%lx, rsp 0x%lx, cr2 0x%lx\n",
 	       f->vector, f->error, f->rip, f->cs, f->rsp, cr2);
 	debug_exit(FAIL_EXCEPTION);
+}
+
+/* An 8259 interrupt (all are masked, but one may be in flight): acknowledge it and go on. */
+static void external_interrupt(struct isr_frame *f)
+{
+	interrupts++;
+	pic_eoi((unsigned int)(f->vector - PIC_MASTER_VECTOR));
 }
 
 static bool cpu_has_smap(void)
@@ -375,6 +387,10 @@ void guest_main(const struct boot_info *bi)
 	cpl3_load_gdt_tss(kernel_stack_top);
 	for (unsigned int i = 0; i < sizeof(traps) / sizeof(traps[0]); i++)
 		idt_set_handler(traps[i], trap_report);
+	pic_init(0);
+	for (unsigned int v = PIC_MASTER_VECTOR; v < PIC_MASTER_VECTOR + 16; v++)
+		if (v != PIC_MASTER_VECTOR + 7 && v != PIC_SLAVE_VECTOR + 7)   /* spurious: the library's */
+			idt_set_handler(v, external_interrupt);
 
 	smap = cpu_has_smap();
 	__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));

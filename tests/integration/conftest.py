@@ -6,7 +6,10 @@ the session fixture `vm_results` runs all of them in one batch (one boot of
 the KVM sandbox when this host has no /dev/kvm; see vmrunner.py) and each
 test then checks its own Result.
 
-Environment: VMON_BUILD selects the build directory (default build/).
+Environment: VMON_BUILD selects the build directory (default build/);
+VMON_REQUIRE_KVM=1 (set by scripts/test.sh) turns "no KVM to run guests on"
+from a skip into a failure of every KVM test: the suite must not go green by
+not running.
 """
 
 import os
@@ -55,7 +58,10 @@ def vmon_run(*args):
 def vm_results():
     runner = Runner()
     if not runner.available:
-        pytest.skip(f"no KVM to run guests on: {runner.unavailable_reason}")
+        why = f"no KVM to run guests on: {runner.unavailable_reason}"
+        if os.environ.get("VMON_REQUIRE_KVM") == "1":
+            pytest.fail(why + " (VMON_REQUIRE_KVM=1)", pytrace=False)
+        pytest.skip(why)
     index = {name: runner.add(**spec) for name, spec in _CASES.items()}
     results = runner.execute()
     return {name: results[i] for name, i in index.items()}

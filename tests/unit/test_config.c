@@ -99,6 +99,23 @@ static void help_and_version_are_done(void **state)
 	assert_int_equal(PARSE(&cfg, &err, "run", "--help"), CLI_DONE);
 }
 
+static void host_profile_command_takes_an_optional_mode(void **state)
+{
+	struct vm_config cfg;
+	struct vmon_error err = { 0 };
+	(void)state;
+	assert_int_equal(PARSE(&cfg, &err, "host-profile"), CLI_HOST_PROFILE);
+	assert_int_equal(cfg.host_profile, HOST_PROFILE_AUTO);
+	assert_int_equal(PARSE(&cfg, &err, "host-profile", "pvm"), CLI_HOST_PROFILE);
+	assert_int_equal(cfg.host_profile, HOST_PROFILE_PVM);
+	assert_int_equal(PARSE(&cfg, &err, "host-profile", "none"), CLI_HOST_PROFILE);
+	assert_int_equal(cfg.host_profile, HOST_PROFILE_NONE);
+	assert_int_equal(PARSE(&cfg, &err, "host-profile", "vtx"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "'vtx': expected auto, none or pvm"));
+	assert_int_equal(PARSE(&cfg, &err, "host-profile", "pvm", "extra"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "at most one argument"));
+}
+
 #define EXPECT_ERROR(substr, ...)                                                  \
 	do {                                                                       \
 		struct vm_config cfg;                                              \
@@ -145,6 +162,7 @@ int main(void)
 		cmocka_unit_test(run_with_all_options),
 		cmocka_unit_test(run_defaults),
 		cmocka_unit_test(help_and_version_are_done),
+		cmocka_unit_test(host_profile_command_takes_an_optional_mode),
 		cmocka_unit_test(bad_arguments_name_the_problem),
 		cmocka_unit_test(parser_can_be_called_repeatedly),
 	};

@@ -118,6 +118,43 @@ static void cpuid_masks_clear_cx16_and_hanging_pv_features(void **state)
 	free(c);
 }
 
+static void print_to_string(const struct host_profile *p, char *buf, size_t size)
+{
+	FILE *f = fmemopen(buf, size, "w");
+
+	assert_non_null(f);
+	host_profile_print(p, f);
+	fclose(f);
+}
+
+static void printed_profile_names_mode_reason_and_linux_args(void **state)
+{
+	struct host_profile p;
+	char out[1024];
+	(void)state;
+
+	decide("fpu vme svm", false, HOST_PROFILE_AUTO, &p);
+	print_to_string(&p, out, sizeof(out));
+	assert_string_equal(out, "profile: none\nreason: the CPU has VT-x/AMD-V\nlinux-args: \n"
+			    "cpuid-1-ecx-clear: 0x00000000\nkvm-features-clear: 0x00000000\n");
+
+	decide("fpu vme", true, HOST_PROFILE_AUTO, &p);
+	print_to_string(&p, out, sizeof(out));
+	assert_non_null(strstr(out, "profile: emulated-ring0\n"));
+	assert_non_null(strstr(out, "reason: the CPU has no VT-x/AMD-V and KVM is kvm_pvm\n"));
+	char want[256];
+	snprintf(want, sizeof(want), "linux-args: %s\n", p.linux_args);
+	assert_non_null(strstr(out, want));
+	assert_non_null(strstr(out, "noxsave"));
+	snprintf(want, sizeof(want), "cpuid-1-ecx-clear: 0x%08x\n", CPUID_1_ECX_CX16);
+	assert_non_null(strstr(out, want));
+
+	decide("fpu vme", true, HOST_PROFILE_NONE, &p);
+	print_to_string(&p, out, sizeof(out));
+	assert_non_null(strstr(out, "profile: none\nreason: host profile switched off (--host-profile=none)\n"
+				     "linux-args: \n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +163,7 @@ int main(void)
 		cmocka_unit_test(mode_none_and_pvm_override_detection),
 		cmocka_unit_test(missing_cpuinfo_is_an_error),
 		cmocka_unit_test(cpuid_masks_clear_cx16_and_hanging_pv_features),
+		cmocka_unit_test(printed_profile_names_mode_reason_and_linux_args),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

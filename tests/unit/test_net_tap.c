@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "net/backend.h"
+#include "unit_skip.h"
 #include "virtio/net.h"
 
 /*
@@ -200,10 +201,8 @@ static void test_tx_reaches_interface(void **state)
 	uint8_t frame[200], got[2048];
 	ssize_t n;
 
-	if (why) {
-		print_message("skipped: %s\n", why);
-		skip();
-	}
+	if (why)
+		unit_skip(why);
 	open_tap(f);
 	assert_int_equal(net_backend_send(f->be, frame, test_frame(frame, 9, sizeof(frame))), 0);
 	for (;;) {
@@ -224,10 +223,8 @@ static void test_rx_and_back_pressure(void **state)
 	const char *why = tap_unusable();
 	unsigned calls;
 
-	if (why) {
-		print_message("skipped: %s\n", why);
-		skip();
-	}
+	if (why)
+		unit_skip(why);
 	open_tap(f);
 	inject(f, 1);
 	run_until_count(f, 1);
@@ -265,10 +262,8 @@ static void test_create_named_vmon_interface(void **state)
 	struct vmon_error err = { 0 };
 	const char *why = tap_unusable();
 
-	if (why) {
-		print_message("skipped: %s\n", why);
-		skip();
-	}
+	if (why)
+		unit_skip(why);
 	f->cfg.tap_name = NULL;      /* "vmon%d" */
 	if (net_tap_open(&f->be, &f->loop, &f->cfg, &sink, &err))
 		fail_msg("net_tap_open: %s", err.msg);
@@ -313,5 +308,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_named_vmon_interface, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return unit_status(cmocka_run_group_tests(tests, NULL, NULL));
 }
