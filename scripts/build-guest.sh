@@ -7,6 +7,18 @@
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+
+# One build at a time per cache: a second caller (a parallel test run, a
+# benchmark) waits here and then finds the results cached, instead of
+# unpacking and building into the same tree under the first one's feet.
+# (The lock lives here, not in the recipes, whose own text keys their cache.)
+cache=${VMON_CACHE:-$repo/.cache}
+mkdir -p "$cache"
+exec 9>"$cache/.guest-build.lock"
+if ! flock -n 9; then
+	echo "build-guest: another guest build holds $cache/.guest-build.lock; waiting for it" >&2
+	flock 9
+fi
 kernel=$("$repo/guest/kernel/build.sh")
 initrd=$("$repo/guest/initramfs/build.sh")
 
