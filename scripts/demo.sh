@@ -4,9 +4,17 @@
 # this host has no /dev/kvm).
 set -eu
 cd "$(dirname "$0")/.."
+# Runs a build step quietly; shows its whole output if it fails.
+quiet() {
+	log=$(mktemp)
+	if "$@" >"$log" 2>&1; then rm -f "$log"; return 0; fi
+	cat "$log" >&2; rm -f "$log"
+	echo "demo: error: '$*' failed (output above)" >&2
+	exit 1
+}
 sh scripts/install-deps.sh
-[ -d build ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+[ -d build ] || quiet meson setup build
+quiet ninja -C build
 [ -e /dev/kvm ] || bash tests/kvm-sandbox/prepare.sh
 # The guest Linux kernel and initramfs (cached; a first build takes ~7 min on 2 cores).
 eval "$(sh scripts/build-guest.sh)"
