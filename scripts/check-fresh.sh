@@ -73,10 +73,11 @@ step() {
 	rm -f "$log"
 	outcomes+=("$name|fail|$((SECONDS - t0))|$why")
 	say "FAILED: $name: $why"
-	for s in "${remaining[@]}"; do outcomes+=("$s|fail|0|not run: '$name' failed"); done
+	for s in "${remaining[@]:1}"; do outcomes+=("$s|fail|0|not run: '$name' failed"); done
 	write_junit
 	exit 1
 }
+# The steps still to run, the current one first (each step calls next when it passed).
 remaining=("install-deps" "build release" "build sanitizers" "unit tests release" "unit tests sanitizers")
 next() { remaining=("${remaining[@]:1}"); }
 
