@@ -8,7 +8,7 @@
 # is shown when it fails; the step names what failed.
 #
 # Cached in $VMON_CACHE/fresh-root (VMON_CACHE defaults to <repo>/.cache):
-#   base.tar.zst   the debootstrap result (remade when this script changes)
+#   base-KEY.tar.zst  the debootstrap result (KEY: its arguments and mirror)
 #   apt-archives/  downloaded .debs, shared by all runs
 #   root/          this run's root (removed and remade each run)
 # Needs root (chroot, mounts). Usage: check-fresh.sh [--junit FILE]
@@ -81,16 +81,17 @@ step() {
 remaining=("install-deps" "build release" "build sanitizers" "unit tests release" "unit tests sanitizers")
 next() { remaining=("${remaining[@]:1}"); }
 
-# --- The base root: debootstrap once, keyed by this script. ---
-key=$(sha256sum <"${BASH_SOURCE[0]}" | cut -c1-16)
+# --- The base root: debootstrap once, keyed by how it is made. ---
+mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+mirror=${mirror:-http://deb.debian.org/debian}
+debootstrap_args=(--variant=minbase bookworm)
+key=$(printf '%s\n' "${debootstrap_args[*]}" "$mirror" | sha256sum | cut -c1-16)
 base=$cache/base-$key.tar.zst
 if [ ! -f "$base" ]; then
-	mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
-	mirror=${mirror:-http://deb.debian.org/debian}
 	tmp=$cache/debootstrap.tmp
 	rm -rf "$tmp" && mkdir -p "$tmp" "$cache/apt-archives"
 	remaining=("debootstrap" "${remaining[@]}")
-	step "debootstrap" debootstrap --variant=minbase --cache-dir="$cache/apt-archives" bookworm "$tmp" "$mirror"
+	step "debootstrap" debootstrap --cache-dir="$cache/apt-archives" "${debootstrap_args[@]}" "$tmp" "$mirror"
 	next
 	tar -C "$tmp" --zstd -cf "$base.part" . && mv "$base.part" "$base"
 	rm -rf "$tmp"
