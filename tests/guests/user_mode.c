@@ -68,8 +68,8 @@ static void trap_report(struct isr_frame *f)
 }
 
 /*
- * Port I/O at CPL 3 despite IOPL 3: PVM hosts raise #GP for it (guest user
- * mode runs in host user mode), so the #GP handler does the access at CPL 0
+ * Port I/O at CPL 3: PVM hosts drop the IOPL 3 of the iretq (the #GP frame
+ * shows RFLAGS 0x10002), so in/out raise #GP there; the handler does it at CPL 0
  * and steps over it: in/out with an imm8 or DX port, byte, word (0x66) or
  * dword, and cli. Returns false for anything else.
  */

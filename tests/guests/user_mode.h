@@ -9,7 +9,7 @@
  * an emulator (PVM) run it natively: page tables mapping 0..1 GiB
  * (write-back) and 3..4 GiB (uncached: MMIO) with U = 1 at every level, the
  * library's CPL-3 GDT and TSS, RFLAGS.IOPL = 3 (COM1, the debug-exit port and
- * the CMOS clock stay reachable; where the host refuses IOPL at CPL 3, as PVM
+ * the CMOS clock stay reachable; where the host drops that IOPL, as PVM
  * does, the #GP handler performs the in/out (and cli) at CPL 0) and IF = 0. Other
  * exceptions at CPL 3 fail the guest with trap_code, printing vector, error
  * code, RIP and CR2.
