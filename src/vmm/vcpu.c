@@ -11,6 +11,7 @@
 
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/cpuid.h"
+#include "arch/x86/emulation_exit.h"
 #include "arch/x86/stuck_insn.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
@@ -252,40 +253,27 @@ static bool write_back(struct vcpu *vcpu, struct x86_emu_cpu *cpu)
 
 /*
  * Trap-and-emulate for instructions KVM's own emulator rejects (host profile
- * with emulated ring 0): read the vCPU's state, let src/arch/x86/emulate.c
- * run the instruction (or complete a broken syscall), write the state back.
- * Returns true when the guest can go on.
+ * with emulated ring 0): the ioctls around src/arch/x86/emulation_exit.c,
+ * which decides what to read and what to set. Returns true when the guest
+ * can go on.
  */
 static bool emulate_for_kvm(struct vcpu *vcpu)
 {
-	struct kvm_run *run = vcpu->run;
 	struct x86_emu_cpu cpu = { .mem = &vcpu->vm->mem };
+	struct x86_emu_exit exit;
 	struct x86_emu_report rep;
-	const uint8_t *bytes = NULL;
-	size_t len = 0;
-	enum x86_emu_result res;
 
 	if (ioctl(vcpu->fd, KVM_GET_REGS, &cpu.regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &cpu.sregs) < 0)
 		return false;
-	if (run->emulation_failure.ndata >= 3 &&
-	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
-		bytes = run->emulation_failure.insn_bytes;
-		len = run->emulation_failure.insn_size;
-		if (len > sizeof(run->emulation_failure.insn_bytes))
-			len = sizeof(run->emulation_failure.insn_bytes);
-	}
-	/* The MSR reads cost an ioctl: only when the state looks like a broken syscall. */
-	if (x86_emu_syscall_suspect(&cpu, NULL, NULL) && read_syscall_msrs(vcpu, &cpu) < 0)
+	x86_emu_exit_prepare(vcpu->run, &cpu, &exit);
+	if (exit.need_syscall_msrs && read_syscall_msrs(vcpu, &cpu) < 0)
 		return false;
-	if (len && bytes[0] == 0x9b) {
+	if (exit.need_x87_status) {
 		struct kvm_fpu fpu;
 		if (ioctl(vcpu->fd, KVM_GET_FPU, &fpu) == 0)
 			cpu.x87_fsw = fpu.fsw;
 	}
-	res = x86_emu_emulation_failure(&cpu, bytes, len, &vcpu->emu_stats, &rep);
-	if (res == X86_EMU_GUEST_FAULT)
-		res = x86_emu_raise(&cpu, &rep.fault, &vcpu->emu_stats, &rep);
-	if (res != X86_EMU_DONE) {
+	if (x86_emu_exit_run(&cpu, &exit, &vcpu->emu_stats, &rep) != X86_EMU_DONE) {
 		log_error("vCPU %u: cannot emulate for KVM: %s", vcpu->index, rep.msg.msg);
 		return false;
 	}

@@ -37,6 +37,10 @@ subprocess.run(["cc", "-O2", "-static", "-o", PTY_RUN, os.path.join(HERE, "pty_r
 UNIX_CLIENT = os.path.join(BUILD, "unix_client")
 subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o", UNIX_CLIENT,
                 os.path.join(HERE, "unix_client.c")], check=True)
+# udp_flood is the host end of the virtio-net receive flood (runs vmon itself); static for the same reason.
+UDP_FLOOD = os.path.join(BUILD, "udp_flood")
+subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o", UDP_FLOOD,
+                os.path.join(HERE, "udp_flood.c")], check=True)
 
 
 def guest(name, ext="elf"):

@@ -736,6 +736,131 @@ TEST(suspect_needs_no_msrs_and_check_needs_lstar)
 	assert_false(x86_emu_syscall_check(&cpu, NULL, NULL));
 }
 
+/*
+ * The repair held to what a real SYSCALL leaves (SDM vol. 2B SYSCALL; AMD APM
+ * vol. 3 SYSCALL): RCX = the next RIP, R11 = RFLAGS with RF cleared,
+ * RFLAGS &= ~SFMASK (and RF cleared), RIP = LSTAR, RSP unchanged, CS = flat
+ * 64-bit DPL-0 code with selector STAR[47:32] & ~3, SS = flat DPL-0 data with
+ * selector STAR[47:32] + 8, every other register untouched. The user starts
+ * with garbage in RCX/R11 and flags SFMASK only partly covers.
+ */
+#define RFLAGS_DF (1ull << 10)
+#define SFMASK (X86_RFLAGS_TF | X86_RFLAGS_IF | RFLAGS_DF | X86_RFLAGS_AC | X86_RFLAGS_NT)
+
+struct user_state {
+	struct kvm_regs regs;   /* at the syscall instruction */
+	struct kvm_sregs sregs;
+};
+
+static struct user_state user_at_syscall(void)
+{
+	struct user_state u = { .sregs = cpu.sregs };
+
+	u.regs = (struct kvm_regs){ .rax = 39, .rbx = 0x1111, .rcx = 0xdeadbeefcafef00dull, .rdx = 0x3333,
+		.rsi = 0x4444, .rdi = 0x5555, .rsp = USTACK, .rbp = 0x6666, .r8 = 8, .r9 = 9, .r10 = 10,
+		.r11 = 0x0badc0de0badc0deull, .r12 = 12, .r13 = 13, .r14 = 14, .r15 = 15, .rip = UCODE + 0x10,
+		.rflags = X86_RFLAGS_FIXED | X86_RFLAGS_CF | X86_RFLAGS_ZF | X86_RFLAGS_IF | RFLAGS_DF |
+			  X86_RFLAGS_AC | X86_RFLAGS_RF };
+	u.sregs.cs = seg(0x33, 0xb, true, false);
+	u.sregs.ss = seg(0x2b, 0x3, false, true);
+	return u;
+}
+
+/* What the host's SYSCALL did (notes: everything but CS/SS), then the #PF it ran into at LSTAR. */
+static void host_partial_syscall(const struct user_state *u, uint64_t star, uint64_t lstar)
+{
+	const uint8_t sys[] = { 0x0f, 0x05 };
+	const uint64_t masked = u->regs.rflags & ~(SFMASK | X86_RFLAGS_RF);
+	const uint64_t rsp = RSP0 - 48;   /* RSP0 is 16-byte aligned: the frame starts right below */
+
+	put(u->regs.rip, sys, sizeof(sys));
+	cpu.regs = u->regs;
+	cpu.sregs = u->sregs;
+	cpu.regs.rcx = u->regs.rip + 2;
+	cpu.regs.r11 = u->regs.rflags & ~X86_RFLAGS_RF;
+	/* The fetch at LSTAR (supervisor page) from CPL 3: #PF, error P|U, frame RF = 1 (a fault). */
+	set64(kphys(rsp), X86_PF_P | X86_PF_U);
+	set64(kphys(rsp) + 8, lstar);
+	set64(kphys(rsp) + 16, u->sregs.cs.selector);
+	set64(kphys(rsp) + 24, masked | X86_RFLAGS_RF);
+	set64(kphys(rsp) + 32, u->regs.rsp);
+	set64(kphys(rsp) + 40, u->sregs.ss.selector);
+	/* Interrupt-gate entry to the #PF handler at CPL 0: IF, TF, NT, RF cleared; SS = null with RPL 0. */
+	cpu.regs.rip = H_PF;
+	cpu.regs.rsp = rsp;
+	cpu.regs.rflags = masked & ~(X86_RFLAGS_IF | X86_RFLAGS_TF | X86_RFLAGS_NT);
+	cpu.sregs.cs = seg(0x10, 0xb, true, false);
+	cpu.sregs.ss = (struct kvm_segment){ .limit = 0xffffffff, .type = 3, .present = 1, .db = 1, .s = 1, .g = 1 };
+	cpu.sregs.cr2 = lstar;
+	cpu.msr_star = star;
+	cpu.msr_lstar = lstar;
+}
+
+/* SDM vol. 2B SYSCALL, "Operation", from the user state. */
+static struct user_state real_syscall(const struct user_state *u, uint64_t star, uint64_t lstar)
+{
+	struct user_state k = *u;
+	const uint16_t sel = (uint16_t)(star >> 32);
+
+	k.regs.rcx = u->regs.rip + 2;
+	k.regs.r11 = u->regs.rflags & ~X86_RFLAGS_RF;
+	k.regs.rflags = u->regs.rflags & ~SFMASK & ~X86_RFLAGS_RF;
+	k.regs.rip = lstar;
+	k.sregs.cs = (struct kvm_segment){ .selector = sel & 0xfffc, .base = 0, .limit = 0xffffffff, .type = 0xb,
+		.s = 1, .dpl = 0, .present = 1, .l = 1, .db = 0, .g = 1 };
+	k.sregs.ss = (struct kvm_segment){ .selector = (uint16_t)(sel + 8), .base = 0, .limit = 0xffffffff,
+		.type = 0x3, .s = 1, .dpl = 0, .present = 1, .db = 1, .g = 1 };
+	return k;
+}
+
+static void expect_same_segment(const struct kvm_segment *got, const struct kvm_segment *want)
+{
+	assert_int_equal(got->selector, want->selector);
+	assert_int_equal(got->base, want->base);
+	assert_int_equal(got->limit, want->limit);
+	assert_int_equal(got->type, want->type);
+	assert_int_equal(got->s, want->s);
+	assert_int_equal(got->dpl, want->dpl);
+	assert_int_equal(got->present, want->present);
+	assert_int_equal(got->l, want->l);
+	assert_int_equal(got->db, want->db);
+	assert_int_equal(got->g, want->g);
+	assert_int_equal(got->unusable, 0);
+}
+
+static void expect_real_syscall_after_repair(uint64_t star)
+{
+	const struct user_state u = user_at_syscall();
+	const struct user_state want = real_syscall(&u, star, LSTAR);
+
+	host_partial_syscall(&u, star, LSTAR);
+	assert_int_equal(clac_exit(), X86_EMU_DONE);
+	assert_int_equal(rep.kind, X86_EMU_KIND_SYSCALL_REPAIR);
+	assert_int_equal(cpu.regs.rcx, UCODE + 0x12);
+	assert_int_equal(cpu.regs.r11, X86_RFLAGS_FIXED | X86_RFLAGS_CF | X86_RFLAGS_ZF | X86_RFLAGS_IF |
+					       RFLAGS_DF | X86_RFLAGS_AC);
+	assert_int_equal(cpu.regs.rflags, X86_RFLAGS_FIXED | X86_RFLAGS_CF | X86_RFLAGS_ZF);
+	assert_memory_equal(&cpu.regs, &want.regs, sizeof(cpu.regs));   /* RSP, RIP and every other GPR */
+	expect_same_segment(&cpu.sregs.cs, &want.sregs.cs);
+	expect_same_segment(&cpu.sregs.ss, &want.sregs.ss);
+	assert_int_equal(cpu.sregs.cs.selector & 3, 0);   /* CPL 0 */
+	assert_memory_equal(&cpu.sregs.ds, &want.sregs.ds, sizeof(cpu.sregs.ds));
+	assert_memory_equal(&cpu.sregs.es, &want.sregs.es, sizeof(cpu.sregs.es));
+	assert_memory_equal(&cpu.sregs.fs, &want.sregs.fs, sizeof(cpu.sregs.fs));
+	assert_memory_equal(&cpu.sregs.gs, &want.sregs.gs, sizeof(cpu.sregs.gs));
+	assert_int_equal(cpu.dirty, X86_EMU_DIRTY_REGS | X86_EMU_DIRTY_SREGS);
+}
+
+TEST(repair_leaves_what_a_real_syscall_leaves)
+{
+	expect_real_syscall_after_repair(0x0023001000000000ull);   /* Linux: __KERNEL_CS 0x10, SS 0x18 */
+}
+
+TEST(repair_forces_cs_rpl_0_and_takes_ss_as_star_plus_8)
+{
+	expect_real_syscall_after_repair(0x0023001300000000ull);   /* CS 0x10, SS 0x1b (SDM: no RPL masking) */
+}
+
 /* --- exception delivery ---------------------------------------------------------- */
 
 TEST(raised_page_fault_sets_cr2_and_pushes_the_error_code)
@@ -854,6 +979,8 @@ int main(void)
 		T(clac_outside_the_pf_handler_is_an_ordinary_clac),
 		T(no_syscall_before_rcx_is_an_ordinary_clac),
 		T(suspect_needs_no_msrs_and_check_needs_lstar),
+		T(repair_leaves_what_a_real_syscall_leaves),
+		T(repair_forces_cs_rpl_0_and_takes_ss_as_star_plus_8),
 		T(raised_page_fault_sets_cr2_and_pushes_the_error_code),
 		T(fault_during_delivery_of_a_benign_exception_is_delivered_next),
 		T(contributory_fault_during_gp_delivery_becomes_double_fault),
