@@ -9,11 +9,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "arch/x86/memory.h"
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/mptable.h"
-#include "vmm/config.h"
-#include "vmm/file_map.h"
-#include "vmm/log.h"
+#include "cli/cli.h"
+#include "base/file_map.h"
+#include "base/log.h"
 #include "vmm/vm.h"
 
 #define KERNEL_MAX_SIZE (1ull << 30)
@@ -104,7 +105,7 @@ int main(int argc, char **argv)
 	}
 
 	/* Load the kernel before touching KVM: a bad image is reported the same on any host. */
-	if (guest_mem_create(&mem, cfg.mem_size, &err)) {
+	if (x86_guest_mem_create(&mem, cfg.mem_size, &err)) {
 		log_error("%s", err.msg);
 		status = err.code == -EINVAL ? VMON_EXIT_USAGE : VMON_EXIT_HOST_ERROR;
 		goto out_files;

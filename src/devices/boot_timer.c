@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "vmm/log.h"
+#include "base/log.h"
 
 static void monotonic_now(void *ctx, struct timespec *now)
 {

@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "devices/device.h"
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * Boot-timing port, like Firecracker's boot timer: the guest writes a marker

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "devices/device.h"
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * QEMU isa-debug-exit compatible port: writing value v stops the VM with exit

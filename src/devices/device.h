@@ -6,8 +6,8 @@
 
 #include <stdbool.h>
 
-#include "vmm/guest_mem.h"
-#include "vmm/io_bus.h"
+#include "base/guest_mem.h"
+#include "base/io_bus.h"
 
 /*
  * What a device may ask of the machine it is plugged into. Devices never see

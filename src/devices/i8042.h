@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "devices/device.h"
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * i8042 PS/2 keyboard controller with no keyboard and no mouse attached, plus

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "devices/device.h"
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * Absorbs I/O ports that Linux and firmware-style code touch on every PC but

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "devices/device.h"
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * MC146818 CMOS real-time clock and its 128 bytes of CMOS RAM behind the

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "devices/device.h"
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * 16550A UART (8250 family) on 8 I/O ports, as Linux's 8250 driver and the

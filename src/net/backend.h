@@ -5,10 +5,36 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 
-#include "vmm/config.h"
-#include "vmm/error.h"
-#include "vmm/event_loop.h"
+#include "base/error.h"
+#include "base/event_loop.h"
+
+
+enum net_backend_kind {
+	NET_BACKEND_USER,            /* libslirp user-mode networking (no privileges) */
+	NET_BACKEND_TAP,             /* a host TAP interface */
+};
+
+/* hostfwd=tcp::HOSTPORT-:GUESTPORT (or udp:HOSTADDR:HOSTPORT-GUESTADDR:GUESTPORT) */
+struct net_hostfwd {
+	bool udp;
+	uint32_t host_addr;          /* IPv4, host byte order; 0 = any */
+	uint16_t host_port;
+	uint32_t guest_addr;         /* 0 = the guest's DHCP address (10.0.2.15) */
+	uint16_t guest_port;
+};
+
+#define NET_MAX_HOSTFWD 8
+
+/* --net user[,hostfwd=...][,mac=..] | --net tap[=NAME][,mac=..] */
+struct net_config {
+	enum net_backend_kind backend;
+	const char *tap_name;        /* TAP: existing interface; NULL: create one (needs CAP_NET_ADMIN) */
+	uint8_t mac[6];              /* always set after parsing (default 52:54:00:12:34:5N) */
+	unsigned nhostfwd;
+	struct net_hostfwd hostfwd[NET_MAX_HOSTFWD];
+};
 
 /*
  * A network backend carries Ethernet frames (no virtio header, no FCS)

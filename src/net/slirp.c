@@ -26,8 +26,8 @@
 #include <slirp/libslirp.h>
 
 #include "net/backend.h"
-#include "vmm/log.h"
-#include "vmm/thread.h"
+#include "base/log.h"
+#include "base/thread.h"
 
 #define SLIRP_TXQ_MAX_FRAMES 256      /* guest frames waiting for the slirp thread */
 #define SLIRP_TXQ_MAX_BYTES (4u << 20)

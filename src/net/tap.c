@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "net/backend.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #define TAP_FRAME_MAX 65536u     /* a TAP read never returns more than the interface's MTU + header */
 #define TAP_READS_PER_WAKEUP 64  /* then let other loop sources run; epoll is level-triggered */

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "virtio/iov.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #define BLK_HDR_SIZE sizeof(struct virtio_blk_outhdr)
 #define BLK_RANGE_SIZE sizeof(struct virtio_blk_discard_write_zeroes)

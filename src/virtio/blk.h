@@ -8,8 +8,15 @@
 #include <sys/uio.h>
 
 #include "virtio/device.h"
-#include "vmm/config.h"
-#include "vmm/error.h"
+#include "base/error.h"
+
+
+/* --drive path=FILE[,readonly=on|off][,id=NAME] */
+struct drive_config {
+	const char *path;
+	bool readonly;
+	const char *id;              /* serial the guest reads with GET_ID (<= 20 bytes); NULL: "vmon-drive<N>" */
+};
 
 /*
  * virtio-blk (virtio 1.2 §5.2) on a raw image: a regular file or a block

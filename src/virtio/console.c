@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "virtio/iov.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 /*
  * The client fd is armed EPOLLONESHOT: every event disarms it and its

@@ -8,8 +8,8 @@
 #include <sys/uio.h>
 
 #include "virtio/device.h"
-#include "vmm/error.h"
-#include "vmm/event_loop.h"
+#include "base/error.h"
+#include "base/event_loop.h"
 
 /*
  * virtio-console (virtio 1.2 §5.3) with one port (no MULTIPORT, no SIZE:

@@ -12,7 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "base/log.h"
 
 /*
  * Register layout and semantics: virtio 1.2 §4.2.2. The driver side this

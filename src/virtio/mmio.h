@@ -8,8 +8,8 @@
 
 #include "devices/device.h"
 #include "virtio/device.h"
-#include "vmm/error.h"
-#include "vmm/event_loop.h"
+#include "base/error.h"
+#include "base/event_loop.h"
 
 /*
  * virtio-mmio transport, version 2 only (virtio 1.2 §4.2.2; legacy v1 is

@@ -12,7 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "base/log.h"
 
 /* Chains handled per kick before other loop sources get a turn (the rest: tx_more_fd). */
 #define TX_BATCH 256u

@@ -9,9 +9,8 @@
 
 #include "net/backend.h"
 #include "virtio/device.h"
-#include "vmm/config.h"
-#include "vmm/error.h"
-#include "vmm/event_loop.h"
+#include "base/error.h"
+#include "base/event_loop.h"
 
 /*
  * virtio-net (virtio 1.2 §5.1): queue 0 receive, queue 1 transmit; no

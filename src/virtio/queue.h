@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 /*
  * Split virtqueues (virtio 1.2 §2.7) as a device sees them. This is THE

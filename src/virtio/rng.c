@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "vmm/log.h"
+#include "base/log.h"
 
 int virtio_rng_create(struct virtio_rng **out, struct virtio_transport *t, struct vmon_error *err)
 {

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "virtio/device.h"
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * virtio-rng / entropy device (virtio 1.2 §5.4): one queue of device-writable

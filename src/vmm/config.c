@@ -1,308 +1,83 @@
 /* SPDX-License-Identifier: MIT */
 #include "vmm/config.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
-#include <limits.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/un.h>
 
-#include "vmm/config_devices.h"
-#include "vmm/guest_mem.h"
+#include "arch/x86/layout.h"
+#include "base/guest_mem.h"
 
-int parse_size(const char *text, uint64_t *bytes)
+void vm_config_init(struct vm_config *cfg)
 {
-	unsigned long long value;
-	uint64_t shift = 20;  /* bare number: MiB */
-	char *end;
-
-	if (!text || !isdigit((unsigned char)text[0]))
-		return -EINVAL;
-	errno = 0;
-	value = strtoull(text, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (*end) {
-		switch (toupper((unsigned char)*end)) {
-		case 'K': shift = 10; break;
-		case 'M': shift = 20; break;
-		case 'G': shift = 30; break;
-		case 'T': shift = 40; break;
-		default: return -EINVAL;
-		}
-		end++;
-		if (strcasecmp(end, "iB") != 0 && strcasecmp(end, "B") != 0 && *end)
-			return -EINVAL;
-	}
-	if (value > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*bytes = (uint64_t)value << shift;
-	return 0;
-}
-
-static int parse_host_profile_mode(const char *text, enum host_profile_mode *mode, struct vmon_error *err)
-{
-	if (!strcmp(text, "auto"))
-		*mode = HOST_PROFILE_AUTO;
-	else if (!strcmp(text, "none"))
-		*mode = HOST_PROFILE_NONE;
-	else if (!strcmp(text, "pvm"))
-		*mode = HOST_PROFILE_PVM;
-	else
-		return error_set(err, -EINVAL, "--host-profile '%s': expected auto, none or pvm", text);
-	return 0;
-}
-
-void cli_print_usage(FILE *out)
-{
-	fputs("usage: vmon run --kernel FILE [options]\n"
-	      "       vmon host-profile [auto|none|pvm]\n"
-	      "       vmon --help | --version\n"
-	      "\n"
-	      "Runs a guest kernel in a KVM virtual machine with a serial console on stdin/stdout.\n"
-	      "\n"
-	      "run options:\n"
-	      "  -k, --kernel FILE        kernel: ELF vmlinux, bzImage, or an ELF with a PVH note\n"
-	      "  -i, --initrd FILE        initial ramdisk\n"
-	      "  -c, --cmdline STR        kernel command line\n"
-	      "  -m, --mem SIZE           guest RAM, e.g. 128M, 1G (a bare number is MiB; default 128M)\n"
-	      "      --cpus N             number of vCPUs (default 1; only 1 is supported yet)\n"
-	      "      --boot-protocol P    auto (default: PVH when the ELF has a PVH note), linux or pvh\n"
-	      "      --bzimage-guest-decompress\n"
-	      "                           enter a bzImage's own 64-bit entry and let it decompress\n"
-	      "                           itself, instead of decompressing its payload on the host\n"
-	      "      --stats              print exit counts by reason and port when the VM ends\n"
-	      "      --no-linux-device-args\n"
-	      "                           do not append \"" VMON_LINUX_DEVICE_ARGS "\" to a Linux\n"
-	      "                           kernel's command line (vmon has no PCI, one UART, no mouse)\n"
-	      "      --host-profile P     auto (default): detect a host whose KVM runs guest kernel code in\n"
-	      "                           an instruction emulator (PVM) and work around it; none; pvm\n"
-	      "\n"
-	      "virtio devices (virtio-mmio; Linux gets the matching virtio_mmio.device= arguments):\n"
-	      "      --drive path=FILE[,readonly=on|off][,id=SERIAL]\n"
-	      "                           virtio-blk disk on a raw image (size a multiple of 512; repeatable)\n"
-	      "      --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,mac=MAC]\n"
-	      "                           virtio-net with user-mode networking (libslirp: guest 10.0.2.15,\n"
-	      "                           host 10.0.2.2, DNS 10.0.2.3; needs no privileges)\n"
-	      "      --net tap[=NAME][,mac=MAC]\n"
-	      "                           virtio-net on a host TAP interface (created when no NAME is given)\n"
-	      "      --rng                virtio-rng fed from the host's getrandom()\n"
-	      "      --vconsole socket=PATH\n"
-	      "                           virtio-console port on a UNIX socket vmon listens on\n"
-	      "\n"
-	      "  -v, --verbose            more monitor messages (repeat for debug)\n"
-	      "  -q, --quiet              only errors from the monitor\n"
-	      "\n"
-	      "Console: with a terminal on stdin, Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h helps.\n"
-	      "Exit status: 0 guest reset/power-off or quit; 2n+1 the guest wrote n to the debug-exit port\n"
-	      "0xf4 (as QEMU's isa-debug-exit); 2 bad usage or image; 4 guest crashed (triple fault,\n"
-	      "KVM internal error); 6 host error (no /dev/kvm, ioctl failure); 130/143 on SIGINT/SIGTERM.\n",
-	      out);
-}
-
-static int parse_cpus(const char *text, unsigned *ncpus)
-{
-	char *end;
-	unsigned long v;
-
-	if (!isdigit((unsigned char)text[0]))
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (errno || *end || v == 0 || v > 255)
-		return -EINVAL;
-	*ncpus = (unsigned)v;
-	return 0;
-}
-
-enum {
-	OPT_CPUS = 0x100,
-	OPT_STATS,
-	OPT_BOOT_PROTOCOL,
-	OPT_BZIMAGE_GUEST_DECOMPRESS,
-	OPT_HOST_PROFILE,
-	OPT_NO_LINUX_DEVICE_ARGS,
-	OPT_DRIVE,
-	OPT_NET,
-	OPT_RNG,
-	OPT_VCONSOLE,
-};
-
-enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, struct vmon_error *err)
-{
-	static const struct option run_options[] = {
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "cmdline", required_argument, NULL, 'c' },
-		{ "mem", required_argument, NULL, 'm' },
-		{ "cpus", required_argument, NULL, OPT_CPUS },
-		{ "stats", no_argument, NULL, OPT_STATS },
-		{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
-		{ "bzimage-guest-decompress", no_argument, NULL, OPT_BZIMAGE_GUEST_DECOMPRESS },
-		{ "host-profile", required_argument, NULL, OPT_HOST_PROFILE },
-		{ "no-linux-device-args", no_argument, NULL, OPT_NO_LINUX_DEVICE_ARGS },
-		{ "drive", required_argument, NULL, OPT_DRIVE },
-		{ "net", required_argument, NULL, OPT_NET },
-		{ "rng", no_argument, NULL, OPT_RNG },
-		{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *command;
-	int opt;
-
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->cmdline = "";
 	cfg->mem_size = VM_CONFIG_DEFAULT_MEM;
 	cfg->ncpus = 1;
 	cfg->protocol = BOOT_PROTOCOL_AUTO;
+	cfg->host_profile = HOST_PROFILE_AUTO;
 	cfg->linux_device_args = true;
+}
 
-	if (argc < 2) {
-		error_set(err, -EINVAL, "no command given (try 'vmon --help')");
-		return CLI_ERROR;
-	}
-	command = argv[1];
-	if (!strcmp(command, "--help") || !strcmp(command, "-h") || !strcmp(command, "help")) {
-		cli_print_usage(out);
-		return CLI_DONE;
-	}
-	if (!strcmp(command, "--version") || !strcmp(command, "-V") || !strcmp(command, "version")) {
-		fprintf(out, "vmon %s\n", VMON_VERSION);
-		return CLI_DONE;
-	}
-	if (!strcmp(command, "host-profile")) {
-		/* What `run` would decide on this host: tests and users ask instead of guessing. */
-		if (argc > 3) {
-			error_set(err, -EINVAL, "host-profile takes at most one argument (auto, none or pvm)");
-			return CLI_ERROR;
-		}
-		if (argc == 3 && parse_host_profile_mode(argv[2], &cfg->host_profile, err))
-			return CLI_ERROR;
-		return CLI_HOST_PROFILE;
-	}
-	if (strcmp(command, "run")) {
-		error_set(err, -EINVAL, "unknown command '%s' (try 'vmon --help')", command);
-		return CLI_ERROR;
-	}
+/* Records the field at fault and the message ("FIELD problem"). */
+#define BAD(fieldname, code, ...)                                  \
+	do {                                                       \
+		if (field)                                         \
+			*field = (fieldname);                      \
+		return error_set(err, (code), __VA_ARGS__);        \
+	} while (0)
 
-	/* getopt keeps global state: reset it so cli_parse can be called again (tests). */
-	optind = 1;
-	opterr = 0;
-	argc--;
-	argv++;
-	while ((opt = getopt_long(argc, argv, ":k:i:c:m:vqh", run_options, NULL)) != -1) {
-		switch (opt) {
-		case 'k':
-			cfg->kernel_path = optarg;
-			break;
-		case 'i':
-			cfg->initrd_path = optarg;
-			break;
-		case 'c':
-			cfg->cmdline = optarg;
-			break;
-		case 'm': {
-			int r = parse_size(optarg, &cfg->mem_size);
-			if (r) {
-				error_set(err, r, "--mem '%s': %s", optarg,
-					  r == -ERANGE ? "too large" : "not a size (examples: 128M, 1G, 512)");
-				return CLI_ERROR;
-			}
-			if (cfg->mem_size < GUEST_MEM_MIN || cfg->mem_size > GUEST_MEM_MAX) {
-				error_set(err, -EINVAL, "--mem '%s': must be between %llu MiB and %llu GiB", optarg,
-					  GUEST_MEM_MIN >> 20, GUEST_MEM_MAX >> 30);
-				return CLI_ERROR;
-			}
-			if (cfg->mem_size % 4096) {
-				error_set(err, -EINVAL, "--mem '%s': not a multiple of 4 KiB", optarg);
-				return CLI_ERROR;
-			}
-			break;
-		}
-		case OPT_CPUS:
-			if (parse_cpus(optarg, &cfg->ncpus)) {
-				error_set(err, -EINVAL, "--cpus '%s': not a number between 1 and 255", optarg);
-				return CLI_ERROR;
-			}
-			if (cfg->ncpus > VM_CONFIG_MAX_CPUS) {
-				error_set(err, -EINVAL, "--cpus %u: only %d vCPU is supported in this version (SMP is not "
-					  "implemented yet)", cfg->ncpus, VM_CONFIG_MAX_CPUS);
-				return CLI_ERROR;
-			}
-			break;
-		case OPT_STATS:
-			cfg->stats = true;
-			break;
-		case OPT_BOOT_PROTOCOL:
-			if (!strcmp(optarg, "auto"))
-				cfg->protocol = BOOT_PROTOCOL_AUTO;
-			else if (!strcmp(optarg, "linux"))
-				cfg->protocol = BOOT_PROTOCOL_LINUX;
-			else if (!strcmp(optarg, "pvh"))
-				cfg->protocol = BOOT_PROTOCOL_PVH;
-			else {
-				error_set(err, -EINVAL, "--boot-protocol '%s': expected auto, linux or pvh", optarg);
-				return CLI_ERROR;
-			}
-			break;
-		case OPT_NO_LINUX_DEVICE_ARGS:
-			cfg->linux_device_args = false;
-			break;
-		case OPT_HOST_PROFILE:
-			if (parse_host_profile_mode(optarg, &cfg->host_profile, err))
-				return CLI_ERROR;
-			break;
-		case OPT_BZIMAGE_GUEST_DECOMPRESS:
-			cfg->bzimage_guest_decompress = true;
-			break;
-		case OPT_DRIVE:
-			if (config_parse_drive(cfg, optarg, err))
-				return CLI_ERROR;
-			break;
-		case OPT_NET:
-			if (config_parse_net(cfg, optarg, err))
-				return CLI_ERROR;
-			break;
-		case OPT_RNG:
-			cfg->rng = true;
-			break;
-		case OPT_VCONSOLE:
-			if (config_parse_vconsole(cfg, optarg, err))
-				return CLI_ERROR;
-			break;
-		case 'v':
-			cfg->verbosity = cfg->verbosity < 0 ? 1 : cfg->verbosity + 1;
-			break;
-		case 'q':
-			cfg->verbosity = -1;
-			break;
-		case 'h':
-			cli_print_usage(out);
-			return CLI_DONE;
-		case ':':
-			error_set(err, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
-			return CLI_ERROR;
-		default:
-			error_set(err, -EINVAL, "unknown option '%s' (try 'vmon --help')", argv[optind - 1]);
-			return CLI_ERROR;
-		}
+int vm_config_check(const struct vm_config *cfg, const char **field, struct vmon_error *err)
+{
+	if (!cfg->kernel_path || !cfg->kernel_path[0])
+		BAD("kernel_path", -EINVAL, "kernel_path is required");
+	if (!cfg->cmdline)
+		BAD("cmdline", -EINVAL, "cmdline is missing");
+	if (strlen(cfg->cmdline) >= 0x10000)
+		BAD("cmdline", -E2BIG, "cmdline is %zu bytes; at most 65535 fit", strlen(cfg->cmdline));
+	if (cfg->mem_size < GUEST_MEM_MIN || cfg->mem_size > GUEST_MEM_MAX)
+		BAD("mem_size", -EINVAL, "mem_size %llu bytes: must be between %llu MiB and %llu GiB",
+		    (unsigned long long)cfg->mem_size, GUEST_MEM_MIN >> 20, GUEST_MEM_MAX >> 30);
+	if (cfg->mem_size % 4096)
+		BAD("mem_size", -EINVAL, "mem_size %llu bytes: not a multiple of 4 KiB",
+		    (unsigned long long)cfg->mem_size);
+	if (cfg->ncpus < 1)
+		BAD("ncpus", -EINVAL, "ncpus must be at least 1");
+	if (cfg->ncpus > VM_CONFIG_MAX_CPUS)
+		BAD("ncpus", -EINVAL, "ncpus %u: only %d vCPU is supported in this version (SMP is not implemented "
+		    "yet)", cfg->ncpus, VM_CONFIG_MAX_CPUS);
+	if (cfg->protocol != BOOT_PROTOCOL_AUTO && cfg->protocol != BOOT_PROTOCOL_LINUX &&
+	    cfg->protocol != BOOT_PROTOCOL_PVH)
+		BAD("protocol", -EINVAL, "protocol %d is not a boot protocol", (int)cfg->protocol);
+	if (cfg->host_profile != HOST_PROFILE_AUTO && cfg->host_profile != HOST_PROFILE_NONE &&
+	    cfg->host_profile != HOST_PROFILE_PVM)
+		BAD("host_profile", -EINVAL, "host_profile %d is not auto, none or pvm", (int)cfg->host_profile);
+	if (cfg->ndrives > VM_CONFIG_MAX_DRIVES)
+		BAD("drives", -EINVAL, "drives: %u given, at most %d", cfg->ndrives, VM_CONFIG_MAX_DRIVES);
+	for (unsigned i = 0; i < cfg->ndrives; i++) {
+		if (!cfg->drives[i].path || !cfg->drives[i].path[0])
+			BAD("drives", -EINVAL, "drives[%u] has no path", i);
+		if (cfg->drives[i].id && (!cfg->drives[i].id[0] || strlen(cfg->drives[i].id) > 20))
+			BAD("drives", -EINVAL, "drives[%u] id '%s' must be 1 to 20 characters", i, cfg->drives[i].id);
 	}
-	if (optind < argc) {
-		error_set(err, -EINVAL, "unexpected argument '%s'", argv[optind]);
-		return CLI_ERROR;
+	if (cfg->nnets > VM_CONFIG_MAX_NETS)
+		BAD("nets", -EINVAL, "nets: %u given, at most %d", cfg->nnets, VM_CONFIG_MAX_NETS);
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		const struct net_config *n = &cfg->nets[i];
+
+		if (n->backend != NET_BACKEND_USER && n->backend != NET_BACKEND_TAP)
+			BAD("nets", -EINVAL, "nets[%u] backend %d is not user or tap", i, (int)n->backend);
+		if (n->nhostfwd > NET_MAX_HOSTFWD)
+			BAD("nets", -EINVAL, "nets[%u]: %u hostfwd rules, at most %d", i, n->nhostfwd, NET_MAX_HOSTFWD);
+		if (n->mac[0] & 1)
+			BAD("nets", -EINVAL, "nets[%u] mac is a multicast address", i);
 	}
-	if (!cfg->kernel_path) {
-		error_set(err, -EINVAL, "run: --kernel FILE is required");
-		return CLI_ERROR;
-	}
-	if (strlen(cfg->cmdline) >= 0x10000) {
-		error_set(err, -E2BIG, "--cmdline is %zu bytes; at most 65535 fit", strlen(cfg->cmdline));
-		return CLI_ERROR;
-	}
-	return CLI_RUN;
+	if (cfg->vconsole_socket && strlen(cfg->vconsole_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		BAD("vconsole_socket", -ENAMETOOLONG, "vconsole_socket path is longer than %zu bytes",
+		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	unsigned nvirtio = cfg->ndrives + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vconsole_socket ? 1 : 0);
+	if (nvirtio > X86_VIRTIO_MAX_DEVICES)
+		BAD("drives", -EINVAL, "drives, nets, rng and vconsole make %u virtio devices; at most %d fit",
+		    nvirtio, X86_VIRTIO_MAX_DEVICES);
+	return 0;
 }

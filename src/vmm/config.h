@@ -1,46 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef VMON_CONFIG_H
-#define VMON_CONFIG_H
+#ifndef VMON_VMM_CONFIG_H
+#define VMON_VMM_CONFIG_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "arch/x86/boot.h"
+#include "base/error.h"
+#include "net/backend.h"
+#include "virtio/blk.h"
 #include "vmm/host_profile.h"
-#include "vmm/error.h"
-
-/* --drive path=FILE[,readonly=on|off][,id=NAME] */
-struct drive_config {
-	const char *path;
-	bool readonly;
-	const char *id;              /* serial the guest reads with GET_ID (<= 20 bytes); NULL: "vmon-drive<N>" */
-};
-
-enum net_backend_kind {
-	NET_BACKEND_USER,            /* libslirp user-mode networking (no privileges) */
-	NET_BACKEND_TAP,             /* a host TAP interface */
-};
-
-/* hostfwd=tcp::HOSTPORT-:GUESTPORT (or udp:HOSTADDR:HOSTPORT-GUESTADDR:GUESTPORT) */
-struct net_hostfwd {
-	bool udp;
-	uint32_t host_addr;          /* IPv4, host byte order; 0 = any */
-	uint16_t host_port;
-	uint32_t guest_addr;         /* 0 = the guest's DHCP address (10.0.2.15) */
-	uint16_t guest_port;
-};
-
-#define NET_MAX_HOSTFWD 8
-
-/* --net user[,hostfwd=...][,mac=..] | --net tap[=NAME][,mac=..] */
-struct net_config {
-	enum net_backend_kind backend;
-	const char *tap_name;        /* TAP: existing interface; NULL: create one (needs CAP_NET_ADMIN) */
-	uint8_t mac[6];              /* always set after parsing (default 52:54:00:12:34:5N) */
-	unsigned nhostfwd;
-	struct net_hostfwd hostfwd[NET_MAX_HOSTFWD];
-};
 
 #define VM_CONFIG_MAX_DRIVES 6
 #define VM_CONFIG_MAX_NETS 2
@@ -90,22 +60,14 @@ enum vmon_exit_status {
 	VMON_EXIT_HOST_ERROR = 6,    /* /dev/kvm missing, an ioctl failed, out of memory */
 };
 
-enum cli_action {
-	CLI_RUN,       /* cfg is filled: run the VM */
-	CLI_DONE,      /* --help / --version printed: exit 0 */
-	CLI_ERROR,     /* err holds the message: exit VMON_EXIT_USAGE */
-	CLI_HOST_PROFILE, /* `vmon host-profile [MODE]`: print the profile for cfg->host_profile */
-};
-
-/* Parses argv (argv[0] is the program). Help/version text goes to out. */
-enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, struct vmon_error *err);
+/* A vm_config with every default set and no kernel. */
+void vm_config_init(struct vm_config *cfg);
 
 /*
- * "128M", "1G", "512K", "2T", optionally followed by "iB"/"B"; a bare number
- * is MiB (as QEMU's -m). Returns 0 or -EINVAL/-ERANGE.
+ * The one validation of a machine description, whoever filled it (CLI, config
+ * file, API): 0, or -EINVAL/-E2BIG with err saying "FIELD problem", and
+ * *field (when not NULL) set to the vm_config field at fault.
  */
-int parse_size(const char *text, uint64_t *bytes);
-
-void cli_print_usage(FILE *out);
+int vm_config_check(const struct vm_config *cfg, const char **field, struct vmon_error *err);
 
 #endif

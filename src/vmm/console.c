@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "devices/uart_8250.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 int console_init(struct console *c, int in_fd, int out_fd, struct vmon_error *err)
 {

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/error.h"
-#include "vmm/terminal.h"
+#include "base/error.h"
+#include "base/terminal.h"
 
 struct uart_8250;
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * What this host's KVM can and cannot do, decided at run time (never by a

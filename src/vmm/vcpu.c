@@ -13,7 +13,7 @@
 #include "arch/x86/cpuid.h"
 #include "arch/x86/emulation_exit.h"
 #include "arch/x86/stuck_insn.h"
-#include "vmm/log.h"
+#include "base/log.h"
 #include "vmm/vm.h"
 
 /* SIGUSR1 interrupts KVM_RUN; its handler does nothing (the EINTR is the point). */

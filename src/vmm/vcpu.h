@@ -10,7 +10,7 @@
 
 #include "arch/x86/boot.h"
 #include "arch/x86/emulate.h"
-#include "vmm/error.h"
+#include "base/error.h"
 #include "vmm/stats.h"
 
 struct vm;

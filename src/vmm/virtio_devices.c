@@ -9,7 +9,7 @@
 #include "virtio/console.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 static const unsigned virtio_gsis[X86_VIRTIO_MAX_DEVICES] = X86_VIRTIO_GSIS;
 

@@ -9,7 +9,7 @@
 #include "devices/device.h"
 #include "virtio/mmio.h"
 #include "vmm/config.h"
-#include "vmm/event_loop.h"
+#include "base/event_loop.h"
 
 /*
  * The VM's virtio devices, built from the config in a fixed order — drives,

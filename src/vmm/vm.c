@@ -17,7 +17,7 @@
 
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/layout.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 static void host_set_irq(void *ctx, unsigned gsi, int level)
 {

@@ -13,7 +13,7 @@ mkdir -p "$out"
 	-I"$root/src" \
 	"$root/tests/fuzz/fuzz_virtq.c" \
 	"$root/src/virtio/queue.c" \
-	"$root/src/vmm/guest_mem.c" \
-	"$root/src/vmm/error.c" \
+	"$root/src/base/guest_mem.c" \
+	"$root/src/base/error.c" \
 	-o "$out/fuzz_virtq"
 echo "built $out/fuzz_virtq"

@@ -27,7 +27,8 @@
 
 #include "arch/x86/layout.h"
 #include "virtio/queue.h"
-#include "vmm/guest_mem.h"
+#include "arch/x86/memory.h"
+#include "base/guest_mem.h"
 
 enum op {
 	OP_ENABLE,            /* u16 size, u32 desc, u32 avail, u32 used, u8 flags (see enable()) */
@@ -241,7 +242,7 @@ static struct guest_mem *guest(bool big)
 	struct guest_mem *mem = &mems[big];
 
 	if (!created[big]) {
-		if (guest_mem_create(mem, big ? BIG_RAM : SMALL_RAM, NULL) < 0)
+		if (x86_guest_mem_create(mem, big ? BIG_RAM : SMALL_RAM, NULL) < 0)
 			abort();
 		/* Small pages: zero-filling a 2 MiB huge page per input would dominate the run time. */
 		madvise(mem->mapping, mem->mapping_size, MADV_NOHUGEPAGE);

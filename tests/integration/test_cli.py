@@ -33,7 +33,7 @@ def test_version():
 @pytest.mark.parametrize("args,message", [
     ([], "no command given"),
     (["start"], "unknown command 'start'"),
-    (["run"], "--kernel FILE is required"),
+    (["run"], "--kernel: kernel_path is required"),
     (["run", "--kernel"], "needs a value"),
     (["run", "--kernel", "k", "--mem", "12Q"], "--mem '12Q'"),
     (["run", "--kernel", "k", "--mem", "1K"], "must be between"),
@@ -54,7 +54,7 @@ def test_bad_arguments_exit_2_naming_the_problem(args, message):
 def test_overlong_cmdline_is_rejected():
     r = vmon("run", "--kernel", guest("hello"), "--cmdline", "x" * 70000)
     assert r.returncode == USAGE
-    assert b"--cmdline is 70000 bytes" in r.stderr
+    assert b"--cmdline: cmdline is 70000 bytes" in r.stderr
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 #ifndef VMON_TEST_GUEST_FIXTURE_H
 #define VMON_TEST_GUEST_FIXTURE_H
 
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 /* RAM of the guest the kernel-loader tests load into: enough for a kernel at 16 MiB and an initrd. */
 #define GUEST_FIXTURE_RAM (64ull << 20)

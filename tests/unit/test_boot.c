@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86/memory.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/boot_params.h"
 #include "arch/x86/layout.h"
@@ -98,7 +99,7 @@ static void e820_map_adds_ram_above_4g(void **state)
 	struct e820_entry tab[E820_MAX_ENTRIES];
 	(void)state;
 
-	assert_int_equal(guest_mem_create(&big, 3 * GiB + 256 * MiB, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&big, 3 * GiB + 256 * MiB, NULL), 0);
 	assert_int_equal(e820_build(&big, tab), 4);
 	assert_int_equal(tab[2].addr + tab[2].size, X86_MMIO_HOLE_START);
 	assert_int_equal(tab[3].addr, X86_HIGH_RAM_START);
@@ -115,7 +116,7 @@ static void kernel_stays_out_of_the_mmio_hole_and_below_4g(void **state)
 	struct boot_request req = request(kernel_at(X86_MMIO_HOLE_START + KPHYS, 0x1000), "");
 	(void)state;
 
-	assert_int_equal(guest_mem_create(&big, 3 * GiB + 256 * MiB, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&big, 3 * GiB + 256 * MiB, NULL), 0);
 	assert_int_equal(x86_boot_load(&big, &req, &res, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "[0xc1000000, 0xc1001000) is outside guest RAM"));
 	/* RAM above 4 GiB exists, but the boot page tables do not reach it. */
@@ -246,7 +247,7 @@ static void initrd_stays_below_the_default_initrd_addr_max(void **state)
 
 	req.initrd = initrd;
 	req.initrd_size = sizeof(initrd);
-	assert_int_equal(guest_mem_create(&big, 2 * GiB, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&big, 2 * GiB, NULL), 0);
 	assert_int_equal(x86_boot_load(&big, &req, &res, &err), 0);
 	/* Its last byte is 0x37ffffff, the highest the kernel allows. */
 	assert_int_equal(res.initrd_addr, 0x38000000 - 0x1000);

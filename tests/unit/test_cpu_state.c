@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "arch/x86/memory.h"
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/layout.h"
 
@@ -32,7 +33,7 @@ static void page_tables_identity_map_4gib(void **state)
 {
 	struct guest_mem mem;
 	(void)state;
-	assert_int_equal(guest_mem_create(&mem, 16 << 20, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&mem, 16 << 20, NULL), 0);
 	assert_int_equal(x86_write_boot_tables(&mem, NULL), 0);
 	const uint64_t probes[] = { 0, 0x7000, 0x100000, 0x1234567, 0xbfffffff, X86_LAPIC_ADDR, 0xffffffff };
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++)
@@ -46,7 +47,7 @@ static void gdt_has_linux_boot_selectors(void **state)
 	struct guest_mem mem;
 	uint64_t gdt[5];
 	(void)state;
-	assert_int_equal(guest_mem_create(&mem, 4 << 20, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&mem, 4 << 20, NULL), 0);
 	assert_int_equal(x86_write_boot_tables(&mem, NULL), 0);
 	assert_int_equal(guest_mem_read(&mem, X86_BOOT_GDT_ADDR, gdt, sizeof(gdt)), 0);
 	/* __BOOT_CS 0x10 is a 64-bit code segment (L=1, D=0), __BOOT_DS 0x18 writable data. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86/memory.h"
 #include "arch/x86/emulate.h"
 
 /*
@@ -76,7 +77,7 @@ static struct kvm_segment seg(uint16_t sel, uint8_t type, bool l, bool db)
 
 static int setup(void **state __attribute__((unused)))
 {
-	assert_int_equal(guest_mem_create(&mem, RAM, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&mem, RAM, NULL), 0);
 	set64(0x1000, 0x2000 | P | W | U);
 	set64(0x1000 + 511 * 8, 0x3000 | P | W);
 	set64(0x2000, 0x4000 | P | W | U);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86/memory.h"
 #include "arch/x86/emulation_exit.h"
 
 /*
@@ -62,7 +63,7 @@ static int setup(void **state __attribute__((unused)))
 	static const uint64_t gdt[7] = { 0, 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull, 0,
 					 0x00cff3000000ffffull, 0x00affb000000ffffull };
 
-	assert_int_equal(guest_mem_create(&mem, RAM, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&mem, RAM, NULL), 0);
 	set64(0x1000, 0x2000 | X86_PTE_P | X86_PTE_W | X86_PTE_U);
 	set64(0x2000, 0x3000 | X86_PTE_P | X86_PTE_W | X86_PTE_U);
 	set64(0x3000, 0x000000 | X86_PTE_P | X86_PTE_W | X86_PTE_U | X86_PTE_PS);

@@ -9,13 +9,14 @@
 #include <string.h>
 
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "arch/x86/memory.h"
+#include "base/guest_mem.h"
 
 static void small_guest_is_one_region(void **state)
 {
 	struct guest_mem mem;
 	(void)state;
-	assert_int_equal(guest_mem_create(&mem, 64 << 20, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&mem, 64 << 20, NULL), 0);
 	assert_int_equal(mem.nregions, 1);
 	assert_int_equal(guest_mem_low_end(&mem), 64 << 20);
 	guest_mem_destroy(&mem);
@@ -26,7 +27,7 @@ static void large_guest_skips_the_mmio_hole(void **state)
 	struct guest_mem mem;
 	(void)state;
 	/* 4 GiB of RAM: 3 GiB below the hole, 1 GiB from 4 GiB up (address space only, not touched). */
-	assert_int_equal(guest_mem_create(&mem, 4ull << 30, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&mem, 4ull << 30, NULL), 0);
 	assert_int_equal(mem.nregions, 2);
 	assert_int_equal(mem.regions[0].size, X86_MMIO_HOLE_START);
 	assert_int_equal(mem.regions[1].gpa, X86_HIGH_RAM_START);
@@ -44,7 +45,7 @@ static void translation_checks_bounds_and_overflow(void **state)
 {
 	struct guest_mem mem;
 	(void)state;
-	assert_int_equal(guest_mem_create(&mem, 16 << 20, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&mem, 16 << 20, NULL), 0);
 	assert_ptr_equal(guest_mem_ptr(&mem, 0, 1), mem.regions[0].host);
 	assert_non_null(guest_mem_ptr(&mem, (16 << 20) - 1, 1));
 	assert_null(guest_mem_ptr(&mem, (16 << 20) - 1, 2));
@@ -61,7 +62,7 @@ static void read_write_round_trip_and_fault(void **state)
 	struct guest_mem mem;
 	char buf[6] = { 0 };
 	(void)state;
-	assert_int_equal(guest_mem_create(&mem, 4 << 20, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&mem, 4 << 20, NULL), 0);
 	assert_int_equal(guest_mem_write(&mem, 0x1234, "hello", 6), 0);
 	assert_int_equal(guest_mem_read(&mem, 0x1234, buf, 6), 0);
 	assert_string_equal(buf, "hello");
@@ -74,10 +75,10 @@ static void absurd_sizes_are_rejected_with_a_message(void **state)
 	struct guest_mem mem;
 	struct vmon_error err = { 0 };
 	(void)state;
-	assert_int_equal(guest_mem_create(&mem, 4096, &err), -EINVAL);
+	assert_int_equal(x86_guest_mem_create(&mem, 4096, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "4096"));
-	assert_int_equal(guest_mem_create(&mem, 1ull << 50, &err), -EINVAL);
-	assert_int_equal(guest_mem_create(&mem, (8 << 20) + 1, &err), -EINVAL);
+	assert_int_equal(x86_guest_mem_create(&mem, 1ull << 50, &err), -EINVAL);
+	assert_int_equal(x86_guest_mem_create(&mem, (8 << 20) + 1, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "page size"));
 }
 

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "vmm/io_bus.h"
+#include "base/io_bus.h"
 
 struct fake_dev {
 	uint64_t last_offset;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "arch/x86/memory.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/mptable.h"
 
@@ -28,7 +29,7 @@ static void floating_pointer_and_table_are_valid(void **state)
 {
 	struct guest_mem mem;
 	(void)state;
-	assert_int_equal(guest_mem_create(&mem, 16 << 20, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&mem, 16 << 20, NULL), 0);
 	assert_int_equal(mptable_write(&mem, 1, NULL), 0);
 	const uint8_t *mpf = guest_mem_ptr(&mem, MPTABLE_ADDR, 16);
 	assert_memory_equal(mpf, "_MP_", 4);
@@ -52,7 +53,7 @@ static void entries_describe_cpus_ioapic_and_isa_irqs(void **state)
 {
 	struct guest_mem mem;
 	(void)state;
-	assert_int_equal(guest_mem_create(&mem, 16 << 20, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&mem, 16 << 20, NULL), 0);
 	assert_int_equal(mptable_write(&mem, 4, NULL), 0);
 	const uint8_t *e = guest_mem_ptr(&mem, MPTABLE_ADDR + 16 + 44, 0x300);
 	for (unsigned i = 0; i < 4; i++, e += 20) {
@@ -86,7 +87,7 @@ static void too_many_cpus_are_refused(void **state)
 	struct guest_mem mem;
 	struct vmon_error err = { 0 };
 	(void)state;
-	assert_int_equal(guest_mem_create(&mem, 16 << 20, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&mem, 16 << 20, NULL), 0);
 	assert_true(mptable_max_cpus() >= 8);
 	assert_int_equal(mptable_write(&mem, mptable_max_cpus(), NULL), 0);
 	assert_int_equal(mptable_write(&mem, mptable_max_cpus() + 1, &err), -EINVAL);

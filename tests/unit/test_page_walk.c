@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "arch/x86/memory.h"
 #include "arch/x86/page_walk.h"
 
 /*
@@ -51,7 +52,7 @@ static void set32(uint64_t gpa, uint32_t v)
 static int setup(void **state)
 {
 	(void)state;
-	assert_int_equal(guest_mem_create(&mem, RAM, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&mem, RAM, NULL), 0);
 	set64(0x1000, 0x2000 | P | W | U);
 	set64(0x1008, 0x20000000 | P | W | U);
 	set64(0x2000, 0x3000 | P | W | U);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "arch/x86/memory.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/pvh.h"
@@ -142,7 +143,7 @@ static void memmap_includes_ram_above_4g(void **state)
 	(void)state;
 
 	req.kernel_size = pvh_kernel(false, xen_note32(PVH_ENTRY));
-	assert_int_equal(guest_mem_create(&big, 3072 * MiB + 512 * MiB, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&big, 3072 * MiB + 512 * MiB, NULL), 0);
 	assert_int_equal(x86_boot_load(&big, &req, &res, &err), 0);
 	struct hvm_start_info si;
 	assert_int_equal(guest_mem_read(&big, X86_PVH_START_INFO_ADDR, &si, sizeof(si)), 0);

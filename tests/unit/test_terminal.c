@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "unit_skip.h"
-#include "vmm/terminal.h"
+#include "base/terminal.h"
 
 #define CTRL_A TERM_ESCAPE_CHAR
 

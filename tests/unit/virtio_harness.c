@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arch/x86/memory.h"
 #include "virtio_harness.h"
 
 /* ---- the fake host -------------------------------------------------------- */
@@ -96,7 +97,7 @@ void virtio_harness_init(struct virtio_harness *h, const struct virtio_harness_o
 		h->opts.ram_size = VIRTIO_HARNESS_RAM;
 	assert_true(h->opts.ram_size >= virtio_harness_queue_base(VIRTIO_MMIO_MAX_QUEUES));
 	h->irqfd = -1;
-	r = guest_mem_create(&h->mem, h->opts.ram_size, &err);
+	r = x86_guest_mem_create(&h->mem, h->opts.ram_size, &err);
 	if (r < 0)
 		fail_msg("guest_mem_create: %s", err.msg);
 	io_bus_init(&h->mmio, "mmio");

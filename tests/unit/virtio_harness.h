@@ -8,9 +8,9 @@
 #include "devices/device.h"
 #include "virtio/mmio.h"
 #include "virtq_driver.h"
-#include "vmm/event_loop.h"
-#include "vmm/guest_mem.h"
-#include "vmm/io_bus.h"
+#include "base/event_loop.h"
+#include "base/guest_mem.h"
+#include "base/io_bus.h"
 
 /*
  * A device model under test, plugged into the REAL virtio-mmio transport:

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86/memory.h"
 #include "virtq_driver.h"
 
 static uint64_t align_up(uint64_t v, uint64_t a)
@@ -239,7 +240,7 @@ struct virtq_fixture *virtq_fixture_new(uint64_t ram, uint16_t size, uint16_t ma
 	struct virtq_fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	assert_int_equal(guest_mem_create(&f->mem, ram, NULL), 0);
+	assert_int_equal(x86_guest_mem_create(&f->mem, ram, NULL), 0);
 	f->features = features;
 	virtq_init(&f->vq, &f->mem, max_size);
 	virtq_driver_init(&f->drv, &f->mem, VIRTQ_FIXTURE_RING_BASE, size);

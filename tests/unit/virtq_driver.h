@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "virtio/queue.h"
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 /*
  * The guest driver's side of one split virtqueue, for tests: lays out the

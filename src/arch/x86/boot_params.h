@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 #include "arch/x86/layout.h"
-#include "vmm/error.h"
-#include "vmm/guest_mem.h"
+#include "base/error.h"
+#include "base/guest_mem.h"
 
 /*
  * The guest's physical memory map (e820 / PVH memmap) and the Linux zero

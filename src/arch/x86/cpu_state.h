@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "arch/x86/boot.h"
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 /*
  * The architectural state a vCPU starts in, computed as plain KVM structs so

@@ -5,7 +5,7 @@
 #include <linux/kvm.h>
 #include <stdint.h>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * The CPUID a vCPU sees: KVM_GET_SUPPORTED_CPUID, adjusted so the topology

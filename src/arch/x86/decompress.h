@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * Host-side decompression of a bzImage payload (the compressed vmlinux).

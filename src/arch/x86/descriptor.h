@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 #include "arch/x86/page_walk.h"
-#include "vmm/error.h"
-#include "vmm/guest_mem.h"
+#include "base/error.h"
+#include "base/guest_mem.h"
 
 /*
  * Protected-mode and IA-32e system structures (SDM vol. 3 ch. 3, 6, 7):

@@ -10,8 +10,8 @@
 
 #include "arch/x86/descriptor.h"
 #include "arch/x86/page_walk.h"
-#include "vmm/error.h"
-#include "vmm/guest_mem.h"
+#include "base/error.h"
+#include "base/guest_mem.h"
 
 /*
  * Monitor-side emulation of the instructions KVM's emulator rejects on PVM

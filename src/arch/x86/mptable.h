@@ -2,8 +2,8 @@
 #ifndef VMON_X86_MPTABLE_H
 #define VMON_X86_MPTABLE_H
 
-#include "vmm/error.h"
-#include "vmm/guest_mem.h"
+#include "base/error.h"
+#include "base/guest_mem.h"
 
 /*
  * Intel MultiProcessor Specification 1.4 tables: the floating pointer and the

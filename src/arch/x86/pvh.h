@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 #include "arch/x86/layout.h"
-#include "vmm/error.h"
-#include "vmm/guest_mem.h"
+#include "base/error.h"
+#include "base/guest_mem.h"
 
 /*
  * Xen PVH boot (a direct 32-bit entry, used by Linux with CONFIG_PVH and by

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * The device I/O thread: one epoll loop that runs device work (queue kicks,

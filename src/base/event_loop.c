@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "vmm/event_loop.h"
+#include "base/event_loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -8,8 +8,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
-#include "vmm/thread.h"
+#include "base/log.h"
+#include "base/thread.h"
 
 struct event_source {
 	int fd;

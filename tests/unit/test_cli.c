@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vmm/config.h"
+#include "cli/cli.h"
 
 #define ARGV(...) ((char *[]){ "vmon", __VA_ARGS__, NULL })
 #define ARGC(...) ((int)(sizeof((char *[]){ "vmon", __VA_ARGS__ }) / sizeof(char *)))
@@ -129,7 +129,7 @@ static void bad_arguments_name_the_problem(void **state)
 {
 	(void)state;
 	EXPECT_ERROR("unknown command 'start'", "start");
-	EXPECT_ERROR("--kernel FILE is required", "run");
+	EXPECT_ERROR("--kernel: kernel_path is required", "run");
 	EXPECT_ERROR("--mem 'lots'", "run", "-k", "k", "--mem", "lots");
 	EXPECT_ERROR("between", "run", "-k", "k", "--mem", "1K");
 	EXPECT_ERROR("too large", "run", "-k", "k", "--mem", "99999999999999999999G");

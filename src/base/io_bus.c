@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "vmm/io_bus.h"
+#include "base/io_bus.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "vmm/file_map.h"
+#include "base/file_map.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * Values of the device options: --drive, --net, --vconsole. Each is a
  * comma-separated list of key=value words (a path may not contain a comma).
  */
-#include "vmm/config_devices.h"
+#include "cli/cli_devices.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * An address space (port I/O or MMIO) split into ranges owned by devices.

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vmm/config.h"
-#include "vmm/config_devices.h"
+#include "cli/cli_devices.h"
+#include "cli/cli.h"
 
 #define ARGV(...) ((char *[]){ "vmon", __VA_ARGS__, NULL })
 #define ARGC(...) ((int)(sizeof((char *[]){ "vmon", __VA_ARGS__ }) / sizeof(char *)))

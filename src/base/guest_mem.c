@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "vmm/guest_mem.h"
-#include "arch/x86/layout.h"
+#include "base/guest_mem.h"
 
 #include <errno.h>
 #include <string.h>
@@ -9,7 +8,8 @@
 
 #define GUARD_SIZE (2ull << 20)
 
-int guest_mem_create(struct guest_mem *mem, uint64_t ram_size, struct vmon_error *err)
+int guest_mem_create_split(struct guest_mem *mem, uint64_t ram_size, uint64_t hole_start, uint64_t high_start,
+			   struct vmon_error *err)
 {
 	uint64_t low, high;
 	uint8_t *map;
@@ -23,7 +23,7 @@ int guest_mem_create(struct guest_mem *mem, uint64_t ram_size, struct vmon_error
 		return error_set(err, -EINVAL, "memory size %llu bytes is not a multiple of the page size %zu",
 				 (unsigned long long)ram_size, page);
 
-	low = ram_size < X86_MMIO_HOLE_START ? ram_size : X86_MMIO_HOLE_START;
+	low = ram_size < hole_start ? ram_size : hole_start;
 	high = ram_size - low;
 
 	mem->mapping_size = ram_size + 2 * GUARD_SIZE;
@@ -47,7 +47,7 @@ int guest_mem_create(struct guest_mem *mem, uint64_t ram_size, struct vmon_error
 	mem->nregions = 1;
 	if (high) {
 		mem->regions[1] = (struct guest_mem_region){
-			.gpa = X86_HIGH_RAM_START, .size = high, .host = map + GUARD_SIZE + low };
+			.gpa = high_start, .size = high, .host = map + GUARD_SIZE + low };
 		mem->nregions = 2;
 	}
 	return 0;

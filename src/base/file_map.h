@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 /* A whole regular file mapped read-only (kernel images, initrds). */
 struct file_map {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "vmm/terminal.h"
+#include "base/terminal.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -8,7 +8,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "base/log.h"
 
 /* Settings to restore; written before raw mode is entered, read from signal handlers. */
 static struct termios saved_termios;

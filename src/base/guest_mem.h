@@ -6,12 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 /*
  * Guest-physical RAM. One host mapping holds all of it, surrounded by
- * PROT_NONE guard pages; on x86 RAM above 3 GiB is split around the 32-bit
- * MMIO hole, so guest-physical addresses map to the host in up to two regions.
+ * PROT_NONE guard pages; RAM beyond the architecture's MMIO hole continues
+ * above it, so guest-physical addresses map to the host in up to two regions.
  *
  * guest_mem_ptr() is the one checked translation: every guest-supplied
  * address goes through it (bounds and overflow checked here and only here).
@@ -37,7 +37,13 @@ struct guest_mem {
 #define GUEST_MEM_MIN (2ull << 20)
 #define GUEST_MEM_MAX (1ull << 40)
 
-int guest_mem_create(struct guest_mem *mem, uint64_t ram_size, struct vmon_error *err);
+/*
+ * Maps ram_size bytes: guest-physical [0, min(ram_size, hole_start)) and the
+ * rest from high_start on (the architecture says where its hole is, e.g.
+ * x86_guest_mem_create() in arch/x86/memory.h).
+ */
+int guest_mem_create_split(struct guest_mem *mem, uint64_t ram_size, uint64_t hole_start, uint64_t high_start,
+			   struct vmon_error *err);
 void guest_mem_destroy(struct guest_mem *mem);
 
 /* Host pointer for [gpa, gpa+len) when all of it is RAM inside one region, else NULL. */

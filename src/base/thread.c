@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "vmm/thread.h"
+#include "base/thread.h"
 
 #include <signal.h>
 
