@@ -318,4 +318,4 @@ def test_more_devices_than_interrupt_lines_is_a_usage_error():
         drives += ["--drive", f"path={make_image(f'many{i}')}"]
     r = vmon(*drives, "--net", "user", "--net", "user", "--rng")
     assert r.returncode == USAGE, r
-    assert b"too many virtio devices" in r.stderr, r.stderr
+    assert b"make 9 virtio devices; at most 8 fit" in r.stderr, r.stderr
