@@ -2,11 +2,11 @@
 #ifndef VMON_DEVICE_H
 #define VMON_DEVICE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
-#include <stdbool.h>
-
 #include "base/guest_mem.h"
+#include "base/error.h"
 #include "base/io_bus.h"
 
 /*
@@ -44,6 +44,72 @@ struct device_host {
 	/* Guest RAM, for devices that DMA (virtio). */
 	const struct guest_mem *mem;
 	void *ctx;
+};
+
+/* ---- the device model interface ------------------------------------------- */
+
+/*
+ * What every device of the machine offers the registry (src/devices/registry.h),
+ * whatever it is: a legacy device (UART, i8042, RTC, ...), a virtio device
+ * (independent of its transport), or one of KVM's in-kernel devices (PIC and
+ * IOAPIC, PIT, kvmclock). Modelled on kvmtool's init lists and Firecracker's
+ * Persist trait.
+ *
+ * A device's saved state is one plain struct of state_size bytes — no host
+ * pointers, no fds, fixed-width fields — versioned by state_version: it is
+ * what a snapshot writes. Live resources (threads, fds, mappings, backends)
+ * are not part of it; a restore keeps the device's own and re-derives
+ * anything computed from guest addresses.
+ *
+ * Calling rules: save, restore and reset run while the device is paused and
+ * no vCPU runs; restore() gets state that may come from a file: it checks
+ * every field before changing anything, and on error leaves the device as it
+ * was and names the bad field in err.
+ */
+struct device_ops {
+	const char *kind;            /* the model: "uart-8250", "virtio-blk", "kvm-pit" */
+	uint32_t state_version;      /* bump when the state struct's layout or meaning changes */
+	uint32_t state_size;         /* sizeof the state struct */
+
+	/* Back to the power-on state (backends stay open). */
+	void (*reset)(void *dev);
+	/* Copies the guest-visible state into state (state_size bytes). */
+	void (*save)(void *dev, void *state);
+	/* Loads a state saved by save() of this kind and version. 0 or -EINVAL. */
+	int (*restore)(void *dev, const void *state, struct vmon_error *err);
+	/*
+	 * Stop and restart the device's own activity (I/O threads' work on its
+	 * queues, timers, backend input): between pause and resume it neither
+	 * touches guest memory nor raises interrupts. NULL: it has none.
+	 */
+	void (*pause)(void *dev);
+	void (*resume)(void *dev);
+	/* Frees what the device holds. NULL: nothing. */
+	void (*destroy)(void *dev);
+};
+
+enum device_resource_kind {
+	DEVICE_RES_PIO,              /* I/O ports [base, base + len) */
+	DEVICE_RES_MMIO,             /* guest-physical [base, base + len) */
+	DEVICE_RES_IRQ,              /* interrupt line (GSI) base; len 1 */
+};
+
+struct device_resource {
+	enum device_resource_kind kind;
+	uint64_t base;
+	uint64_t len;
+};
+
+#define DEVICE_NAME_MAX 24
+#define DEVICE_MAX_RESOURCES 4
+
+/* One device in the registry: its instance name, model, object and bus resources. */
+struct device {
+	char name[DEVICE_NAME_MAX];  /* instance: "com1", "virtio-blk0", "kvm-pit" */
+	const struct device_ops *ops;
+	void *dev;
+	unsigned nres;
+	struct device_resource res[DEVICE_MAX_RESOURCES];
 };
 
 static inline void device_set_irq(const struct device_host *host, unsigned gsi, int level)
