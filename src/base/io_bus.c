@@ -15,6 +15,9 @@ int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len, const char 
 {
 	unsigned pos;
 
+	if (bus->frozen)
+		return error_set(err, -EBUSY, "%s bus is frozen while vCPUs may run: cannot register %s", bus->name,
+				 name);
 	if (len == 0 || base + len - 1 < base)
 		return error_set(err, -EINVAL, "%s range %s at 0x%llx length 0x%llx is empty or wraps",
 				 bus->name, name, (unsigned long long)base, (unsigned long long)len);
@@ -33,6 +36,22 @@ int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len, const char 
 	bus->ranges[pos] = (struct io_range){ .base = base, .len = len, .name = name, .access = access, .dev = dev };
 	bus->nranges++;
 	return 0;
+}
+
+int io_bus_unregister(struct io_bus *bus, uint64_t base, const void *dev, struct vmon_error *err)
+{
+	if (bus->frozen)
+		return error_set(err, -EBUSY, "%s bus is frozen while vCPUs may run: cannot unregister 0x%llx",
+				 bus->name, (unsigned long long)base);
+	for (unsigned pos = 0; pos < bus->nranges; pos++) {
+		if (bus->ranges[pos].base != base || bus->ranges[pos].dev != dev)
+			continue;
+		memmove(&bus->ranges[pos], &bus->ranges[pos + 1], (bus->nranges - pos - 1) * sizeof(bus->ranges[0]));
+		bus->nranges--;
+		return 0;
+	}
+	return error_set(err, -ENOENT, "%s bus has no range at 0x%llx for that device", bus->name,
+			 (unsigned long long)base);
 }
 
 const struct io_range *io_bus_find(const struct io_bus *bus, uint64_t addr)

@@ -98,6 +98,50 @@ static void lookup_finds_every_range_among_many(void **state)
 	}
 }
 
+static void unregister_removes_only_that_devices_range(void **state)
+{
+	struct io_bus bus;
+	struct fake_dev a = { 0 }, b = { 0 }, c = { 0 };
+	struct vmon_error err = { 0 };
+	uint8_t v = 1;
+	(void)state;
+	io_bus_init(&bus, "mmio");
+	assert_int_equal(io_bus_register(&bus, 0x1000, 0x1000, "a", fake_access, &a, NULL), 0);
+	assert_int_equal(io_bus_register(&bus, 0x2000, 0x1000, "b", fake_access, &b, NULL), 0);
+	assert_int_equal(io_bus_register(&bus, 0x3000, 0x1000, "c", fake_access, &c, NULL), 0);
+	/* The base alone is not enough: the range must be that device's. */
+	assert_int_equal(io_bus_unregister(&bus, 0x2000, &a, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "no range at 0x2000"));
+	assert_int_equal(io_bus_unregister(&bus, 0x2000, &b, NULL), 0);
+	assert_int_equal(bus.nranges, 2);
+	assert_false(io_bus_access(&bus, 0x2004, &v, 1, true));
+	assert_true(io_bus_access(&bus, 0x1004, &v, 1, true));
+	assert_true(io_bus_access(&bus, 0x3004, &v, 1, true));
+	assert_int_equal(b.calls, 0);
+	/* The freed window can be taken again. */
+	assert_int_equal(io_bus_register(&bus, 0x2000, 0x800, "b2", fake_access, &b, NULL), 0);
+	assert_true(io_bus_access(&bus, 0x2004, &v, 1, true));
+	assert_int_equal(b.calls, 1);
+}
+
+static void a_frozen_bus_refuses_changes(void **state)
+{
+	struct io_bus bus;
+	struct fake_dev a = { 0 };
+	struct vmon_error err = { 0 };
+	uint8_t v = 1;
+	(void)state;
+	io_bus_init(&bus, "pio");
+	assert_int_equal(io_bus_register(&bus, 0x70, 2, "rtc", fake_access, &a, NULL), 0);
+	io_bus_freeze(&bus);
+	assert_int_equal(io_bus_register(&bus, 0x80, 1, "late", fake_access, &a, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "frozen"));
+	assert_int_equal(io_bus_unregister(&bus, 0x70, &a, &err), -EBUSY);
+	assert_true(io_bus_access(&bus, 0x71, &v, 1, true));   /* dispatch still works */
+	io_bus_thaw(&bus);
+	assert_int_equal(io_bus_unregister(&bus, 0x70, &a, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -105,6 +149,8 @@ int main(void)
 		cmocka_unit_test(unowned_read_floats_high),
 		cmocka_unit_test(overlapping_ranges_are_refused),
 		cmocka_unit_test(lookup_finds_every_range_among_many),
+		cmocka_unit_test(unregister_removes_only_that_devices_range),
+		cmocka_unit_test(a_frozen_bus_refuses_changes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_VMM_RESOURCES_H
+#define VMON_VMM_RESOURCES_H
+
+#include <stdint.h>
+
+#include "base/error.h"
+
+/*
+ * The machine's one allocator of bus resources: I/O port ranges (claimed at
+ * fixed addresses: legacy devices have theirs), MMIO windows (handed out from
+ * the device window area, aligned) and interrupt lines (handed out from the
+ * lines no fixed device uses, or claimed by number). Every claim is checked
+ * against every earlier one, so two devices never share an address or a line
+ * by accident; what each got is recorded under its name for messages and for
+ * the tables the guest reads (ACPI, kernel arguments).
+ */
+#define RESOURCES_MAX_CLAIMS 64
+#define RESOURCES_MAX_IRQS 24
+
+enum resource_kind { RESOURCE_PIO, RESOURCE_MMIO, RESOURCE_IRQ };
+
+struct resource_claim {
+	enum resource_kind kind;
+	uint64_t base, len;
+	char owner[24];
+};
+
+struct resources {
+	uint64_t mmio_next, mmio_end;          /* device MMIO window area, [next, end) still free */
+	unsigned irq_pool[RESOURCES_MAX_IRQS]; /* lines handed out by resources_alloc_irq(), in order */
+	unsigned irq_pool_size;
+	unsigned nclaims;
+	struct resource_claim claims[RESOURCES_MAX_CLAIMS];
+};
+
+/* An empty allocator: MMIO windows from [mmio_base, mmio_end), interrupt lines from irqs[0..nirqs). */
+void resources_init(struct resources *r, uint64_t mmio_base, uint64_t mmio_end, const unsigned *irqs,
+		    unsigned nirqs);
+
+/* vmon's x86 PC: the virtio-mmio window area and the ISA lines no legacy device uses (arch/x86/layout.h). */
+void resources_init_x86(struct resources *r);
+
+/* Fixed claims. 0, or -EEXIST naming the earlier owner, -ENOSPC, -EINVAL for an empty or wrapping range. */
+int resources_claim_pio(struct resources *r, uint64_t base, uint64_t len, const char *owner, struct vmon_error *err);
+int resources_claim_mmio(struct resources *r, uint64_t base, uint64_t len, const char *owner,
+			 struct vmon_error *err);
+int resources_claim_irq(struct resources *r, unsigned gsi, const char *owner, struct vmon_error *err);
+
+/* The next free MMIO window of len bytes aligned to align (a power of 2). 0, -ENOSPC or -EINVAL. */
+int resources_alloc_mmio(struct resources *r, uint64_t len, uint64_t align, const char *owner, uint64_t *base,
+			 struct vmon_error *err);
+/* The next free interrupt line of the pool. 0 or -ENOSPC. */
+int resources_alloc_irq(struct resources *r, const char *owner, unsigned *gsi, struct vmon_error *err);
+
+/* Gives back everything owner holds (a device going away). Returns how many claims went. */
+unsigned resources_release(struct resources *r, const char *owner);
+
+#endif
