@@ -129,14 +129,20 @@ static int setup_lapic(struct vcpu *vcpu, struct vmon_error *err)
 	return 0;
 }
 
-int vcpu_setup(struct vcpu *vcpu, const struct boot_result *boot, struct vmon_error *err)
+int vcpu_configure(struct vcpu *vcpu, struct vmon_error *err)
 {
-	struct kvm_sregs sregs;
-	struct kvm_regs regs;
 	int r;
 
 	if ((r = setup_cpuid(vcpu, err)) || (r = setup_msrs(vcpu, err)) || (r = setup_lapic(vcpu, err)))
 		return r;
+	return 0;
+}
+
+int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_result *boot, struct vmon_error *err)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+
 	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
 		return error_set(err, -errno, "KVM_GET_SREGS: %s", strerror(errno));
 	x86_boot_sregs(&sregs, boot->mode);

@@ -36,8 +36,11 @@ struct vcpu {
 int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index, struct vmon_error *err);
 void vcpu_destroy(struct vcpu *vcpu);
 
-/* CPUID, MSRs, LAPIC wiring, and the boot protocol's entry registers. */
-int vcpu_setup(struct vcpu *vcpu, const struct boot_result *boot, struct vmon_error *err);
+/* What a vCPU needs whether it boots or is restored: CPUID, MSRs, LAPIC wiring. */
+int vcpu_configure(struct vcpu *vcpu, struct vmon_error *err);
+
+/* The boot protocol's entry registers (a fresh boot only). */
+int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_result *boot, struct vmon_error *err);
 
 int vcpu_start(struct vcpu *vcpu, struct vmon_error *err);
 /* Makes a KVM_RUN in progress (or about to start) return promptly. */

@@ -157,9 +157,8 @@ static int setup_platform(struct vm *vm, struct vmon_error *err)
 	return 0;
 }
 
-int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct boot_result *boot,
-	      const struct host_profile *profile, const struct timespec *start, struct virtio_devices *virtio,
-	      struct vmon_error *err)
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct host_profile *profile,
+	      const struct timespec *start, struct virtio_devices *virtio, struct vmon_error *err)
 {
 	int r;
 
@@ -167,7 +166,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	vm->cfg = cfg;
 	vm->mem = *mem;
 	memset(mem, 0, sizeof(*mem));
-	vm->boot = *boot;
 	vm->profile = *profile;
 	vm->kvm_fd = vm->vm_fd = vm->stop_eventfd = -1;
 	atomic_init(&vm->stop_reason, VM_STOP_NONE);
@@ -226,12 +224,17 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vm->vcpus[i].fd = -1;
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		if ((r = vcpu_create(&vm->vcpus[i], vm, i, err)) || (r = vcpu_setup(&vm->vcpus[i], &vm->boot, err)))
+		if ((r = vcpu_create(&vm->vcpus[i], vm, i, err)) || (r = vcpu_configure(&vm->vcpus[i], err)))
 			goto fail;
 	return 0;
 fail:
 	vm_destroy(vm);
 	return r;
+}
+
+int vm_boot(struct vm *vm, const struct boot_result *boot, struct vmon_error *err)
+{
+	return vcpu_set_boot_state(&vm->vcpus[0], boot, err);
 }
 
 /* Signals the main loop handles; blocked in every thread (vCPU threads inherit the mask). */

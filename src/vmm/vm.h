@@ -32,7 +32,6 @@ struct vm {
 	struct device_host host;
 	struct legacy_devices legacy;
 	struct console console;
-	struct boot_result boot;
 	struct host_profile profile;
 	unsigned ncpus;
 	struct vcpu *vcpus;
@@ -45,16 +44,18 @@ struct vm {
 };
 
 /*
- * Opens KVM and builds the VM around guest memory that already holds the
- * loaded kernel (so image errors are found before KVM is touched): irqchip,
- * PIT, devices, and vCPUs in the boot state `boot` describes. Takes ownership
- * of *mem (and zeroes the caller's copy), on failure too. virtio: devices
- * opened by virtio_devices_open(), attached here, detached by vm_destroy(). start: when vmon
- * started (CLOCK_MONOTONIC), the origin of run and boot times.
+ * Opens KVM and builds the VM around guest memory: irqchip, PIT, devices, and
+ * vCPUs configured (CPUID, MSRs, LAPIC) but without boot state. Takes
+ * ownership of *mem (and zeroes the caller's copy), on failure too. virtio:
+ * devices opened by virtio_devices_open(), attached here, detached by
+ * vm_destroy(). start: when vmon started (CLOCK_MONOTONIC), the origin of run
+ * and boot times.
  */
-int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct boot_result *boot,
-	      const struct host_profile *profile, const struct timespec *start, struct virtio_devices *virtio,
-	      struct vmon_error *err);
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct host_profile *profile,
+	      const struct timespec *start, struct virtio_devices *virtio, struct vmon_error *err);
+
+/* The boot protocol's entry state on the boot vCPU. */
+int vm_boot(struct vm *vm, const struct boot_result *boot, struct vmon_error *err);
 
 /* Runs until the guest or the user stops it; returns vmon's exit status. */
 int vm_run(struct vm *vm);

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/machine.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/x86/cpu_state.h"
+#include "arch/x86/memory.h"
+#include "arch/x86/mptable.h"
+#include "base/file_map.h"
+#include "base/log.h"
+
+#define KERNEL_MAX_SIZE (1ull << 30)
+
+int machine_prepare(struct machine *m, const struct vm_config *cfg, const struct timespec *start,
+		    struct vmon_error *err)
+{
+	struct host_facts facts;
+
+	memset(m, 0, sizeof(*m));
+	m->cfg = cfg;
+	m->start = *start;
+	if (host_facts_read(&facts, "/proc/cpuinfo", "/sys/module", err)) {
+		log_warn("%s; assuming a host with hardware virtualization", err->msg);
+		facts.cpu_virt = true;
+		facts.pvm_module = false;
+	}
+	host_profile_decide(&facts, cfg->host_profile, &m->profile);
+
+	/* Device backends (images, sockets, networks) before KVM: a bad one is a usage error on any host. */
+	m->virtio = calloc(1, sizeof(*m->virtio));
+	if (!m->virtio) {
+		error_set(err, -ENOMEM, "out of memory");
+		return VMON_EXIT_HOST_ERROR;
+	}
+	if (virtio_devices_open(m->virtio, cfg, err))
+		return err->code == -ENOMEM ? VMON_EXIT_HOST_ERROR : VMON_EXIT_USAGE;
+	if (x86_guest_mem_create(&m->mem, cfg->mem_size, err))
+		return err->code == -EINVAL ? VMON_EXIT_USAGE : VMON_EXIT_HOST_ERROR;
+	return 0;
+}
+
+/*
+ * Arguments a Linux kernel gets on top of the user's: vmon's device set
+ * (legacy, then where the virtio devices are), then the host profile's.
+ */
+static void linux_extra_args(const struct machine *m, char *out, size_t size)
+{
+	char virtio_args[X86_VIRTIO_MAX_DEVICES * 48];
+	const char *groups[3];
+
+	virtio_devices_linux_args(m->virtio, virtio_args, sizeof(virtio_args));
+	groups[0] = m->cfg->linux_device_args ? VMON_LINUX_DEVICE_ARGS : "";
+	groups[1] = virtio_args;
+	groups[2] = m->profile.linux_args ? m->profile.linux_args : "";
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		size_t used = strlen(out);
+		if (groups[i][0])
+			snprintf(out + used, size - used, "%s%s", used ? " " : "", groups[i]);
+	}
+}
+
+int machine_load(struct machine *m, struct vmon_error *err)
+{
+	const struct vm_config *cfg = m->cfg;
+	struct file_map kernel = { 0 }, initrd = { 0 };
+	char linux_args[X86_VIRTIO_MAX_DEVICES * 48 + 256];
+	int status = 0;
+
+	if (file_map_open(&kernel, cfg->kernel_path, "kernel", KERNEL_MAX_SIZE, err) ||
+	    (cfg->initrd_path && file_map_open(&initrd, cfg->initrd_path, "initrd", cfg->mem_size, err))) {
+		status = VMON_EXIT_USAGE;
+		goto out;
+	}
+	linux_extra_args(m, linux_args, sizeof(linux_args));
+	const struct boot_request req = {
+		.kernel_name = cfg->kernel_path,
+		.kernel = kernel.data,
+		.kernel_size = kernel.size,
+		.initrd_name = cfg->initrd_path,
+		.initrd = initrd.data,
+		.initrd_size = initrd.size,
+		.cmdline = cfg->cmdline,
+		.protocol = cfg->protocol,
+		.bzimage_guest_decompress = cfg->bzimage_guest_decompress,
+		.linux_extra_args = linux_args,
+	};
+	if (x86_boot_load(&m->mem, &req, &m->boot, err) || x86_write_boot_tables(&m->mem, err) ||
+	    mptable_write(&m->mem, cfg->ncpus, err)) {
+		status = VMON_EXIT_USAGE;
+		goto out;
+	}
+	m->loaded = true;
+	log_info("%s kernel loaded at 0x%llx-0x%llx, entry 0x%llx (%s)", kernel_format_name(m->boot.format),
+		 (unsigned long long)m->boot.kernel_start, (unsigned long long)m->boot.kernel_end,
+		 (unsigned long long)m->boot.entry,
+		 m->boot.mode == BOOT_ENTRY_LONG_MODE ? "64-bit Linux boot protocol" : "32-bit PVH entry");
+	if (m->profile.emulated_ring0)
+		log_warn("this host runs guest kernel code in KVM's instruction emulator (%s): guest kernels run "
+			 "about 1000 times slower than on VT-x/AMD-V; working around its gaps%s%s", m->profile.reason,
+			 m->boot.is_linux && m->profile.linux_args ? "; Linux command line += " : "",
+			 m->boot.is_linux && m->profile.linux_args ? m->profile.linux_args : "");
+	if (m->boot.is_linux && linux_args[0])
+		log_info("appended to the Linux command line: %s", linux_args);
+out:
+	/* The image is in guest memory now (or the load failed): drop the file mappings early. */
+	file_map_close(&kernel);
+	file_map_close(&initrd);
+	return status;
+}
+
+int machine_build(struct machine *m, struct vmon_error *err)
+{
+	m->vm = calloc(1, sizeof(*m->vm));
+	if (!m->vm) {
+		error_set(err, -ENOMEM, "out of memory");
+		return VMON_EXIT_HOST_ERROR;
+	}
+	/* The VM takes the guest memory over, on failure too. */
+	if (vm_create(m->vm, m->cfg, &m->mem, &m->profile, &m->start, m->virtio, err))
+		return VMON_EXIT_HOST_ERROR;
+	return 0;
+}
+
+int machine_boot(struct machine *m, struct vmon_error *err)
+{
+	if (!m->loaded || !m->vm) {
+		error_set(err, -EINVAL, "machine_boot needs a loaded kernel and a built machine");
+		return VMON_EXIT_HOST_ERROR;
+	}
+	return vm_boot(m->vm, &m->boot, err) ? VMON_EXIT_HOST_ERROR : 0;
+}
+
+int machine_run(struct machine *m)
+{
+	return vm_run(m->vm);
+}
+
+void machine_destroy(struct machine *m)
+{
+	if (m->vm) {
+		vm_destroy(m->vm);
+		free(m->vm);
+		m->vm = NULL;
+	}
+	guest_mem_destroy(&m->mem);
+	if (m->virtio) {
+		virtio_devices_close(m->virtio);
+		free(m->virtio);
+		m->virtio = NULL;
+	}
+}
