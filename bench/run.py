@@ -32,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
+from host_tools import ensure_tools  # noqa: E402
 from vmrunner import Runner, sandbox_cache  # noqa: E402
 
 GUEST_MEM_MIB = 32
@@ -63,6 +64,7 @@ def main():
     ap.add_argument("--markdown", action="store_true", help="print a table for docs/PERFORMANCE.md")
     args = ap.parse_args()
 
+    ensure_tools({"qemu-system-x86_64": "qemu-system-x86"})
     vmon = os.path.join(args.build, "vmon")
     guest = os.path.join(args.build, "tests", "guests", "pio_bench.elf")
     qemu = shutil.which("qemu-system-x86_64")
