@@ -43,7 +43,8 @@ QEMU_FIRMWARE = ["/usr/share/seabios/bios-256k.bin", "/usr/share/qemu/linuxboot_
 CMDLINE = 'console=ttyS0 reboot=k panic=-1 vmon.cmd="uname -a"'
 # Console milestones, timed by vmm_probe from VMM start (the kernel's first console line is its banner,
 # replayed from the log buffer when the serial console registers).
-MILESTONES = [("kernel banner", "Linux version"), ("init started", "Run /init as init process")]
+MILESTONES = [("kernel banner", "Linux version"), ("init started", "Run /init as init process"),
+              ("KVM internal error", "KVM internal error")]   # QEMU's message when KVM cannot go on
 KILLED = 128 + 9
 VMON_TIMEOUT_S = 600
 
@@ -99,12 +100,27 @@ def last_console_line(stderr):
 
 def qemu_script(budget_s):
     # QEMU looks its firmware up in -L (the sandbox has no /usr/share); timeout kills it at the budget so
-    # that vmm_probe still reports the milestones it saw.
+    # that vmm_probe still reports the milestones it saw; QEMU's stderr joins its console on stdout, where
+    # vmm_probe times its messages too.
     return ('probe=$1 qemu=$2 cpu=$3 kernel=$4 initrd=$5; shift 5; mkdir -p fw && cp "$@" fw/ && '
             f'exec "$probe" --echo {" ".join(f"--mark {t!r}" for _, t in MILESTONES)} -- '
-            f'timeout -s KILL {budget_s} "$qemu" -L fw -accel kvm -cpu "$cpu" -machine pc -m 128M -nodefaults '
+            f'timeout -s KILL {budget_s} sh -c \'exec "$0" "$@" 2>&1\' "$qemu" -L fw -accel kvm -cpu "$cpu" -machine pc -m 128M -nodefaults '
             '-no-user-config -display none -no-reboot -serial stdio -kernel "$kernel" '
             f'-initrd "$initrd" -append \'{CMDLINE}\'')
+
+
+def kvm_internal_error(stderr):
+    """QEMU's report of a KVM internal error (it then keeps the VM paused): suberror, RIP and the bytes
+    from the failing one on (QEMU's Code= line marks it <..>), or None."""
+    text = stderr.decode(errors="replace")
+    sub = re.search(r"KVM internal error\. Suberror: (\d+)", text)
+    if not sub:
+        return None
+    rip = re.search(r"RIP=([0-9a-f]+)", text)
+    code = re.search(r"Code=.*?<([0-9a-f]{2})>((?: [0-9a-f]{2}){0,7})", text)
+    return (f"KVM internal error, suberror {sub.group(1)}{' (emulation failure)' if sub.group(1) == '1' else ''}"
+            f"{f' at RIP {rip.group(1)}' if rip else ''}"
+            f"{f', instruction bytes {code.group(1)}{code.group(2)}' if code else ''}")
 
 
 def describe_milestones(seen):
@@ -136,8 +152,12 @@ def run_qemu(runner, probe, qemu, guest, repeat, budget_s):
                           f"{describe_milestones(seen)} (first run)")
             break
         if status == KILLED:
-            report.append(f"-cpu {cpu}: stalled: still running after the {budget_s} s budget, killed; "
-                          f"{describe_milestones(seen)}; last console line: {last_console_line(r.stderr)!r}")
+            error = kvm_internal_error(r.stderr)
+            report.append(f"-cpu {cpu}: " + (
+                f"stopped: {error}; QEMU kept the VM paused until the {budget_s} s budget ran out; "
+                if error else f"stalled: still running after the {budget_s} s budget, killed; ") +
+                f"{describe_milestones(seen)}" + ("" if error else
+                                                  f"; last console line: {last_console_line(r.stderr)!r}"))
             break
         why = qemu_refusal(r.stderr)
         report.append(f"-cpu {cpu}: " + (f"aborted after {total:.2f} s (status {status}): {why}" if why else
