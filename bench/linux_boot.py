@@ -99,13 +99,16 @@ def last_console_line(stderr):
 
 
 def qemu_script(budget_s):
-    # QEMU looks its firmware up in -L (the sandbox has no /usr/share); timeout kills it at the budget so
+    # QEMU looks its firmware up in -L (the sandbox has no /usr/share; a fixed /tmp folder, not the
+    # current one, which is the checkout when run directly); timeout kills it at the budget so
     # that vmm_probe still reports the milestones it saw; QEMU's stderr joins its console on stdout, where
     # vmm_probe times its messages too.
-    return ('probe=$1 qemu=$2 cpu=$3 kernel=$4 initrd=$5; shift 5; mkdir -p fw && cp "$@" fw/ && '
+    return ('probe=$1 qemu=$2 cpu=$3 kernel=$4 initrd=$5; shift 5; '
+            'mkdir -p /tmp/qemu-fw && cp "$@" /tmp/qemu-fw/ && '
             f'exec "$probe" --echo {" ".join(f"--mark {t!r}" for _, t in MILESTONES)} -- '
-            f'timeout -s KILL {budget_s} sh -c \'exec "$0" "$@" 2>&1\' "$qemu" -L fw -accel kvm -cpu "$cpu" -machine pc -m 128M -nodefaults '
-            '-no-user-config -display none -no-reboot -serial stdio -kernel "$kernel" '
+            f'timeout -s KILL {budget_s} sh -c \'exec "$0" "$@" 2>&1\' "$qemu" -L /tmp/qemu-fw '
+            '-accel kvm -cpu "$cpu" -machine pc -m 128M -nodefaults -no-user-config -display none -no-reboot '
+            '-serial stdio -kernel "$kernel" '
             f'-initrd "$initrd" -append \'{CMDLINE}\'')
 
 
