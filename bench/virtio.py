@@ -133,10 +133,10 @@ def qemu_argv(probe, qemu, cpu, guest, device, cmdline):
     else:
         dev = ["-netdev", f"tap,id=n0,ifname={TAP},script=no,downscript=no",
                "-device", "virtio-net-device,netdev=n0,bus=virtio-mmio-bus.0"]
-    # QEMU looks its firmware up in -L: copy it beside the run (the sandbox has no /usr/share).
+    # QEMU looks its firmware up in -L: copy it to /tmp (the sandbox has no /usr/share).
     script = 'fw=$1; shift; mkdir -p /tmp/qemu-fw && cp "$fw" /tmp/qemu-fw/qboot.rom && exec "$@"'
-    argv = [*probe_argv(probe), qemu, "-L", "/tmp/qemu-fw", "-accel", "kvm", "-cpu", cpu, *QEMU_MICROVM, "-m", GUEST_MEM,
-            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio",
+    argv = [*probe_argv(probe), qemu, "-L", "/tmp/qemu-fw", "-accel", "kvm", "-cpu", cpu, *QEMU_MICROVM,
+            "-m", GUEST_MEM, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", *dev,
             "-kernel", guest, "-append", f"{QEMU_VIRTIO0} {cmdline}"]
     return ["sh", "-c", script, "sh", QBOOT, *(argv if device == "blk" else counting_tap_frames(argv))]
