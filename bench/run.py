@@ -32,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
+from host_tools import ensure_tools  # noqa: E402
 from vmrunner import Runner, sandbox_cache  # noqa: E402
 
 GUEST_MEM_MIB = 32
@@ -63,6 +64,7 @@ def main():
     ap.add_argument("--markdown", action="store_true", help="print a table for docs/PERFORMANCE.md")
     args = ap.parse_args()
 
+    ensure_tools({"qemu-system-x86_64": "qemu-system-x86"})
     vmon = os.path.join(args.build, "vmon")
     guest = os.path.join(args.build, "tests", "guests", "pio_bench.elf")
     qemu = shutil.which("qemu-system-x86_64")
@@ -75,9 +77,10 @@ def main():
         firmware = [f for f in QEMU_FIRMWARE if os.path.exists(f)]
         vmon_argv = lambda iters: [probe, vmon, "run", "--kernel", guest, "--mem", f"{GUEST_MEM_MIB}M",
                                    "--cmdline", f"iters={iters}"]
-        # QEMU looks its firmware up in -L: copy it beside the run (the sandbox has no /usr/share).
-        qemu_script = ('probe=$1 qemu=$2 guest=$3 iters=$4; shift 4; mkdir -p fw && cp "$@" fw/ && '
-                       'exec "$probe" "$qemu" -L fw -accel kvm -machine pc '
+        # QEMU looks its firmware up in -L: copy it to /tmp (the sandbox has no /usr/share).
+        qemu_script = ('probe=$1 qemu=$2 guest=$3 iters=$4; shift 4; '
+                       'mkdir -p /tmp/qemu-fw && cp "$@" /tmp/qemu-fw/ && '
+                       'exec "$probe" "$qemu" -L /tmp/qemu-fw -accel kvm -machine pc '
                        f'-m {GUEST_MEM_MIB}M -nodefaults -no-user-config -display none -no-reboot -serial stdio '
                        '-device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$guest" -append "iters=$iters"')
         qemu_argv = lambda iters: ["sh", "-c", qemu_script, "sh", probe, qemu, guest, str(iters), *firmware]

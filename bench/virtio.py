@@ -3,9 +3,9 @@
 """virtio benchmark: vmon vs QEMU (microvm) vs the host, same polling guest.
 
 The guest is tests/guests/virtio_bench.c: it sets the device up at CPL0,
-then runs its request loop at CPL3 with interrupts off, polling the used
-ring (VRING_AVAIL_F_NO_INTERRUPT), and prints "bench: start" / "bench: done N"
-around the loop. bench/vmm_probe timestamps those two lines on the VMM's
+then runs its request loop at CPL3 without port I/O (so that it runs natively
+on PVM hosts too), polling the used ring (VRING_AVAIL_F_NO_INTERRUPT), and
+prints "bench: start" / "bench: done N" around the loop. bench/vmm_probe timestamps those two lines on the VMM's
 stdout and reports the VMM's CPU time (wait4 rusage), so for each workload:
   - requests/s = N / (time of "bench: done" - time of "bench: start");
   - MB/s = requests/s x request size (10^6 bytes);
@@ -26,8 +26,15 @@ must grow by exactly N. Host baseline: fio on the same file (psync at depth
 1, libaio deeper; buffered, as tmpfs has no O_DIRECT on Linux 6.1, so
 io_submit does the copies inline; 2 s each).
 
-Everything runs in ONE Runner batch (one sandbox boot, or directly with
-/dev/kvm), repeats interleaved; medians of --repeat runs. In the sandbox
+QEMU's CPU model: the first of host, max, qemu64 with which a count=0 run
+passes (a PVM host aborts `-cpu host` and `-cpu max`: "failed to set MSR
+0x10a"); a first short Runner batch tries them, and the report says what
+each refused model did. tunctl (uml-utilities), fio and QEMU are installed
+with scripts/install-deps.sh when missing; without tunctl the bench stops.
+
+Everything else runs in ONE Runner batch (one sandbox boot, or directly with
+/dev/kvm), repeats interleaved; medians of --repeat runs. The disk file and
+the TAP are removed at the end. In the sandbox
 (nested KVM under QEMU TCG) absolute numbers are far below hardware: compare
 ratios.
 
@@ -50,6 +57,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
+from host_tools import QEMU_CPU_MODELS, ensure_tools, qemu_refusal, require_tools  # noqa: E402
 from vmrunner import Runner  # noqa: E402
 
 GUEST_MEM = "32M"
@@ -118,17 +126,17 @@ def vmon_argv(probe, vmon, guest, device, cmdline):
     return argv if device == "blk" else counting_tap_frames(argv)
 
 
-def qemu_argv(probe, qemu, guest, device, cmdline):
+def qemu_argv(probe, qemu, cpu, guest, device, cmdline):
     if device == "blk":
         dev = ["-drive", f"if=none,file={DISK},format=raw,id=d0",
                "-device", "virtio-blk-device,drive=d0,bus=virtio-mmio-bus.0"]
     else:
         dev = ["-netdev", f"tap,id=n0,ifname={TAP},script=no,downscript=no",
                "-device", "virtio-net-device,netdev=n0,bus=virtio-mmio-bus.0"]
-    # QEMU looks its firmware up in -L: copy it beside the run (the sandbox has no /usr/share).
+    # QEMU looks its firmware up in -L: copy it to /tmp (the sandbox has no /usr/share).
     script = 'fw=$1; shift; mkdir -p /tmp/qemu-fw && cp "$fw" /tmp/qemu-fw/qboot.rom && exec "$@"'
-    argv = [*probe_argv(probe), qemu, "-L", "/tmp/qemu-fw", "-accel", "kvm", *QEMU_MICROVM, "-m", GUEST_MEM,
-            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio",
+    argv = [*probe_argv(probe), qemu, "-L", "/tmp/qemu-fw", "-accel", "kvm", "-cpu", cpu, *QEMU_MICROVM,
+            "-m", GUEST_MEM, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", *dev,
             "-kernel", guest, "-append", f"{QEMU_VIRTIO0} {cmdline}"]
     return ["sh", "-c", script, "sh", QBOOT, *(argv if device == "blk" else counting_tap_frames(argv))]
@@ -150,6 +158,8 @@ echo "sandbox: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 $(grep MemTotal /proc/meminfo | tr -s ' '), kernel $(uname -r)"
 ip -o link show {TAP}
 """
+
+TEARDOWN_SCRIPT = f"rm -f {DISK} && tunctl -d {TAP} >/dev/null"
 
 PROBE_RE = re.compile(
     r"status=(\d+) bytes=\d+ user_ms=([\d.]+) sys_ms=([\d.]+)"
@@ -178,6 +188,8 @@ def parse_guest_run(what, result, count):
             why = f"'bench: done {count}' missing (got {done.group(0) if done else 'none'})"
         elif float(m.group(4)) < 0 or float(m.group(7)) < 0:
             why = "a mark was not seen"
+        elif count and float(m.group(7)) <= float(m.group(4)):
+            why = "the loop was too short to time (both marks arrived in one read): raise the count"
         else:
             tap = re.search(r"^tap_rx_frames=(-?\d+)$", err, re.M)
             if tap and int(tap.group(1)) != count:
@@ -202,6 +214,25 @@ def parse_fio(what, result):
                 cpu_us=(job["usr_cpu"] + job["sys_cpu"]) / 100 * runtime_ms * 1e3 / ios if ios else None)
 
 
+def pick_qemu_cpu(runner, argv_for):
+    """The first of QEMU_CPU_MODELS with which QEMU runs a count=0 guest to its pass, and (model, what
+    happened) for each model refused before it. One Runner batch (with the disk set up)."""
+    runner.add(["sh", "-c", SETUP_SCRIPT], timeout=60)
+    tries = [(cpu, runner.add(argv_for(cpu), timeout=60)) for cpu in QEMU_CPU_MODELS]
+    runner.add(["sh", "-c", TEARDOWN_SCRIPT], timeout=30)
+    results = runner.execute()
+    refused = []
+    for cpu, index in tries:
+        r = results[index]
+        try:
+            parse_guest_run(f"qemu -cpu {cpu}", r, 0)
+            return cpu, refused
+        except RunFailed as e:
+            why = qemu_refusal(r.stderr)
+            refused.append((cpu, f"QEMU quit: {why}" if why else str(e).splitlines()[0]))
+    return None, refused
+
+
 def fmt(v, spec):
     return "–" if v is None else spec.format(v)
 
@@ -220,6 +251,8 @@ def main():
     if args.quick:
         args.repeat, args.count_4k, args.count_64k, args.count_net, args.fio_runtime = 1, 300, 100, 500, 1
 
+    require_tools({"tunctl": "uml-utilities", "ip": "iproute2"})
+    ensure_tools({"fio": "fio", "qemu-system-x86_64": "qemu-system-x86"})
     vmon = os.path.join(args.build, "vmon")
     guest = os.path.join(args.build, "tests", "guests", "virtio_bench.elf")
     for path in (vmon, guest):
@@ -227,7 +260,7 @@ def main():
             sys.exit(f"bench: {path} missing: build first (ninja -C {args.build})")
     qemu = shutil.which("qemu-system-x86_64")
     qemu_why = None if qemu and os.path.isfile(QBOOT) else \
-        f"no {'qemu-system-x86_64' if not qemu else QBOOT} on this host"
+        f"no {'qemu-system-x86_64' if not qemu else QBOOT} on this host (Debian package qemu-system-x86)"
     fio = shutil.which("fio")
     runner = Runner()
     if not runner.available:
@@ -238,8 +271,14 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         probe = build_probe(tmp)
         vmms = {"vmon": lambda d, c: vmon_argv(probe, vmon, guest, d, c)}
+        qemu_cpu, qemu_refused = None, []
         if not qemu_why:
-            vmms["qemu"] = lambda d, c: qemu_argv(probe, qemu, guest, d, c)
+            qemu_cpu, qemu_refused = pick_qemu_cpu(runner, lambda cpu: qemu_argv(
+                probe, qemu, cpu, guest, "blk", "dev=blk op=read count=0"))
+            if qemu_cpu:
+                vmms["qemu"] = lambda d, c: qemu_argv(probe, qemu, qemu_cpu, guest, d, c)
+            else:
+                qemu_why = "no CPU model ran the guest"
         setup = runner.add(["sh", "-c", SETUP_SCRIPT], timeout=60)
         jobs = []   # (vmm, key, count, index)
         for _ in range(args.repeat):
@@ -255,10 +294,14 @@ def main():
                     if fio_opts:
                         jobs.append(("fio", key, 0, runner.add(fio_argv(fio, fio_opts, args.fio_runtime),
                                                                 timeout=30 + args.fio_runtime)))
+        teardown = runner.add(["sh", "-c", TEARDOWN_SCRIPT], timeout=30)
         started = time.time()
         results = runner.execute()
         elapsed = time.time() - started
 
+    if results[teardown].returncode != 0:
+        print(f"bench: warning: removing {DISK} and TAP {TAP} failed: {results[teardown].stderr!r}",
+              file=sys.stderr)
     s = results[setup]
     if s.returncode != 0:
         sys.exit(f"bench: sandbox set-up failed: {s.stdout!r} {s.stderr!r}")
@@ -306,10 +349,14 @@ def main():
           f"net x{args.count_net}); {time.strftime('%Y-%m-%d %H:%M %Z')}; {platform.node()} "
           f"{platform.machine()}; {where}; batch took {elapsed:.0f} s")
     print(f"# {sandbox_info}")
+    for cpu, why in qemu_refused:
+        print(f"# QEMU -cpu {cpu}: {why}")
+    if qemu_cpu:
+        print(f"# QEMU runs with -cpu {qemu_cpu}")
     if qemu_why:
         print(f"# QEMU not measured: {qemu_why}")
     if not fio:
-        print("# fio not measured: no fio on this host")
+        print("# fio not measured: no fio on this host (Debian package fio)")
 
     def cell(vmm, key, field, spec):
         return fmt(table.get((vmm, key), {}).get(field), spec)

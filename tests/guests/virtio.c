@@ -31,6 +31,7 @@ static uint8_t vq_pool[VQ_POOL_QUEUES][PAGE_SIZE] __attribute__((section(".bss.n
 static unsigned int vq_pool_used;
 static const char *guest_name = "virtio";
 static struct virtio_dev *irq_devs[16];
+static virtio_fail_sink_fn fail_sink;
 
 static const uint8_t vmon_gsi[VIRTIO_VMON_SLOTS] = { 5, 6, 7, 9, 10, 11, 14, 15 };
 
@@ -52,10 +53,46 @@ static void emit_serial(char c, void *ctx)
 	serial_putc(c);
 }
 
+void virtio_set_fail_sink(virtio_fail_sink_fn sink)
+{
+	fail_sink = sink;
+}
+
+struct message_buf {
+	char text[256];
+	size_t len;
+};
+
+static void emit_message(char c, void *ctx)
+{
+	struct message_buf *m = ctx;
+
+	if (m->len + 1 < sizeof(m->text))
+		m->text[m->len++] = c;
+}
+
+static unsigned int current_cpl(void)
+{
+	uint16_t cs;
+
+	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
+	return cs & 3u;
+}
+
 void virtio_fail(uint32_t code, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (fail_sink && current_cpl() != 0) {
+		static struct message_buf m;
+
+		m.len = 0;
+		va_start(ap, fmt);
+		vformat(emit_message, &m, fmt, ap);
+		va_end(ap);
+		m.text[m.len] = '\0';
+		fail_sink(code, m.text);
+	}
 	cpu_cli();
 	printf("%s: FAIL: ", guest_name);
 	va_start(ap, fmt);

@@ -98,6 +98,14 @@ enum vq_wait_result {
 void virtio_set_guest_name(const char *name);
 const char *virtio_guest_name(void);
 __attribute__((noreturn, format(printf, 2, 3))) void virtio_fail(uint32_t code, const char *fmt, ...);
+/*
+ * Where virtio_fail sends its message when called at CPL 3, where the serial
+ * port and the debug-exit port may be out of reach (some hosts give user mode
+ * no port I/O whatever IOPL says): the sink gets the formatted message and
+ * must print it and exit from ring 0. NULL (the default): no CPL 3 callers.
+ */
+typedef void (*virtio_fail_sink_fn)(uint32_t code, const char *message) __attribute__((noreturn));
+void virtio_set_fail_sink(virtio_fail_sink_fn sink);
 const char *virtio_id_name(uint32_t device_id);
 
 /* ---- bounded waits ------------------------------------------------------- */
