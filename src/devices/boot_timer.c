@@ -79,6 +79,13 @@ double boot_timer_seconds(struct boot_timer *t, uint8_t value)
 	return seconds;
 }
 
+unsigned boot_timer_resources(const struct boot_timer *t, struct device_resource res[DEVICE_MAX_RESOURCES])
+{
+	(void)t;
+	res[0] = (struct device_resource){ DEVICE_RES_PIO, BOOT_TIMER_PORT, 1 };
+	return 1;
+}
+
 /* ---- device model ----------------------------------------------------------- */
 
 static void timer_reset(void *dev)

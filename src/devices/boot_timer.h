@@ -64,5 +64,7 @@ double boot_timer_seconds(struct boot_timer *t, uint8_t value);
  * vmon's start. No activity of its own (no pause/resume).
  */
 extern const struct device_ops boot_timer_device_ops;
+/* Its bus resources: port BOOT_TIMER_PORT. Returns 1. */
+unsigned boot_timer_resources(const struct boot_timer *t, struct device_resource res[DEVICE_MAX_RESOURCES]);
 
 #endif

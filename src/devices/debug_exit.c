@@ -38,6 +38,12 @@ int debug_exit_init(struct debug_exit *d, const struct device_host *host, uint16
 	return io_bus_register(host->pio, port, iosize, "debug-exit", debug_exit_access, d, err);
 }
 
+unsigned debug_exit_resources(const struct debug_exit *d, struct device_resource res[DEVICE_MAX_RESOURCES])
+{
+	res[0] = (struct device_resource){ DEVICE_RES_PIO, d->port, d->iosize };
+	return 1;
+}
+
 /* ---- device model ----------------------------------------------------------- */
 
 static void debug_exit_reset(void *dev)

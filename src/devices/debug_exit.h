@@ -53,5 +53,7 @@ void debug_exit_access(void *dev, uint64_t offset, uint8_t *data, unsigned size,
  * stop, and the host's request_stop must take concurrent callers.
  */
 extern const struct device_ops debug_exit_device_ops;
+/* Its bus resources: ports port..port+iosize-1. Returns 1. */
+unsigned debug_exit_resources(const struct debug_exit *d, struct device_resource res[DEVICE_MAX_RESOURCES]);
 
 #endif

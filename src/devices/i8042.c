@@ -287,6 +287,17 @@ void i8042_destroy(struct i8042 *k)
 	pthread_mutex_destroy(&k->lock);
 }
 
+unsigned i8042_resources(const struct i8042 *k, struct device_resource res[DEVICE_MAX_RESOURCES])
+{
+	(void)k;
+	res[0] = (struct device_resource){ DEVICE_RES_PIO, I8042_PORT_DATA, 1 };
+	res[1] = (struct device_resource){ DEVICE_RES_PIO, I8042_PORT_COMMAND, 1 };
+	res[2] = (struct device_resource){ DEVICE_RES_PIO, I8042_PORT_SCPA, 1 };
+	res[3] = (struct device_resource){ DEVICE_RES_IRQ, I8042_IRQ_KBD, 1 };
+	res[4] = (struct device_resource){ DEVICE_RES_IRQ, I8042_IRQ_AUX, 1 };
+	return 5;
+}
+
 /* ---- device model ----------------------------------------------------------- */
 
 /* Drives both lines to the levels the state implies, whatever was driven before. */

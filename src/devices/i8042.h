@@ -90,5 +90,7 @@ void i8042_scpa_access(void *dev, uint64_t offset, uint8_t *data, unsigned size,
  * No activity of its own (no pause/resume): it only answers the guest.
  */
 extern const struct device_ops i8042_device_ops;
+/* Its bus resources: ports 0x60, 0x64, 0x92 (one each), lines 1 and 12. Returns 5. */
+unsigned i8042_resources(const struct i8042 *k, struct device_resource res[DEVICE_MAX_RESOURCES]);
 
 #endif

@@ -43,6 +43,15 @@ int port_sink_init(struct port_sink *ps, const struct device_host *host, struct 
 	return 0;
 }
 
+unsigned port_sink_resources(const struct port_sink *ps, struct device_resource res[DEVICE_MAX_RESOURCES])
+{
+	_Static_assert(sizeof(ranges) / sizeof(ranges[0]) <= DEVICE_MAX_RESOURCES, "port sink ranges fit a device");
+	(void)ps;
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+		res[i] = (struct device_resource){ DEVICE_RES_PIO, ranges[i].base, ranges[i].len };
+	return sizeof(ranges) / sizeof(ranges[0]);
+}
+
 /* ---- device model ----------------------------------------------------------- */
 
 static void port_sink_reset(void *dev)

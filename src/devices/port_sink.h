@@ -50,5 +50,7 @@ void port_sink_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, 
  * covers it like every other device. Nothing mutable, so no lock.
  */
 extern const struct device_ops port_sink_device_ops;
+/* Its bus resources: every range of port_sink_ranges(). Returns how many (10). */
+unsigned port_sink_resources(const struct port_sink *ps, struct device_resource res[DEVICE_MAX_RESOURCES]);
 
 #endif

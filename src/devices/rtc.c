@@ -347,6 +347,14 @@ void rtc_destroy(struct rtc *r)
 	pthread_mutex_destroy(&r->lock);
 }
 
+unsigned rtc_resources(const struct rtc *r, struct device_resource res[DEVICE_MAX_RESOURCES])
+{
+	(void)r;
+	res[0] = (struct device_resource){ DEVICE_RES_PIO, RTC_PORT_INDEX, RTC_NPORTS };
+	res[1] = (struct device_resource){ DEVICE_RES_IRQ, RTC_IRQ, 1 };
+	return 2;
+}
+
 /* ---- device model ----------------------------------------------------------- */
 
 /*

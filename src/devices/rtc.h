@@ -22,6 +22,7 @@
 #define RTC_PORT_DATA  0x71
 #define RTC_NPORTS     2
 #define RTC_CMOS_SIZE  128
+#define RTC_IRQ        8 /* ISA line of the RTC on a PC */
 
 /* Register indices. */
 enum {
@@ -112,5 +113,10 @@ void rtc_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool i
  * clock and keeps time across a pause.
  */
 extern const struct device_ops rtc_device_ops;
+/*
+ * Its bus resources: ports 0x70-0x71 and line 8, the RTC's on a PC (claimed
+ * though never raised, so no other device is given it). Returns 2.
+ */
+unsigned rtc_resources(const struct rtc *r, struct device_resource res[DEVICE_MAX_RESOURCES]);
 
 #endif

@@ -378,6 +378,13 @@ void uart_8250_destroy(struct uart_8250 *u)
 	pthread_mutex_destroy(&u->lock);
 }
 
+unsigned uart_8250_resources(const struct uart_8250 *u, struct device_resource res[DEVICE_MAX_RESOURCES])
+{
+	res[0] = (struct device_resource){ DEVICE_RES_PIO, u->base, UART_8250_NPORTS };
+	res[1] = (struct device_resource){ DEVICE_RES_IRQ, u->gsi, 1 };
+	return 2;
+}
+
 /* ---- device model ----------------------------------------------------------- */
 
 /* Drives the line to the level the registers imply, whatever was driven before (a fresh host knows nothing). */

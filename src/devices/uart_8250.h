@@ -163,5 +163,7 @@ size_t uart_8250_rx_space(struct uart_8250 *u);
  * guest can take input, so the input thread retries. destroy: frees the mutex.
  */
 extern const struct device_ops uart_8250_device_ops;
+/* Its bus resources, for the registry and the allocator: ports base..base+7, line gsi. Returns 2. */
+unsigned uart_8250_resources(const struct uart_8250 *u, struct device_resource res[DEVICE_MAX_RESOURCES]);
 
 #endif
