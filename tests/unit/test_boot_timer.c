@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "devices/boot_timer.h"
@@ -177,6 +178,51 @@ static void reset_forgets_the_marks(void **state)
 	ops->destroy(&f.timer);
 }
 
+/* A clock that moves forward on every reading; the timer reads it under its lock. */
+static long ticking_ns;
+
+static void ticking_clock(void *ctx, struct timespec *now)
+{
+	(void)ctx;
+	ticking_ns += 1000;
+	*now = (struct timespec){ .tv_sec = 200 + ticking_ns / 1000000000, .tv_nsec = ticking_ns % 1000000000 };
+}
+
+static void *mark_many(void *arg)
+{
+	struct fixture *f = arg;
+	for (int i = 0; i < 20000; i++) {
+		uint8_t v = 2;
+		io_bus_access(&f->pio, BOOT_TIMER_PORT, &v, 1, true);
+	}
+	return NULL;
+}
+
+/* Two vCPU threads writing marks at once: exactly the bound is kept, in time order (restore accepts it). */
+static void marks_from_two_threads_stay_bounded_and_ordered(void **state)
+{
+	struct fixture f, fresh;
+	const struct timespec start = { .tv_sec = 200 };
+	struct boot_timer_state s;
+	pthread_t t[2];
+	(void)state;
+
+	memset(&f, 0, sizeof(f));
+	io_bus_init(&f.pio, "pio");
+	f.host.pio = &f.pio;
+	assert_int_equal(boot_timer_init(&f.timer, &f.host, &start, ticking_clock, NULL, NULL), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, mark_many, &f), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	save(&f, &s);
+	assert_int_equal(s.nmarks, BOOT_TIMER_MAX_MARKS);
+	setup(&fresh);
+	assert_int_equal(ops->restore(&fresh.timer, &s, NULL), 0);
+	boot_timer_destroy(&f.timer);
+	boot_timer_destroy(&fresh.timer);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +232,7 @@ int main(void)
 		cmocka_unit_test(restored_marks_read_back_and_recording_goes_on),
 		cmocka_unit_test(damaged_states_are_refused_by_field),
 		cmocka_unit_test(reset_forgets_the_marks),
+		cmocka_unit_test(marks_from_two_threads_stay_bounded_and_ordered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
