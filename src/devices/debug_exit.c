@@ -37,3 +37,42 @@ int debug_exit_init(struct debug_exit *d, const struct device_host *host, uint16
 	d->iosize = iosize;
 	return io_bus_register(host->pio, port, iosize, "debug-exit", debug_exit_access, d, err);
 }
+
+unsigned debug_exit_resources(const struct debug_exit *d, struct device_resource res[DEVICE_MAX_RESOURCES])
+{
+	res[0] = (struct device_resource){ DEVICE_RES_PIO, d->port, d->iosize };
+	return 1;
+}
+
+/* ---- device model ----------------------------------------------------------- */
+
+static void debug_exit_reset(void *dev)
+{
+	(void)dev; /* nothing the guest can observe */
+}
+
+static void debug_exit_save(void *dev, void *state)
+{
+	(void)dev;
+	memset(state, 0, sizeof(struct debug_exit_state));
+}
+
+static int debug_exit_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct debug_exit_state s;
+
+	(void)dev;
+	memcpy(&s, state, sizeof(s));
+	if (s.reserved)
+		return error_set(err, -EINVAL, "debug-exit state: reserved is 0x%x, not 0", s.reserved);
+	return 0;
+}
+
+const struct device_ops debug_exit_device_ops = {
+	.kind = "debug-exit",
+	.state_version = DEBUG_EXIT_STATE_VERSION,
+	.state_size = sizeof(struct debug_exit_state),
+	.reset = debug_exit_reset,
+	.save = debug_exit_save,
+	.restore = debug_exit_restore,
+};

@@ -101,7 +101,8 @@ struct device_resource {
 };
 
 #define DEVICE_NAME_MAX 24
-#define DEVICE_MAX_RESOURCES 4
+/* The port sink claims 10 port ranges; the i8042 three ports and two lines. */
+#define DEVICE_MAX_RESOURCES 12
 
 /* One device in the registry: its instance name, model, object and bus resources. */
 struct device {

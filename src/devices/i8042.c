@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+_Static_assert(sizeof(struct i8042_state) == 40, "i8042_state has no padding");
+
 /* Controller commands (written to 0x64). */
 enum {
 	CMD_READ_RAM = 0x20,     /* 0x20..0x3f: read RAM byte; 0x20 reads the CTR */
@@ -241,6 +243,15 @@ void i8042_scpa_access(void *dev, uint64_t offset, uint8_t *data, unsigned size,
 	pthread_mutex_unlock(&k->lock);
 }
 
+/* What a PC BIOS leaves behind. */
+static void power_on(struct i8042_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	*ctr(s) = CTR_RESET;
+	s->outport = I8042_OUT_RESET | I8042_OUT_A20;
+	s->scpa = I8042_OUT_A20; /* A20 enabled, as firmware leaves it */
+}
+
 int i8042_init(struct i8042 *k, const struct device_host *host, struct vmon_error *err)
 {
 	static const struct {
@@ -256,9 +267,7 @@ int i8042_init(struct i8042 *k, const struct device_host *host, struct vmon_erro
 
 	memset(k, 0, sizeof(*k));
 	k->host = host;
-	*ctr(&k->s) = CTR_RESET;
-	k->s.outport = I8042_OUT_RESET | I8042_OUT_A20;
-	k->s.scpa = I8042_OUT_A20; /* A20 enabled, as firmware leaves it */
+	power_on(&k->s);
 	ret = pthread_mutex_init(&k->lock, NULL);
 	if (ret)
 		return error_set(err, -ret, "i8042: mutex: %s", strerror(ret));
@@ -277,3 +286,100 @@ void i8042_destroy(struct i8042 *k)
 {
 	pthread_mutex_destroy(&k->lock);
 }
+
+unsigned i8042_resources(const struct i8042 *k, struct device_resource res[DEVICE_MAX_RESOURCES])
+{
+	(void)k;
+	res[0] = (struct device_resource){ DEVICE_RES_PIO, I8042_PORT_DATA, 1 };
+	res[1] = (struct device_resource){ DEVICE_RES_PIO, I8042_PORT_COMMAND, 1 };
+	res[2] = (struct device_resource){ DEVICE_RES_PIO, I8042_PORT_SCPA, 1 };
+	res[3] = (struct device_resource){ DEVICE_RES_IRQ, I8042_IRQ_KBD, 1 };
+	res[4] = (struct device_resource){ DEVICE_RES_IRQ, I8042_IRQ_AUX, 1 };
+	return 5;
+}
+
+/* ---- device model ----------------------------------------------------------- */
+
+/* Drives both lines to the levels the state implies, whatever was driven before. */
+static void redrive_irqs(struct i8042 *k)
+{
+	k->irq_level[0] = k->irq_level[1] = -1;
+	update_irq(k);
+}
+
+static void i8042_reset(void *dev)
+{
+	struct i8042 *k = dev;
+
+	pthread_mutex_lock(&k->lock);
+	power_on(&k->s);
+	redrive_irqs(k);
+	pthread_mutex_unlock(&k->lock);
+}
+
+static void i8042_save(void *dev, void *state)
+{
+	struct i8042 *k = dev;
+
+	pthread_mutex_lock(&k->lock);
+	memcpy(state, &k->s, sizeof(k->s));
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* A command the controller can be left waiting on for its data byte. */
+static bool is_pending_command(uint8_t cmd)
+{
+	return cmd == 0 || (cmd >= CMD_WRITE_RAM && cmd < CMD_WRITE_RAM + 0x20) || cmd == CMD_WRITE_OUTPORT ||
+	       cmd == CMD_WRITE_KBD_OBUF || cmd == CMD_WRITE_AUX_OBUF || cmd == CMD_WRITE_AUX;
+}
+
+static int check_state(const struct i8042_state *s, struct vmon_error *err)
+{
+	const struct {
+		const char *name;
+		uint8_t val;
+	} flags[] = {
+		{ "out_full", s->out_full },
+		{ "out_aux", s->out_aux },
+		{ "out_timeout", s->out_timeout },
+		{ "last_was_cmd", s->last_was_cmd },
+	};
+
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (flags[i].val > 1)
+			return error_set(err, -EINVAL, "i8042 state: %s %u is not 0 or 1", flags[i].name, flags[i].val);
+	if (!is_pending_command(s->pending_cmd))
+		return error_set(err, -EINVAL, "i8042 state: pending_cmd 0x%02x takes no data byte", s->pending_cmd);
+	/* ram, outport, out_data and scpa hold whatever the guest wrote: every value is valid. */
+	return 0;
+}
+
+static int i8042_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct i8042 *k = dev;
+	struct i8042_state s;
+
+	memcpy(&s, state, sizeof(s));
+	if (check_state(&s, err))
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	k->s = s;
+	redrive_irqs(k);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+static void i8042_destroy_dev(void *dev)
+{
+	i8042_destroy(dev);
+}
+
+const struct device_ops i8042_device_ops = {
+	.kind = "i8042",
+	.state_version = I8042_STATE_VERSION,
+	.state_size = sizeof(struct i8042_state),
+	.reset = i8042_reset,
+	.save = i8042_save,
+	.restore = i8042_restore,
+	.destroy = i8042_destroy_dev,
+};

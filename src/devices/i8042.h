@@ -47,7 +47,9 @@
 #define I8042_OUT_KBD_OBF 0x10
 #define I8042_OUT_AUX_OBF 0x20
 
-/* Guest-visible state; plain data (the snapshot). */
+/* Guest-visible state; plain data (the snapshot), 40 bytes, no padding. */
+#define I8042_STATE_VERSION 1
+
 struct i8042_state {
 	uint8_t ram[32];       /* controller RAM; ram[0] is the CTR */
 	uint8_t outport;       /* output port as last written (OBF bits are computed) */
@@ -55,7 +57,7 @@ struct i8042_state {
 	uint8_t out_full;      /* OBF */
 	uint8_t out_aux;       /* output buffer holds aux-side data */
 	uint8_t out_timeout;   /* output buffer holds a device-timeout NAK */
-	uint8_t pending_cmd;   /* command awaiting its data byte on 0x60, or 0 */
+	uint8_t pending_cmd;   /* command awaiting its data byte on 0x60 (0x60-0x7f, 0xd1-0xd4), or 0 */
 	uint8_t last_was_cmd;  /* status bit 3 */
 	uint8_t scpa;          /* port 0x92 as last written */
 };
@@ -64,7 +66,7 @@ struct i8042 {
 	struct i8042_state s;
 	const struct device_host *host;
 	int irq_level[2];      /* levels last driven on IRQ 1 and IRQ 12 */
-	pthread_mutex_t lock;  /* vCPU threads of an SMP guest may race */
+	pthread_mutex_t lock;  /* vCPU threads of an SMP guest may race; save/restore/reset take it too */
 };
 
 /* Resets the controller and registers ports 0x60, 0x64 and 0x92 on host->pio. */
@@ -78,5 +80,17 @@ void i8042_destroy(struct i8042 *k);
 void i8042_data_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
 void i8042_command_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
 void i8042_scpa_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
+
+/*
+ * The device model (kind "i8042", state struct i8042_state) for the object
+ * i8042_init() set up: controller and port 0x92 together. reset: the state a
+ * BIOS leaves (CTR 0x47, output port 0x03, A20 on), both IRQ lines driven
+ * low; it never asks for a VM reset. restore: checks the flag bytes and the
+ * pending command, then drives IRQ 1 and 12 to the levels the state implies.
+ * No activity of its own (no pause/resume): it only answers the guest.
+ */
+extern const struct device_ops i8042_device_ops;
+/* Its bus resources: ports 0x60, 0x64, 0x92 (one each), lines 1 and 12. Returns 5. */
+unsigned i8042_resources(const struct i8042 *k, struct device_resource res[DEVICE_MAX_RESOURCES]);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "devices/port_sink.h"
 
+#include <errno.h>
 #include <string.h>
 
 static const struct port_sink_range ranges[] = {
@@ -41,3 +42,45 @@ int port_sink_init(struct port_sink *ps, const struct device_host *host, struct 
 	}
 	return 0;
 }
+
+unsigned port_sink_resources(const struct port_sink *ps, struct device_resource res[DEVICE_MAX_RESOURCES])
+{
+	_Static_assert(sizeof(ranges) / sizeof(ranges[0]) <= DEVICE_MAX_RESOURCES, "port sink ranges fit a device");
+	(void)ps;
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+		res[i] = (struct device_resource){ DEVICE_RES_PIO, ranges[i].base, ranges[i].len };
+	return sizeof(ranges) / sizeof(ranges[0]);
+}
+
+/* ---- device model ----------------------------------------------------------- */
+
+static void port_sink_reset(void *dev)
+{
+	(void)dev; /* nothing the guest can observe */
+}
+
+static void port_sink_save(void *dev, void *state)
+{
+	(void)dev;
+	memset(state, 0, sizeof(struct port_sink_state));
+}
+
+static int port_sink_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct port_sink_state s;
+
+	(void)dev;
+	memcpy(&s, state, sizeof(s));
+	if (s.reserved)
+		return error_set(err, -EINVAL, "port-sink state: reserved is 0x%x, not 0", s.reserved);
+	return 0;
+}
+
+const struct device_ops port_sink_device_ops = {
+	.kind = "port-sink",
+	.state_version = PORT_SINK_STATE_VERSION,
+	.state_size = sizeof(struct port_sink_state),
+	.reset = port_sink_reset,
+	.save = port_sink_save,
+	.restore = port_sink_restore,
+};

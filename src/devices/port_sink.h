@@ -24,6 +24,13 @@ struct port_sink_range {
 	const char *reason; /* why a guest touches it and why all ones is right */
 };
 
+/* Plain data (the snapshot): nothing the guest can observe, one reserved word. */
+#define PORT_SINK_STATE_VERSION 1
+
+struct port_sink_state {
+	uint32_t reserved;   /* zero */
+};
+
 struct port_sink {
 	const struct device_host *host;
 };
@@ -36,5 +43,14 @@ int port_sink_init(struct port_sink *ps, const struct device_host *host, struct 
 
 /* io_access_fn: reads fill data with 0xff, writes are ignored. */
 void port_sink_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
+
+/*
+ * The device model (kind "port-sink", state struct port_sink_state). No
+ * guest-visible state: the state is one reserved word (zero), so the registry
+ * covers it like every other device. Nothing mutable, so no lock.
+ */
+extern const struct device_ops port_sink_device_ops;
+/* Its bus resources: every range of port_sink_ranges(). Returns how many (10). */
+unsigned port_sink_resources(const struct port_sink *ps, struct device_resource res[DEVICE_MAX_RESOURCES]);
 
 #endif

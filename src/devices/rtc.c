@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+_Static_assert(sizeof(struct rtc_state) == 160, "rtc_state has no implicit padding");
+
 #define NSEC_PER_SEC 1000000000ll
 #define SECS_PER_DAY 86400
 
@@ -344,3 +346,96 @@ void rtc_destroy(struct rtc *r)
 {
 	pthread_mutex_destroy(&r->lock);
 }
+
+unsigned rtc_resources(const struct rtc *r, struct device_resource res[DEVICE_MAX_RESOURCES])
+{
+	(void)r;
+	res[0] = (struct device_resource){ DEVICE_RES_PIO, RTC_PORT_INDEX, RTC_NPORTS };
+	res[1] = (struct device_resource){ DEVICE_RES_IRQ, RTC_IRQ, 1 };
+	return 2;
+}
+
+/* ---- device model ----------------------------------------------------------- */
+
+/*
+ * The furthest a restored time base may lie from the epoch: 2^40 s (about
+ * 35000 years) holds any time the registers can be set to (binary century
+ * 255, year 255: year 25755) with room for the host clock, and keeps
+ * tick()'s seconds-times-rate arithmetic far from overflow.
+ */
+#define RTC_TIME_LIMIT_S (1ll << 40)
+
+static void rtc_reset(void *dev)
+{
+	struct rtc *r = dev;
+
+	pthread_mutex_lock(&r->lock);
+	/* MC146818A datasheet, RESET pin: clock, calendar and RAM are not affected. */
+	r->s.cmos[RTC_REG_B] &= (uint8_t)~(RTC_B_PIE | RTC_B_AIE | RTC_B_UIE | RTC_B_SQWE);
+	r->s.cmos[RTC_REG_C] = 0;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void rtc_save(void *dev, void *state)
+{
+	struct rtc *r = dev;
+
+	pthread_mutex_lock(&r->lock);
+	memcpy(state, &r->s, sizeof(r->s));
+	pthread_mutex_unlock(&r->lock);
+}
+
+static int check_state(const struct rtc_state *s, struct vmon_error *err)
+{
+	for (size_t i = 0; i < sizeof(s->reserved); i++)
+		if (s->reserved[i])
+			return error_set(err, -EINVAL, "rtc state: reserved[%zu] is 0x%02x, not 0", i, s->reserved[i]);
+	if (s->offset_s < -RTC_TIME_LIMIT_S || s->offset_s > RTC_TIME_LIMIT_S)
+		return error_set(err, -EINVAL, "rtc state: offset_s %lld is beyond +-2^40 s", (long long)s->offset_s);
+	if (s->last_tick_s < -RTC_TIME_LIMIT_S || s->last_tick_s > RTC_TIME_LIMIT_S)
+		return error_set(err, -EINVAL, "rtc state: last_tick_s %lld is beyond +-2^40 s",
+				 (long long)s->last_tick_s);
+	if (s->last_tick_ns < 0 || s->last_tick_ns >= NSEC_PER_SEC)
+		return error_set(err, -EINVAL, "rtc state: last_tick_ns %lld is not within a second",
+				 (long long)s->last_tick_ns);
+	if (s->cmos[RTC_REG_A] & RTC_A_UIP)
+		return error_set(err, -EINVAL, "rtc state: register A 0x%02x stores UIP, which is computed",
+				 s->cmos[RTC_REG_A]);
+	if (s->cmos[RTC_REG_C] & 0x0f)
+		return error_set(err, -EINVAL, "rtc state: register C 0x%02x has bits 3:0 set", s->cmos[RTC_REG_C]);
+	if (s->cmos[RTC_REG_D] != RTC_D_VRT)
+		return error_set(err, -EINVAL, "rtc state: register D 0x%02x is not 0x%02x (read-only)",
+				 s->cmos[RTC_REG_D], RTC_D_VRT);
+	/* The index, registers B and the time/alarm bytes and the CMOS RAM take any value the guest writes. */
+	return 0;
+}
+
+static int rtc_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct rtc *r = dev;
+	struct rtc_state s;
+
+	memcpy(&s, state, sizeof(s));
+	if (check_state(&s, err))
+		return -EINVAL;
+	/* Nothing is derived: time registers and flags are computed from these on each access. */
+	pthread_mutex_lock(&r->lock);
+	r->s = s;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static void rtc_destroy_dev(void *dev)
+{
+	rtc_destroy(dev);
+}
+
+const struct device_ops rtc_device_ops = {
+	.kind = "rtc-mc146818",
+	.state_version = RTC_STATE_VERSION,
+	.state_size = sizeof(struct rtc_state),
+	.reset = rtc_reset,
+	.save = rtc_save,
+	.restore = rtc_restore,
+	.destroy = rtc_destroy_dev,
+};

@@ -22,6 +22,7 @@
 #define RTC_PORT_DATA  0x71
 #define RTC_NPORTS     2
 #define RTC_CMOS_SIZE  128
+#define RTC_IRQ        8 /* ISA line of the RTC on a PC */
 
 /* Register indices. */
 enum {
@@ -68,13 +69,21 @@ enum {
 /* Where the clock reads its time; CLOCK_REALTIME unless a test injects one. */
 typedef void (*rtc_time_fn)(void *ctx, struct timespec *now);
 
-/* Guest-visible state; plain data (the snapshot). */
+/*
+ * Guest-visible state; plain data (the snapshot), 160 bytes, no implicit
+ * padding. The clock is kept as an offset from the host's UTC wall clock, so
+ * a restored guest's RTC reads the host's time plus the same offset: it has
+ * kept running while the VM was saved, like the battery-backed chip.
+ */
+#define RTC_STATE_VERSION 1
+
 struct rtc_state {
-	uint8_t index;              /* last byte written to 0x70 (bit 7 is the NMI mask, not part of the index) */
-	uint8_t cmos[RTC_CMOS_SIZE]; /* time bytes hold the frozen time while SET */
-	int64_t offset_s;           /* guest seconds minus host seconds */
+	int64_t offset_s;           /* guest seconds minus host UTC seconds */
 	int64_t last_tick_s;        /* guest time when the C flags were last brought up to date */
-	int64_t last_tick_ns;
+	int64_t last_tick_ns;       /* 0 .. 999999999 */
+	uint8_t cmos[RTC_CMOS_SIZE]; /* time bytes hold the frozen time while SET */
+	uint8_t index;              /* last byte written to 0x70 (bit 7 is the NMI mask, not part of the index) */
+	uint8_t reserved[7];        /* zero */
 };
 
 struct rtc {
@@ -82,7 +91,7 @@ struct rtc {
 	const struct device_host *host;
 	rtc_time_fn now;
 	void *now_ctx;
-	pthread_mutex_t lock; /* the index/data pair is shared state; vCPU threads may race */
+	pthread_mutex_t lock; /* the index/data pair is shared state; vCPU threads, save and restore take it */
 };
 
 /* Resets the RTC and registers ports 0x70-0x71 on host->pio. now may be NULL for the host clock. */
@@ -92,5 +101,22 @@ void rtc_destroy(struct rtc *r);
 
 /* io_access_fn for 0x70-0x71. Wider accesses act on the first byte; reads fill the rest with 0xff. */
 void rtc_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
+
+/*
+ * The device model (kind "rtc-mc146818", state struct rtc_state) for the
+ * object rtc_init() set up. reset acts like the chip's RESET pin on a machine
+ * reset: the interrupt enables (PIE, AIE, UIE, SQWE) and register C clear;
+ * the time, its format, the divider and the CMOS RAM are battery-backed and
+ * stay. restore checks every field (read-only bits, register D, the time base
+ * within what the registers can express). No pause/resume: there is no timer
+ * and IRQ 8 is never raised, so nothing runs on its own; the clock is a wall
+ * clock and keeps time across a pause.
+ */
+extern const struct device_ops rtc_device_ops;
+/*
+ * Its bus resources: ports 0x70-0x71 and line 8, the RTC's on a PC (claimed
+ * though never raised, so no other device is given it). Returns 2.
+ */
+unsigned rtc_resources(const struct rtc *r, struct device_resource res[DEVICE_MAX_RESOURCES]);
 
 #endif

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+_Static_assert(sizeof(struct uart_8250_state) == 28, "uart_8250_state has no padding");
+
 /* Divisor 12 = 9600 baud from the 1.8432 MHz PC clock; the datasheet leaves it undefined at reset. */
 #define UART_DEFAULT_DIVISOR 12
 
@@ -278,11 +280,19 @@ static uint8_t reg_read(struct uart_8250 *u, unsigned reg, bool *space_freed)
 	return 0xff;
 }
 
-static size_t rx_space_locked(const struct uart_8250_state *s)
+/* Registers as after a hardware reset (the divisor, undefined there, is 9600 baud). */
+static void power_on(struct uart_8250_state *s)
 {
-	if (!host_may_send(s))
+	memset(s, 0, sizeof(*s));
+	s->dll = UART_DEFAULT_DIVISOR;
+	s->msr = modem_inputs(s);
+}
+
+static size_t rx_space_locked(const struct uart_8250 *u)
+{
+	if (u->paused || !host_may_send(&u->s))
 		return 0;
-	return rx_capacity(s) - s->rx_count;
+	return rx_capacity(&u->s) - u->s.rx_count;
 }
 
 void uart_8250_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write)
@@ -306,7 +316,7 @@ void uart_8250_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, 
 			memset(data + 1, 0xff, size - 1);
 	}
 	update_irq(u);
-	notify = space_freed && rx_space_locked(&u->s) > 0;
+	notify = space_freed && rx_space_locked(u) > 0;
 	pthread_mutex_unlock(&u->lock);
 	/* Outside the lock: the input thread may push more bytes from here. */
 	if (notify && u->cb.rx_space_available)
@@ -318,7 +328,7 @@ size_t uart_8250_receive(struct uart_8250 *u, const uint8_t *buf, size_t len)
 	size_t n = 0;
 
 	pthread_mutex_lock(&u->lock);
-	if (host_may_send(&u->s)) {
+	if (rx_space_locked(u) > 0) {
 		while (n < len && rx_push(&u->s, buf[n]))
 			n++;
 		update_irq(u);
@@ -332,7 +342,7 @@ size_t uart_8250_rx_space(struct uart_8250 *u)
 	size_t space;
 
 	pthread_mutex_lock(&u->lock);
-	space = rx_space_locked(&u->s);
+	space = rx_space_locked(u);
 	pthread_mutex_unlock(&u->lock);
 	return space;
 }
@@ -351,8 +361,7 @@ int uart_8250_init(struct uart_8250 *u, const struct device_host *host, uint16_t
 	u->cb = *cb;
 	u->base = base;
 	u->gsi = gsi;
-	u->s.dll = UART_DEFAULT_DIVISOR;
-	u->s.msr = modem_inputs(&u->s);
+	power_on(&u->s);
 	ret = pthread_mutex_init(&u->lock, NULL);
 	if (ret)
 		return error_set(err, -ret, "uart at port 0x%x: mutex: %s", base, strerror(ret));
@@ -368,3 +377,126 @@ void uart_8250_destroy(struct uart_8250 *u)
 {
 	pthread_mutex_destroy(&u->lock);
 }
+
+unsigned uart_8250_resources(const struct uart_8250 *u, struct device_resource res[DEVICE_MAX_RESOURCES])
+{
+	res[0] = (struct device_resource){ DEVICE_RES_PIO, u->base, UART_8250_NPORTS };
+	res[1] = (struct device_resource){ DEVICE_RES_IRQ, u->gsi, 1 };
+	return 2;
+}
+
+/* ---- device model ----------------------------------------------------------- */
+
+/* Drives the line to the level the registers imply, whatever was driven before (a fresh host knows nothing). */
+static void redrive_irq(struct uart_8250 *u)
+{
+	u->irq_level = -1;
+	update_irq(u);
+}
+
+static void uart_reset(void *dev)
+{
+	struct uart_8250 *u = dev;
+
+	pthread_mutex_lock(&u->lock);
+	power_on(&u->s);
+	redrive_irq(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void uart_save(void *dev, void *state)
+{
+	struct uart_8250 *u = dev;
+
+	pthread_mutex_lock(&u->lock);
+	memcpy(state, &u->s, sizeof(u->s));
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* Every field a guest could not have produced is refused, by name. */
+static int check_state(const struct uart_8250_state *s, struct vmon_error *err)
+{
+	if (s->fcr & (uint8_t)~(UART_FCR_ENABLE | UART_FCR_DMA | UART_FCR_TRIGGER))
+		return error_set(err, -EINVAL, "uart-8250 state: fcr 0x%02x has bits a 16550A does not keep", s->fcr);
+	if (s->fcr && !(s->fcr & UART_FCR_ENABLE))
+		return error_set(err, -EINVAL, "uart-8250 state: fcr 0x%02x has FIFO settings with the FIFOs off",
+				 s->fcr);
+	if (s->rx_head >= UART_8250_FIFO_SIZE)
+		return error_set(err, -EINVAL, "uart-8250 state: rx_head %u is outside the %d-byte FIFO", s->rx_head,
+				 UART_8250_FIFO_SIZE);
+	if (s->rx_count > rx_capacity(s))
+		return error_set(err, -EINVAL, "uart-8250 state: rx_count %u exceeds the receiver's %u bytes",
+				 s->rx_count, rx_capacity(s));
+	if (s->ier & 0xf0)
+		return error_set(err, -EINVAL, "uart-8250 state: ier 0x%02x has bits 7:4 set", s->ier);
+	if (s->mcr & 0xe0)
+		return error_set(err, -EINVAL, "uart-8250 state: mcr 0x%02x has bits 7:5 set", s->mcr);
+	if (s->lsr & (uint8_t)~UART_LSR_OE)
+		return error_set(err, -EINVAL, "uart-8250 state: lsr 0x%02x: only overrun (0x02) is stored", s->lsr);
+	if ((s->msr & 0xf0) != modem_inputs(s))
+		return error_set(err, -EINVAL, "uart-8250 state: msr 0x%02x: lines 0x%02x do not follow mcr 0x%02x",
+				 s->msr, s->msr & 0xf0, s->mcr);
+	if (s->thre_pending > 1)
+		return error_set(err, -EINVAL, "uart-8250 state: thre_pending %u is not 0 or 1", s->thre_pending);
+	return 0;
+}
+
+static int uart_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct uart_8250 *u = dev;
+	struct uart_8250_state s;
+	bool notify;
+
+	memcpy(&s, state, sizeof(s));
+	if (check_state(&s, err))
+		return -EINVAL;
+	pthread_mutex_lock(&u->lock);
+	u->s = s;
+	redrive_irq(u);
+	notify = rx_space_locked(u) > 0;
+	pthread_mutex_unlock(&u->lock);
+	/* The restored guest may take input the input thread holds (never while paused: space is 0 then). */
+	if (notify && u->cb.rx_space_available)
+		u->cb.rx_space_available(u->cb.ctx);
+	return 0;
+}
+
+static void uart_pause(void *dev)
+{
+	struct uart_8250 *u = dev;
+
+	pthread_mutex_lock(&u->lock);
+	u->paused = true;
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void uart_resume(void *dev)
+{
+	struct uart_8250 *u = dev;
+	bool notify;
+
+	pthread_mutex_lock(&u->lock);
+	u->paused = false;
+	notify = rx_space_locked(u) > 0;
+	pthread_mutex_unlock(&u->lock);
+	/* Input refused while paused is waiting in the input thread: tell it to try again. */
+	if (notify && u->cb.rx_space_available)
+		u->cb.rx_space_available(u->cb.ctx);
+}
+
+static void uart_destroy_dev(void *dev)
+{
+	uart_8250_destroy(dev);
+}
+
+const struct device_ops uart_8250_device_ops = {
+	.kind = "uart-8250",
+	.state_version = UART_8250_STATE_VERSION,
+	.state_size = sizeof(struct uart_8250_state),
+	.reset = uart_reset,
+	.save = uart_save,
+	.restore = uart_restore,
+	.pause = uart_pause,
+	.resume = uart_resume,
+	.destroy = uart_destroy_dev,
+};

@@ -83,7 +83,12 @@ enum {
 #define UART_MSR_RI   0x40
 #define UART_MSR_DCD  0x80
 
-/* Everything the guest can observe; plain data (the snapshot). */
+/*
+ * Everything the guest can observe; plain data (the snapshot), 28 bytes with
+ * no padding. Bump UART_8250_STATE_VERSION when its layout or meaning changes.
+ */
+#define UART_8250_STATE_VERSION 1
+
 struct uart_8250_state {
 	uint8_t rx_fifo[UART_8250_FIFO_SIZE]; /* ring; capacity 1 (the RBR) while FIFOs are off */
 	uint8_t rx_head;                      /* index of the oldest byte */
@@ -109,8 +114,8 @@ struct uart_8250_callbacks {
 };
 
 /*
- * Locking: one mutex guards the state; the vCPU thread (port access) and the
- * input thread (uart_8250_receive) both take it. output() and the host's
+ * Locking: one mutex guards the state; vCPU threads (port access), the input
+ * thread (uart_8250_receive) and save/restore/reset/pause/resume take it. output() and the host's
  * set_irq() are called with the mutex held, so they must not call back into
  * this UART; rx_space_available() is called with no lock held and may call
  * uart_8250_receive().
@@ -122,6 +127,7 @@ struct uart_8250 {
 	uint16_t base;
 	unsigned gsi;
 	int irq_level; /* level last driven on gsi, to skip redundant updates */
+	bool paused;   /* between pause and resume: host input is held back */
 	pthread_mutex_t lock;
 };
 
@@ -145,5 +151,19 @@ void uart_8250_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, 
 size_t uart_8250_receive(struct uart_8250 *u, const uint8_t *buf, size_t len);
 /* Bytes uart_8250_receive() would accept now. */
 size_t uart_8250_rx_space(struct uart_8250 *u);
+
+/*
+ * The device model (kind "uart-8250", state struct uart_8250_state); its
+ * object is the struct uart_8250 set up by uart_8250_init(). reset: power-on
+ * registers, IRQ line driven low. restore: checks every field (FIFO position
+ * and fill, reserved register bits, MSR lines consistent with MCR) and drives
+ * the IRQ line to the level the restored registers imply. pause: host input
+ * is held back (uart_8250_receive() takes nothing, uart_8250_rx_space() is 0),
+ * so no input raises an interrupt; resume calls rx_space_available when the
+ * guest can take input, so the input thread retries. destroy: frees the mutex.
+ */
+extern const struct device_ops uart_8250_device_ops;
+/* Its bus resources, for the registry and the allocator: ports base..base+7, line gsi. Returns 2. */
+unsigned uart_8250_resources(const struct uart_8250 *u, struct device_resource res[DEVICE_MAX_RESOURCES]);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "devices/debug_exit.h"
 #include "fake_host.h"
@@ -114,6 +115,31 @@ static void io_size_outside_1_to_4_is_refused(void **state)
 	free(f);
 }
 
+/* The device model: an empty state round-trips, a non-zero reserved word is refused, stops keep working. */
+static void state_round_trips_and_the_port_keeps_stopping(void **state)
+{
+	const struct device_ops *ops = &debug_exit_device_ops;
+	struct fixture *a = make(4), *b = make(4);
+	struct debug_exit_state s, bad = { .reserved = 0x5a };
+	struct vmon_error err = { 0 };
+	(void)state;
+
+	assert_int_equal(ops->state_size, sizeof(s));
+	memset(&s, 0xee, sizeof(s));
+	ops->save(&a->dev, &s);
+	assert_int_equal(s.reserved, 0);
+	assert_int_equal(ops->restore(&b->dev, &s, &err), 0);
+	assert_int_equal(ops->restore(&b->dev, &bad, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "debug-exit state: reserved is 0x5a"));
+	ops->reset(&b->dev);
+	write_value(a, DEBUG_EXIT_PORT + 2, 0x42, 1);
+	write_value(b, DEBUG_EXIT_PORT + 2, 0x42, 1);
+	assert_int_equal(b->fh.stops, 1);
+	assert_int_equal(b->fh.status, a->fh.status);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -123,6 +149,7 @@ int main(void)
 		cmocka_unit_test(write_anywhere_in_the_range_stops),
 		cmocka_unit_test(reads_return_all_ones_and_do_not_stop),
 		cmocka_unit_test(io_size_outside_1_to_4_is_refused),
+		cmocka_unit_test(state_round_trips_and_the_port_keeps_stopping),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

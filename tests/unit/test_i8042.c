@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -302,6 +303,179 @@ static void wide_status_read_pads_with_ones(void **state)
 	assert_int_equal(v[1], 0xff);
 }
 
+/* ---- the device model: reset, save -> fresh controller -> restore ------------ */
+
+static const struct device_ops *ops = &i8042_device_ops;
+
+static struct fixture *fixture_new(void)
+{
+	void *f;
+	setup(&f);
+	return f;
+}
+
+static void fixture_free(struct fixture *f)
+{
+	void *p = f;
+	teardown(&p);
+}
+
+static void save(struct fixture *f, struct i8042_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	ops->save(&f->kbc, s);
+}
+
+/*
+ * Own CTR and RAM bytes, A20 and a spare bit in port 0x92, a mouse byte
+ * waiting (IRQ 12 high), and a write-output-port command waiting for its
+ * data byte.
+ */
+static void drive_into_busy_state(struct fixture *f)
+{
+	command_param(f, 0x60, I8042_CTR_KBDINT | I8042_CTR_AUXINT | I8042_CTR_SYS | I8042_CTR_KBDDIS);
+	command_param(f, 0x65, 0x5a);
+	out(f, I8042_PORT_SCPA, 0x0a);
+	command_param(f, 0xd3, 0xab);
+	out(f, I8042_PORT_COMMAND, 0xd1);
+	assert_int_equal(f->fh.irq[I8042_IRQ_AUX], 1);
+	assert_int_equal(f->fh.irq[I8042_IRQ_KBD], 0);
+}
+
+struct step {
+	uint16_t port;
+	int write;     /* 0: read */
+	uint8_t val;
+};
+
+static void same_behaviour(struct fixture *a, struct fixture *b, const struct step *steps, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (steps[i].write) {
+			out(a, steps[i].port, steps[i].val);
+			out(b, steps[i].port, steps[i].val);
+		} else {
+			uint8_t va = in(a, steps[i].port), vb = in(b, steps[i].port);
+			if (va != vb)
+				fail_msg("step %zu: port 0x%x read 0x%02x before, 0x%02x after restore", i,
+					 steps[i].port, va, vb);
+		}
+		for (unsigned irq = 0; irq < FAKE_HOST_GSIS; irq++)
+			if (a->fh.irq[irq] != b->fh.irq[irq])
+				fail_msg("step %zu: IRQ %u %d before, %d after restore", i, irq, a->fh.irq[irq],
+					 b->fh.irq[irq]);
+		assert_int_equal(a->fh.stops, b->fh.stops);
+	}
+}
+
+#define D I8042_PORT_DATA
+#define C I8042_PORT_COMMAND
+
+static void restored_controller_behaves_like_the_saved_one(void **state)
+{
+	struct fixture *a = fixture_new(), *b = fixture_new();
+	struct i8042_state s, s2;
+	struct vmon_error err = { 0 };
+	(void)state;
+
+	drive_into_busy_state(a);
+	save(a, &s);
+	assert_int_equal(ops->restore(&b->kbc, &s, &err), 0);
+	assert_int_equal(b->fh.irq[I8042_IRQ_AUX], 1);
+	assert_int_equal(b->fh.irq[I8042_IRQ_KBD], 0);
+	save(b, &s2);
+	assert_memory_equal(&s, &s2, sizeof(s));
+
+	const struct step steps[] = {
+		{ C, 0, 0 }, { D, 0, 0 }, { C, 0, 0 },      /* status, the mouse byte, status (CMD/DATA still 1) */
+		{ D, 1, 0x03 },                             /* completes 0xd1: output port 0x03, no reset */
+		{ C, 1, 0xd0 }, { D, 0, 0 },                /* reads it back */
+		{ C, 1, 0x20 }, { D, 0, 0 }, { C, 1, 0x25 }, { D, 0, 0 },
+		{ I8042_PORT_SCPA, 0, 0 },
+		{ D, 1, 0xff }, { C, 0, 0 }, { D, 0, 0 },   /* to the absent keyboard: NAK, timeout, IRQ 1 */
+		{ C, 1, 0xd4 }, { D, 1, 0xf4 }, { C, 0, 0 }, { D, 0, 0 },
+		{ C, 1, 0xfe },                             /* the classic reboot: one stop on both */
+	};
+	same_behaviour(a, b, steps, sizeof(steps) / sizeof(steps[0]));
+	assert_int_equal(a->fh.stops, 1);
+	fixture_free(a);
+	fixture_free(b);
+}
+
+static void restored_ram_write_completes_with_the_next_byte(void **state)
+{
+	struct fixture *a = fixture_new(), *b = fixture_new();
+	struct i8042_state s;
+	(void)state;
+
+	out(a, C, 0x7f);              /* write RAM byte 0x1f, data pending */
+	save(a, &s);
+	drive_into_busy_state(b);     /* b's IRQ 12 is high: the restore brings it down */
+	assert_int_equal(ops->restore(&b->kbc, &s, NULL), 0);
+	assert_int_equal(b->fh.irq[I8042_IRQ_AUX], 0);
+	const struct step steps[] = {
+		{ C, 0, 0 }, { D, 1, 0x99 }, { C, 1, 0x3f }, { D, 0, 0 }, { C, 0, 0 },
+	};
+	same_behaviour(a, b, steps, sizeof(steps) / sizeof(steps[0]));
+	fixture_free(a);
+	fixture_free(b);
+}
+
+static void expect_refused(const struct i8042_state *s, const char *why)
+{
+	struct fixture *f = fixture_new();
+	struct i8042_state before, after;
+	struct vmon_error err = { 0 };
+
+	drive_into_busy_state(f);
+	save(f, &before);
+	int sets = f->fh.irq_sets;
+	assert_int_equal(ops->restore(&f->kbc, s, &err), -EINVAL);
+	if (!strstr(err.msg, why))
+		fail_msg("error '%s' lacks '%s'", err.msg, why);
+	save(f, &after);
+	assert_memory_equal(&before, &after, sizeof(before));
+	assert_int_equal(f->fh.irq_sets, sets);
+	fixture_free(f);
+}
+
+static void damaged_states_are_refused_by_field(void **state)
+{
+	struct fixture *a = fixture_new();
+	struct i8042_state good, s;
+	(void)state;
+
+	drive_into_busy_state(a);
+	save(a, &good);
+	fixture_free(a);
+	s = good; s.out_full = 2;       expect_refused(&s, "out_full 2");
+	s = good; s.out_aux = 0x80;     expect_refused(&s, "out_aux 128");
+	s = good; s.out_timeout = 3;    expect_refused(&s, "out_timeout 3");
+	s = good; s.last_was_cmd = 9;   expect_refused(&s, "last_was_cmd 9");
+	s = good; s.pending_cmd = 0xd0; expect_refused(&s, "pending_cmd 0xd0");
+	s = good; s.pending_cmd = 0x20; expect_refused(&s, "pending_cmd 0x20");
+	s = good; s.pending_cmd = 0x80; expect_refused(&s, "pending_cmd 0x80");
+}
+
+static void reset_is_power_on_without_a_vm_reset(void **state)
+{
+	struct fixture *f = fixture_new(), *fresh = fixture_new();
+	struct i8042_state s, power_on;
+	(void)state;
+
+	drive_into_busy_state(f);
+	f->fh.stop_forbidden = "a device reset is not a VM reset";
+	ops->reset(&f->kbc);
+	assert_int_equal(f->fh.irq[I8042_IRQ_AUX], 0);
+	assert_int_equal(f->fh.irq[I8042_IRQ_KBD], 0);
+	save(f, &s);
+	save(fresh, &power_on);
+	assert_memory_equal(&s, &power_on, sizeof(s));
+	assert_int_equal(status(f), I8042_STR_SYS | I8042_STR_KEYLOCK);
+	fixture_free(f);
+	fixture_free(fresh);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -327,6 +501,10 @@ int main(void)
 		T(system_control_port_a_keeps_a20_and_fast_resets_on_rising_bit0),
 		T(port_0x61_is_left_to_the_in_kernel_pit),
 		T(wide_status_read_pads_with_ones),
+		cmocka_unit_test(restored_controller_behaves_like_the_saved_one),
+		cmocka_unit_test(restored_ram_write_completes_with_the_next_byte),
+		cmocka_unit_test(damaged_states_are_refused_by_field),
+		cmocka_unit_test(reset_is_power_on_without_a_vm_reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

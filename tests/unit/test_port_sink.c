@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,26 @@ static void all_legacy_devices_share_one_bus(void **state)
 	rtc_destroy(&rtc);
 }
 
+/* The device model: an empty state round-trips, a non-zero reserved word is refused, ports keep sinking. */
+static void state_round_trips_and_ports_keep_reading_ones(void **state)
+{
+	struct fixture *f = *state;
+	const struct device_ops *ops = &port_sink_device_ops;
+	struct port_sink_state s, bad = { .reserved = 1 };
+	struct vmon_error err = { 0 };
+
+	assert_int_equal(ops->state_size, sizeof(s));
+	memset(&s, 0xee, sizeof(s));
+	ops->save(&f->sink, &s);
+	assert_int_equal(s.reserved, 0);
+	assert_int_equal(ops->restore(&f->sink, &s, &err), 0);
+	assert_int_equal(ops->restore(&f->sink, &bad, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "port-sink state: reserved is 0x1"));
+	ops->reset(&f->sink);
+	fake_host_outb(&f->fh, 0x80, 0x12);
+	assert_int_equal(fake_host_inb(&f->fh, 0x80), 0xff);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -168,6 +189,7 @@ int main(void)
 		T(in_kernel_pic_elcr_and_pit_ports_are_left_alone),
 		T(pci_type1_probe_finds_no_host_bridge),
 		T(all_legacy_devices_share_one_bus),
+		T(state_round_trips_and_ports_keep_reading_ones),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

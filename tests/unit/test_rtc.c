@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -398,6 +400,209 @@ static void hostile_bcd_values_do_not_break_the_clock(void **state)
 	assert_int_equal(((s1 >> 4) * 10 + (s1 & 0xf)) % 60, ((s0 >> 4) * 10 + (s0 & 0xf) + 1) % 60);
 }
 
+/* ---- the device model: reset, save -> fresh RTC -> restore ------------------- */
+
+static const struct device_ops *ops = &rtc_device_ops;
+
+static struct fixture *fixture_new(void)
+{
+	void *f;
+	setup(&f);
+	return f;
+}
+
+static void fixture_free(struct fixture *f)
+{
+	void *p = f;
+	teardown(&p);
+}
+
+static void save(struct fixture *f, struct rtc_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	ops->save(&f->rtc, s);
+}
+
+/*
+ * 12-hour BCD, 23:59:58 on 31 December 1999 written under SET, periodic rate
+ * 2 Hz with PIE, an alarm at 12:00:05 AM with AIE, two CMOS RAM bytes, and
+ * the index left at register C with the NMI mask bit set.
+ */
+static void drive_into_busy_state(struct fixture *f)
+{
+	static const struct cmos_byte time_12h[] = {
+		{ RTC_SECONDS, 0x58 }, { RTC_MINUTES, 0x59 }, { RTC_HOURS, RTC_HOURS_PM | 0x11 },
+		{ RTC_DAY_OF_MONTH, 0x31 }, { RTC_MONTH, 0x12 }, { RTC_YEAR, 0x99 }, { RTC_CENTURY, 0x19 },
+	};
+
+	wr(f, RTC_REG_B, RTC_B_SET);
+	wr_all(f, time_12h, N(time_12h));
+	wr(f, RTC_REG_A, RTC_A_DV_32K | 0x0f);
+	set_alarm(f, 0x12, 0x00, 0x05);
+	wr(f, RTC_REG_B, RTC_B_PIE | RTC_B_AIE);
+	wr(f, 0x10, 0x42);
+	wr(f, 0x7f, 0x99);
+	advance(f, 300000000);
+	rd(f, RTC_SECONDS);               /* brings the flags up to date */
+	fake_host_outb(&f->fh, RTC_PORT_INDEX, 0x80 | RTC_REG_C);
+}
+
+/* Reads every register of interest on both at the same host time; they must agree. Returns register C. */
+static uint8_t same_reads(struct fixture *a, struct fixture *b, const char *when)
+{
+	uint8_t c = 0;
+
+	static const uint8_t regs[] = {
+		RTC_REG_C, RTC_SECONDS, RTC_MINUTES, RTC_HOURS, RTC_DAY_OF_WEEK, RTC_DAY_OF_MONTH, RTC_MONTH,
+		RTC_YEAR, RTC_CENTURY, RTC_REG_A, RTC_REG_B, RTC_REG_D, RTC_SECONDS_ALARM, RTC_MINUTES_ALARM,
+		RTC_HOURS_ALARM, 0x10, 0x7f,
+	};
+
+	for (size_t i = 0; i < N(regs); i++) {
+		uint8_t va = rd(a, regs[i]), vb = rd(b, regs[i]);
+		if (va != vb)
+			fail_msg("%s: register 0x%02x reads 0x%02x before, 0x%02x after restore", when, regs[i], va, vb);
+		if (regs[i] == RTC_REG_C)
+			c = va;
+	}
+	return c;
+}
+
+static void restored_rtc_behaves_like_the_saved_one(void **state)
+{
+	struct fixture *a = fixture_new(), *b = fixture_new();
+	struct rtc_state s, s2;
+	struct vmon_error err = { 0 };
+	(void)state;
+
+	drive_into_busy_state(a);
+	save(a, &s);
+	b->now = a->now;
+	assert_int_equal(ops->restore(&b->rtc, &s, &err), 0);
+	save(b, &s2);
+	assert_memory_equal(&s, &s2, sizeof(s));
+	/* The restored index: a data read without writing 0x70 reads register C on both. */
+	assert_int_equal(fake_host_inb(&b->fh, RTC_PORT_DATA), fake_host_inb(&a->fh, RTC_PORT_DATA));
+	uint8_t flags = same_reads(a, b, "right after the restore");
+	/* Through midnight into 2000, past the alarm: PF, UF, AF and IRQF come the same way. */
+	static const long long steps_ns[] = { 200000000, 500000000, 1000000000, 2500000000ll, 3000000000ll,
+					      999756000, 1000 };
+	for (size_t i = 0; i < N(steps_ns); i++) {
+		char when[48];
+		advance(a, steps_ns[i]);
+		advance(b, steps_ns[i]);
+		snprintf(when, sizeof(when), "after step %zu", i);
+		flags |= same_reads(a, b, when);
+	}
+	assert_int_equal(flags, RTC_C_IRQF | RTC_C_PF | RTC_C_AF | RTC_C_UF);
+	assert_int_equal(rd(b, RTC_YEAR), 0x00);
+	assert_int_equal(rd(b, RTC_CENTURY), 0x20);
+	/* Setting a new time works the same on both. */
+	wr(a, RTC_REG_B, RTC_B_SET | RTC_B_DM | RTC_B_24H);
+	wr(b, RTC_REG_B, RTC_B_SET | RTC_B_DM | RTC_B_24H);
+	wr(a, RTC_HOURS, 7);
+	wr(b, RTC_HOURS, 7);
+	wr(a, RTC_REG_B, RTC_B_DM | RTC_B_24H);
+	wr(b, RTC_REG_B, RTC_B_DM | RTC_B_24H);
+	advance(a, 61000000000ll);
+	advance(b, 61000000000ll);
+	same_reads(a, b, "after setting the time");
+	fixture_free(a);
+	fixture_free(b);
+}
+
+/* Saved, then restored an hour later: the guest's clock has run on by that hour, like the chip on battery. */
+static void clock_runs_on_across_a_saved_hour(void **state)
+{
+	struct fixture *a = fixture_new(), *b = fixture_new();
+	struct rtc_state s;
+	(void)state;
+
+	drive_into_busy_state(a);
+	save(a, &s);
+	advance(a, 3600ll * 1000000000);
+	b->now = a->now;                   /* the restoring host, an hour later */
+	assert_int_equal(ops->restore(&b->rtc, &s, NULL), 0);
+	same_reads(a, b, "an hour after the save");
+	fixture_free(a);
+	fixture_free(b);
+}
+
+/* On a host whose clock reads another time, the guest keeps its difference to UTC, not its reading. */
+static void offset_to_host_utc_is_what_is_kept(void **state)
+{
+	struct fixture *a = fixture_new(), *b = fixture_new();
+	struct rtc_state s;
+	(void)state;
+
+	wr(a, RTC_REG_B, RTC_B_24H | RTC_B_SET);
+	wr(a, RTC_HOURS, 0x15);            /* two hours ahead of UTC (13:45:30) */
+	wr(a, RTC_REG_B, RTC_B_24H);
+	save(a, &s);
+	set_now(b, 2031, 7, 1, 8, 0, 0, 0);
+	assert_int_equal(ops->restore(&b->rtc, &s, NULL), 0);
+	assert_int_equal(rd(b, RTC_HOURS), 0x10);
+	assert_int_equal(rd(b, RTC_YEAR), 0x31);
+	fixture_free(a);
+	fixture_free(b);
+}
+
+static void expect_refused(const struct rtc_state *s, const char *why)
+{
+	struct fixture *f = fixture_new();
+	struct rtc_state before, after;
+	struct vmon_error err = { 0 };
+
+	drive_into_busy_state(f);
+	save(f, &before);
+	assert_int_equal(ops->restore(&f->rtc, s, &err), -EINVAL);
+	if (!strstr(err.msg, why))
+		fail_msg("error '%s' lacks '%s'", err.msg, why);
+	save(f, &after);
+	assert_memory_equal(&before, &after, sizeof(before));
+	fixture_free(f);
+}
+
+static void damaged_states_are_refused_by_field(void **state)
+{
+	struct fixture *a = fixture_new();
+	struct rtc_state good, s;
+	(void)state;
+
+	drive_into_busy_state(a);
+	save(a, &good);
+	fixture_free(a);
+	s = good; s.reserved[3] = 1;                    expect_refused(&s, "reserved[3]");
+	s = good; s.offset_s = (1ll << 40) + 1;         expect_refused(&s, "offset_s 1099511627777");
+	s = good; s.offset_s = INT64_MIN;               expect_refused(&s, "offset_s");
+	s = good; s.last_tick_s = -(1ll << 41);         expect_refused(&s, "last_tick_s");
+	s = good; s.last_tick_ns = 1000000000;          expect_refused(&s, "last_tick_ns 1000000000");
+	s = good; s.last_tick_ns = -1;                  expect_refused(&s, "last_tick_ns -1");
+	s = good; s.cmos[RTC_REG_A] |= RTC_A_UIP;       expect_refused(&s, "register A 0xaf");
+	s = good; s.cmos[RTC_REG_C] = 0x01;             expect_refused(&s, "register C 0x01");
+	s = good; s.cmos[RTC_REG_D] = 0;                expect_refused(&s, "register D 0x00");
+}
+
+static void reset_clears_interrupt_enables_and_keeps_time_and_ram(void **state)
+{
+	struct fixture *f = fixture_new();
+	(void)state;
+
+	drive_into_busy_state(f);
+	advance(f, 2000000000);
+	uint8_t minutes = rd(f, RTC_MINUTES), hours = rd(f, RTC_HOURS), a = rd(f, RTC_REG_A);
+	rd(f, RTC_SECONDS);                 /* flags now pending in C */
+	ops->reset(&f->rtc);
+	assert_int_equal(rd(f, RTC_REG_C), 0);
+	assert_int_equal(rd(f, RTC_REG_B), 0);   /* PIE, AIE off; 12-hour BCD stays */
+	assert_int_equal(rd(f, RTC_REG_A), a);
+	assert_int_equal(rd(f, RTC_MINUTES), minutes);
+	assert_int_equal(rd(f, RTC_HOURS), hours);
+	assert_int_equal(rd(f, 0x10), 0x42);
+	assert_int_equal(rd(f, RTC_HOURS_ALARM), 0x12);
+	fixture_free(f);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -426,6 +631,11 @@ int main(void)
 		T(nmi_mask_bit_is_not_part_of_the_index),
 		T(index_port_reads_all_ones),
 		T(hostile_bcd_values_do_not_break_the_clock),
+		cmocka_unit_test(restored_rtc_behaves_like_the_saved_one),
+		cmocka_unit_test(clock_runs_on_across_a_saved_hour),
+		cmocka_unit_test(offset_to_host_utc_is_what_is_kept),
+		cmocka_unit_test(damaged_states_are_refused_by_field),
+		cmocka_unit_test(reset_clears_interrupt_enables_and_keeps_time_and_ram),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
