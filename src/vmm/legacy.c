@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "vmm/legacy.h"
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "arch/x86/layout.h"
 
 static int com1_init(struct legacy_devices *l, const struct device_host *host, struct console *console,
@@ -19,11 +22,6 @@ static int com1_init(struct legacy_devices *l, const struct device_host *host, s
 	return r;
 }
 
-static void com1_destroy(struct legacy_devices *l)
-{
-	uart_8250_destroy(&l->com1);
-}
-
 static int i8042_up(struct legacy_devices *l, const struct device_host *host, struct console *console,
 		    const struct timespec *start, struct vmon_error *err)
 {
@@ -32,22 +30,12 @@ static int i8042_up(struct legacy_devices *l, const struct device_host *host, st
 	return i8042_init(&l->i8042, host, err);
 }
 
-static void i8042_down(struct legacy_devices *l)
-{
-	i8042_destroy(&l->i8042);
-}
-
 static int rtc_up(struct legacy_devices *l, const struct device_host *host, struct console *console,
 		  const struct timespec *start, struct vmon_error *err)
 {
 	(void)console;
 	(void)start;
 	return rtc_init(&l->rtc, host, NULL, NULL, err);
-}
-
-static void rtc_down(struct legacy_devices *l)
-{
-	rtc_destroy(&l->rtc);
 }
 
 static int debug_exit_up(struct legacy_devices *l, const struct device_host *host, struct console *console,
@@ -74,39 +62,80 @@ static int boot_timer_up(struct legacy_devices *l, const struct device_host *hos
 	return boot_timer_init(&l->boot_timer, host, start, NULL, NULL, err);
 }
 
+/* Resources of an initialized device, in the form the registry and the allocator take. */
+typedef unsigned (*resources_fn)(const void *dev, struct device_resource res[DEVICE_MAX_RESOURCES]);
+
+/* One adapter per model: each takes its own object type. */
+#define RESOURCES_OF(type, fn)                                                                      \
+	static unsigned fn##_any(const void *dev, struct device_resource res[DEVICE_MAX_RESOURCES]) \
+	{                                                                                           \
+		return fn((const type *)dev, res);                                                  \
+	}
+RESOURCES_OF(struct uart_8250, uart_8250_resources)
+RESOURCES_OF(struct i8042, i8042_resources)
+RESOURCES_OF(struct rtc, rtc_resources)
+RESOURCES_OF(struct debug_exit, debug_exit_resources)
+RESOURCES_OF(struct port_sink, port_sink_resources)
+RESOURCES_OF(struct boot_timer, boot_timer_resources)
+#define RES(fn) fn##_any
+
 static const struct {
 	const char *name;
 	int (*init)(struct legacy_devices *l, const struct device_host *host, struct console *console,
 		    const struct timespec *start, struct vmon_error *err);
-	void (*destroy)(struct legacy_devices *l);  /* NULL: nothing to free */
+	const struct device_ops *ops;
+	size_t offset;                 /* of the device object in struct legacy_devices */
+	resources_fn resources;
 } legacy_table[] = {
-	{ "com1", com1_init, com1_destroy },
-	{ "i8042", i8042_up, i8042_down },
-	{ "rtc", rtc_up, rtc_down },
-	{ "debug-exit", debug_exit_up, NULL },
-	{ "port-sink", port_sink_up, NULL },
-	{ "boot-timer", boot_timer_up, NULL },
+	{ "com1", com1_init, &uart_8250_device_ops, offsetof(struct legacy_devices, com1), RES(uart_8250_resources) },
+	{ "i8042", i8042_up, &i8042_device_ops, offsetof(struct legacy_devices, i8042), RES(i8042_resources) },
+	{ "rtc", rtc_up, &rtc_device_ops, offsetof(struct legacy_devices, rtc), RES(rtc_resources) },
+	{ "debug-exit", debug_exit_up, &debug_exit_device_ops, offsetof(struct legacy_devices, debug_exit),
+	  RES(debug_exit_resources) },
+	{ "port-sink", port_sink_up, &port_sink_device_ops, offsetof(struct legacy_devices, port_sink),
+	  RES(port_sink_resources) },
+	{ "boot-timer", boot_timer_up, &boot_timer_device_ops, offsetof(struct legacy_devices, boot_timer),
+	  RES(boot_timer_resources) },
 };
 
-int legacy_devices_init(struct legacy_devices *l, const struct device_host *host, struct console *console,
-			const struct timespec *start, struct vmon_error *err)
+/* Claims what the device holds on the buses and lines, so nothing else is handed the same. */
+static int claim(struct resources *pool, const char *name, const struct device_resource *res, unsigned n,
+		 struct vmon_error *err)
 {
-	for (l->initialized = 0; l->initialized < sizeof(legacy_table) / sizeof(legacy_table[0]); l->initialized++) {
-		int r = legacy_table[l->initialized].init(l, host, console, start, err);
-		if (r) {
-			error_prefix(err, "%s", legacy_table[l->initialized].name);
-			legacy_devices_destroy(l);
+	for (unsigned i = 0; i < n; i++) {
+		int r = res[i].kind == DEVICE_RES_PIO    ? resources_claim_pio(pool, res[i].base, res[i].len, name, err)
+			: res[i].kind == DEVICE_RES_MMIO ? resources_claim_mmio(pool, res[i].base, res[i].len, name, err)
+							 : resources_claim_irq(pool, (unsigned)res[i].base, name, err);
+		if (r)
 			return r;
-		}
 	}
 	return 0;
 }
 
-void legacy_devices_destroy(struct legacy_devices *l)
+int legacy_devices_init(struct legacy_devices *l, const struct device_host *host, struct console *console,
+			const struct timespec *start, struct device_registry *reg, struct resources *pool,
+			struct vmon_error *err)
 {
-	while (l->initialized > 0) {
-		l->initialized--;
-		if (legacy_table[l->initialized].destroy)
-			legacy_table[l->initialized].destroy(l);
+	for (size_t i = 0; i < sizeof(legacy_table) / sizeof(legacy_table[0]); i++) {
+		void *dev = (uint8_t *)l + legacy_table[i].offset;
+		struct device_resource res[DEVICE_MAX_RESOURCES];
+		const char *name = legacy_table[i].name;
+		int r = legacy_table[i].init(l, host, console, start, err);
+
+		if (r) {
+			error_prefix(err, "%s", name);
+			return r;
+		}
+		unsigned n = legacy_table[i].resources(dev, res);
+		r = registry_add(reg, name, legacy_table[i].ops, dev, res, n, err);
+		if (r) {
+			/* Not in the registry: it will not be destroyed with it. */
+			if (legacy_table[i].ops->destroy)
+				legacy_table[i].ops->destroy(dev);
+			return r;
+		}
+		if ((r = claim(pool, name, res, n, err)))
+			return r;
 	}
+	return 0;
 }

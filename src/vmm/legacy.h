@@ -11,15 +11,19 @@
 #include "devices/port_sink.h"
 #include "devices/rtc.h"
 #include "devices/uart_8250.h"
+#include "devices/registry.h"
 #include "vmm/console.h"
+#include "vmm/resources.h"
 
 /*
  * The PC's legacy devices every vmon x86 guest gets: COM1 wired to the
  * console, the i8042 (probe + reset), the CMOS RTC, the debug-exit port and
- * the sink for harmless ports. One table drives their set-up and tear-down.
+ * the sink for harmless ports. One table drives their set-up: each is
+ * initialized, added to the machine's device registry (which resets, saves,
+ * restores and destroys it from then on) and its ports and lines claimed in
+ * the machine's resource allocator.
  */
 struct legacy_devices {
-	unsigned initialized;   /* how many entries of the table are up */
 	struct uart_8250 com1;
 	struct i8042 i8042;
 	struct rtc rtc;
@@ -28,8 +32,9 @@ struct legacy_devices {
 	struct boot_timer boot_timer;
 };
 
+/* On failure the devices already added stay in reg: registry_destroy() frees them. */
 int legacy_devices_init(struct legacy_devices *l, const struct device_host *host, struct console *console,
-			const struct timespec *start, struct vmon_error *err);
-void legacy_devices_destroy(struct legacy_devices *l);
+			const struct timespec *start, struct device_registry *reg, struct resources *pool,
+			struct vmon_error *err);
 
 #endif

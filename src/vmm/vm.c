@@ -172,6 +172,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	vm->start_time = *start;
 	io_bus_init(&vm->pio, "pio");
 	io_bus_init(&vm->mmio, "mmio");
+	resources_init_x86(&vm->resources);
+	registry_init(&vm->registry);
 	vm->host = (struct device_host){
 		.pio = &vm->pio, .mmio = &vm->mmio, .set_irq = host_set_irq,
 		.request_stop = host_request_stop, .mem = &vm->mem, .ctx = vm,
@@ -201,7 +203,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 		goto fail;
 	if ((r = console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO, err)))
 		goto fail;
-	if ((r = legacy_devices_init(&vm->legacy, &vm->host, &vm->console, &vm->start_time, err)))
+	if ((r = legacy_devices_init(&vm->legacy, &vm->host, &vm->console, &vm->start_time, &vm->registry,
+				     &vm->resources, err)))
 		goto fail;
 	/* Without these KVM features virtio still works, through vmon's exits and KVM_IRQ_LINE. */
 	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) > 0) {
@@ -353,6 +356,9 @@ int vm_run(struct vm *vm)
 		log_error("%s", err.msg);
 		vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
 	}
+	/* From here vCPU threads look ranges up without a lock: no bus may change until they stopped. */
+	io_bus_freeze(&vm->pio);
+	io_bus_freeze(&vm->mmio);
 	for (unsigned i = 0; i < vm->ncpus && !vm_stopping(vm); i++) {
 		if (vcpu_start(&vm->vcpus[i], &err)) {
 			log_error("%s", err.msg);
@@ -368,6 +374,8 @@ int vm_run(struct vm *vm)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_join(&vm->vcpus[i]);
+	io_bus_thaw(&vm->pio);
+	io_bus_thaw(&vm->mmio);
 	if (vm->virtio)
 		virtio_devices_stop(vm->virtio);
 	console_stop(&vm->console);
@@ -420,7 +428,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->virtio)
 		virtio_devices_detach(vm->virtio);
 	vm->virtio = NULL;
-	legacy_devices_destroy(&vm->legacy);
+	registry_destroy(&vm->registry);
 	console_destroy(&vm->console);
 	guest_mem_destroy(&vm->mem);
 	if (vm->stop_eventfd >= 0)

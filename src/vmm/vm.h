@@ -7,12 +7,14 @@
 
 #include "arch/x86/boot.h"
 #include "devices/device.h"
+#include "devices/registry.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "base/guest_mem.h"
 #include "vmm/host_profile.h"
 #include "base/io_bus.h"
 #include "vmm/legacy.h"
+#include "vmm/resources.h"
 #include "vmm/stats.h"
 #include "vmm/vcpu.h"
 #include "vmm/virtio_devices.h"
@@ -30,6 +32,8 @@ struct vm {
 	struct io_bus pio;
 	struct io_bus mmio;
 	struct device_host host;
+	struct resources resources;      /* who holds which ports, MMIO windows and interrupt lines */
+	struct device_registry registry; /* every device: reset, pause/resume, save/restore, destroy */
 	struct legacy_devices legacy;
 	struct console console;
 	struct host_profile profile;
