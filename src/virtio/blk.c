@@ -111,7 +111,7 @@ static void fill_config(struct virtio_blk *blk)
 	c->write_zeroes_may_unmap = blk->can_punch_hole;
 }
 
-int virtio_blk_create(struct virtio_blk **out, struct virtio_transport *t, const struct drive_config *cfg,
+int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const struct drive_config *cfg,
 		      unsigned index, struct vmon_error *err)
 {
 	struct virtio_blk *blk = calloc(1, sizeof(*blk));
@@ -121,7 +121,7 @@ int virtio_blk_create(struct virtio_blk **out, struct virtio_transport *t, const
 	*out = NULL;
 	if (!blk)
 		return error_set(err, -ENOMEM, "virtio-blk: out of memory");
-	blk->t = t;
+	blk->vdev = vdev;
 	blk->readonly = cfg->readonly;
 	blk->fd = open(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (blk->fd < 0) {
@@ -370,7 +370,7 @@ static int64_t serve_request(struct virtio_blk *blk, const struct virtq_chain *c
 	uint8_t status;
 
 	if (c->in_bytes == 0) {
-		virtio_device_error(blk->t, "request (descriptor %u) has no writable status byte",
+		virtio_device_error(blk->vdev, "request (descriptor %u) has no writable status byte",
 				    c->head);
 		return -1;
 	}
@@ -428,7 +428,7 @@ static void blk_queue_notify(void *dev, unsigned q)
 {
 	struct virtio_blk *blk = dev;
 
-	virtio_serve_queue(blk->t, q, &blk->chain, serve_one, blk);
+	virtio_serve_queue(blk->vdev, q, &blk->chain, serve_one, blk);
 }
 
 const struct virtio_device_ops virtio_blk_ops = {

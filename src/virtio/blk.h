@@ -56,7 +56,7 @@ struct drive_config {
 #define VIRTIO_BLK_MAX_RANGE_SECTORS (1u << 22)  /* 2 GiB per segment */
 
 struct virtio_blk {
-	struct virtio_transport *t;
+	struct virtio_dev *vdev;
 	struct virtio_device_ops ops;         /* virtio_blk_ops with this image's feature bits */
 	int fd;
 	bool readonly;
@@ -89,11 +89,12 @@ extern const struct virtio_device_ops virtio_blk_ops;
 const struct virtio_device_ops *virtio_blk_device_ops(const struct virtio_blk *blk);
 
 /*
- * Opens and locks cfg->path. t: the transport the caller initialises after
- * this returns, with the model as `dev`; used only from the callbacks.
+ * Opens and locks cfg->path. vdev: the core (&transport.vdev) of the
+ * transport the caller initialises after this returns, with the model as
+ * `dev`; used only from the callbacks.
  * index: for the default serial "vmon-drive<index>" when cfg->id is NULL.
  */
-int virtio_blk_create(struct virtio_blk **out, struct virtio_transport *t, const struct drive_config *cfg,
+int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const struct drive_config *cfg,
 		      unsigned index, struct vmon_error *err);
 /* Closes the image (releasing the lock). NULL is fine. */
 void virtio_blk_destroy(struct virtio_blk *blk);

@@ -41,7 +41,7 @@
 #define VIRTIO_CONSOLE_TX_QUEUE 1u
 
 struct virtio_console {
-	struct virtio_transport *t;
+	struct virtio_dev *vdev;
 	struct event_loop *loop;
 	char *socket_path;
 	int listen_fd;
@@ -69,10 +69,11 @@ struct virtio_console {
 extern const struct virtio_device_ops virtio_console_ops;
 
 /*
- * Listens on socket_path (registered on loop). t: the transport the caller
- * initialises after this returns, with the model as `dev`.
+ * Listens on socket_path (registered on loop). vdev: the core
+ * (&transport.vdev) of the transport the caller initialises after this
+ * returns, with the model as `dev`.
  */
-int virtio_console_create(struct virtio_console **out, struct virtio_transport *t, struct event_loop *loop,
+int virtio_console_create(struct virtio_console **out, struct virtio_dev *vdev, struct event_loop *loop,
 			  const char *socket_path, struct vmon_error *err);
 /* Closes the client and the socket (unlinking it). Call on the loop thread or after the loop stopped. */
 void virtio_console_destroy(struct virtio_console *con);

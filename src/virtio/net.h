@@ -58,7 +58,7 @@ struct virtio_net_stats {
 };
 
 struct virtio_net {
-	struct virtio_transport *t;             /* set up by the caller after create; used once attached */
+	struct virtio_dev *vdev;             /* set up by the caller after create; used once attached */
 	struct event_loop *loop;
 	struct net_backend *be;
 	struct virtio_net_config config;        /* little-endian, as the guest reads it */
@@ -87,15 +87,16 @@ extern const struct virtio_device_ops virtio_net_ops;
 
 /*
  * Opens cfg's backend (TAP or user) on `loop` (before the loop starts).
- * t: the transport the caller initialises after this returns, with the
+ * vdev: the core (&transport.vdev) of the transport the caller
+ * initialises after this returns, with the
  * model as `dev`; used only from callbacks, and by the backend once the
  * driver has activated the device.
  */
-int virtio_net_create(struct virtio_net **out, struct virtio_transport *t, struct event_loop *loop,
+int virtio_net_create(struct virtio_net **out, struct virtio_dev *vdev, struct event_loop *loop,
 		      const struct net_config *cfg, struct vmon_error *err);
 
 /* The same with any backend (tests plug a fake one). */
-int virtio_net_create_with(struct virtio_net **out, struct virtio_transport *t, struct event_loop *loop,
+int virtio_net_create_with(struct virtio_net **out, struct virtio_dev *vdev, struct event_loop *loop,
 			   const struct net_config *cfg, net_backend_open_fn open_backend, struct vmon_error *err);
 
 /*

@@ -9,14 +9,14 @@
 
 #include "base/log.h"
 
-int virtio_rng_create(struct virtio_rng **out, struct virtio_transport *t, struct vmon_error *err)
+int virtio_rng_create(struct virtio_rng **out, struct virtio_dev *vdev, struct vmon_error *err)
 {
 	struct virtio_rng *rng = calloc(1, sizeof(*rng));
 
 	*out = NULL;
 	if (!rng)
 		return error_set(err, -ENOMEM, "virtio-rng: out of memory");
-	rng->t = t;
+	rng->vdev = vdev;
 	*out = rng;
 	return 0;
 }
@@ -51,7 +51,7 @@ static int64_t serve_request(struct virtio_rng *rng, const struct virtq_chain *c
 	uint64_t done = 0;
 
 	if (c->nout || c->in_bytes == 0) {
-		virtio_device_error(rng->t, "buffer (descriptor %u) has %llu readable and %llu writable bytes; "
+		virtio_device_error(rng->vdev, "buffer (descriptor %u) has %llu readable and %llu writable bytes; "
 				    "only writable ones are allowed",
 				    c->head, (unsigned long long)c->out_bytes, (unsigned long long)c->in_bytes);
 		return -1;
@@ -79,7 +79,7 @@ static void rng_queue_notify(void *dev, unsigned q)
 {
 	struct virtio_rng *rng = dev;
 
-	virtio_serve_queue(rng->t, q, &rng->chain, serve_one, rng);
+	virtio_serve_queue(rng->vdev, q, &rng->chain, serve_one, rng);
 }
 
 static void rng_config_read(void *dev, uint32_t offset, void *data, uint32_t size)

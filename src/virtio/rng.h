@@ -18,7 +18,7 @@
 #define VIRTIO_RNG_MAX_REQUEST (64u * 1024)
 
 struct virtio_rng {
-	struct virtio_transport *t;
+	struct virtio_dev *vdev;
 	struct virtq_chain chain;      /* the request being served (too big for the stack) */
 	uint64_t requests;             /* buffers filled */
 	uint64_t bytes;                /* random bytes served */
@@ -26,8 +26,8 @@ struct virtio_rng {
 
 extern const struct virtio_device_ops virtio_rng_ops;
 
-/* t: the transport the caller initialises after this returns, with the model as `dev`. */
-int virtio_rng_create(struct virtio_rng **out, struct virtio_transport *t, struct vmon_error *err);
+/* vdev: the core (&transport.vdev) of the transport the caller initialises after this returns, with the model as `dev`. */
+int virtio_rng_create(struct virtio_rng **out, struct virtio_dev *vdev, struct vmon_error *err);
 void virtio_rng_destroy(struct virtio_rng *rng);
 
 #endif

@@ -261,7 +261,7 @@ uint64_t virtio_harness_start(struct virtio_harness *h, uint64_t wanted, unsigne
 
 	for (unsigned q = 0; q < nqueues; q++)
 		if (!virtio_harness_setup_queue(h, q, queue_size))
-			fail_msg("queue %u (size %u) was refused: %s", q, queue_size, h->t.queues[q].error);
+			fail_msg("queue %u (size %u) was refused: %s", q, queue_size, h->t.vdev.queues[q].error);
 	assert_int_equal(virtio_harness_driver_ok(h),
 			 VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
 				 VIRTIO_CONFIG_S_DRIVER_OK);

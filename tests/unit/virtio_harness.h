@@ -78,7 +78,7 @@ struct virtio_harness {
 	struct io_bus mmio;
 	struct event_loop loop;
 	struct device_host host;      /* what the transport is given; points into this struct */
-	struct virtio_transport t;    /* the transport under test (h.t.status, h.t.queues[q], ...) */
+	struct virtio_transport t;    /* the transport under test (h.t.vdev.status, h.t.vdev.queues[q], ...) */
 	struct virtio_harness_options opts;
 
 	/* The driver's side of each queue, filled by virtio_harness_setup_queue(). */
