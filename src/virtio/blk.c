@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/virtio_config.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "virtio/core.h"
 #include "virtio/iov.h"
 #include "base/log.h"
 
@@ -442,4 +444,60 @@ const struct virtio_device_ops virtio_blk_ops = {
 	.activate = blk_activate,
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
+};
+
+/* ---- the registry's view (devices/device.h) ---------------------------- */
+
+_Static_assert(sizeof(struct virtio_blk_state) % 8 == 0, "no tail padding in the saved state");
+
+static void blk_save(void *dev, void *state)
+{
+	struct virtio_dev *d = dev;
+	struct virtio_blk *blk = d->model;
+	struct virtio_blk_state s;
+
+	memset(&s, 0, sizeof(s));
+	virtio_dev_save(d, &s.core);
+	s.capacity = blk->capacity;
+	memcpy(s.serial, blk->serial, sizeof(s.serial));
+	memcpy(state, &s, sizeof(s));    /* the registry's buffer need not be aligned */
+}
+
+static int blk_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct virtio_dev *d = dev;
+	struct virtio_blk *blk = d->model;
+	struct virtio_blk_state s;
+	int r;
+
+	memcpy(&s, state, sizeof(s));
+	if (s.capacity != blk->capacity)
+		return error_set(err, -EINVAL, "virtio-blk capacity: %llu sectors saved, this image has %llu",
+				 (unsigned long long)s.capacity, (unsigned long long)blk->capacity);
+	for (unsigned i = 0; i < sizeof(s.reserved); i++)
+		if (s.reserved[i])
+			return error_set(err, -EINVAL, "virtio-blk reserved byte %u is 0x%x (must be 0)", i,
+					 s.reserved[i]);
+	r = virtio_dev_restore(d, &s.core, err);
+	if (r) {
+		error_prefix(err, "virtio-blk");
+		return r;
+	}
+	virtio_lock(d);
+	memcpy(blk->serial, s.serial, sizeof(blk->serial));
+	/* What activate() would have recorded. */
+	blk->features = (d->status & VIRTIO_CONFIG_S_DRIVER_OK) ? d->driver_features : 0;
+	virtio_unlock(d);
+	return 0;
+}
+
+const struct device_ops virtio_blk_registry_ops = {
+	.kind = "virtio-blk",
+	.state_version = VIRTIO_BLK_STATE_VERSION,
+	.state_size = sizeof(struct virtio_blk_state),
+	.reset = virtio_dev_ops_reset,
+	.save = blk_save,
+	.restore = blk_restore,
+	.pause = virtio_dev_ops_pause,
+	.resume = virtio_dev_ops_resume,
 };

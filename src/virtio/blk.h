@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "devices/device.h"
+#include "virtio/core.h"
 #include "virtio/device.h"
 #include "base/error.h"
 
@@ -98,5 +100,25 @@ int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const st
 		      unsigned index, struct vmon_error *err);
 /* Closes the image (releasing the lock). NULL is fine. */
 void virtio_blk_destroy(struct virtio_blk *blk);
+
+/*
+ * The registry's view (devices/device.h), kind "virtio-blk"; its dev is the
+ * transport's core (&transport.vdev) with this model plugged in. State: the
+ * core's (status, features, queues) and what the guest was told about the
+ * disk. Requests are served synchronously in the notify handler, so once
+ * paused nothing is in flight: the saved ring indices say it all.
+ * Restore refuses an image of another capacity (the guest's view of the
+ * disk would be wrong) and takes the saved serial (GET_ID).
+ */
+#define VIRTIO_BLK_STATE_VERSION VIRTIO_MODEL_STATE_VERSION(1)
+
+struct virtio_blk_state {
+	struct virtio_dev_state core;
+	uint64_t capacity;                    /* sectors; checked against this image */
+	uint8_t serial[VIRTIO_BLK_ID_BYTES];  /* GET_ID */
+	uint8_t reserved[4];                  /* 0 */
+};
+
+extern const struct device_ops virtio_blk_registry_ops;
 
 #endif

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "virtio/core.h"
 #include "virtio/iov.h"
 #include "base/log.h"
 
@@ -406,4 +407,55 @@ const struct virtio_device_ops virtio_console_ops = {
 	.activate = console_activate,
 	.queue_notify = console_queue_notify,
 	.reset = console_reset,
+};
+
+/* ---- the registry's view (devices/device.h) ---------------------------- */
+
+static void console_save(void *dev, void *state)
+{
+	struct virtio_dev *d = dev;
+	struct virtio_console *con = d->model;
+	struct virtio_console_state s;
+
+	memset(&s, 0, sizeof(s));
+	virtio_dev_save(d, &s.core);
+	virtio_lock(d);
+	s.tx_offset = con->tx_offset;
+	virtio_unlock(d);
+	memcpy(state, &s, sizeof(s));    /* the registry's buffer need not be aligned */
+}
+
+static int console_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct virtio_dev *d = dev;
+	struct virtio_console *con = d->model;
+	struct virtio_console_state s;
+	int r;
+
+	memcpy(&s, state, sizeof(s));
+	if (s.tx_offset > UINT32_MAX)
+		return error_set(err, -EINVAL, "virtio-console tx_offset %llu is beyond any buffer (at most %u bytes)",
+				 (unsigned long long)s.tx_offset, UINT32_MAX);
+	r = virtio_dev_restore(d, &s.core, err);
+	if (r) {
+		error_prefix(err, "virtio-console");
+		return r;
+	}
+	virtio_lock(d);
+	con->tx_offset = s.tx_offset;
+	/* The receive ring is new: wait for a kick (resume gives one when it has buffers). */
+	con->rx_waiting = true;
+	virtio_unlock(d);
+	return 0;
+}
+
+const struct device_ops virtio_console_registry_ops = {
+	.kind = "virtio-console",
+	.state_version = VIRTIO_CONSOLE_STATE_VERSION,
+	.state_size = sizeof(struct virtio_console_state),
+	.reset = virtio_dev_ops_reset,
+	.save = console_save,
+	.restore = console_restore,
+	.pause = virtio_dev_ops_pause,
+	.resume = virtio_dev_ops_resume,
 };

@@ -397,3 +397,60 @@ void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out)
 	if (locked)
 		virtio_unlock(n->vdev);
 }
+
+/* ---- the registry's view (devices/device.h) ---------------------------- */
+
+_Static_assert(sizeof(struct virtio_net_state) % 8 == 0, "no tail padding in the saved state");
+
+static void net_save(void *dev, void *state)
+{
+	struct virtio_dev *d = dev;
+	struct virtio_net *n = d->model;
+	struct virtio_net_state s;
+
+	memset(&s, 0, sizeof(s));
+	virtio_dev_save(d, &s.core);
+	virtio_lock(d);
+	memcpy(s.mac, n->config.mac, sizeof(s.mac));
+	s.link_status = le16toh(n->config.status);
+	virtio_unlock(d);
+	memcpy(state, &s, sizeof(s));    /* the registry's buffer need not be aligned */
+}
+
+static int net_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct virtio_dev *d = dev;
+	struct virtio_net *n = d->model;
+	struct virtio_net_state s;
+	int r;
+
+	memcpy(&s, state, sizeof(s));
+	if (s.link_status & ~(VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE))
+		return error_set(err, -EINVAL, "virtio-net link_status 0x%x has unknown bits", s.link_status);
+	r = virtio_dev_restore(d, &s.core, err);
+	if (r) {
+		error_prefix(err, "virtio-net");
+		return r;
+	}
+	virtio_lock(d);
+	memcpy(n->config.mac, s.mac, sizeof(s.mac));
+	n->config.status = htole16(s.link_status);
+	/* What activate() and reset would have left. */
+	n->active = (d->status & VIRTIO_CONFIG_S_DRIVER_OK) != 0;
+	n->mrg_rxbuf = n->active && (d->driver_features & (1ull << VIRTIO_NET_F_MRG_RXBUF));
+	if (n->active)
+		atomic_store(&n->attached, true);
+	virtio_unlock(d);
+	return 0;
+}
+
+const struct device_ops virtio_net_registry_ops = {
+	.kind = "virtio-net",
+	.state_version = VIRTIO_NET_STATE_VERSION,
+	.state_size = sizeof(struct virtio_net_state),
+	.reset = virtio_dev_ops_reset,
+	.save = net_save,
+	.restore = net_restore,
+	.pause = virtio_dev_ops_pause,
+	.resume = virtio_dev_ops_resume,
+};

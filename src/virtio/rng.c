@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "base/log.h"
+#include "virtio/core.h"
 
 int virtio_rng_create(struct virtio_rng **out, struct virtio_dev *vdev, struct vmon_error *err)
 {
@@ -112,4 +113,37 @@ const struct virtio_device_ops virtio_rng_ops = {
 	.activate = rng_activate,
 	.queue_notify = rng_queue_notify,
 	.reset = rng_reset,
+};
+
+/* ---- the registry's view (devices/device.h) ---------------------------- */
+
+static void rng_save(void *dev, void *state)
+{
+	struct virtio_rng_state s;
+
+	virtio_dev_save(dev, &s.core);
+	memcpy(state, &s, sizeof(s));    /* the registry's buffer need not be aligned */
+}
+
+static int rng_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct virtio_rng_state s;
+	int r;
+
+	memcpy(&s, state, sizeof(s));
+	r = virtio_dev_restore(dev, &s.core, err);
+	if (r)
+		error_prefix(err, "virtio-rng");
+	return r;
+}
+
+const struct device_ops virtio_rng_registry_ops = {
+	.kind = "virtio-rng",
+	.state_version = VIRTIO_RNG_STATE_VERSION,
+	.state_size = sizeof(struct virtio_rng_state),
+	.reset = virtio_dev_ops_reset,
+	.save = rng_save,
+	.restore = rng_restore,
+	.pause = virtio_dev_ops_pause,
+	.resume = virtio_dev_ops_resume,
 };
