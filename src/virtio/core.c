@@ -507,7 +507,7 @@ void virtio_dev_save(struct virtio_dev *d, struct virtio_dev_state *s)
 		qs->desc_addr = r->desc;
 		qs->avail_addr = r->avail;
 		qs->used_addr = r->used;
-		qs->num = r->num;
+		qs->size = r->num;
 		qs->ready = r->ready;
 		qs->last_avail_idx = vq->last_avail_idx;
 		qs->used_idx = vq->used_idx;
@@ -578,14 +578,14 @@ static int check_queue(const struct virtio_dev *d, const struct virtio_dev_state
 	if (!(s->status & VIRTIO_CONFIG_S_FEATURES_OK))
 		return error_set(err, -EINVAL, "queue %u is ready but status 0x%x lacks FEATURES_OK", q, s->status);
 	/* The driver's own checks (virtq_enable): size, alignment, rings inside guest RAM; host views recomputed. */
-	if (virtq_enable(vq, qs->num, qs->desc_addr, qs->avail_addr, qs->used_addr, s->driver_features) < 0)
+	if (virtq_enable(vq, qs->size, qs->desc_addr, qs->avail_addr, qs->used_addr, s->driver_features) < 0)
 		return error_set(err, -EINVAL, "queue %u %s: %s", q, vq->bad_field ? vq->bad_field : "rings",
 				 vq->error);
 	/* Popped but not yet used: at most the whole ring. */
-	if ((uint16_t)(qs->last_avail_idx - qs->used_idx) > qs->num)
+	if ((uint16_t)(qs->last_avail_idx - qs->used_idx) > qs->size)
 		return error_set(err, -EINVAL, "queue %u last_avail_idx %u is %u ahead of used_idx %u, queue size %u",
 				 q, qs->last_avail_idx, (uint16_t)(qs->last_avail_idx - qs->used_idx), qs->used_idx,
-				 qs->num);
+				 qs->size);
 	vq->last_avail_idx = qs->last_avail_idx;
 	vq->used_idx = qs->used_idx;
 	vq->signalled_used = qs->signalled_used;
@@ -636,7 +636,7 @@ int virtio_dev_restore(struct virtio_dev *d, const struct virtio_dev_state *s, s
 	for (unsigned q = 0; q < d->ops->num_queues; q++) {
 		const struct virtio_queue_state *qs = &s->queues[q];
 
-		d->qregs[q] = (struct virtio_queue_regs){ .num = qs->num, .desc = qs->desc_addr,
+		d->qregs[q] = (struct virtio_queue_regs){ .num = qs->size, .desc = qs->desc_addr,
 							  .avail = qs->avail_addr, .used = qs->used_addr,
 							  .ready = qs->ready };
 		d->queues[q] = queues[q];

@@ -155,7 +155,7 @@ struct virtio_queue_state {
 	uint64_t desc_addr;
 	uint64_t avail_addr;
 	uint64_t used_addr;
-	uint16_t num;
+	uint16_t size;                /* the driver's queue size (QueueNum) */
 	uint16_t last_avail_idx;
 	uint16_t used_idx;
 	uint16_t signalled_used;

@@ -127,6 +127,21 @@ void virtio_harness_destroy(struct virtio_harness *h)
 	guest_mem_destroy(&h->mem);
 }
 
+void virtio_harness_copy_guest(struct virtio_harness *h, const struct virtio_harness *src)
+{
+	uint64_t size = src->opts.ram_size;
+	void *from = guest_mem_ptr(&src->mem, 0, size), *to = guest_mem_ptr(&h->mem, 0, size);
+
+	assert_int_equal(h->opts.ram_size, size);
+	assert_non_null(from);
+	assert_non_null(to);
+	memcpy(to, from, size);
+	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++) {
+		h->drv[q] = src->drv[q];
+		h->drv[q].mem = &h->mem;
+	}
+}
+
 /* ---- registers ---------------------------------------------------------------- */
 
 void virtio_harness_access(struct virtio_harness *h, uint64_t offset, void *data, unsigned size, bool is_write)

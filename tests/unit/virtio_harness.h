@@ -110,6 +110,13 @@ void virtio_harness_init(struct virtio_harness *h, const struct virtio_harness_o
 /* virtio_mmio_destroy(), then everything else. */
 void virtio_harness_destroy(struct virtio_harness *h);
 
+/*
+ * For restore tests: h (initialised, the same RAM size) gets a copy of src's
+ * guest RAM and src's driver-side queues (now pointing at h's RAM): the
+ * guest of src, brought back in h.
+ */
+void virtio_harness_copy_guest(struct virtio_harness *h, const struct virtio_harness *src);
+
 /* ---- raw register access (offsets within the 4 KiB window) ------------- */
 
 uint32_t virtio_harness_read32(struct virtio_harness *h, uint64_t offset);
