@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/virtio_config.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "virtio/core.h"
 #include "virtio/iov.h"
 #include "base/log.h"
 
@@ -111,7 +113,7 @@ static void fill_config(struct virtio_blk *blk)
 	c->write_zeroes_may_unmap = blk->can_punch_hole;
 }
 
-int virtio_blk_create(struct virtio_blk **out, struct virtio_transport *t, const struct drive_config *cfg,
+int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const struct drive_config *cfg,
 		      unsigned index, struct vmon_error *err)
 {
 	struct virtio_blk *blk = calloc(1, sizeof(*blk));
@@ -121,7 +123,7 @@ int virtio_blk_create(struct virtio_blk **out, struct virtio_transport *t, const
 	*out = NULL;
 	if (!blk)
 		return error_set(err, -ENOMEM, "virtio-blk: out of memory");
-	blk->t = t;
+	blk->vdev = vdev;
 	blk->readonly = cfg->readonly;
 	blk->fd = open(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (blk->fd < 0) {
@@ -370,7 +372,7 @@ static int64_t serve_request(struct virtio_blk *blk, const struct virtq_chain *c
 	uint8_t status;
 
 	if (c->in_bytes == 0) {
-		virtio_device_error(blk->t, "request (descriptor %u) has no writable status byte",
+		virtio_device_error(blk->vdev, "request (descriptor %u) has no writable status byte",
 				    c->head);
 		return -1;
 	}
@@ -428,7 +430,7 @@ static void blk_queue_notify(void *dev, unsigned q)
 {
 	struct virtio_blk *blk = dev;
 
-	virtio_serve_queue(blk->t, q, &blk->chain, serve_one, blk);
+	virtio_serve_queue(blk->vdev, q, &blk->chain, serve_one, blk);
 }
 
 const struct virtio_device_ops virtio_blk_ops = {
@@ -442,4 +444,60 @@ const struct virtio_device_ops virtio_blk_ops = {
 	.activate = blk_activate,
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
+};
+
+/* ---- the registry's view (devices/device.h) ---------------------------- */
+
+_Static_assert(sizeof(struct virtio_blk_state) % 8 == 0, "no tail padding in the saved state");
+
+static void blk_save(void *dev, void *state)
+{
+	struct virtio_dev *d = dev;
+	struct virtio_blk *blk = d->model;
+	struct virtio_blk_state s;
+
+	memset(&s, 0, sizeof(s));
+	virtio_dev_save(d, &s.core);
+	s.capacity = blk->capacity;
+	memcpy(s.serial, blk->serial, sizeof(s.serial));
+	memcpy(state, &s, sizeof(s));    /* the registry's buffer need not be aligned */
+}
+
+static int blk_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct virtio_dev *d = dev;
+	struct virtio_blk *blk = d->model;
+	struct virtio_blk_state s;
+	int r;
+
+	memcpy(&s, state, sizeof(s));
+	if (s.capacity != blk->capacity)
+		return error_set(err, -EINVAL, "virtio-blk capacity: %llu sectors saved, this image has %llu",
+				 (unsigned long long)s.capacity, (unsigned long long)blk->capacity);
+	for (unsigned i = 0; i < sizeof(s.reserved); i++)
+		if (s.reserved[i])
+			return error_set(err, -EINVAL, "virtio-blk reserved byte %u is 0x%x (must be 0)", i,
+					 s.reserved[i]);
+	r = virtio_dev_restore(d, &s.core, err);
+	if (r) {
+		error_prefix(err, "virtio-blk");
+		return r;
+	}
+	virtio_lock(d);
+	memcpy(blk->serial, s.serial, sizeof(blk->serial));
+	/* What activate() would have recorded. */
+	blk->features = (d->status & VIRTIO_CONFIG_S_DRIVER_OK) ? d->driver_features : 0;
+	virtio_unlock(d);
+	return 0;
+}
+
+const struct device_ops virtio_blk_registry_ops = {
+	.kind = "virtio-blk",
+	.state_version = VIRTIO_BLK_STATE_VERSION,
+	.state_size = sizeof(struct virtio_blk_state),
+	.reset = virtio_dev_ops_reset,
+	.save = blk_save,
+	.restore = blk_restore,
+	.pause = virtio_dev_ops_pause,
+	.resume = virtio_dev_ops_resume,
 };

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "devices/device.h"
+#include "virtio/core.h"
 #include "virtio/device.h"
 #include "base/error.h"
 
@@ -56,7 +58,7 @@ struct drive_config {
 #define VIRTIO_BLK_MAX_RANGE_SECTORS (1u << 22)  /* 2 GiB per segment */
 
 struct virtio_blk {
-	struct virtio_transport *t;
+	struct virtio_dev *vdev;
 	struct virtio_device_ops ops;         /* virtio_blk_ops with this image's feature bits */
 	int fd;
 	bool readonly;
@@ -89,13 +91,34 @@ extern const struct virtio_device_ops virtio_blk_ops;
 const struct virtio_device_ops *virtio_blk_device_ops(const struct virtio_blk *blk);
 
 /*
- * Opens and locks cfg->path. t: the transport the caller initialises after
- * this returns, with the model as `dev`; used only from the callbacks.
+ * Opens and locks cfg->path. vdev: the core (&transport.vdev) of the
+ * transport the caller initialises after this returns, with the model as
+ * `dev`; used only from the callbacks.
  * index: for the default serial "vmon-drive<index>" when cfg->id is NULL.
  */
-int virtio_blk_create(struct virtio_blk **out, struct virtio_transport *t, const struct drive_config *cfg,
+int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const struct drive_config *cfg,
 		      unsigned index, struct vmon_error *err);
 /* Closes the image (releasing the lock). NULL is fine. */
 void virtio_blk_destroy(struct virtio_blk *blk);
+
+/*
+ * The registry's view (devices/device.h), kind "virtio-blk"; its dev is the
+ * transport's core (&transport.vdev) with this model plugged in. State: the
+ * core's (status, features, queues) and what the guest was told about the
+ * disk. Requests are served synchronously in the notify handler, so once
+ * paused nothing is in flight: the saved ring indices say it all.
+ * Restore refuses an image of another capacity (the guest's view of the
+ * disk would be wrong) and takes the saved serial (GET_ID).
+ */
+#define VIRTIO_BLK_STATE_VERSION VIRTIO_MODEL_STATE_VERSION(1)
+
+struct virtio_blk_state {
+	struct virtio_dev_state core;
+	uint64_t capacity;                    /* sectors; checked against this image */
+	uint8_t serial[VIRTIO_BLK_ID_BYTES];  /* GET_ID */
+	uint8_t reserved[4];                  /* 0 */
+};
+
+extern const struct device_ops virtio_blk_registry_ops;
 
 #endif

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "virtio/core.h"
 #include "virtio/iov.h"
 #include "base/log.h"
 
@@ -93,23 +94,25 @@ static bool tx_send(struct virtio_console *con)
 
 static void tx_drain(struct virtio_console *con)
 {
-	struct virtq *vq = virtio_queue(con->t, VIRTIO_CONSOLE_TX_QUEUE);
+	struct virtq *vq = virtio_queue(con->vdev, VIRTIO_CONSOLE_TX_QUEUE);
 	bool pushed = false;
 
 	if (con->tx_blocked)
 		return;    /* EPOLLOUT brings us back */
+	if (!virtio_device_running(con->vdev))
+		return;    /* not even the notification flags are touched while stopped or paused */
 	do {
 		virtq_set_notification(vq, false);
-		while (!con->tx_blocked && virtio_device_running(con->t)) {
+		while (!con->tx_blocked && virtio_device_running(con->vdev)) {
 			enum virtq_pop_result r = virtq_pop(vq, &con->chain);
 			if (r == VIRTQ_EMPTY)
 				break;
 			if (r == VIRTQ_BROKEN) {
-				virtio_device_error(con->t, "transmitq: %s", vq->error);
+				virtio_device_error(con->vdev, "transmitq: %s", vq->error);
 				break;
 			}
 			if (con->chain.nin) {
-				virtio_device_error(con->t, "transmit buffer (descriptor %u) has %llu "
+				virtio_device_error(con->vdev, "transmit buffer (descriptor %u) has %llu "
 						    "device-writable bytes", con->chain.head,
 						    (unsigned long long)con->chain.in_bytes);
 				break;
@@ -121,9 +124,9 @@ static void tx_drain(struct virtio_console *con)
 			virtq_push(vq, &con->chain, 0);
 			pushed = true;
 		}
-	} while (!con->tx_blocked && virtio_device_running(con->t) && virtq_set_notification(vq, true));
+	} while (!con->tx_blocked && virtio_device_running(con->vdev) && virtq_set_notification(vq, true));
 	if (pushed)
-		virtio_queue_done(con->t, VIRTIO_CONSOLE_TX_QUEUE);
+		virtio_queue_done(con->vdev, VIRTIO_CONSOLE_TX_QUEUE);
 }
 
 /* ---- client → guest ------------------------------------------------------- */
@@ -138,23 +141,23 @@ static bool client_has_data(int fd)
 /* Reads the client into the guest's receive buffers while both have some. */
 static void rx_fill(struct virtio_console *con)
 {
-	struct virtq *vq = virtio_queue(con->t, VIRTIO_CONSOLE_RX_QUEUE);
+	struct virtq *vq = virtio_queue(con->vdev, VIRTIO_CONSOLE_RX_QUEUE);
 	bool pushed = false;
 
 	while (con->client_fd >= 0 && !con->client_closing) {
-		if (!virtio_device_running(con->t)) {
+		if (!virtio_device_running(con->vdev)) {
 			con->rx_waiting = true;
 			break;
 		}
 		enum virtq_pop_result r = virtq_pop(vq, &con->chain);
 		if (r != VIRTQ_GOT) {
 			if (r == VIRTQ_BROKEN)
-				virtio_device_error(con->t, "receiveq: %s", vq->error);
+				virtio_device_error(con->vdev, "receiveq: %s", vq->error);
 			con->rx_waiting = true;
 			break;
 		}
 		if (con->chain.nout || !con->chain.in_bytes) {
-			virtio_device_error(con->t, "receive buffer (descriptor %u) has %llu "
+			virtio_device_error(con->vdev, "receive buffer (descriptor %u) has %llu "
 					    "device-readable and %llu writable bytes", con->chain.head,
 					    (unsigned long long)con->chain.out_bytes,
 					    (unsigned long long)con->chain.in_bytes);
@@ -181,7 +184,7 @@ static void rx_fill(struct virtio_console *con)
 	    !client_has_data(con->client_fd))
 		client_fail(con, NULL);
 	if (pushed)
-		virtio_queue_done(con->t, VIRTIO_CONSOLE_RX_QUEUE);
+		virtio_queue_done(con->vdev, VIRTIO_CONSOLE_RX_QUEUE);
 }
 
 /* ---- event-loop handlers -------------------------------------------------- */
@@ -204,7 +207,7 @@ static void client_ready(void *ctx, uint32_t events)
 {
 	struct virtio_console *con = ctx;
 
-	virtio_lock(con->t);
+	virtio_lock(con->vdev);
 	con->client_events = 0;    /* EPOLLONESHOT: this event disarmed it */
 	if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
 		con->client_hung_up = true;
@@ -217,7 +220,7 @@ static void client_ready(void *ctx, uint32_t events)
 		client_close(con);
 	else
 		client_arm(con);
-	virtio_unlock(con->t);
+	virtio_unlock(con->vdev);
 }
 
 static void listener_ready(void *ctx, uint32_t events)
@@ -234,7 +237,7 @@ static void listener_ready(void *ctx, uint32_t events)
 			log_warn("virtio-console: accepting on %s: %s", con->socket_path, strerror(errno));
 		return;
 	}
-	virtio_lock(con->t);
+	virtio_lock(con->vdev);
 	if (con->client_fd >= 0) {
 		close(fd);
 		con->clients_refused++;
@@ -250,7 +253,7 @@ static void listener_ready(void *ctx, uint32_t events)
 		rx_fill(con);
 		client_arm(con);
 	}
-	virtio_unlock(con->t);
+	virtio_unlock(con->vdev);
 }
 
 /* ---- the listening socket ------------------------------------------------- */
@@ -316,7 +319,7 @@ static int listen_on(struct virtio_console *con, const char *path, struct vmon_e
 	return event_loop_add(con->loop, con->listen_fd, EPOLLIN, listener_ready, con, err);
 }
 
-int virtio_console_create(struct virtio_console **out, struct virtio_transport *t, struct event_loop *loop,
+int virtio_console_create(struct virtio_console **out, struct virtio_dev *vdev, struct event_loop *loop,
 			  const char *socket_path, struct vmon_error *err)
 {
 	struct virtio_console *con = calloc(1, sizeof(*con));
@@ -325,7 +328,7 @@ int virtio_console_create(struct virtio_console **out, struct virtio_transport *
 	*out = NULL;
 	if (!con)
 		return error_set(err, -ENOMEM, "virtio-console: out of memory");
-	con->t = t;
+	con->vdev = vdev;
 	con->loop = loop;
 	con->listen_fd = con->client_fd = -1;
 	con->rx_waiting = true;     /* no buffers seen yet */
@@ -404,4 +407,55 @@ const struct virtio_device_ops virtio_console_ops = {
 	.activate = console_activate,
 	.queue_notify = console_queue_notify,
 	.reset = console_reset,
+};
+
+/* ---- the registry's view (devices/device.h) ---------------------------- */
+
+static void console_save(void *dev, void *state)
+{
+	struct virtio_dev *d = dev;
+	struct virtio_console *con = d->model;
+	struct virtio_console_state s;
+
+	memset(&s, 0, sizeof(s));
+	virtio_dev_save(d, &s.core);
+	virtio_lock(d);
+	s.tx_offset = con->tx_offset;
+	virtio_unlock(d);
+	memcpy(state, &s, sizeof(s));    /* the registry's buffer need not be aligned */
+}
+
+static int console_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct virtio_dev *d = dev;
+	struct virtio_console *con = d->model;
+	struct virtio_console_state s;
+	int r;
+
+	memcpy(&s, state, sizeof(s));
+	if (s.tx_offset > UINT32_MAX)
+		return error_set(err, -EINVAL, "virtio-console tx_offset %llu is beyond any buffer (at most %u bytes)",
+				 (unsigned long long)s.tx_offset, UINT32_MAX);
+	r = virtio_dev_restore(d, &s.core, err);
+	if (r) {
+		error_prefix(err, "virtio-console");
+		return r;
+	}
+	virtio_lock(d);
+	con->tx_offset = s.tx_offset;
+	/* The receive ring is new: wait for a kick (resume gives one when it has buffers). */
+	con->rx_waiting = true;
+	virtio_unlock(d);
+	return 0;
+}
+
+const struct device_ops virtio_console_registry_ops = {
+	.kind = "virtio-console",
+	.state_version = VIRTIO_CONSOLE_STATE_VERSION,
+	.state_size = sizeof(struct virtio_console_state),
+	.reset = virtio_dev_ops_reset,
+	.save = console_save,
+	.restore = console_restore,
+	.pause = virtio_dev_ops_pause,
+	.resume = virtio_dev_ops_resume,
 };

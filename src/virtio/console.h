@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "devices/device.h"
+#include "virtio/core.h"
 #include "virtio/device.h"
 #include "base/error.h"
 #include "base/event_loop.h"
@@ -41,7 +43,7 @@
 #define VIRTIO_CONSOLE_TX_QUEUE 1u
 
 struct virtio_console {
-	struct virtio_transport *t;
+	struct virtio_dev *vdev;
 	struct event_loop *loop;
 	char *socket_path;
 	int listen_fd;
@@ -69,12 +71,34 @@ struct virtio_console {
 extern const struct virtio_device_ops virtio_console_ops;
 
 /*
- * Listens on socket_path (registered on loop). t: the transport the caller
- * initialises after this returns, with the model as `dev`.
+ * Listens on socket_path (registered on loop). vdev: the core
+ * (&transport.vdev) of the transport the caller initialises after this
+ * returns, with the model as `dev`.
  */
-int virtio_console_create(struct virtio_console **out, struct virtio_transport *t, struct event_loop *loop,
+int virtio_console_create(struct virtio_console **out, struct virtio_dev *vdev, struct event_loop *loop,
 			  const char *socket_path, struct vmon_error *err);
 /* Closes the client and the socket (unlinking it). Call on the loop thread or after the loop stopped. */
 void virtio_console_destroy(struct virtio_console *con);
+
+/*
+ * The registry's view (devices/device.h), kind "virtio-console"; its dev is
+ * the transport's core (&transport.vdev). One port, no MULTIPORT: there is
+ * no port open/close state (no control queue), and the config space is
+ * constant. State: the core's, and how much of the first pending transmit
+ * buffer already went to a client (its socket was full), so that buffer is
+ * not sent twice. The client connection itself is a live resource: it is
+ * neither saved nor touched by restore.
+ *
+ * Paused: client data stays in its socket, guest output waits in the
+ * transmit ring; resume re-kicks the queues that have buffers.
+ */
+#define VIRTIO_CONSOLE_STATE_VERSION VIRTIO_MODEL_STATE_VERSION(1)
+
+struct virtio_console_state {
+	struct virtio_dev_state core;
+	uint64_t tx_offset;          /* <= UINT32_MAX (a chain's byte limit) */
+};
+
+extern const struct device_ops virtio_console_registry_ops;
 
 #endif

@@ -13,14 +13,19 @@
  * be another). The model never sees registers; the transport never sees
  * requests.
  *
- * Threading: every callback below runs with the transport's lock held —
+ * The model talks to the transport-neutral core (struct virtio_dev,
+ * virtio/core.h), which the transport owns and drives.
+ *
+ * Threading: every callback below runs with the device's lock held —
  * register accesses come from vCPU threads, queue notifications from the I/O
  * event loop thread. A model that produces work on its own (a network backend
  * receiving a frame, a socket becoming readable) takes the same lock with
- * virtio_lock() before touching queues.
+ * virtio_lock() before touching queues, and checks virtio_device_running()
+ * first: it is false while the device is paused, and then the model must
+ * neither touch guest memory nor raise interrupts.
  */
 
-struct virtio_transport;     /* opaque to device models */
+struct virtio_dev;           /* the transport-neutral device (virtio/core.h); models only use the calls below */
 
 struct virtio_device_ops {
 	const char *name;            /* "virtio-blk", for messages */
@@ -63,23 +68,23 @@ struct virtio_device_ops {
 /* ---- what the transport offers a device model -------------------------- */
 
 /* Queue q (q < num_queues). */
-struct virtq *virtio_queue(struct virtio_transport *t, unsigned q);
+struct virtq *virtio_queue(struct virtio_dev *d, unsigned q);
 
 /* After pushing used buffers on queue q: interrupts the driver if it wants one (virtq_should_interrupt). */
-void virtio_queue_done(struct virtio_transport *t, unsigned q);
+void virtio_queue_done(struct virtio_dev *d, unsigned q);
 
 /* The device's config space changed: bumps ConfigGeneration and raises the config interrupt. */
-void virtio_config_changed(struct virtio_transport *t);
+void virtio_config_changed(struct virtio_dev *d);
 
 /*
  * The driver broke the device's rules (bad request layout, broken queue):
  * logs `why` once per device, sets DEVICE_NEEDS_RESET and raises the config
  * interrupt. The device stops serving until the driver resets it.
  */
-void virtio_device_error(struct virtio_transport *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void virtio_device_error(struct virtio_dev *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* True once DRIVER_OK is set and no error is pending (the device may use its queues). */
-bool virtio_device_running(struct virtio_transport *t);
+/* True once DRIVER_OK is set, no error is pending and the device is not paused (it may use its queues). */
+bool virtio_device_running(struct virtio_dev *d);
 
 /*
  * The request loop of a device that serves each chain on its own (blk, rng):
@@ -90,11 +95,11 @@ bool virtio_device_running(struct virtio_transport *t);
  * when anything was used. chain: the model's scratch chain (large).
  */
 typedef int64_t (*virtio_serve_fn)(void *ctx, const struct virtq_chain *chain);
-void virtio_serve_queue(struct virtio_transport *t, unsigned q, struct virtq_chain *chain, virtio_serve_fn serve,
+void virtio_serve_queue(struct virtio_dev *d, unsigned q, struct virtq_chain *chain, virtio_serve_fn serve,
 			void *ctx);
 
 /* For work a model starts itself (backend threads): serialises with the callbacks above. */
-void virtio_lock(struct virtio_transport *t);
-void virtio_unlock(struct virtio_transport *t);
+void virtio_lock(struct virtio_dev *d);
+void virtio_unlock(struct virtio_dev *d);
 
 #endif

@@ -2,11 +2,11 @@
 #ifndef VMON_VIRTIO_MMIO_H
 #define VMON_VIRTIO_MMIO_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "devices/device.h"
+#include "virtio/core.h"
 #include "virtio/device.h"
 #include "base/error.h"
 #include "base/event_loop.h"
@@ -23,46 +23,33 @@
  * eventfd, handled on the I/O event loop: KVM signals it directly through an
  * ioeventfd (no exit to vmon); where ioeventfd is unavailable the MMIO write
  * handler signals it itself. Either way the vCPU thread only kicks.
+ *
+ * This file only decodes registers: what they mean (status machine,
+ * features, queue setup, interrupt causes) is the core's (virtio/core.c).
  */
 
 #define VIRTIO_MMIO_WINDOW 0x1000u
-#define VIRTIO_MMIO_MAX_QUEUES 8u
+#define VIRTIO_MMIO_MAX_QUEUES VIRTIO_MAX_QUEUES
 
-struct virtio_mmio_queue_regs {
-	uint16_t num;                 /* QueueNum */
-	uint64_t desc, avail, used;   /* QueueDesc/Driver/Device */
-	bool ready;
-	int notify_fd;                /* eventfd kicked by QueueNotify */
-};
-
-/* All transport state: one struct, the future snapshot. */
+/*
+ * One virtio-mmio device: the transport-neutral core it owns (vdev: status,
+ * features, queues; what a snapshot saves, see virtio/core.h) and the live
+ * resources of this transport. Device models are given &t->vdev.
+ */
 struct virtio_transport {
-	const struct virtio_device_ops *ops;
-	void *dev;                    /* the device model */
+	struct virtio_dev vdev;
 	const struct device_host *host;
 	struct event_loop *loop;      /* watches the notify eventfds; NULL until registered */
 	uint64_t base;                /* guest-physical window */
 	unsigned gsi;
-	uint64_t device_features;     /* model features | VIRTIO_F_VERSION_1 | transport features */
-
-	pthread_mutex_t lock;
-	uint32_t status;
-	uint32_t device_features_sel;
-	uint32_t driver_features_sel;
-	uint64_t driver_features;
-	uint32_t queue_sel;
-	uint32_t interrupt_status;
-	uint32_t config_generation;
-	bool error_logged;
-	uint32_t logged;              /* VIRTIO_MMIO_LOGGED_* bits: guest mistakes already logged once */
-	struct virtio_mmio_queue_regs qregs[VIRTIO_MMIO_MAX_QUEUES];
-	struct virtq queues[VIRTIO_MMIO_MAX_QUEUES];
+	uint32_t logged;              /* register-level guest mistakes already logged once */
+	int notify_fd[VIRTIO_MMIO_MAX_QUEUES];  /* eventfd kicked by QueueNotify = q */
 
 	int irq_fd;                   /* irqfd eventfd, -1 when pulsing host->set_irq */
 	bool ioeventfd;               /* notifications bypass vmon's MMIO exit */
 	uint64_t notifies;            /* queue kicks handled (for --stats) */
 	uint64_t interrupts;          /* interrupts raised */
-	uint64_t ignored_notifies;    /* kicks for a queue not ready / a device not running */
+	uint64_t ignored_notifies;    /* kicks for a queue not ready / a device not running or paused */
 };
 
 /*
@@ -76,8 +63,9 @@ int virtio_mmio_init(struct virtio_transport *t, const struct device_host *host,
 /*
  * Undoes init: the loop's watches (call it after event_loop_stop(), or on the
  * loop thread), the ioeventfds, the irqfd, the eventfds. The MMIO window
- * stays on host->mmio (io_bus has no unregister): destroy at VM teardown,
- * after the vCPUs stopped. Safe after a failed init and twice.
+ * stays on host->mmio (the machine may io_bus_unregister(base, t) it while
+ * the bus is thawed): destroy at VM teardown, after the vCPUs stopped. Safe
+ * after a failed init and twice.
  */
 void virtio_mmio_destroy(struct virtio_transport *t);
 

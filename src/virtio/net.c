@@ -47,11 +47,11 @@ static bool tx_one(struct virtio_net *n, const struct virtq_chain *c)
 	uint64_t len;
 
 	if (c->nin) {
-		virtio_device_error(n->t, "transmit chain %u has %u device-writable segments", c->head, c->nin);
+		virtio_device_error(n->vdev, "transmit chain %u has %u device-writable segments", c->head, c->nin);
 		return false;
 	}
 	if (c->out_bytes < VIRTIO_NET_HDR_SIZE) {
-		virtio_device_error(n->t, "transmit chain %u: %llu bytes, shorter than the %u-byte header", c->head,
+		virtio_device_error(n->vdev, "transmit chain %u: %llu bytes, shorter than the %u-byte header", c->head,
 				    (unsigned long long)c->out_bytes, VIRTIO_NET_HDR_SIZE);
 		return false;
 	}
@@ -89,7 +89,7 @@ static void signal_tx_more(struct virtio_net *n)
 /* Under virtio_lock, on the loop thread. */
 static void process_tx(struct virtio_net *n)
 {
-	struct virtq *vq = virtio_queue(n->t, VIRTIO_NET_QUEUE_TX);
+	struct virtq *vq = virtio_queue(n->vdev, VIRTIO_NET_QUEUE_TX);
 	unsigned done = 0;
 	enum virtq_pop_result r = VIRTQ_EMPTY;
 
@@ -100,9 +100,9 @@ static void process_tx(struct virtio_net *n)
 		done++;
 	}
 	if (r == VIRTQ_BROKEN)
-		virtio_device_error(n->t, "transmit queue: %s", vq->error);
+		virtio_device_error(n->vdev, "transmit queue: %s", vq->error);
 	if (done)
-		virtio_queue_done(n->t, VIRTIO_NET_QUEUE_TX);
+		virtio_queue_done(n->vdev, VIRTIO_NET_QUEUE_TX);
 	if (done == TX_BATCH)
 		signal_tx_more(n);
 }
@@ -117,10 +117,10 @@ static void tx_more(void *ctx, uint32_t events)
 		log_warn("virtio-net: eventfd: %s", strerror(errno));
 	if (!atomic_load(&n->attached))
 		return;
-	virtio_lock(n->t);
-	if (n->active && virtio_device_running(n->t))
+	virtio_lock(n->vdev);
+	if (n->active && virtio_device_running(n->vdev))
 		process_tx(n);
-	virtio_unlock(n->t);
+	virtio_unlock(n->vdev);
 }
 
 /* ---- receive -------------------------------------------------------------- */
@@ -137,11 +137,11 @@ enum rx_outcome { RX_DONE, RX_NO_SPACE, RX_DROPPED, RX_DRIVER_BUG };
 static bool rx_chain_ok(struct virtio_net *n, const struct virtq_chain *c)
 {
 	if (c->nout) {
-		virtio_device_error(n->t, "receive chain %u has %u device-readable segments", c->head, c->nout);
+		virtio_device_error(n->vdev, "receive chain %u has %u device-readable segments", c->head, c->nout);
 		return false;
 	}
 	if (c->in_bytes < VIRTIO_NET_HDR_SIZE) {
-		virtio_device_error(n->t, "receive chain %u: %llu bytes, shorter than the %u-byte header", c->head,
+		virtio_device_error(n->vdev, "receive chain %u: %llu bytes, shorter than the %u-byte header", c->head,
 				    (unsigned long long)c->in_bytes, VIRTIO_NET_HDR_SIZE);
 		return false;
 	}
@@ -177,7 +177,7 @@ static enum rx_outcome rx_fill(struct virtio_net *n, struct virtq *vq, const uin
 			unpop(vq, nchains);
 			if (r == VIRTQ_EMPTY)
 				return RX_NO_SPACE;
-			virtio_device_error(n->t, "receive queue: %s", vq->error);
+			virtio_device_error(n->vdev, "receive queue: %s", vq->error);
 			return RX_DRIVER_BUG;
 		}
 		nchains++;
@@ -207,15 +207,15 @@ static enum rx_outcome rx_fill(struct virtio_net *n, struct virtq *vq, const uin
 
 static enum net_rx_status receive_locked(struct virtio_net *n, const uint8_t *frame, size_t len)
 {
-	struct virtq *vq = virtio_queue(n->t, VIRTIO_NET_QUEUE_RX);
+	struct virtq *vq = virtio_queue(n->vdev, VIRTIO_NET_QUEUE_RX);
 
-	if (!n->active || !virtio_device_running(n->t))
+	if (!n->active || !virtio_device_running(n->vdev))
 		return NET_RX_NO_SPACE;
 	switch (rx_fill(n, vq, frame, len)) {
 	case RX_DONE:
 		n->rx_frames++;
 		n->rx_bytes += len;
-		virtio_queue_done(n->t, VIRTIO_NET_QUEUE_RX);
+		virtio_queue_done(n->vdev, VIRTIO_NET_QUEUE_RX);
 		return NET_RX_OK;
 	case RX_NO_SPACE:
 		return NET_RX_NO_SPACE;
@@ -245,13 +245,13 @@ static enum net_rx_status net_receive(void *ctx, const void *frame, size_t len)
 		if (!atomic_load(&n->attached))
 			return NET_RX_NO_SPACE;
 	}
-	virtio_lock(n->t);
+	virtio_lock(n->vdev);
 	st = receive_locked(n, frame, len);
 	if (st == NET_RX_NO_SPACE) {
 		n->rx_no_space++;
 		atomic_store(&n->rx_blocked, true);
 	}
-	virtio_unlock(n->t);
+	virtio_unlock(n->vdev);
 	return st;
 }
 
@@ -320,13 +320,13 @@ static int open_cfg_backend(struct net_backend **out, struct event_loop *loop, c
 	return net_slirp_open(out, loop, cfg, sink, err);
 }
 
-int virtio_net_create(struct virtio_net **out, struct virtio_transport *t, struct event_loop *loop,
+int virtio_net_create(struct virtio_net **out, struct virtio_dev *vdev, struct event_loop *loop,
 		      const struct net_config *cfg, struct vmon_error *err)
 {
-	return virtio_net_create_with(out, t, loop, cfg, open_cfg_backend, err);
+	return virtio_net_create_with(out, vdev, loop, cfg, open_cfg_backend, err);
 }
 
-int virtio_net_create_with(struct virtio_net **out, struct virtio_transport *t, struct event_loop *loop,
+int virtio_net_create_with(struct virtio_net **out, struct virtio_dev *vdev, struct event_loop *loop,
 			   const struct net_config *cfg, net_backend_open_fn open_backend, struct vmon_error *err)
 {
 	struct virtio_net *n = calloc(1, sizeof(*n));
@@ -336,7 +336,7 @@ int virtio_net_create_with(struct virtio_net **out, struct virtio_transport *t, 
 	*out = NULL;
 	if (!n)
 		return error_set(err, -ENOMEM, "virtio-net: out of memory");
-	n->t = t;
+	n->vdev = vdev;
 	n->loop = loop;
 	atomic_init(&n->attached, false);
 	atomic_init(&n->rx_blocked, false);
@@ -387,7 +387,7 @@ void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out)
 	bool locked = atomic_load(&n->attached);
 
 	if (locked)
-		virtio_lock(n->t);
+		virtio_lock(n->vdev);
 	*out = (struct virtio_net_stats){
 		.tx_frames = n->tx_frames, .tx_bytes = n->tx_bytes, .tx_dropped = n->tx_dropped,
 		.rx_frames = n->rx_frames, .rx_bytes = n->rx_bytes, .rx_dropped = n->rx_dropped,
@@ -395,5 +395,62 @@ void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out)
 		.backend_rx_dropped = n->be ? net_stat_get(&n->be->stats.rx_dropped) : 0,
 	};
 	if (locked)
-		virtio_unlock(n->t);
+		virtio_unlock(n->vdev);
 }
+
+/* ---- the registry's view (devices/device.h) ---------------------------- */
+
+_Static_assert(sizeof(struct virtio_net_state) % 8 == 0, "no tail padding in the saved state");
+
+static void net_save(void *dev, void *state)
+{
+	struct virtio_dev *d = dev;
+	struct virtio_net *n = d->model;
+	struct virtio_net_state s;
+
+	memset(&s, 0, sizeof(s));
+	virtio_dev_save(d, &s.core);
+	virtio_lock(d);
+	memcpy(s.mac, n->config.mac, sizeof(s.mac));
+	s.link_status = le16toh(n->config.status);
+	virtio_unlock(d);
+	memcpy(state, &s, sizeof(s));    /* the registry's buffer need not be aligned */
+}
+
+static int net_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct virtio_dev *d = dev;
+	struct virtio_net *n = d->model;
+	struct virtio_net_state s;
+	int r;
+
+	memcpy(&s, state, sizeof(s));
+	if (s.link_status & ~(VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE))
+		return error_set(err, -EINVAL, "virtio-net link_status 0x%x has unknown bits", s.link_status);
+	r = virtio_dev_restore(d, &s.core, err);
+	if (r) {
+		error_prefix(err, "virtio-net");
+		return r;
+	}
+	virtio_lock(d);
+	memcpy(n->config.mac, s.mac, sizeof(s.mac));
+	n->config.status = htole16(s.link_status);
+	/* What activate() and reset would have left. */
+	n->active = (d->status & VIRTIO_CONFIG_S_DRIVER_OK) != 0;
+	n->mrg_rxbuf = n->active && (d->driver_features & (1ull << VIRTIO_NET_F_MRG_RXBUF));
+	if (n->active)
+		atomic_store(&n->attached, true);
+	virtio_unlock(d);
+	return 0;
+}
+
+const struct device_ops virtio_net_registry_ops = {
+	.kind = "virtio-net",
+	.state_version = VIRTIO_NET_STATE_VERSION,
+	.state_size = sizeof(struct virtio_net_state),
+	.reset = virtio_dev_ops_reset,
+	.save = net_save,
+	.restore = net_restore,
+	.pause = virtio_dev_ops_pause,
+	.resume = virtio_dev_ops_resume,
+};

@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "net/backend.h"
+#include "devices/device.h"
+#include "virtio/core.h"
 #include "virtio/device.h"
 #include "base/error.h"
 #include "base/event_loop.h"
@@ -58,7 +60,7 @@ struct virtio_net_stats {
 };
 
 struct virtio_net {
-	struct virtio_transport *t;             /* set up by the caller after create; used once attached */
+	struct virtio_dev *vdev;             /* set up by the caller after create; used once attached */
 	struct event_loop *loop;
 	struct net_backend *be;
 	struct virtio_net_config config;        /* little-endian, as the guest reads it */
@@ -87,15 +89,16 @@ extern const struct virtio_device_ops virtio_net_ops;
 
 /*
  * Opens cfg's backend (TAP or user) on `loop` (before the loop starts).
- * t: the transport the caller initialises after this returns, with the
+ * vdev: the core (&transport.vdev) of the transport the caller
+ * initialises after this returns, with the
  * model as `dev`; used only from callbacks, and by the backend once the
  * driver has activated the device.
  */
-int virtio_net_create(struct virtio_net **out, struct virtio_transport *t, struct event_loop *loop,
+int virtio_net_create(struct virtio_net **out, struct virtio_dev *vdev, struct event_loop *loop,
 		      const struct net_config *cfg, struct vmon_error *err);
 
 /* The same with any backend (tests plug a fake one). */
-int virtio_net_create_with(struct virtio_net **out, struct virtio_transport *t, struct event_loop *loop,
+int virtio_net_create_with(struct virtio_net **out, struct virtio_dev *vdev, struct event_loop *loop,
 			   const struct net_config *cfg, net_backend_open_fn open_backend, struct vmon_error *err);
 
 /*
@@ -110,5 +113,31 @@ void virtio_net_destroy(struct virtio_net *net);
 
 /* A snapshot of the counters (takes virtio_lock once attached). */
 void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out);
+
+/*
+ * The registry's view (devices/device.h), kind "virtio-net"; its dev is the
+ * transport's core (&transport.vdev). State: the core's, and the config
+ * space the guest read (MAC, link status): restore takes the saved MAC, so
+ * the guest keeps the address it configured. MRG_RXBUF and "active" follow
+ * from the restored features and status.
+ *
+ * Paused: transmit kicks are ignored (resume re-kicks a queue with pending
+ * buffers); a frame the backend delivers is refused (NET_RX_NO_SPACE), as
+ * when the guest has no buffers: the TAP backend keeps that frame and stops
+ * reading (the kernel queues the rest, or drops when its queue is full),
+ * the user backend drops it and counts it (TCP retransmits). Nothing is
+ * written into guest memory, and no frame is half-delivered: a frame goes
+ * into the ring whole, under the lock, or not at all. Resume re-kicks the
+ * receive queue when it has buffers, which resumes the backend.
+ */
+#define VIRTIO_NET_STATE_VERSION VIRTIO_MODEL_STATE_VERSION(1)
+
+struct virtio_net_state {
+	struct virtio_dev_state core;
+	uint8_t mac[6];
+	uint16_t link_status;                   /* config status: VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE */
+};
+
+extern const struct device_ops virtio_net_registry_ops;
 
 #endif

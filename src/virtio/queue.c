@@ -128,10 +128,12 @@ void virtq_reset(struct virtq *vq)
 	virtq_init(vq, vq->mem, vq->max_size);
 }
 
-static void *ring_area(struct virtq *vq, const char *what, uint64_t gpa, uint64_t len, uint64_t align)
+static void *ring_area(struct virtq *vq, const char *what, const char *field, uint64_t gpa, uint64_t len,
+		       uint64_t align)
 {
 	void *p;
 
+	vq->bad_field = field;
 	if (gpa % align) {
 		set_error(vq, "%s ring at 0x%" PRIx64 " is not %" PRIu64 "-byte aligned", what, gpa, align);
 		return NULL;
@@ -139,6 +141,8 @@ static void *ring_area(struct virtq *vq, const char *what, uint64_t gpa, uint64_
 	p = guest_mem_ptr(vq->mem, gpa, len);
 	if (!p)
 		set_error(vq, "%s ring at 0x%" PRIx64 " (%" PRIu64 " bytes) is outside guest RAM", what, gpa, len);
+	else
+		vq->bad_field = NULL;
 	return p;
 }
 
@@ -151,15 +155,16 @@ int virtq_enable(struct virtq *vq, uint16_t size, uint64_t desc_addr, uint64_t a
 	virtq_reset(vq);
 	if (!is_power_of_2(size) || size > vq->max_size || size > VIRTQ_MAX_SIZE) {
 		set_error(vq, "queue size %u is not a power of 2 in 1 .. %u", size, vq->max_size);
+		vq->bad_field = "size";
 		return -EINVAL;
 	}
-	desc = ring_area(vq, "descriptor", desc_addr, desc_area_size(size), 16);
+	desc = ring_area(vq, "descriptor", "desc_addr", desc_addr, desc_area_size(size), 16);
 	if (!desc)
 		return -EINVAL;
-	avail = ring_area(vq, "available", avail_addr, avail_area_size(size, event_idx), 2);
+	avail = ring_area(vq, "available", "avail_addr", avail_addr, avail_area_size(size, event_idx), 2);
 	if (!avail)
 		return -EINVAL;
-	used = ring_area(vq, "used", used_addr, used_area_size(size, event_idx), 4);
+	used = ring_area(vq, "used", "used_addr", used_addr, used_area_size(size, event_idx), 4);
 	if (!used)
 		return -EINVAL;
 

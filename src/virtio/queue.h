@@ -53,6 +53,7 @@ struct virtq {
 	bool signalled_used_valid;
 	bool broken;
 	char error[160];            /* why it broke; "" when fine */
+	const char *bad_field;      /* virtq_enable refused this argument: "size", "desc_addr", "avail_addr", "used_addr" */
 };
 
 /* One available buffer: device-readable segments first, then device-writable ones. */
@@ -82,7 +83,8 @@ void virtq_reset(struct virtq *vq);
  * avail 2, used 4) and that the three areas (with the event fields when
  * EVENT_IDX is negotiated) lie in guest RAM, then caches their host views.
  * features: the negotiated feature bits (only the ring bits are used).
- * Returns 0, or -EINVAL with vq->error set and the queue left disabled.
+ * Returns 0, or -EINVAL with vq->error set (vq->bad_field names the
+ * refused argument) and the queue left disabled.
  */
 int virtq_enable(struct virtq *vq, uint16_t size, uint64_t desc_addr, uint64_t avail_addr, uint64_t used_addr,
 		 uint64_t features);

@@ -8,15 +8,16 @@
 #include <sys/random.h>
 
 #include "base/log.h"
+#include "virtio/core.h"
 
-int virtio_rng_create(struct virtio_rng **out, struct virtio_transport *t, struct vmon_error *err)
+int virtio_rng_create(struct virtio_rng **out, struct virtio_dev *vdev, struct vmon_error *err)
 {
 	struct virtio_rng *rng = calloc(1, sizeof(*rng));
 
 	*out = NULL;
 	if (!rng)
 		return error_set(err, -ENOMEM, "virtio-rng: out of memory");
-	rng->t = t;
+	rng->vdev = vdev;
 	*out = rng;
 	return 0;
 }
@@ -51,7 +52,7 @@ static int64_t serve_request(struct virtio_rng *rng, const struct virtq_chain *c
 	uint64_t done = 0;
 
 	if (c->nout || c->in_bytes == 0) {
-		virtio_device_error(rng->t, "buffer (descriptor %u) has %llu readable and %llu writable bytes; "
+		virtio_device_error(rng->vdev, "buffer (descriptor %u) has %llu readable and %llu writable bytes; "
 				    "only writable ones are allowed",
 				    c->head, (unsigned long long)c->out_bytes, (unsigned long long)c->in_bytes);
 		return -1;
@@ -79,7 +80,7 @@ static void rng_queue_notify(void *dev, unsigned q)
 {
 	struct virtio_rng *rng = dev;
 
-	virtio_serve_queue(rng->t, q, &rng->chain, serve_one, rng);
+	virtio_serve_queue(rng->vdev, q, &rng->chain, serve_one, rng);
 }
 
 static void rng_config_read(void *dev, uint32_t offset, void *data, uint32_t size)
@@ -112,4 +113,37 @@ const struct virtio_device_ops virtio_rng_ops = {
 	.activate = rng_activate,
 	.queue_notify = rng_queue_notify,
 	.reset = rng_reset,
+};
+
+/* ---- the registry's view (devices/device.h) ---------------------------- */
+
+static void rng_save(void *dev, void *state)
+{
+	struct virtio_rng_state s;
+
+	virtio_dev_save(dev, &s.core);
+	memcpy(state, &s, sizeof(s));    /* the registry's buffer need not be aligned */
+}
+
+static int rng_restore(void *dev, const void *state, struct vmon_error *err)
+{
+	struct virtio_rng_state s;
+	int r;
+
+	memcpy(&s, state, sizeof(s));
+	r = virtio_dev_restore(dev, &s.core, err);
+	if (r)
+		error_prefix(err, "virtio-rng");
+	return r;
+}
+
+const struct device_ops virtio_rng_registry_ops = {
+	.kind = "virtio-rng",
+	.state_version = VIRTIO_RNG_STATE_VERSION,
+	.state_size = sizeof(struct virtio_rng_state),
+	.reset = virtio_dev_ops_reset,
+	.save = rng_save,
+	.restore = rng_restore,
+	.pause = virtio_dev_ops_pause,
+	.resume = virtio_dev_ops_resume,
 };

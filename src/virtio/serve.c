@@ -1,21 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 #include "virtio/device.h"
 
-void virtio_serve_queue(struct virtio_transport *t, unsigned q, struct virtq_chain *chain, virtio_serve_fn serve,
+void virtio_serve_queue(struct virtio_dev *d, unsigned q, struct virtq_chain *chain, virtio_serve_fn serve,
 			void *ctx)
 {
-	struct virtq *vq = virtio_queue(t, q);
+	struct virtq *vq = virtio_queue(d, q);
 	bool pushed = false;
 
+	/* Paused or stopped: the rings are not touched, not even the notification flags. */
+	if (!virtio_device_running(d))
+		return;
 	/* No kicks while draining; re-armed at the end, and re-checked for what came meanwhile. */
 	do {
 		virtq_set_notification(vq, false);
-		while (virtio_device_running(t)) {
+		while (virtio_device_running(d)) {
 			enum virtq_pop_result r = virtq_pop(vq, chain);
 			if (r == VIRTQ_EMPTY)
 				break;
 			if (r == VIRTQ_BROKEN) {
-				virtio_device_error(t, "%s", vq->error);
+				virtio_device_error(d, "%s", vq->error);
 				break;
 			}
 			int64_t written = serve(ctx, chain);
@@ -24,7 +27,7 @@ void virtio_serve_queue(struct virtio_transport *t, unsigned q, struct virtq_cha
 			virtq_push(vq, chain, (uint32_t)written);
 			pushed = true;
 		}
-	} while (virtio_device_running(t) && virtq_set_notification(vq, true));
+	} while (virtio_device_running(d) && virtq_set_notification(vq, true));
 	if (pushed)
-		virtio_queue_done(t, q);
+		virtio_queue_done(d, q);
 }

@@ -43,7 +43,7 @@ static int open_drives(struct virtio_devices *d, const struct vm_config *cfg, st
 		struct virtio_blk *blk;
 		if (!slot)
 			return err->code;
-		int r = virtio_blk_create(&blk, &slot->transport, &cfg->drives[i], i, err);
+		int r = virtio_blk_create(&blk, &slot->transport.vdev, &cfg->drives[i], i, err);
 		if (r) {
 			error_prefix(err, "--drive");
 			return r;
@@ -63,7 +63,7 @@ static int open_nets(struct virtio_devices *d, const struct vm_config *cfg, stru
 		struct virtio_net *net;
 		if (!slot)
 			return err->code;
-		int r = virtio_net_create(&net, &slot->transport, &d->loop, &cfg->nets[i], err);
+		int r = virtio_net_create(&net, &slot->transport.vdev, &d->loop, &cfg->nets[i], err);
 		if (r) {
 			error_prefix(err, "--net %s", cfg->nets[i].backend == NET_BACKEND_USER ? "user" : "tap");
 			return r;
@@ -84,7 +84,7 @@ static int open_rng(struct virtio_devices *d, struct vmon_error *err)
 
 	if (!slot)
 		return err->code;
-	int r = virtio_rng_create(&rng, &slot->transport, err);
+	int r = virtio_rng_create(&rng, &slot->transport.vdev, err);
 	if (r) {
 		error_prefix(err, "--rng");
 		return r;
@@ -103,7 +103,7 @@ static int open_console(struct virtio_devices *d, const char *path, struct vmon_
 
 	if (!slot)
 		return err->code;
-	int r = virtio_console_create(&con, &slot->transport, &d->loop, path, err);
+	int r = virtio_console_create(&con, &slot->transport.vdev, &d->loop, path, err);
 	if (r) {
 		error_prefix(err, "--vconsole socket=%s", path);
 		return r;

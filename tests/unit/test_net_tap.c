@@ -276,7 +276,7 @@ static void test_bad_names(void **state)
 	struct net_rx_sink sink = { .receive = sink_receive, .ctx = f };
 	struct vmon_error err = { 0 };
 	struct virtio_net *net = NULL;
-	struct virtio_transport *unused_transport = NULL;
+	struct virtio_dev *unused_vdev = NULL;
 
 	f->cfg.tap_name = "a-name-longer-than-ifnamsiz";
 	assert_int_equal(net_tap_open(&f->be, &f->loop, &f->cfg, &sink, &err), -EINVAL);
@@ -285,7 +285,7 @@ static void test_bad_names(void **state)
 
 	/* Through the device: the backend's error comes back as is. */
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(virtio_net_create(&net, unused_transport, &f->loop, &f->cfg, &err), -EINVAL);
+	assert_int_equal(virtio_net_create(&net, unused_vdev, &f->loop, &f->cfg, &err), -EINVAL);
 	assert_null(net);
 	assert_non_null(strstr(err.msg, "longer than 15 characters"));
 

@@ -95,7 +95,7 @@ static int create_blk(struct fixture *f, struct virtio_blk **blk, bool readonly,
 {
 	struct drive_config cfg = { .path = f->path, .readonly = readonly, .id = id };
 
-	return virtio_blk_create(blk, &f->h.t, &cfg, 0, err);
+	return virtio_blk_create(blk, &f->h.t.vdev, &cfg, 0, err);
 }
 
 /* Creates the drive and brings it to DRIVER_OK with `wanted` features (ops: NULL = its own). */
@@ -605,12 +605,12 @@ static void test_missing_or_not_a_file(void **state)
 	struct virtio_blk *blk;
 	struct drive_config cfg = { .path = "/dev/shm/vmon-blk-test-does-not-exist" };
 
-	assert_int_equal(virtio_blk_create(&blk, &f->h.t, &cfg, 0, &err), -ENOENT);
+	assert_int_equal(virtio_blk_create(&blk, &f->h.t.vdev, &cfg, 0, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, cfg.path));
 	cfg.path = "/dev/shm";
-	assert_int_equal(virtio_blk_create(&blk, &f->h.t, &cfg, 0, &err), -EISDIR);
+	assert_int_equal(virtio_blk_create(&blk, &f->h.t.vdev, &cfg, 0, &err), -EISDIR);
 	cfg.path = "/dev/null";
-	assert_int_equal(virtio_blk_create(&blk, &f->h.t, &cfg, 0, &err), -EINVAL);
+	assert_int_equal(virtio_blk_create(&blk, &f->h.t.vdev, &cfg, 0, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "not a regular file"));
 }
 

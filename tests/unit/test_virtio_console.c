@@ -51,9 +51,9 @@ static int setup(void **state)
 	snprintf(f->path, sizeof(f->path), "%s/console.sock", f->dir);
 	/* The transport exists first (the model registers on its loop), the model is plugged in after. */
 	virtio_harness_init(&f->h, NULL, &virtio_console_ops, NULL);
-	if (virtio_console_create(&f->con, &f->h.t, &f->h.loop, f->path, &err))
+	if (virtio_console_create(&f->con, &f->h.t.vdev, &f->h.loop, f->path, &err))
 		fail_msg("virtio_console_create: %s", err.msg);
-	f->h.t.dev = f->con;
+	f->h.t.vdev.model = f->con;
 	virtio_harness_start(&f->h, ~0ull, 2, 64);
 	*state = f;
 	return 0;
@@ -412,7 +412,7 @@ static void test_path_refused(void **state)
 	char file[128];
 
 	/* Our own, live socket. */
-	assert_int_equal(virtio_console_create(&other, &f->h.t, &f->h.loop, f->path, &err), -EADDRINUSE);
+	assert_int_equal(virtio_console_create(&other, &f->h.t.vdev, &f->h.loop, f->path, &err), -EADDRINUSE);
 	assert_non_null(strstr(err.msg, "listening"));
 	virtio_harness_run_loop(&f->h);            /* the probe connection is accepted and dropped */
 	assert_int_equal(f->con->client_fd, -1);
@@ -422,7 +422,7 @@ static void test_path_refused(void **state)
 	int fd = open(file, O_WRONLY | O_CREAT, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(virtio_console_create(&other, &f->h.t, &f->h.loop, file, &err), -EEXIST);
+	assert_int_equal(virtio_console_create(&other, &f->h.t.vdev, &f->h.loop, file, &err), -EEXIST);
 	assert_non_null(strstr(err.msg, "not a socket"));
 	assert_int_equal(access(file, F_OK), 0);
 	unlink(file);
@@ -430,7 +430,7 @@ static void test_path_refused(void **state)
 	char longpath[200];
 	memset(longpath, 'a', sizeof(longpath) - 1);
 	longpath[sizeof(longpath) - 1] = '\0';
-	assert_int_equal(virtio_console_create(&other, &f->h.t, &f->h.loop, longpath, &err), -ENAMETOOLONG);
+	assert_int_equal(virtio_console_create(&other, &f->h.t.vdev, &f->h.loop, longpath, &err), -ENAMETOOLONG);
 }
 
 static void test_stale_socket_replaced(void **state)
@@ -447,7 +447,7 @@ static void test_stale_socket_replaced(void **state)
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
 	close(fd);
-	assert_int_equal(virtio_console_create(&other, &f->h.t, &f->h.loop, stale, &err), 0);
+	assert_int_equal(virtio_console_create(&other, &f->h.t.vdev, &f->h.loop, stale, &err), 0);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
 	close(fd);

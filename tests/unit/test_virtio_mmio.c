@@ -89,14 +89,14 @@ static void test_features_negotiated(void **state)
 	virtio_harness_start(h, ECHO_F_MODEL_B | F_EVENT_IDX, 1, 16);
 	assert_int_equal(f->echo.activations, 1);
 	assert_int_equal(f->echo.activated_features, ECHO_F_MODEL_B | F_EVENT_IDX | F_VERSION_1);
-	assert_true(h->t.queues[0].event_idx);
-	assert_false(h->t.queues[0].indirect);
+	assert_true(h->t.vdev.queues[0].event_idx);
+	assert_false(h->t.vdev.queues[0].indirect);
 
 	/* Renegotiating after reset without EVENT_IDX. */
 	virtio_harness_start(h, F_INDIRECT, 1, 16);
 	assert_int_equal(f->echo.activated_features, F_INDIRECT | F_VERSION_1);
-	assert_false(h->t.queues[0].event_idx);
-	assert_true(h->t.queues[0].indirect);
+	assert_false(h->t.vdev.queues[0].event_idx);
+	assert_true(h->t.vdev.queues[0].indirect);
 }
 
 static void test_features_refused(void **state)
@@ -163,19 +163,19 @@ static void test_status_machine(void **state)
 
 	assert_int_equal(virtio_harness_driver_ok(h), S_RUNNING);
 	assert_int_equal(f->echo.activations, 1);
-	assert_true(virtio_device_running(&h->t));
+	assert_true(virtio_device_running(&h->t.vdev));
 	/* DRIVER_OK again: no second activation. */
 	assert_int_equal(virtio_harness_driver_ok(h), S_RUNNING);
 	assert_int_equal(f->echo.activations, 1);
 
 	/* FAILED is honoured: latched, and the device stops. */
 	assert_int_equal(virtio_harness_add_status(h, VIRTIO_CONFIG_S_FAILED), S_RUNNING | VIRTIO_CONFIG_S_FAILED);
-	assert_false(virtio_device_running(&h->t));
+	assert_false(virtio_device_running(&h->t.vdev));
 
 	virtio_harness_reset(h);
 	assert_int_equal(virtio_harness_status(h), 0);
 	assert_int_equal(f->echo.resets, 1);
-	assert_false(virtio_device_running(&h->t));
+	assert_false(virtio_device_running(&h->t.vdev));
 }
 
 /* ---- queue setup ------------------------------------------------------------ */
@@ -203,7 +203,7 @@ static void test_queue_setup_validation(void **state)
 	assert_false(virtio_harness_setup_queue_raw(h, 0, 16, base, base + 0x1000, VIRTIO_HARNESS_RAM - 8));
 	assert_false(virtio_harness_setup_queue_raw(h, 0, 16, base, base + 0x1000, UINT64_MAX - 3));
 	assert_false(virtio_harness_setup_queue_raw(h, 0, 16, base + 8, base + 0x1000, base + 0x2000));
-	assert_false(h->t.queues[0].enabled);
+	assert_false(h->t.vdev.queues[0].enabled);
 
 	/* A nonexistent queue: nothing to set up, nothing reads back. */
 	assert_false(virtio_harness_setup_queue_raw(h, ECHO_QUEUES, 16, base, base + 0x1000, base + 0x2000));
@@ -211,21 +211,21 @@ static void test_queue_setup_validation(void **state)
 
 	/* A good one, then its registers are locked while ready. */
 	assert_true(virtio_harness_setup_queue(h, 0, 16));
-	assert_true(h->t.queues[0].enabled);
-	assert_int_equal(h->t.queues[0].size, 16);
+	assert_true(h->t.vdev.queues[0].enabled);
+	assert_int_equal(h->t.vdev.queues[0].size, 16);
 	virtio_harness_write32(h, VIRTIO_MMIO_QUEUE_SEL, 0);
 	virtio_harness_write32(h, VIRTIO_MMIO_QUEUE_NUM, 32);
 	virtio_harness_write32(h, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1234);
-	assert_int_equal(h->t.qregs[0].num, 16);
-	assert_int_equal(h->t.qregs[0].desc, base);
+	assert_int_equal(h->t.vdev.qregs[0].num, 16);
+	assert_int_equal(h->t.vdev.qregs[0].desc, base);
 
 	/* QueueReady = 0 takes the queue down (Linux's vm_del_vq checks it reads back 0). */
 	virtio_harness_write32(h, VIRTIO_MMIO_QUEUE_READY, 0);
 	assert_int_equal(virtio_harness_read32(h, VIRTIO_MMIO_QUEUE_READY), 0);
-	assert_false(h->t.queues[0].enabled);
+	assert_false(h->t.vdev.queues[0].enabled);
 	/* ... and unlocks the registers. */
 	virtio_harness_write32(h, VIRTIO_MMIO_QUEUE_NUM, 32);
-	assert_int_equal(h->t.qregs[0].num, 32);
+	assert_int_equal(h->t.vdev.qregs[0].num, 32);
 }
 
 /* ---- odd accesses ------------------------------------------------------------------- */
@@ -258,7 +258,7 @@ static void test_non_word_register_access(void **state)
 	v = 5;
 	virtio_harness_access(h, VIRTIO_MMIO_QUEUE_SEL, &v, 8, true);
 	assert_int_equal(virtio_harness_status(h), 0);
-	assert_int_equal(h->t.queue_sel, 0);
+	assert_int_equal(h->t.vdev.queue_sel, 0);
 	/* Read-only registers ignore writes. */
 	virtio_harness_write32(h, VIRTIO_MMIO_MAGIC_VALUE, 0);
 	virtio_harness_write32(h, VIRTIO_MMIO_INTERRUPT_STATUS, 3);
@@ -324,12 +324,12 @@ static void test_config_generation(void **state)
 
 	virtio_harness_start(h, 0, 1, 16);
 	f->echo.config[0] = 0x42;
-	virtio_config_changed(&h->t);
+	virtio_config_changed(&h->t.vdev);
 	assert_int_equal(virtio_harness_config_generation(h), gen + 1);
 	assert_int_equal(virtio_harness_config_read(h, 0, 1), 0x42);
 	assert_int_equal(virtio_harness_interrupt_status(h), VIRTIO_MMIO_INT_CONFIG);
 	assert_int_equal(virtio_harness_take_interrupts(h), 1);
-	virtio_config_changed(&h->t);
+	virtio_config_changed(&h->t.vdev);
 	assert_int_equal(virtio_harness_config_generation(h), gen + 2);
 	/* Reading does not bump it; a reset does not take it back. */
 	assert_int_equal(virtio_harness_config_generation(h), gen + 2);
@@ -362,7 +362,7 @@ static void expect_init_fails(struct virtio_harness *h, const struct virtio_devi
 	assert_true(r < 0);
 	assert_int_equal(err.code, r);
 	assert_true(strlen(err.msg) > 0);
-	assert_null(t.ops);
+	assert_false(t.vdev.lock_ready);
 	virtio_mmio_destroy(&t);     /* after a failed init: nothing to undo */
 }
 

@@ -111,7 +111,7 @@ static void test_interrupt_edges(void **state)
 	assert_int_equal(virtio_harness_interrupt_status(h), VIRTIO_MMIO_INT_VRING);
 
 	/* A new cause while the other is pending gets its own edge: the driver may have read the status already. */
-	virtio_config_changed(&h->t);
+	virtio_config_changed(&h->t.vdev);
 	assert_int_equal(virtio_harness_take_interrupts(h), 1);
 	assert_int_equal(virtio_harness_interrupt_status(h), VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
 
@@ -170,7 +170,7 @@ static void test_ioeventfd_registered(void **state)
 		assert_int_equal(h->ioeventfds[q].addr, VIRTIO_HARNESS_BASE + VIRTIO_MMIO_QUEUE_NOTIFY);
 		assert_int_equal(h->ioeventfds[q].len, 4);
 		assert_int_equal(h->ioeventfds[q].value, q);
-		assert_int_equal(h->ioeventfds[q].fd, h->t.qregs[q].notify_fd);
+		assert_int_equal(h->ioeventfds[q].fd, h->t.notify_fd[q]);
 		assert_true(fcntl(h->ioeventfds[q].fd, F_GETFL) & O_NONBLOCK);
 	}
 	assert_int_not_equal(h->ioeventfds[0].fd, h->ioeventfds[1].fd);
@@ -251,7 +251,7 @@ static void test_reset_mid_io(void **state)
 	virtq_driver_add(&h->drv[0], bufs, 2);
 	virtio_harness_kick(h, 0);
 	assert_int_equal(f->echo.held, 1);
-	virtio_config_changed(&h->t);
+	virtio_config_changed(&h->t.vdev);
 
 	/* A kick is in the eventfd when the driver resets. */
 	virtio_harness_write32(h, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
@@ -263,13 +263,13 @@ static void test_reset_mid_io(void **state)
 	for (unsigned q = 0; q < ECHO_QUEUES; q++) {
 		virtio_harness_write32(h, VIRTIO_MMIO_QUEUE_SEL, q);
 		assert_int_equal(virtio_harness_read32(h, VIRTIO_MMIO_QUEUE_READY), 0);
-		assert_false(h->t.queues[q].enabled);
-		assert_int_equal(h->t.queues[q].last_avail_idx, 0);
+		assert_false(h->t.vdev.queues[q].enabled);
+		assert_int_equal(h->t.vdev.queues[q].last_avail_idx, 0);
 	}
-	assert_int_equal(h->t.queue_sel, ECHO_QUEUES - 1);   /* selectors are plain registers ... */
+	assert_int_equal(h->t.vdev.queue_sel, ECHO_QUEUES - 1);   /* selectors are plain registers ... */
 	virtio_harness_reset(h);
-	assert_int_equal(h->t.queue_sel, 0);                 /* ... which a reset clears */
-	assert_int_equal(h->t.driver_features, 0);
+	assert_int_equal(h->t.vdev.queue_sel, 0);                 /* ... which a reset clears */
+	assert_int_equal(h->t.vdev.driver_features, 0);
 
 	/* The stale kick finds a device that is not running. */
 	virtio_harness_run_loop(h);
@@ -299,14 +299,14 @@ static void test_needs_reset_on_broken_queue(void **state)
 	assert_true(virtio_harness_status(h) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_true(virtio_harness_interrupt_status(h) & VIRTIO_MMIO_INT_CONFIG);
 	assert_int_equal(virtio_harness_take_interrupts(h), 1);
-	assert_false(virtio_device_running(&h->t));
-	assert_true(h->t.error_logged);
+	assert_false(virtio_device_running(&h->t.vdev));
+	assert_true(h->t.vdev.error_logged);
 
 	/* The device no longer serves; a second error raises nothing new. */
 	notifies = f->echo.notifies[0];
 	virtio_harness_kick(h, 0);
 	assert_int_equal(f->echo.notifies[0], notifies);
-	virtio_device_error(&h->t, "again");
+	virtio_device_error(&h->t.vdev, "again");
 	assert_int_equal(virtio_harness_take_interrupts(h), 0);
 
 	/* The driver's status writes keep NEEDS_RESET (it is the device's bit). */
@@ -332,7 +332,7 @@ static void test_broken_queue_reported_by_transport(void **state)
 	in.gpa = VIRTIO_HARNESS_RAM - 8;
 	virtq_driver_add(&h->drv[0], &in, 1);
 	virtio_harness_kick(h, 0);
-	assert_true(h->t.queues[0].broken);
+	assert_true(h->t.vdev.queues[0].broken);
 	assert_true(virtio_harness_status(h) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_int_equal(virtio_harness_interrupt_status(h), VIRTIO_MMIO_INT_CONFIG);
 	assert_int_equal(virtq_driver_used_idx(&h->drv[0]), 0);
@@ -349,7 +349,7 @@ static void test_needs_reset_when_activate_fails(void **state)
 	assert_true(virtio_harness_setup_queue(h, 0, 16));
 	assert_int_equal(virtio_harness_driver_ok(h), S_RUNNING | VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_int_equal(virtio_harness_interrupt_status(h), VIRTIO_MMIO_INT_CONFIG);
-	assert_false(virtio_device_running(&h->t));
+	assert_false(virtio_device_running(&h->t.vdev));
 	virtio_harness_kick(h, 0);
 	assert_int_equal(f->echo.notifies[0], 0);
 
@@ -359,7 +359,7 @@ static void test_needs_reset_when_activate_fails(void **state)
 
 	/* An error before DRIVER_OK: DRIVER_OK is latched but the model is not started. */
 	virtio_harness_negotiate(h, 0);
-	virtio_device_error(&h->t, "early");
+	virtio_device_error(&h->t.vdev, "early");
 	activations = f->echo.activations;
 	assert_int_equal(virtio_harness_driver_ok(h), S_RUNNING | VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_int_equal(f->echo.activations, activations);
@@ -368,7 +368,7 @@ static void test_needs_reset_when_activate_fails(void **state)
 /* ---- threads: the loop on its own thread, a backend beside it ------------------------ */
 
 struct backend {
-	struct virtio_transport *t;
+	struct virtio_dev *t;
 	atomic_bool stop;
 	unsigned changes;
 };
@@ -391,7 +391,7 @@ static void test_threaded(void **state)
 {
 	struct echo_fixture *f = *state;
 	struct virtio_harness *h = &f->h;
-	struct backend b = { .t = &h->t };
+	struct backend b = { .t = &h->t.vdev };
 	struct vmon_error err = { 0 };
 	pthread_t thread;
 	uint32_t gen;

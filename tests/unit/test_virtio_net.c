@@ -129,7 +129,7 @@ static struct fixture *fixture_new(net_backend_open_fn open)
 	assert_non_null(f);
 	memcpy(cfg.mac, test_mac, 6);
 	assert_int_equal(event_loop_init(&f->dev_loop, &err), 0);
-	if (virtio_net_create_with(&f->net, &f->h.t, &f->dev_loop, &cfg, open, &err))
+	if (virtio_net_create_with(&f->net, &f->h.t.vdev, &f->dev_loop, &cfg, open, &err))
 		fail_msg("virtio_net_create_with: %s", err.msg);
 	virtio_harness_init(&f->h, NULL, &virtio_net_ops, f->net);
 	return f;
@@ -281,7 +281,7 @@ static void test_backend_open_failure(void **state)
 	struct virtio_net *n = (struct virtio_net *)1;
 	struct vmon_error err = { 0 };
 
-	assert_int_equal(virtio_net_create_with(&n, &f->h.t, &f->dev_loop, &cfg, failing_open, &err), -EBUSY);
+	assert_int_equal(virtio_net_create_with(&n, &f->h.t.vdev, &f->dev_loop, &cfg, failing_open, &err), -EBUSY);
 	assert_null(n);
 	assert_string_equal(err.msg, "fake backend busy");
 }
@@ -743,9 +743,9 @@ static void test_user_backend_arp_round_trip(void **state)
 	add_tx(f, NULL, arp, sizeof(arp), NULL);
 	kick(f, TXQ);
 	for (int i = 0; i < 5000 && !got; i++) {
-		virtio_lock(&f->h.t);    /* the slirp thread writes the ring under it */
+		virtio_lock(&f->h.t.vdev);    /* the slirp thread writes the ring under it */
 		got = virtq_driver_get_used(&f->h.drv[RXQ], &id, &len);
-		virtio_unlock(&f->h.t);
+		virtio_unlock(&f->h.t.vdev);
 		if (!got)
 			nanosleep(&pause, NULL);
 	}

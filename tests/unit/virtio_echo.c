@@ -41,7 +41,7 @@ static int echo_activate(void *dev, uint64_t features)
 static void echo_queue_notify(void *dev, unsigned q)
 {
 	struct echo *e = dev;
-	struct virtq *vq = virtio_queue(e->t, q);
+	struct virtq *vq = virtio_queue(e->vdev, q);
 	enum virtq_pop_result r;
 	uint8_t buf[256];
 	unsigned pushed = 0;
@@ -60,9 +60,9 @@ static void echo_queue_notify(void *dev, unsigned q)
 		pushed++;
 	}
 	if (r == VIRTQ_BROKEN && !e->ignore_broken)
-		virtio_device_error(e->t, "queue %u: %s", q, vq->error);
+		virtio_device_error(e->vdev, "queue %u: %s", q, vq->error);
 	if (pushed)
-		virtio_queue_done(e->t, q);
+		virtio_queue_done(e->vdev, q);
 }
 
 static void echo_reset(void *dev)
@@ -93,7 +93,7 @@ struct echo_fixture *echo_fixture_make(const struct virtio_harness_options *opts
 
 	assert_non_null(f);
 	virtio_harness_init(&f->h, opts, ops ? ops : &echo_ops, &f->echo);
-	f->echo.t = &f->h.t;
+	f->echo.vdev = &f->h.t.vdev;
 	for (unsigned i = 0; i < ECHO_CONFIG_SIZE; i++)
 		f->echo.config[i] = (uint8_t)(0xa0 + i);
 	return f;

@@ -31,7 +31,7 @@
 #define S_RUNNING (S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK)
 
 struct echo {
-	struct virtio_transport *t;
+	struct virtio_dev *vdev;
 	uint8_t config[ECHO_CONFIG_SIZE];
 	unsigned config_reads, config_writes;
 	unsigned activations, resets, notifies[ECHO_QUEUES];

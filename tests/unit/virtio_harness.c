@@ -127,6 +127,21 @@ void virtio_harness_destroy(struct virtio_harness *h)
 	guest_mem_destroy(&h->mem);
 }
 
+void virtio_harness_copy_guest(struct virtio_harness *h, const struct virtio_harness *src)
+{
+	uint64_t size = src->opts.ram_size;
+	void *from = guest_mem_ptr(&src->mem, 0, size), *to = guest_mem_ptr(&h->mem, 0, size);
+
+	assert_int_equal(h->opts.ram_size, size);
+	assert_non_null(from);
+	assert_non_null(to);
+	memcpy(to, from, size);
+	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++) {
+		h->drv[q] = src->drv[q];
+		h->drv[q].mem = &h->mem;
+	}
+}
+
 /* ---- registers ---------------------------------------------------------------- */
 
 void virtio_harness_access(struct virtio_harness *h, uint64_t offset, void *data, unsigned size, bool is_write)
@@ -261,7 +276,7 @@ uint64_t virtio_harness_start(struct virtio_harness *h, uint64_t wanted, unsigne
 
 	for (unsigned q = 0; q < nqueues; q++)
 		if (!virtio_harness_setup_queue(h, q, queue_size))
-			fail_msg("queue %u (size %u) was refused: %s", q, queue_size, h->t.queues[q].error);
+			fail_msg("queue %u (size %u) was refused: %s", q, queue_size, h->t.vdev.queues[q].error);
 	assert_int_equal(virtio_harness_driver_ok(h),
 			 VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
 				 VIRTIO_CONFIG_S_DRIVER_OK);

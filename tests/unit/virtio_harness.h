@@ -78,7 +78,7 @@ struct virtio_harness {
 	struct io_bus mmio;
 	struct event_loop loop;
 	struct device_host host;      /* what the transport is given; points into this struct */
-	struct virtio_transport t;    /* the transport under test (h.t.status, h.t.queues[q], ...) */
+	struct virtio_transport t;    /* the transport under test (h.t.vdev.status, h.t.vdev.queues[q], ...) */
 	struct virtio_harness_options opts;
 
 	/* The driver's side of each queue, filled by virtio_harness_setup_queue(). */
@@ -109,6 +109,13 @@ void virtio_harness_init(struct virtio_harness *h, const struct virtio_harness_o
 			 const struct virtio_device_ops *ops, void *dev);
 /* virtio_mmio_destroy(), then everything else. */
 void virtio_harness_destroy(struct virtio_harness *h);
+
+/*
+ * For restore tests: h (initialised, the same RAM size) gets a copy of src's
+ * guest RAM and src's driver-side queues (now pointing at h's RAM): the
+ * guest of src, brought back in h.
+ */
+void virtio_harness_copy_guest(struct virtio_harness *h, const struct virtio_harness *src);
 
 /* ---- raw register access (offsets within the 4 KiB window) ------------- */
 
