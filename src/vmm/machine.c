@@ -34,7 +34,8 @@ int machine_prepare(struct machine *m, const struct vm_config *cfg, const struct
 		error_set(err, -ENOMEM, "out of memory");
 		return VMON_EXIT_HOST_ERROR;
 	}
-	if (virtio_devices_open(m->virtio, cfg, err))
+	resources_init_x86(&m->resources);
+	if (virtio_devices_open(m->virtio, cfg, &m->resources, err))
 		return err->code == -ENOMEM ? VMON_EXIT_HOST_ERROR : VMON_EXIT_USAGE;
 	if (x86_guest_mem_create(&m->mem, cfg->mem_size, err))
 		return err->code == -EINVAL ? VMON_EXIT_USAGE : VMON_EXIT_HOST_ERROR;
@@ -119,7 +120,7 @@ int machine_build(struct machine *m, struct vmon_error *err)
 		return VMON_EXIT_HOST_ERROR;
 	}
 	/* The VM takes the guest memory over, on failure too. */
-	if (vm_create(m->vm, m->cfg, &m->mem, &m->profile, &m->start, m->virtio, err))
+	if (vm_create(m->vm, m->cfg, &m->mem, &m->profile, &m->start, &m->resources, m->virtio, err))
 		return VMON_EXIT_HOST_ERROR;
 	return 0;
 }

@@ -36,6 +36,7 @@ struct machine {
 	const struct vm_config *cfg;
 	struct timespec start;              /* vmon's start: the origin of run and boot times */
 	struct host_profile profile;
+	struct resources resources;         /* ports, MMIO windows and lines of every device */
 	struct virtio_devices *virtio;
 	struct guest_mem mem;               /* owned here until machine_build hands it to the VM */
 	struct boot_result boot;

@@ -11,22 +11,28 @@
 #include "virtio/rng.h"
 #include "base/log.h"
 
-static const unsigned virtio_gsis[X86_VIRTIO_MAX_DEVICES] = X86_VIRTIO_GSIS;
-
+/*
+ * A slot for the next device of this kind: its MMIO window and interrupt line
+ * come from the machine's allocator, its name is KIND<n> ("virtio-blk0").
+ */
 static struct virtio_slot *new_slot(struct virtio_devices *d, const char *kind, struct vmon_error *err)
 {
 	struct virtio_slot *slot;
+	unsigned same_kind = 0;
 
 	if (d->count >= X86_VIRTIO_MAX_DEVICES) {
-		error_set(err, -E2BIG, "too many virtio devices: vmon has interrupt lines for %d",
-			  X86_VIRTIO_MAX_DEVICES);
+		error_set(err, -E2BIG, "too many virtio devices: vmon has room for %d", X86_VIRTIO_MAX_DEVICES);
 		return NULL;
 	}
+	for (unsigned i = 0; i < d->count; i++)
+		same_kind += !strcmp(d->slots[i].kind, kind);
 	slot = &d->slots[d->count];
 	memset(slot, 0, sizeof(*slot));
 	slot->kind = kind;
-	slot->base = X86_VIRTIO_MMIO_BASE + (uint64_t)d->count * VIRTIO_MMIO_WINDOW;
-	slot->gsi = virtio_gsis[d->count];
+	snprintf(slot->name, sizeof(slot->name), "%s%u", kind, same_kind);
+	if (resources_alloc_mmio(d->resources, VIRTIO_MMIO_WINDOW, VIRTIO_MMIO_WINDOW, slot->name, &slot->base, err) ||
+	    resources_alloc_irq(d->resources, slot->name, &slot->gsi, err))
+		return NULL;
 	return slot;
 }
 
@@ -115,11 +121,13 @@ static int open_console(struct virtio_devices *d, const char *path, struct vmon_
 	return 0;
 }
 
-int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err)
+int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, struct resources *pool,
+			struct vmon_error *err)
 {
 	int r;
 
 	memset(d, 0, sizeof(*d));
+	d->resources = pool;
 	if (!cfg->ndrives && !cfg->nnets && !cfg->rng && !cfg->vconsole_socket)
 		return 0;    /* no devices, no I/O thread */
 	if ((r = event_loop_init(&d->loop, err)))
@@ -151,7 +159,19 @@ int virtio_devices_linux_args(const struct virtio_devices *d, char *buf, size_t 
 	return 0;
 }
 
-int virtio_devices_attach(struct virtio_devices *d, const struct device_host *host, struct vmon_error *err)
+static const struct device_ops *registry_ops(const char *kind)
+{
+	if (!strcmp(kind, "virtio-blk"))
+		return &virtio_blk_registry_ops;
+	if (!strcmp(kind, "virtio-net"))
+		return &virtio_net_registry_ops;
+	if (!strcmp(kind, "virtio-rng"))
+		return &virtio_rng_registry_ops;
+	return &virtio_console_registry_ops;
+}
+
+int virtio_devices_attach(struct virtio_devices *d, const struct device_host *host, struct device_registry *reg,
+			  struct vmon_error *err)
 {
 	for (unsigned i = 0; i < d->count; i++) {
 		struct virtio_slot *slot = &d->slots[i];
@@ -162,6 +182,17 @@ int virtio_devices_attach(struct virtio_devices *d, const struct device_host *ho
 			return r;
 		}
 		slot->attached = true;
+		/*
+		 * The registry saves, restores, pauses and resumes it; tear-down stays
+		 * here (its order: I/O loop, backends, transports, models) and the
+		 * registry's destroy is a no-op for virtio devices.
+		 */
+		const struct device_resource res[] = {
+			{ DEVICE_RES_MMIO, slot->base, VIRTIO_MMIO_WINDOW },
+			{ DEVICE_RES_IRQ, slot->gsi, 1 },
+		};
+		if ((r = registry_add(reg, slot->name, registry_ops(slot->kind), &slot->transport.vdev, res, 2, err)))
+			return r;
 		log_info("%s at 0x%llx, IRQ %u%s", slot->kind, (unsigned long long)slot->base, slot->gsi,
 			 slot->transport.ioeventfd ? "" : " (notifications through vmon: no ioeventfd)");
 	}

@@ -7,14 +7,17 @@
 
 #include "arch/x86/layout.h"
 #include "devices/device.h"
+#include "devices/registry.h"
 #include "virtio/mmio.h"
 #include "vmm/config.h"
+#include "vmm/resources.h"
 #include "base/event_loop.h"
 
 /*
  * The VM's virtio devices, built from the config in a fixed order — drives,
- * network devices, rng, console — device n at X86_VIRTIO_MMIO_BASE + n * 4 KiB
- * on IRQ X86_VIRTIO_GSIS[n], and the I/O thread that serves them.
+ * network devices, rng, console — each with an MMIO window and an interrupt
+ * line from the machine's resource allocator and a registry name KIND<n>
+ * ("virtio-blk0"), and the I/O thread that serves them.
  *
  * Two steps, so that a bad image or socket is reported (exit status 2)
  * before KVM is touched, like a bad kernel: open the backends, then (once the
@@ -22,6 +25,7 @@
  */
 struct virtio_slot {
 	const char *kind;                       /* "virtio-blk", ... */
+	char name[24];                          /* in the registry: "virtio-blk0", ... */
 	const struct virtio_device_ops *ops;
 	void *model;
 	void (*stop_model)(void *model);        /* NULL, or stops threads that call into the transport */
@@ -36,17 +40,20 @@ struct virtio_devices {
 	unsigned count;
 	struct virtio_slot slots[X86_VIRTIO_MAX_DEVICES];
 	struct event_loop loop;                 /* the device I/O thread */
+	struct resources *resources;            /* the machine's allocator (borrowed) */
 	bool loop_ready;
 };
 
 /* Opens every backend the config names (images, TAP, slirp, sockets). */
-int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err);
+int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, struct resources *pool,
+			struct vmon_error *err);
 
 /* Linux's virtio_mmio.device= words for the devices, space-separated, into buf ("" when none). */
 int virtio_devices_linux_args(const struct virtio_devices *d, char *buf, size_t size);
 
-/* Plugs each device into a virtio-mmio transport on the VM's buses, interrupts and memory. */
-int virtio_devices_attach(struct virtio_devices *d, const struct device_host *host, struct vmon_error *err);
+/* Plugs each device into a virtio-mmio transport on the VM's buses, interrupts and memory, and into reg. */
+int virtio_devices_attach(struct virtio_devices *d, const struct device_host *host, struct device_registry *reg,
+			  struct vmon_error *err);
 
 /* Starts / stops the I/O thread (stop before the transports go away). */
 int virtio_devices_start(struct virtio_devices *d, struct vmon_error *err);

@@ -158,7 +158,8 @@ static int setup_platform(struct vm *vm, struct vmon_error *err)
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct host_profile *profile,
-	      const struct timespec *start, struct virtio_devices *virtio, struct vmon_error *err)
+	      const struct timespec *start, struct resources *resources, struct virtio_devices *virtio,
+	      struct vmon_error *err)
 {
 	int r;
 
@@ -172,7 +173,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	vm->start_time = *start;
 	io_bus_init(&vm->pio, "pio");
 	io_bus_init(&vm->mmio, "mmio");
-	resources_init_x86(&vm->resources);
+	vm->resources = resources;
 	registry_init(&vm->registry);
 	vm->host = (struct device_host){
 		.pio = &vm->pio, .mmio = &vm->mmio, .set_irq = host_set_irq,
@@ -204,7 +205,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	if ((r = console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO, err)))
 		goto fail;
 	if ((r = legacy_devices_init(&vm->legacy, &vm->host, &vm->console, &vm->start_time, &vm->registry,
-				     &vm->resources, err)))
+				     vm->resources, err)))
 		goto fail;
 	/* Without these KVM features virtio still works, through vmon's exits and KVM_IRQ_LINE. */
 	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) > 0) {
@@ -215,7 +216,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 		vm->host.add_ioeventfd = host_add_ioeventfd;
 		vm->host.remove_ioeventfd = host_remove_ioeventfd;
 	}
-	if (virtio && (r = virtio_devices_attach(virtio, &vm->host, err)))
+	if (virtio && (r = virtio_devices_attach(virtio, &vm->host, &vm->registry, err)))
 		goto fail;
 
 	vm->ncpus = cfg->ncpus;

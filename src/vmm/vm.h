@@ -32,7 +32,7 @@ struct vm {
 	struct io_bus pio;
 	struct io_bus mmio;
 	struct device_host host;
-	struct resources resources;      /* who holds which ports, MMIO windows and interrupt lines */
+	struct resources *resources;     /* the machine's: who holds which ports, MMIO windows, lines */
 	struct device_registry registry; /* every device: reset, pause/resume, save/restore, destroy */
 	struct legacy_devices legacy;
 	struct console console;
@@ -56,7 +56,8 @@ struct vm {
  * and boot times.
  */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct host_profile *profile,
-	      const struct timespec *start, struct virtio_devices *virtio, struct vmon_error *err);
+	      const struct timespec *start, struct resources *resources, struct virtio_devices *virtio,
+	      struct vmon_error *err);
 
 /* The boot protocol's entry state on the boot vCPU. */
 int vm_boot(struct vm *vm, const struct boot_result *boot, struct vmon_error *err);

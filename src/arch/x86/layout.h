@@ -43,10 +43,11 @@
 #define X86_KVM_IDENTITY_MAP_ADDR 0xfeffc000ull /* 1 page */
 
 /*
- * virtio-mmio devices: device n has the 4 KiB window at BASE + n * 0x1000 and
- * ISA IRQ (= GSI, = IOAPIC pin) X86_VIRTIO_GSIS[n]: the ISA IRQs no vmon
- * device or legacy PC function uses (0 PIT, 1 keyboard, 2 cascade, 3/4
- * serial, 8 RTC, 12 PS/2 mouse, 13 FPU are taken).
+ * Device MMIO windows are handed out from X86_VIRTIO_MMIO_BASE up (by the
+ * machine's allocator, src/vmm/resources.c), and device interrupt lines from
+ * X86_VIRTIO_GSIS: the ISA IRQs (= GSI, = IOAPIC pin) no vmon device or legacy
+ * PC function uses (0 PIT, 1 keyboard, 2 cascade, 3/4 serial, 8 RTC, 12 PS/2
+ * mouse, 13 FPU are taken).
  */
 #define X86_VIRTIO_MMIO_BASE     0xd0000000ull
 #define X86_VIRTIO_GSIS          { 5, 6, 7, 9, 10, 11, 14, 15 }
