@@ -119,9 +119,12 @@ int machine_build(struct machine *m, struct vmon_error *err)
 		error_set(err, -ENOMEM, "out of memory");
 		return VMON_EXIT_HOST_ERROR;
 	}
-	/* The VM takes the guest memory over, on failure too. */
-	if (vm_create(m->vm, m->cfg, &m->mem, &m->profile, &m->start, &m->resources, m->virtio, err))
+	/* The VM takes the guest memory over, on failure too (and then has cleaned up after itself). */
+	if (vm_create(m->vm, m->cfg, &m->mem, &m->profile, &m->start, &m->resources, m->virtio, err)) {
+		free(m->vm);
+		m->vm = NULL;
 		return VMON_EXIT_HOST_ERROR;
+	}
 	return 0;
 }
 

@@ -420,6 +420,8 @@ static void *vcpu_thread(void *arg)
 				vcpu->run->immediate_exit = 0;
 				if (atomic_exchange(&vcpu->watchdog_check, false))
 					watchdog_inspect(vcpu);
+				/* A kick's KVM_RUN with immediate_exit completed any pending exit: parking is safe here. */
+				vm_park_vcpu(vcpu->vm);
 				continue;
 			}
 			log_error("vCPU %u: KVM_RUN: %s", vcpu->index, strerror(errno));
@@ -430,15 +432,27 @@ static void *vcpu_thread(void *arg)
 		if (!handle_exit(vcpu))
 			break;
 	}
+	pthread_mutex_lock(&vcpu->vm->pause_lock);
+	vcpu->vm->vcpus_running--;
+	pthread_cond_broadcast(&vcpu->vm->pause_cond);
+	pthread_mutex_unlock(&vcpu->vm->pause_lock);
 	return NULL;
 }
 
 int vcpu_start(struct vcpu *vcpu, struct vmon_error *err)
 {
+	/* Counted before the thread exists, so a vm_pause() right after waits for it. */
+	pthread_mutex_lock(&vcpu->vm->pause_lock);
+	vcpu->vm->vcpus_running++;
+	pthread_mutex_unlock(&vcpu->vm->pause_lock);
 	int r = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
 
-	if (r)
+	if (r) {
+		pthread_mutex_lock(&vcpu->vm->pause_lock);
+		vcpu->vm->vcpus_running--;
+		pthread_mutex_unlock(&vcpu->vm->pause_lock);
 		return error_set(err, -r, "cannot start vCPU %u thread: %s", vcpu->index, strerror(r));
+	}
 	vcpu->thread_started = true;
 	return 0;
 }

@@ -73,6 +73,42 @@ static void host_remove_ioeventfd(void *ctx, uint64_t addr, unsigned len, uint64
 		log_warn("KVM_IOEVENTFD deassign 0x%llx: %s", (unsigned long long)addr, strerror(errno));
 }
 
+void vm_pause(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, true);
+	pthread_mutex_unlock(&vm->pause_lock);
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->vcpus_parked < vm->vcpus_running)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+	registry_pause(&vm->registry);
+}
+
+void vm_resume(struct vm *vm)
+{
+	registry_resume(&vm->registry);
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_park_vcpu(struct vm *vm)
+{
+	if (!atomic_load(&vm->pause_requested))
+		return;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->vcpus_parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_requested) && !vm_stopping(vm))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->vcpus_parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_status)
 {
 	int expected = VM_STOP_NONE;
@@ -83,6 +119,10 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_status)
 	vm->exit_status = exit_status;
 	if (vm->stop_eventfd >= 0 && write(vm->stop_eventfd, &one, sizeof(one)) < 0)
 		log_warn("waking the main loop: %s", strerror(errno));
+	/* Parked vCPUs wake up and see the stop. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 }
@@ -170,6 +210,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	vm->profile = *profile;
 	vm->kvm_fd = vm->vm_fd = vm->stop_eventfd = -1;
 	atomic_init(&vm->stop_reason, VM_STOP_NONE);
+	atomic_init(&vm->pause_requested, false);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->start_time = *start;
 	io_bus_init(&vm->pio, "pio");
 	io_bus_init(&vm->mmio, "mmio");
@@ -439,4 +482,6 @@ void vm_destroy(struct vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	vm->stop_eventfd = vm->vm_fd = vm->kvm_fd = -1;
+	pthread_cond_destroy(&vm->pause_cond);
+	pthread_mutex_destroy(&vm->pause_lock);
 }

@@ -2,6 +2,7 @@
 #ifndef VMON_VM_H
 #define VMON_VM_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -44,6 +45,17 @@ struct vm {
 	atomic_int stop_reason;       /* enum vm_stop_reason; first writer wins */
 	int exit_status;              /* written by that first writer */
 	int stop_eventfd;             /* wakes the main loop on a stop request */
+
+	/*
+	 * Pausing: vm_pause() raises pause_requested and kicks every vCPU; each
+	 * completes its pending exit (a KVM_RUN with immediate_exit), parks and
+	 * counts itself in vcpus_parked; vm_resume() lowers the flag and wakes them.
+	 */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;        /* parked count changed, or the flag dropped */
+	atomic_bool pause_requested;
+	unsigned vcpus_parked;
+	unsigned vcpus_running;           /* threads started and not yet ended */
 	struct timespec start_time;
 };
 
@@ -66,6 +78,17 @@ int vm_boot(struct vm *vm, const struct boot_result *boot, struct vmon_error *er
 int vm_run(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
+
+/*
+ * Main thread: stops every vCPU outside KVM_RUN with its exit completed, then
+ * pauses every device's own I/O; the VM's state is then still and can be
+ * saved. vm_resume undoes it (devices first, then vCPUs).
+ */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+
+/* vCPU threads: parks while a pause is requested (returns at once otherwise). */
+void vm_park_vcpu(struct vm *vm);
 
 /* Any thread: records the first stop request and wakes everyone. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_status);
