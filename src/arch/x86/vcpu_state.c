@@ -189,6 +189,40 @@ static int set_msrs(int vcpu_fd, const struct x86_vcpu_state *st, bool after_lap
 	return 0;
 }
 
+#define MSR_IA32_TSC 0x10
+
+/*
+ * Some KVMs accept a TSC write and ignore it: on PVM hosts the guest's TSC is
+ * the host's (measured: KVM_SET_MSRS returns 1, the read-back is the host
+ * TSC). The guest then sees its TSC jump by the host time since the save,
+ * which it survives like a pause; a TSC behind the saved one would be time
+ * going back, so such a restore is refused.
+ */
+static int check_tsc_taken(int vcpu_fd, const struct x86_vcpu_state *st, struct vmon_error *err)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} m = { .hdr.nmsrs = 1, .e.index = MSR_IA32_TSC };
+	uint64_t saved = 0;
+	bool found = false;
+
+	for (uint32_t i = 0; i < st->nmsrs && !found; i++)
+		if (st->msrs[i].index == MSR_IA32_TSC) {
+			saved = st->msrs[i].data;
+			found = true;
+		}
+	if (!found)
+		return 0;
+	if (ioctl(vcpu_fd, KVM_GET_MSRS, &m) != 1)
+		return error_set(err, -EIO, "KVM_GET_MSRS (IA32_TSC read-back) failed");
+	if (m.e.data < saved)
+		return error_set(err, -ENOTSUP, "KVM did not take the saved TSC 0x%llx (reads 0x%llx): this host's KVM "
+				 "keeps the guest TSC at the host's (as PVM does), and it is behind the saved one",
+				 (unsigned long long)saved, (unsigned long long)m.e.data);
+	return 0;
+}
+
 #define SET(fd, req, arg, name) \
 	do { \
 		if (ioctl(fd, req, arg) < 0) \
@@ -210,7 +244,7 @@ int x86_vcpu_state_set(int vcpu_fd, const struct x86_vcpu_caps *caps, const stru
 	if ((r = set_tsc_khz(vcpu_fd, caps, st, err)))
 		return r;
 	/* MSRs after CPUID (the caller's), before anything that reads them. */
-	if ((r = set_msrs(vcpu_fd, st, false, err)))
+	if ((r = set_msrs(vcpu_fd, st, false, err)) || (r = check_tsc_taken(vcpu_fd, st, err)))
 		return r;
 	/* KVM_SET_REGS drops a pending exception: vcpu_events restore it at the end. */
 	SET(vcpu_fd, KVM_SET_REGS, &st->regs, "KVM_SET_REGS");

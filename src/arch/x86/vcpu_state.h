@@ -119,8 +119,11 @@ int x86_vcpu_state_get(int vcpu_fd, const struct x86_vcpu_caps *caps, struct x86
  * Loads st into a vCPU whose CPUID is already set, after checking it
  * (x86_vcpu_state_check + _check_host: a refused state changes nothing), in
  * the order of x86_vcpu_set_step(). Errors name the ioctl, and for
- * KVM_SET_MSRS the first MSR KVM refused. Guest memory must be in place
- * (kvmclock, steal time and async PF MSRs point into it).
+ * KVM_SET_MSRS the first MSR KVM refused; after such an error the vCPU is
+ * partly loaded: discard it. Guest memory must be in place (kvmclock, steal
+ * time and async PF MSRs point into it). Where KVM ignores TSC writes (PVM),
+ * the guest's TSC is the host's: a jump forward by the time since the save
+ * is accepted, a TSC behind the saved one refused (-ENOTSUP).
  */
 int x86_vcpu_state_set(int vcpu_fd, const struct x86_vcpu_caps *caps, const struct x86_vcpu_state *st,
 		       struct vmon_error *err);
