@@ -190,22 +190,44 @@ static int set_msrs(int vcpu_fd, const struct x86_vcpu_state *st, bool after_lap
 }
 
 #define MSR_IA32_TSC 0x10
+/* A restored TSC this close to the saved value is taken as exact (the read-back itself takes microseconds). */
+#define TSC_EXACT_MS 10
 
-/*
- * Some KVMs accept a TSC write and ignore it: on PVM hosts the guest's TSC is
- * the host's (measured: KVM_SET_MSRS returns 1, the read-back is the host
- * TSC). The guest then sees its TSC jump by the host time since the save,
- * which it survives like a pause; a TSC behind the saved one would be time
- * going back, so such a restore is refused.
- */
-static int check_tsc_taken(int vcpu_fd, const struct x86_vcpu_state *st, struct vmon_error *err)
+static int read_tsc(int vcpu_fd, uint64_t *tsc, struct vmon_error *err)
 {
 	struct {
 		struct kvm_msrs hdr;
 		struct kvm_msr_entry e;
 	} m = { .hdr.nmsrs = 1, .e.index = MSR_IA32_TSC };
-	uint64_t saved = 0;
+
+	if (ioctl(vcpu_fd, KVM_GET_MSRS, &m) != 1)
+		return error_set(err, -EIO, "KVM_GET_MSRS (IA32_TSC read-back) failed");
+	*tsc = m.e.data;
+	return 0;
+}
+
+/*
+ * KVM_SET_MSRS does not always leave the TSC at the value written:
+ * - KVM takes a host write within one second of "the TSC the VM would have
+ *   now" as an attempt to synchronise vCPUs and keeps the VM's offset
+ *   instead (kvm_synchronize_tsc, before Linux 6.7's user_set_tsc): a
+ *   guest saved in its first seconds comes back with the wrong TSC. Where
+ *   KVM has the vCPU attribute KVM_VCPU_TSC_OFFSET, the offset is corrected.
+ * - PVM hosts ignore the write: the guest's TSC is the host's (measured:
+ *   KVM_SET_MSRS returns 1, the read-back is the host TSC). The guest then
+ *   sees its TSC jump by the host time since the save, which it survives
+ *   like a pause; a TSC behind the saved one would be time going back, so
+ *   such a restore is refused.
+ */
+static int restore_tsc(int vcpu_fd, const struct x86_vcpu_state *st, struct vmon_error *err)
+{
+	uint64_t saved = 0, now = 0, offset = 0;
+	uint64_t exact = (uint64_t)(st->tsc_khz ? st->tsc_khz : 1000000) * TSC_EXACT_MS;
+	struct kvm_device_attr attr = {
+		.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET, .addr = (uintptr_t)&offset,
+	};
 	bool found = false;
+	int r;
 
 	for (uint32_t i = 0; i < st->nmsrs && !found; i++)
 		if (st->msrs[i].index == MSR_IA32_TSC) {
@@ -214,12 +236,23 @@ static int check_tsc_taken(int vcpu_fd, const struct x86_vcpu_state *st, struct 
 		}
 	if (!found)
 		return 0;
-	if (ioctl(vcpu_fd, KVM_GET_MSRS, &m) != 1)
-		return error_set(err, -EIO, "KVM_GET_MSRS (IA32_TSC read-back) failed");
-	if (m.e.data < saved)
+	if ((r = read_tsc(vcpu_fd, &now, err)))
+		return r;
+	if (now >= saved && now - saved <= exact)
+		return 0;
+	if (ioctl(vcpu_fd, KVM_HAS_DEVICE_ATTR, &attr) == 0) {
+		if (ioctl(vcpu_fd, KVM_GET_DEVICE_ATTR, &attr) < 0)
+			return error_set(err, -errno, "KVM_GET_DEVICE_ATTR (KVM_VCPU_TSC_OFFSET): %s", strerror(errno));
+		offset += saved - now;
+		if (ioctl(vcpu_fd, KVM_SET_DEVICE_ATTR, &attr) < 0)
+			return error_set(err, -errno, "KVM_SET_DEVICE_ATTR (KVM_VCPU_TSC_OFFSET): %s", strerror(errno));
+		if ((r = read_tsc(vcpu_fd, &now, err)))
+			return r;
+	}
+	if (now < saved)
 		return error_set(err, -ENOTSUP, "KVM did not take the saved TSC 0x%llx (reads 0x%llx): this host's KVM "
 				 "keeps the guest TSC at the host's (as PVM does), and it is behind the saved one",
-				 (unsigned long long)saved, (unsigned long long)m.e.data);
+				 (unsigned long long)saved, (unsigned long long)now);
 	return 0;
 }
 
@@ -244,7 +277,7 @@ int x86_vcpu_state_set(int vcpu_fd, const struct x86_vcpu_caps *caps, const stru
 	if ((r = set_tsc_khz(vcpu_fd, caps, st, err)))
 		return r;
 	/* MSRs after CPUID (the caller's), before anything that reads them. */
-	if ((r = set_msrs(vcpu_fd, st, false, err)) || (r = check_tsc_taken(vcpu_fd, st, err)))
+	if ((r = set_msrs(vcpu_fd, st, false, err)) || (r = restore_tsc(vcpu_fd, st, err)))
 		return r;
 	/* KVM_SET_REGS drops a pending exception: vcpu_events restore it at the end. */
 	SET(vcpu_fd, KVM_SET_REGS, &st->regs, "KVM_SET_REGS");
