@@ -186,9 +186,10 @@ static void vm_create(struct vm *vm)
 
 	registry_init(&vm->reg);
 	if (!(dev = kvm_irqchip_dev_create(vm->vm_fd, &err)) ||
-	    registry_add(&vm->reg, "kvm-irqchip", &kvm_irqchip_device_ops, dev, NULL, 0, &err) ||
+	    registry_add(&vm->reg, "kvm-irqchip", &kvm_irqchip_device_ops, dev, kvm_irqchip_resources,
+			 KVM_IRQCHIP_NRES, &err) ||
 	    !(dev = kvm_pit_dev_create(vm->vm_fd, &err)) ||
-	    registry_add(&vm->reg, "kvm-pit", &kvm_pit_device_ops, dev, NULL, 0, &err) ||
+	    registry_add(&vm->reg, "kvm-pit", &kvm_pit_device_ops, dev, kvm_pit_resources, KVM_PIT_NRES, &err) ||
 	    !(dev = kvm_clock_dev_create(vm->vm_fd, &err)) ||
 	    registry_add(&vm->reg, "kvm-clock", &kvm_clock_device_ops, dev, NULL, 0, &err))
 		die("KVM devices: %s", err.msg);

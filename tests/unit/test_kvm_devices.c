@@ -141,8 +141,13 @@ static void ops_are_complete_and_registrable(void **state)
 		assert_string_equal(ops[i]->kind, kinds[i]);
 		assert_int_equal(ops[i]->state_size, sizes[i]);
 		assert_int_equal(ops[i]->state_version, 1);
-		assert_int_equal(registry_add(&reg, kinds[i], ops[i], &dummy, NULL, 0, NULL), 0);
 	}
+	assert_int_equal(registry_add(&reg, "kvm-irqchip", ops[0], &dummy, kvm_irqchip_resources, KVM_IRQCHIP_NRES,
+				      NULL), 0);
+	assert_int_equal(registry_add(&reg, "kvm-pit", ops[1], &dummy, kvm_pit_resources, KVM_PIT_NRES, NULL), 0);
+	assert_int_equal(registry_add(&reg, "kvm-clock", ops[2], &dummy, NULL, 0, NULL), 0);
+	assert_int_equal(registry_find(&reg, "kvm-irqchip")->res[3].base, 0xfec00000);
+	assert_int_equal(registry_find(&reg, "kvm-pit")->res[2].kind, DEVICE_RES_IRQ);
 	/* Only the clock acts on pause/resume (it freezes the guest's kvmclock). */
 	assert_null(kvm_irqchip_device_ops.pause);
 	assert_null(kvm_pit_device_ops.pause);

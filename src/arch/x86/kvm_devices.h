@@ -52,6 +52,10 @@ struct kvm_irqchip_state {
 void *kvm_irqchip_dev_create(int vm_fd, struct vmon_error *err);
 extern const struct device_ops kvm_irqchip_device_ops;
 
+/* What KVM's PICs and IOAPIC occupy (PIC ports, ELCR, IOAPIC window), for the allocator and registry_add. */
+#define KVM_IRQCHIP_NRES 4
+extern const struct device_resource kvm_irqchip_resources[KVM_IRQCHIP_NRES];
+
 /* Checks a saved irqchip state (what restore does first). 0 or -EINVAL naming the field. */
 int kvm_irqchip_state_check(const struct kvm_irqchip_state *s, struct vmon_error *err);
 
@@ -85,6 +89,10 @@ struct kvm_pit_dev_state {
 /* Call right after KVM_CREATE_PIT2 (its state then is the power-on state). NULL on error. */
 void *kvm_pit_dev_create(int vm_fd, struct vmon_error *err);
 extern const struct device_ops kvm_pit_device_ops;
+
+/* Ports 0x40-0x43, the speaker/gate port 0x61 and the PIT's line, IRQ 0. */
+#define KVM_PIT_NRES 3
+extern const struct device_resource kvm_pit_resources[KVM_PIT_NRES];
 
 int kvm_pit_state_check(const struct kvm_pit_dev_state *s, struct vmon_error *err);
 

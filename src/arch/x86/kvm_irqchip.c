@@ -20,6 +20,13 @@ static const uint8_t elcr_mask[2] = { 0xf8, 0xde };
 static const int chip_ids[3] = { KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE, KVM_IRQCHIP_IOAPIC };
 static const char *const chip_names[3] = { "PIC master", "PIC slave", "IOAPIC" };
 
+const struct device_resource kvm_irqchip_resources[KVM_IRQCHIP_NRES] = {
+	{ DEVICE_RES_PIO, 0x20, 2 },
+	{ DEVICE_RES_PIO, 0xa0, 2 },
+	{ DEVICE_RES_PIO, 0x4d0, 2 },
+	{ DEVICE_RES_MMIO, KVM_IOAPIC_BASE, 0x1000 },
+};
+
 struct kvm_irqchip_dev {
 	int vm_fd;
 	struct kvm_irqchip_state power_on;

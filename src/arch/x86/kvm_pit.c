@@ -17,6 +17,12 @@ _Static_assert(sizeof(struct kvm_pit_dev_state) == 80, "no hidden padding");
 #define PIT_MODE_UNSET 0xff        /* what KVM's reset leaves until the guest programs a channel */
 #define PIT_KNOWN_FLAGS (KVM_PIT_FLAGS_HPET_LEGACY | KVM_PIT_FLAGS_SPEAKER_DATA_ON)
 
+const struct device_resource kvm_pit_resources[KVM_PIT_NRES] = {
+	{ DEVICE_RES_PIO, 0x40, 4 },
+	{ DEVICE_RES_PIO, 0x61, 1 },
+	{ DEVICE_RES_IRQ, 0, 1 },
+};
+
 struct kvm_pit_dev {
 	int vm_fd;
 	struct kvm_pit_state2 power_on;
