@@ -42,6 +42,16 @@ UDP_FLOOD = os.path.join(BUILD, "udp_flood")
 subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o", UDP_FLOOD,
                 os.path.join(HERE, "udp_flood.c")], check=True)
 
+# kvm_state saves a VM through vmon's state APIs (x86 vCPU state, KVM's irqchip/PIT/kvmclock devices) and
+# restores it into a fresh one; built from those sources with vmon's flags, static for the sandbox.
+KVM_STATE = os.path.join(BUILD, "kvm_state")
+subprocess.run(["cc", "-std=c17", "-O2", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-static",
+                "-I", os.path.join(ROOT, "src"), "-o", KVM_STATE, os.path.join(HERE, "kvm_state.c")]
+               + [os.path.join(ROOT, "src", f) for f in (
+                   "arch/x86/vcpu_state.c", "arch/x86/vcpu_state_check.c", "arch/x86/kvm_irqchip.c",
+                   "arch/x86/kvm_pit.c", "arch/x86/kvm_clock.c", "devices/registry.c", "base/error.c",
+                   "base/log.c")], check=True)
+
 
 def guest(name, ext="elf"):
     return os.path.join(GUESTS, f"{name}.{ext}")
