@@ -98,20 +98,6 @@ static const struct {
 	  RES(boot_timer_resources) },
 };
 
-/* Claims what the device holds on the buses and lines, so nothing else is handed the same. */
-static int claim(struct resources *pool, const char *name, const struct device_resource *res, unsigned n,
-		 struct vmon_error *err)
-{
-	for (unsigned i = 0; i < n; i++) {
-		int r = res[i].kind == DEVICE_RES_PIO    ? resources_claim_pio(pool, res[i].base, res[i].len, name, err)
-			: res[i].kind == DEVICE_RES_MMIO ? resources_claim_mmio(pool, res[i].base, res[i].len, name, err)
-							 : resources_claim_irq(pool, (unsigned)res[i].base, name, err);
-		if (r)
-			return r;
-	}
-	return 0;
-}
-
 int legacy_devices_init(struct legacy_devices *l, const struct device_host *host, struct console *console,
 			const struct timespec *start, struct device_registry *reg, struct resources *pool,
 			struct vmon_error *err)
@@ -134,7 +120,7 @@ int legacy_devices_init(struct legacy_devices *l, const struct device_host *host
 				legacy_table[i].ops->destroy(dev);
 			return r;
 		}
-		if ((r = claim(pool, name, res, n, err)))
+		if ((r = resources_claim_device(pool, name, res, n, err)))
 			return r;
 	}
 	return 0;

@@ -75,6 +75,19 @@ int resources_claim_irq(struct resources *r, unsigned gsi, const char *owner, st
 	return claim(r, RESOURCE_IRQ, gsi, 1, owner, err);
 }
 
+int resources_claim_device(struct resources *r, const char *owner, const struct device_resource *res, unsigned n,
+			   struct vmon_error *err)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int e = res[i].kind == DEVICE_RES_PIO    ? resources_claim_pio(r, res[i].base, res[i].len, owner, err)
+			: res[i].kind == DEVICE_RES_MMIO ? resources_claim_mmio(r, res[i].base, res[i].len, owner, err)
+							 : resources_claim_irq(r, (unsigned)res[i].base, owner, err);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
 int resources_alloc_mmio(struct resources *r, uint64_t len, uint64_t align, const char *owner, uint64_t *base,
 			 struct vmon_error *err)
 {

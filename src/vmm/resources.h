@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "devices/device.h"
 
 /*
  * The machine's one allocator of bus resources: I/O port ranges (claimed at
@@ -46,6 +47,10 @@ int resources_claim_pio(struct resources *r, uint64_t base, uint64_t len, const 
 int resources_claim_mmio(struct resources *r, uint64_t base, uint64_t len, const char *owner,
 			 struct vmon_error *err);
 int resources_claim_irq(struct resources *r, unsigned gsi, const char *owner, struct vmon_error *err);
+
+/* Claims every resource a device lists (its ports, windows and lines), so nothing else is handed the same. */
+int resources_claim_device(struct resources *r, const char *owner, const struct device_resource *res, unsigned n,
+			   struct vmon_error *err);
 
 /* The next free MMIO window of len bytes aligned to align (a power of 2). 0, -ENOSPC or -EINVAL. */
 int resources_alloc_mmio(struct resources *r, uint64_t len, uint64_t align, const char *owner, uint64_t *base,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "arch/x86/cpu_state.h"
+#include "arch/x86/kvm_devices.h"
 #include "arch/x86/layout.h"
 #include "base/log.h"
 
@@ -168,6 +169,21 @@ static int setup_memory(struct vm *vm, struct vmon_error *err)
 	return 0;
 }
 
+/* Registers one of KVM's in-kernel devices (dev NULL: its constructor failed, err says why). */
+static int add_kvm_device(struct vm *vm, const char *name, const struct device_ops *ops, void *dev,
+			  const struct device_resource *res, unsigned nres, struct vmon_error *err)
+{
+	int r;
+
+	if (!dev)
+		return err->code ? err->code : -ENOMEM;
+	if ((r = registry_add(&vm->registry, name, ops, dev, res, nres, err))) {
+		ops->destroy(dev);
+		return r;
+	}
+	return resources_claim_device(vm->resources, name, res, nres, err);
+}
+
 static int setup_platform(struct vm *vm, struct vmon_error *err)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
@@ -189,12 +205,23 @@ static int setup_platform(struct vm *vm, struct vmon_error *err)
 		if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
 			log_warn("KVM_CAP_EXIT_ON_EMULATION_FAILURE: %s", strerror(errno));
 	}
-	/* In-kernel 8259 PICs + IOAPIC + LAPICs, and the 8254 PIT (ports 0x40-0x43, 0x61). */
+	/*
+	 * In-kernel 8259 PICs + IOAPIC + LAPICs, the 8254 PIT (ports 0x40-0x43,
+	 * 0x61) and kvmclock: devices of the registry like any other, first in it
+	 * so that a restore re-drives the other devices' lines onto a restored irqchip.
+	 */
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		return error_set(err, -errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	if (add_kvm_device(vm, "kvm-irqchip", &kvm_irqchip_device_ops, kvm_irqchip_dev_create(vm->vm_fd, err),
+			   kvm_irqchip_resources, KVM_IRQCHIP_NRES, err))
+		return err->code;
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return error_set(err, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
-	return 0;
+	if (add_kvm_device(vm, "kvm-pit", &kvm_pit_device_ops, kvm_pit_dev_create(vm->vm_fd, err), kvm_pit_resources,
+			   KVM_PIT_NRES, err) ||
+	    add_kvm_device(vm, "kvm-clock", &kvm_clock_device_ops, kvm_clock_dev_create(vm->vm_fd, err), NULL, 0, err))
+		return err->code;
+	return x86_vcpu_caps_probe(vm->kvm_fd, vm->vm_fd, &vm->vcpu_caps, err);
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct host_profile *profile,

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "arch/x86/boot.h"
+#include "arch/x86/vcpu_state.h"
 #include "devices/device.h"
 #include "devices/registry.h"
 #include "vmm/config.h"
@@ -38,6 +39,7 @@ struct vm {
 	struct legacy_devices legacy;
 	struct console console;
 	struct host_profile profile;
+	struct x86_vcpu_caps vcpu_caps;  /* what this host's KVM saves and restores of a vCPU */
 	unsigned ncpus;
 	struct vcpu *vcpus;
 	struct virtio_devices *virtio;   /* borrowed: opened and closed by the caller; NULL or empty: none */
