@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arch/x86/acpi.h"
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/mptable.h"
 #include "vmm/config.h"
@@ -17,6 +18,29 @@
 #include "vmm/vm.h"
 
 #define KERNEL_MAX_SIZE (1ull << 30)
+
+/*
+ * ACPI tables for the machine: the CPUs, the legacy devices, the virtio-mmio
+ * devices, power-off/reset. Written next to the MP table, which kernels
+ * without CONFIG_ACPI (vmon's own guest kernel) still use.
+ */
+static int write_acpi_tables(struct guest_mem *mem, unsigned ncpus, const struct virtio_devices *virtio,
+			     struct vmon_error *err)
+{
+	struct acpi_machine m;
+	struct acpi_layout layout;
+
+	acpi_machine_x86_defaults(&m, ncpus);
+	for (unsigned i = 0; i < virtio->count; i++)
+		if (acpi_machine_add_virtio_mmio(&m, virtio->slots[i].base, VIRTIO_MMIO_WINDOW, virtio->slots[i].gsi,
+						 err))
+			return err->code;
+	if (acpi_write(mem, &m, &layout, err))
+		return err->code;
+	log_debug("ACPI tables at 0x%llx-0x%llx (RSDP first, DSDT at 0x%llx)", (unsigned long long)layout.rsdp,
+		  (unsigned long long)layout.end, (unsigned long long)layout.dsdt);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -105,9 +129,10 @@ int main(int argc, char **argv)
 		.protocol = cfg.protocol,
 		.bzimage_guest_decompress = cfg.bzimage_guest_decompress,
 		.linux_extra_args = linux_args,
+		.acpi_rsdp_addr = X86_ACPI_ADDR,   /* write_acpi_tables() below puts the RSDP there */
 	};
 	if (x86_boot_load(&mem, &req, &boot, &err) || x86_write_boot_tables(&mem, &err) ||
-	    mptable_write(&mem, cfg.ncpus, &err)) {
+	    mptable_write(&mem, cfg.ncpus, &err) || write_acpi_tables(&mem, cfg.ncpus, virtio, &err)) {
 		log_error("%s", err.msg);
 		status = VMON_EXIT_USAGE;
 		goto out_mem;

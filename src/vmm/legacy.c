@@ -74,6 +74,14 @@ static int boot_timer_up(struct legacy_devices *l, const struct device_host *hos
 	return boot_timer_init(&l->boot_timer, host, start, NULL, NULL, err);
 }
 
+static int acpi_pm_up(struct legacy_devices *l, const struct device_host *host, struct console *console,
+		      const struct timespec *start, struct vmon_error *err)
+{
+	(void)console;
+	(void)start;
+	return acpi_pm_init(&l->acpi_pm, host, X86_PORT_ACPI_PM, err);
+}
+
 static const struct {
 	const char *name;
 	int (*init)(struct legacy_devices *l, const struct device_host *host, struct console *console,
@@ -86,6 +94,7 @@ static const struct {
 	{ "debug-exit", debug_exit_up, NULL },
 	{ "port-sink", port_sink_up, NULL },
 	{ "boot-timer", boot_timer_up, NULL },
+	{ "acpi-pm", acpi_pm_up, NULL },
 };
 
 int legacy_devices_init(struct legacy_devices *l, const struct device_host *host, struct console *console,

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "devices/acpi_pm.h"
 #include "devices/boot_timer.h"
 #include "devices/debug_exit.h"
 #include "devices/device.h"
@@ -15,8 +16,8 @@
 
 /*
  * The PC's legacy devices every vmon x86 guest gets: COM1 wired to the
- * console, the i8042 (probe + reset), the CMOS RTC, the debug-exit port and
- * the sink for harmless ports. One table drives their set-up and tear-down.
+ * console, the i8042 (probe + reset), the CMOS RTC, the debug-exit port,
+ * the sink for harmless ports and the ACPI power-off/reset registers. One table drives their set-up and tear-down.
  */
 struct legacy_devices {
 	unsigned initialized;   /* how many entries of the table are up */
@@ -26,6 +27,7 @@ struct legacy_devices {
 	struct debug_exit debug_exit;
 	struct port_sink port_sink;
 	struct boot_timer boot_timer;
+	struct acpi_pm acpi_pm;
 };
 
 int legacy_devices_init(struct legacy_devices *l, const struct device_host *host, struct console *console,
