@@ -10,8 +10,9 @@ set -eu
 # glib-2.0, which --no-install-recommends does not bring)
 BUILD="gcc libc6-dev pkg-config meson ninja-build
 liblzma-dev libzstd-dev zlib1g-dev libslirp-dev libglib2.0-dev"
-# unit tests and the fuzz suite (libFuzzer needs clang's runtime)
-UNIT="libcmocka-dev clang-14 libclang-rt-14-dev"
+# unit tests (iasl checks the ACPI tables) and the fuzz suite (libFuzzer needs
+# clang's runtime)
+UNIT="libcmocka-dev clang-14 libclang-rt-14-dev acpica-tools"
 # integration tests: pytest, QEMU (reference runs and the KVM sandbox), tools
 # that make test images (ext4, cpio, every initramfs compressor Linux takes),
 # the sandbox's busybox and modinfo, the fresh-machine check's debootstrap

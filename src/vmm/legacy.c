@@ -62,6 +62,14 @@ static int boot_timer_up(struct legacy_devices *l, const struct device_host *hos
 	return boot_timer_init(&l->boot_timer, host, start, NULL, NULL, err);
 }
 
+static int acpi_pm_up(struct legacy_devices *l, const struct device_host *host, struct console *console,
+		      const struct timespec *start, struct vmon_error *err)
+{
+	(void)console;
+	(void)start;
+	return acpi_pm_init(&l->acpi_pm, host, X86_PORT_ACPI_PM, err);
+}
+
 /* Resources of an initialized device, in the form the registry and the allocator take. */
 typedef unsigned (*resources_fn)(const void *dev, struct device_resource res[DEVICE_MAX_RESOURCES]);
 
@@ -77,6 +85,7 @@ RESOURCES_OF(struct rtc, rtc_resources)
 RESOURCES_OF(struct debug_exit, debug_exit_resources)
 RESOURCES_OF(struct port_sink, port_sink_resources)
 RESOURCES_OF(struct boot_timer, boot_timer_resources)
+RESOURCES_OF(struct acpi_pm, acpi_pm_resources)
 #define RES(fn) fn##_any
 
 static const struct {
@@ -96,6 +105,8 @@ static const struct {
 	  RES(port_sink_resources) },
 	{ "boot-timer", boot_timer_up, &boot_timer_device_ops, offsetof(struct legacy_devices, boot_timer),
 	  RES(boot_timer_resources) },
+	{ "acpi-pm", acpi_pm_up, &acpi_pm_device_ops, offsetof(struct legacy_devices, acpi_pm),
+	  RES(acpi_pm_resources) },
 };
 
 int legacy_devices_init(struct legacy_devices *l, const struct device_host *host, struct console *console,

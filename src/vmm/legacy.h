@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "devices/acpi_pm.h"
 #include "devices/boot_timer.h"
 #include "devices/debug_exit.h"
 #include "devices/device.h"
@@ -17,8 +18,8 @@
 
 /*
  * The PC's legacy devices every vmon x86 guest gets: COM1 wired to the
- * console, the i8042 (probe + reset), the CMOS RTC, the debug-exit port and
- * the sink for harmless ports. One table drives their set-up: each is
+ * console, the i8042 (probe + reset), the CMOS RTC, the debug-exit port, the
+ * sink for harmless ports and the ACPI power-off/reset registers. One table drives their set-up: each is
  * initialized, added to the machine's device registry (which resets, saves,
  * restores and destroys it from then on) and its ports and lines claimed in
  * the machine's resource allocator.
@@ -30,6 +31,7 @@ struct legacy_devices {
 	struct debug_exit debug_exit;
 	struct port_sink port_sink;
 	struct boot_timer boot_timer;
+	struct acpi_pm acpi_pm;
 };
 
 /* On failure the devices already added stay in reg: registry_destroy() frees them. */

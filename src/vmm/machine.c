@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86/acpi.h"
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/memory.h"
 #include "arch/x86/mptable.h"
@@ -63,6 +64,28 @@ static void linux_extra_args(const struct machine *m, char *out, size_t size)
 	}
 }
 
+/*
+ * ACPI tables for the machine: the CPUs, the legacy devices, the virtio-mmio
+ * devices, power-off/reset. Written next to the MP table, which kernels
+ * without CONFIG_ACPI still use.
+ */
+static int write_acpi_tables(struct machine *m, struct vmon_error *err)
+{
+	struct acpi_machine am;
+	struct acpi_layout layout;
+
+	acpi_machine_x86_defaults(&am, m->cfg->ncpus);
+	for (unsigned i = 0; i < m->virtio->count; i++)
+		if (acpi_machine_add_virtio_mmio(&am, m->virtio->slots[i].base, VIRTIO_MMIO_WINDOW,
+						 m->virtio->slots[i].gsi, err))
+			return err->code;
+	if (acpi_write(&m->mem, &am, &layout, err))
+		return err->code;
+	log_debug("ACPI tables at 0x%llx-0x%llx (RSDP first, DSDT at 0x%llx)", (unsigned long long)layout.rsdp,
+		  (unsigned long long)layout.end, (unsigned long long)layout.dsdt);
+	return 0;
+}
+
 int machine_load(struct machine *m, struct vmon_error *err)
 {
 	const struct vm_config *cfg = m->cfg;
@@ -87,9 +110,10 @@ int machine_load(struct machine *m, struct vmon_error *err)
 		.protocol = cfg->protocol,
 		.bzimage_guest_decompress = cfg->bzimage_guest_decompress,
 		.linux_extra_args = linux_args,
+		.acpi_rsdp_addr = X86_ACPI_ADDR,   /* write_acpi_tables() puts the RSDP there */
 	};
 	if (x86_boot_load(&m->mem, &req, &m->boot, err) || x86_write_boot_tables(&m->mem, err) ||
-	    mptable_write(&m->mem, cfg->ncpus, err)) {
+	    mptable_write(&m->mem, cfg->ncpus, err) || write_acpi_tables(m, err)) {
 		status = VMON_EXIT_USAGE;
 		goto out;
 	}

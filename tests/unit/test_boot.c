@@ -70,6 +70,21 @@ static void plain_elf_gets_a_minimal_zero_page(void **state)
 	assert_int_equal(bp.hdr.initrd_addr_max, 0x37ffffff);
 	assert_int_equal(bp.hdr.ramdisk_image, 0);
 	assert_int_equal(bp.hdr.ramdisk_size, 0);
+	assert_int_equal(bp.acpi_rsdp_addr, 0);   /* no ACPI tables asked for */
+}
+
+static void zero_page_points_at_the_acpi_rsdp(void **state)
+{
+	struct boot_request req = request(kernel_at(KPHYS, 0x1000), "");
+	struct boot_result res;
+	struct vmon_error err;
+	(void)state;
+
+	req.acpi_rsdp_addr = X86_ACPI_ADDR;
+	assert_int_equal(x86_boot_load(&mem, &req, &res, &err), 0);
+	assert_int_equal(zero_page(&mem).acpi_rsdp_addr, X86_ACPI_ADDR);
+	/* At 0x70, where boot protocol 2.14 put it (zero-page.rst). */
+	assert_int_equal(*(uint64_t *)guest_mem_ptr(&mem, X86_ZERO_PAGE_ADDR + 0x70, 8), X86_ACPI_ADDR);
 }
 
 static void e820_map_covers_low_ram_bios_hole_and_ram_above_1m(void **state)
@@ -399,6 +414,7 @@ int main(void)
 #define T(f) cmocka_unit_test_prestate_setup_teardown(f, guest_fixture_setup, guest_fixture_teardown, &mem)
 	const struct CMUnitTest tests[] = {
 		T(plain_elf_gets_a_minimal_zero_page),
+		T(zero_page_points_at_the_acpi_rsdp),
 		T(e820_map_covers_low_ram_bios_hole_and_ram_above_1m),
 		T(e820_map_adds_ram_above_4g),
 		T(kernel_stays_out_of_the_mmio_hole_and_below_4g),

@@ -47,12 +47,15 @@ static size_t xen_note64(uint64_t entry)
 	return elf_builder_note(notes, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry, 8);
 }
 
+static uint64_t rsdp_addr;   /* what load() asks for */
+
 static int load(size_t size, enum boot_protocol protocol, const uint8_t *initrd, size_t initrd_size,
 		struct boot_result *res, struct vmon_error *err)
 {
 	struct boot_request req = { .kernel_name = KNAME, .kernel = img, .kernel_size = size,
 				    .cmdline = "console=ttyS0", .protocol = protocol,
-				    .initrd_name = "initrd-test", .initrd = initrd, .initrd_size = initrd_size };
+				    .initrd_name = "initrd-test", .initrd = initrd, .initrd_size = initrd_size,
+				    .acpi_rsdp_addr = rsdp_addr };
 	error_clear(err);
 	return x86_boot_load(&mem, &req, res, err);
 }
@@ -105,6 +108,19 @@ static void start_info_follows_the_xen_abi(void **state)
 	assert_int_equal(si.cmdline_paddr, X86_CMDLINE_ADDR);
 	assert_string_equal((const char *)guest_mem_ptr(&mem, si.cmdline_paddr, 14), "console=ttyS0");
 	assert_int_equal(si.reserved, 0);
+}
+
+static void start_info_points_at_the_acpi_rsdp(void **state)
+{
+	struct boot_result res;
+	struct vmon_error err;
+	(void)state;
+
+	rsdp_addr = X86_ACPI_ADDR;
+	int r = load(pvh_kernel(false, xen_note32(PVH_ENTRY)), BOOT_PROTOCOL_PVH, NULL, 0, &res, &err);
+	rsdp_addr = 0;
+	assert_int_equal(r, 0);
+	assert_int_equal(start_info().rsdp_paddr, X86_ACPI_ADDR);
 }
 
 static void memmap_describes_ram_and_the_bios_hole(void **state)
@@ -285,6 +301,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(elf32_with_note_enters_pvh_entry_in_protected_mode),
 		T(start_info_follows_the_xen_abi),
+		T(start_info_points_at_the_acpi_rsdp),
 		T(memmap_describes_ram_and_the_bios_hole),
 		T(memmap_includes_ram_above_4g),
 		T(initrd_is_module_zero),

@@ -129,7 +129,8 @@ static int write_boot_data(struct boot_ctx *c, enum boot_protocol protocol)
 	c->out->initrd_addr = initrd_size ? c->initrd_addr : 0;
 	c->out->initrd_size = initrd_size;
 	if (protocol == BOOT_PROTOCOL_PVH) {
-		ret = pvh_write_start_info(c->mem, X86_CMDLINE_ADDR, c->out->initrd_addr, initrd_size, c->err);
+		ret = pvh_write_start_info(c->mem, X86_CMDLINE_ADDR, c->out->initrd_addr, initrd_size,
+					   c->req->acpi_rsdp_addr, c->err);
 		if (ret < 0)
 			return ret;
 		c->out->mode = BOOT_ENTRY_PROTECTED;
@@ -143,6 +144,7 @@ static int write_boot_data(struct boot_ctx *c, enum boot_protocol protocol)
 	else
 		boot_params_minimal(&bp);
 	boot_params_set(&bp, c->mem, X86_CMDLINE_ADDR, c->out->initrd_addr, initrd_size);
+	bp.acpi_rsdp_addr = c->req->acpi_rsdp_addr;   /* boot protocol 2.14: Linux skips its BIOS-area scan */
 	if (guest_mem_write(c->mem, X86_ZERO_PAGE_ADDR, &bp, sizeof(bp)) < 0)
 		return error_set(c->err, -EFAULT, "zero page at 0x%llx is not in guest RAM", X86_ZERO_PAGE_ADDR);
 	c->out->mode = BOOT_ENTRY_LONG_MODE;

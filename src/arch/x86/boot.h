@@ -45,6 +45,8 @@ struct boot_request {
 	 * in the guest; false (default) = decompress the payload on the host and
 	 * load the ELF inside. */
 	bool bzimage_guest_decompress;
+	/* Where the ACPI RSDP is (boot_params.acpi_rsdp_addr, PVH rsdp_paddr); 0: no ACPI tables. */
+	uint64_t acpi_rsdp_addr;
 };
 
 struct boot_result {

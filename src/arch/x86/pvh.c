@@ -13,7 +13,7 @@ static_assert(E820_TYPE_RAM == XEN_HVM_MEMMAP_TYPE_RAM && E820_TYPE_RESERVED == 
 	      "e820 and PVH memmap share the ACPI range types");
 
 int pvh_write_start_info(const struct guest_mem *mem, uint64_t cmdline_addr, uint64_t initrd_addr,
-			 uint64_t initrd_size, struct vmon_error *err)
+			 uint64_t initrd_size, uint64_t rsdp_addr, struct vmon_error *err)
 {
 	struct e820_entry tab[E820_MAX_ENTRIES];
 	struct hvm_memmap_table_entry memmap[E820_MAX_ENTRIES];
@@ -25,7 +25,7 @@ int pvh_write_start_info(const struct guest_mem *mem, uint64_t cmdline_addr, uin
 	info.magic = XEN_HVM_START_MAGIC_VALUE;
 	info.version = XEN_HVM_START_INFO_VERSION;
 	info.cmdline_paddr = cmdline_addr;
-	info.rsdp_paddr = 0;    /* no ACPI tables */
+	info.rsdp_paddr = rsdp_addr;    /* 0: no ACPI tables */
 	info.memmap_paddr = PVH_MEMMAP_ADDR;
 	info.memmap_entries = n;
 

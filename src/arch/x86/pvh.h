@@ -64,10 +64,10 @@ static_assert(sizeof(struct hvm_memmap_table_entry) == 24, "hvm_memmap_table_ent
 
 /*
  * Writes hvm_start_info at X86_PVH_START_INFO_ADDR with the command line
- * address, the initrd as module 0 when initrd_size > 0, and the guest's
- * memory map. Returns 0 or a negative errno.
+ * address, the initrd as module 0 when initrd_size > 0, the ACPI RSDP
+ * address (0: none) and the guest's memory map. Returns 0 or a negative errno.
  */
 int pvh_write_start_info(const struct guest_mem *mem, uint64_t cmdline_addr, uint64_t initrd_addr,
-			 uint64_t initrd_size, struct vmon_error *err);
+			 uint64_t initrd_size, uint64_t rsdp_addr, struct vmon_error *err);
 
 #endif
