@@ -92,6 +92,12 @@ void cli_print_usage(FILE *out)
 	      "      --vconsole socket=PATH\n"
 	      "                           virtio-console port on a UNIX socket vmon listens on\n"
 	      "\n"
+	      "testing the machine model:\n"
+	      "      --test-save-restore MS\n"
+	      "                           every MS ms: pause the VM, save every device's and vCPU's state,\n"
+	      "                           reset them all, restore the saved state and resume (the guest\n"
+	      "                           must not notice); --stats counts the rounds\n"
+	      "\n"
 	      "  -v, --verbose            more monitor messages (repeat for debug)\n"
 	      "  -q, --quiet              only errors from the monitor\n"
 	      "\n"
@@ -128,6 +134,7 @@ enum {
 	OPT_NET,
 	OPT_RNG,
 	OPT_VCONSOLE,
+	OPT_TEST_SAVE_RESTORE,
 };
 
 /* vm_config_check(), its message prefixed with the option that sets the field. */
@@ -139,6 +146,7 @@ static int check_config(const struct vm_config *cfg, struct vmon_error *err)
 		{ "kernel_path", "--kernel" }, { "cmdline", "--cmdline" }, { "mem_size", "--mem" },
 		{ "ncpus", "--cpus" }, { "protocol", "--boot-protocol" }, { "host_profile", "--host-profile" },
 		{ "drives", "--drive" }, { "nets", "--net" }, { "vconsole_socket", "--vconsole" },
+		{ "test_save_restore_ms", "--test-save-restore" },
 	};
 	const char *field = NULL;
 	int r = vm_config_check(cfg, &field, err);
@@ -174,6 +182,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "net", required_argument, NULL, OPT_NET },
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
+		{ "test-save-restore", required_argument, NULL, OPT_TEST_SAVE_RESTORE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -279,6 +288,20 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		case OPT_RNG:
 			cfg->rng = true;
 			break;
+		case OPT_TEST_SAVE_RESTORE: {
+			char *end;
+			unsigned long ms;
+
+			errno = 0;
+			ms = isdigit((unsigned char)optarg[0]) ? strtoul(optarg, &end, 10) : 0;
+			if (!isdigit((unsigned char)optarg[0]) || errno || *end || ms == 0 || ms > UINT_MAX) {
+				error_set(err, -EINVAL, "--test-save-restore '%s': expected a period in ms (1 or more)",
+					  optarg);
+				return CLI_ERROR;
+			}
+			cfg->test_save_restore_ms = (unsigned)ms;
+			break;
+		}
 		case OPT_VCONSOLE:
 			if (config_parse_vconsole(cfg, optarg, err))
 				return CLI_ERROR;

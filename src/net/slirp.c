@@ -8,8 +8,11 @@
  * slirp asks for and the nearest of its timers (SlirpCb timers are kept here
  * and fired on this thread). Guest frames from the event loop thread are
  * queued (bounded) and the thread woken; it feeds them to slirp_input().
- * Frames slirp sends to the guest go to the sink from this thread; without
- * guest receive buffers they are dropped and counted (TCP retransmits).
+ * Frames slirp sends to the guest go to the sink from this thread; when the
+ * guest has no receive buffers (or the device is paused) they are held in a
+ * bounded queue, in order, and delivered once the device says it has room
+ * again (rx_resume); past the bound they are dropped and counted, as on a
+ * congested link (TCP retransmits).
  * A dedicated thread rather than the event loop: slirp's socket set changes
  * on every fill/poll round, which poll() takes as is and epoll would not.
  */
@@ -31,6 +34,8 @@
 
 #define SLIRP_TXQ_MAX_FRAMES 256      /* guest frames waiting for the slirp thread */
 #define SLIRP_TXQ_MAX_BYTES (4u << 20)
+#define SLIRP_RXQ_MAX_FRAMES 256      /* frames for the guest held while it has no room */
+#define SLIRP_RXQ_MAX_BYTES (1u << 20)
 #define SLIRP_NET "10.0.2.0"
 #define SLIRP_MASK "255.255.255.0"
 #define SLIRP_HOST "10.0.2.2"
@@ -59,6 +64,7 @@ struct slirp_backend {
 	bool thread_started;
 	atomic_bool stopping;
 	atomic_int_least64_t clock_skew_ns;   /* net_slirp_advance_clock() */
+	atomic_bool rx_room;       /* rx_resume() said the guest may have room: retry the held frames */
 
 	pthread_mutex_t txq_lock;  /* the queue below, between the loop thread and the slirp thread */
 	struct slirp_frame *txq_head, **txq_tail;
@@ -70,6 +76,9 @@ struct slirp_backend {
 	unsigned npfds, pfds_cap;
 	struct slirp_timer *timers;
 	bool guest_error_logged;
+	struct slirp_frame *rxq_head, **rxq_tail;   /* held frames for the guest, oldest first */
+	unsigned rxq_frames;
+	size_t rxq_bytes;
 };
 
 static struct slirp_backend *to_sb(struct net_backend *be)
@@ -88,13 +97,55 @@ static void wake(struct slirp_backend *sb)
 
 /* ---- SlirpCb: called by libslirp on the slirp thread ------------------- */
 
+/* Hands held frames to the guest, oldest first, until it has no room. Slirp thread. */
+static void deliver_held(struct slirp_backend *sb)
+{
+	struct net_backend *be = &sb->be;
+
+	while (sb->rxq_head) {
+		struct slirp_frame *f = sb->rxq_head;
+
+		if (be->sink.receive(be->sink.ctx, f->data, f->len) == NET_RX_NO_SPACE)
+			return;
+		net_stat_add(&be->stats.rx_frames, 1);
+		net_stat_add(&be->stats.rx_bytes, f->len);
+		sb->rxq_head = f->next;
+		if (!sb->rxq_head)
+			sb->rxq_tail = &sb->rxq_head;
+		sb->rxq_frames--;
+		sb->rxq_bytes -= f->len;
+		free(f);
+	}
+}
+
+/* Keeps a frame the guest has no room for; false when the queue is full (or memory is). */
+static bool hold(struct slirp_backend *sb, const void *buf, size_t len)
+{
+	struct slirp_frame *f;
+
+	if (sb->rxq_frames >= SLIRP_RXQ_MAX_FRAMES || sb->rxq_bytes + len > SLIRP_RXQ_MAX_BYTES ||
+	    !(f = malloc(sizeof(*f) + len)))
+		return false;
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->data, buf, len);
+	*sb->rxq_tail = f;
+	sb->rxq_tail = &f->next;
+	sb->rxq_frames++;
+	sb->rxq_bytes += len;
+	return true;
+}
+
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct slirp_backend *sb = opaque;
 	struct net_backend *be = &sb->be;
 
-	if (be->sink.receive(be->sink.ctx, buf, len) == NET_RX_NO_SPACE) {
-		net_stat_add(&be->stats.rx_dropped, 1);
+	/* Held frames go first: the guest sees frames in the order slirp sent them. */
+	deliver_held(sb);
+	if (sb->rxq_head || be->sink.receive(be->sink.ctx, buf, len) == NET_RX_NO_SPACE) {
+		if (!hold(sb, buf, len))
+			net_stat_add(&be->stats.rx_dropped, 1);
 	} else {
 		net_stat_add(&be->stats.rx_frames, 1);
 		net_stat_add(&be->stats.rx_bytes, len);
@@ -331,6 +382,8 @@ static void *slirp_thread(void *arg)
 				log_warn("slirp: wake eventfd: %s", strerror(errno));
 		}
 		slirp_pollfds_poll(sb->slirp, n < 0, cb_get_revents, sb);
+		if (atomic_exchange(&sb->rx_room, false))
+			deliver_held(sb);
 		input_tx_frames(sb);
 		fire_timers(sb);
 	}
@@ -375,7 +428,11 @@ static int slirp_send(struct net_backend *be, const void *frame, size_t len)
 
 static void slirp_rx_resume(struct net_backend *be)
 {
-	(void)be;   /* frames without room were dropped; TCP retransmits them */
+	struct slirp_backend *sb = to_sb(be);
+
+	/* Any thread, any lock: only flag it; the slirp thread delivers. */
+	atomic_store(&sb->rx_room, true);
+	wake(sb);
 }
 
 static void slirp_destroy(struct net_backend *be)
@@ -392,6 +449,10 @@ static void slirp_destroy(struct net_backend *be)
 	while (sb->timers)
 		cb_timer_free(sb->timers, sb);
 	for (struct slirp_frame *f = take_tx_queue(sb), *next; f; f = next) {
+		next = f->next;
+		free(f);
+	}
+	for (struct slirp_frame *f = sb->rxq_head, *next; f; f = next) {
 		next = f->next;
 		free(f);
 	}
@@ -502,6 +563,8 @@ int net_slirp_open(struct net_backend **out, struct event_loop *loop, const stru
 	sb->be.ops = &slirp_ops;
 	sb->be.sink = *sink;
 	sb->txq_tail = &sb->txq_head;
+	sb->rxq_tail = &sb->rxq_head;
+	atomic_init(&sb->rx_room, false);
 	sb->wake_fd = -1;
 	pthread_mutex_init(&sb->txq_lock, NULL);
 	atomic_init(&sb->stopping, false);

@@ -75,6 +75,9 @@ int vm_config_check(const struct vm_config *cfg, const char **field, struct vmon
 	if (cfg->vconsole_socket && strlen(cfg->vconsole_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		BAD("vconsole_socket", -ENAMETOOLONG, "vconsole_socket path is longer than %zu bytes",
 		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	if (cfg->test_save_restore_ms > 3600 * 1000)
+		BAD("test_save_restore_ms", -EINVAL, "test_save_restore_ms %u: at most one hour (3600000)",
+		    cfg->test_save_restore_ms);
 	unsigned nvirtio = cfg->ndrives + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vconsole_socket ? 1 : 0);
 	if (nvirtio > X86_VIRTIO_MAX_DEVICES)
 		BAD("drives", -EINVAL, "drives, nets, rng and vconsole make %u virtio devices; at most %d fit",

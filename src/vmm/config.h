@@ -37,6 +37,11 @@ struct vm_config {
 	struct net_config nets[VM_CONFIG_MAX_NETS];
 	bool rng;                     /* --rng: virtio-rng fed by getrandom() */
 	const char *vconsole_socket;  /* --vconsole socket=PATH: virtio-console port on a UNIX socket vmon listens on */
+	/*
+	 * Test of the machine model: every this many ms, pause, save every
+	 * device's and vCPU's state, reset them all, restore, resume (0: never).
+	 */
+	unsigned test_save_restore_ms;
 	/* Storage for the strings split out of option values (no allocation: nothing to free). */
 	char text[4096];
 	size_t text_used;

@@ -154,6 +154,36 @@ int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_result *boot, struc
 	return 0;
 }
 
+int vcpu_save(struct vcpu *vcpu, struct x86_vcpu_state *st, struct vmon_error *err)
+{
+	int r = x86_vcpu_state_get(vcpu->fd, &vcpu->vm->vcpu_caps, st, err);
+
+	if (r)
+		error_prefix(err, "vCPU %u", vcpu->index);
+	return r;
+}
+
+int vcpu_restore(struct vcpu *vcpu, const struct x86_vcpu_state *st, struct vmon_error *err)
+{
+	int r = x86_vcpu_state_set(vcpu->fd, &vcpu->vm->vcpu_caps, st, err);
+
+	if (r)
+		error_prefix(err, "vCPU %u", vcpu->index);
+	return r;
+}
+
+int vcpu_scramble(struct vcpu *vcpu, struct vmon_error *err)
+{
+	/* The PVH entry of a kernel at 0 with nothing in its registers: far from any running guest's state. */
+	const struct boot_result nothing = { .mode = BOOT_ENTRY_PROTECTED };
+	struct kvm_lapic_state lapic;
+
+	memset(&lapic, 0, sizeof(lapic));
+	if (ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic) < 0)
+		return error_set(err, -errno, "vCPU %u: KVM_SET_LAPIC (scramble): %s", vcpu->index, strerror(errno));
+	return vcpu_set_boot_state(vcpu, &nothing, err);
+}
+
 void vcpu_dump_state(struct vcpu *vcpu, FILE *out)
 {
 	struct kvm_regs r;

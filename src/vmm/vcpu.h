@@ -10,6 +10,7 @@
 
 #include "arch/x86/boot.h"
 #include "arch/x86/emulate.h"
+#include "arch/x86/vcpu_state.h"
 #include "base/error.h"
 #include "vmm/stats.h"
 
@@ -41,6 +42,15 @@ int vcpu_configure(struct vcpu *vcpu, struct vmon_error *err);
 
 /* The boot protocol's entry registers (a fresh boot only). */
 int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_result *boot, struct vmon_error *err);
+
+/*
+ * A parked vCPU's state (vm_pause), and loading one into it. vcpu_scramble
+ * overwrites what the guest can see (registers, segments, LAPIC) with the
+ * boot entry state of nothing in particular: for save/restore tests.
+ */
+int vcpu_save(struct vcpu *vcpu, struct x86_vcpu_state *st, struct vmon_error *err);
+int vcpu_restore(struct vcpu *vcpu, const struct x86_vcpu_state *st, struct vmon_error *err);
+int vcpu_scramble(struct vcpu *vcpu, struct vmon_error *err);
 
 int vcpu_start(struct vcpu *vcpu, struct vmon_error *err);
 /* Makes a KVM_RUN in progress (or about to start) return promptly. */

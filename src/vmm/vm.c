@@ -97,6 +97,73 @@ void vm_resume(struct vm *vm)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+void vm_state_free(struct vm_state *st)
+{
+	free(st->devices);
+	free(st->vcpus);
+	memset(st, 0, sizeof(*st));
+}
+
+int vm_save(struct vm *vm, struct vm_state *st, struct vmon_error *err)
+{
+	memset(st, 0, sizeof(*st));
+	st->devices_size = registry_state_size(&vm->registry);
+	st->devices = malloc(st->devices_size);
+	st->vcpus = calloc(vm->ncpus, sizeof(*st->vcpus));
+	st->ncpus = vm->ncpus;
+	if (!st->devices || !st->vcpus) {
+		vm_state_free(st);
+		return error_set(err, -ENOMEM, "out of memory saving the VM's state");
+	}
+	if (registry_save(&vm->registry, st->devices, st->devices_size) != st->devices_size) {
+		vm_state_free(st);
+		return error_set(err, -EIO, "saving the devices' states came out short");
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		int r = vcpu_save(&vm->vcpus[i], &st->vcpus[i], err);
+		if (r) {
+			vm_state_free(st);
+			return r;
+		}
+	}
+	return 0;
+}
+
+int vm_restore(struct vm *vm, const struct vm_state *st, struct vmon_error *err)
+{
+	int r;
+
+	if (st->ncpus != vm->ncpus)
+		return error_set(err, -EINVAL, "the saved state has %u vCPUs, this VM %u", st->ncpus, vm->ncpus);
+	/* Devices first: the lines they re-drive land on the restored irqchip before the vCPUs look. */
+	if ((r = registry_restore(&vm->registry, st->devices, st->devices_size, err)))
+		return r;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if ((r = vcpu_restore(&vm->vcpus[i], &st->vcpus[i], err)))
+			return r;
+	return 0;
+}
+
+int vm_test_save_restore(struct vm *vm, struct vmon_error *err)
+{
+	struct vm_state st;
+	int r;
+
+	vm_pause(vm);
+	if (!(r = vm_save(vm, &st, err))) {
+		/* Wipe what the guest can see, so only a complete restore lets it carry on. */
+		registry_reset(&vm->registry);
+		for (unsigned i = 0; i < vm->ncpus && !r; i++)
+			r = vcpu_scramble(&vm->vcpus[i], err);
+		if (!r)
+			r = vm_restore(vm, &st, err);
+		vm_state_free(&st);
+	}
+	vm->save_restore_rounds += !r;
+	vm_resume(vm);
+	return r;
+}
+
 void vm_park_vcpu(struct vm *vm)
 {
 	if (!atomic_load(&vm->pause_requested))
@@ -331,7 +398,23 @@ static void handle_signal(struct vm *vm, int signal_fd)
 	vm_request_stop(vm, VM_STOP_USER, 128 + (int)si.ssi_signo);
 }
 
-enum { EV_STOP = 1, EV_SIGNAL, EV_CONSOLE_IN, EV_CONSOLE_SPACE, EV_WATCHDOG };
+enum { EV_STOP = 1, EV_SIGNAL, EV_CONSOLE_IN, EV_CONSOLE_SPACE, EV_WATCHDOG, EV_SAVE_RESTORE };
+
+/* A periodic timerfd registered as event id, or -1 (the feature then stays off, with a warning). */
+static int add_timer(int ep, unsigned id, time_t sec, long nsec)
+{
+	struct itimerspec period = { .it_interval = { sec, nsec }, .it_value = { sec, nsec } };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = id };
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+
+	if (fd < 0 || timerfd_settime(fd, 0, &period, NULL) || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
+		log_warn("timer %u: %s", id, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 /* Only where the host may park a vCPU on an instruction forever (see vcpu_watchdog_tick). */
 #define WATCHDOG_PERIOD_S 5
@@ -349,15 +432,9 @@ static int event_loop(struct vm *vm, int signal_fd, struct vmon_error *err)
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = EV_SIGNAL };
 	epoll_ctl(ep, EPOLL_CTL_ADD, signal_fd, &ev);
 	console_register(&vm->console, ep, EV_CONSOLE_IN, EV_CONSOLE_SPACE);
-	int watchdog_fd = -1;
-	if (vm->profile.emulated_ring0) {
-		struct itimerspec period = { .it_interval = { WATCHDOG_PERIOD_S, 0 }, .it_value = { WATCHDOG_PERIOD_S, 0 } };
-		watchdog_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-		if (watchdog_fd >= 0 && timerfd_settime(watchdog_fd, 0, &period, NULL) == 0) {
-			ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = EV_WATCHDOG };
-			epoll_ctl(ep, EPOLL_CTL_ADD, watchdog_fd, &ev);
-		}
-	}
+	int watchdog_fd = vm->profile.emulated_ring0 ? add_timer(ep, EV_WATCHDOG, WATCHDOG_PERIOD_S, 0) : -1;
+	unsigned sr_ms = vm->cfg->test_save_restore_ms;
+	int save_restore_fd = sr_ms ? add_timer(ep, EV_SAVE_RESTORE, sr_ms / 1000, (long)(sr_ms % 1000) * 1000000) : -1;
 
 	while (!vm_stopping(vm)) {
 		struct epoll_event events[8];
@@ -381,6 +458,19 @@ static int event_loop(struct vm *vm, int signal_fd, struct vmon_error *err)
 						vcpu_watchdog_tick(&vm->vcpus[v]);
 				break;
 			}
+			case EV_SAVE_RESTORE: {
+				uint64_t ticks;
+				struct vmon_error sr_err = { 0 };
+
+				if (read(save_restore_fd, &ticks, sizeof(ticks)) != sizeof(ticks) || vm_stopping(vm))
+					break;
+				if (vm_test_save_restore(vm, &sr_err)) {
+					log_error("save/restore round %llu: %s",
+						  (unsigned long long)vm->save_restore_rounds + 1, sr_err.msg);
+					vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
+				}
+				break;
+			}
 			case EV_CONSOLE_IN:
 			case EV_CONSOLE_SPACE:
 				if (console_handle_event(&vm->console, ep, events[i].data.u32 == EV_CONSOLE_IN) ==
@@ -394,6 +484,8 @@ static int event_loop(struct vm *vm, int signal_fd, struct vmon_error *err)
 	}
 	if (watchdog_fd >= 0)
 		close(watchdog_fd);
+	if (save_restore_fd >= 0)
+		close(save_restore_fd);
 	close(ep);
 	return r;
 }
@@ -475,6 +567,9 @@ int vm_run(struct vm *vm)
 					(unsigned long long)slot->transport.interrupts,
 					slot->transport.ioeventfd ? " (ioeventfd)" : "");
 			}
+			if (vm->cfg->test_save_restore_ms)
+				fprintf(stderr, "vmon: save/restore rounds: %llu (every %u ms)\n",
+					(unsigned long long)vm->save_restore_rounds, vm->cfg->test_save_restore_ms);
 			if (vm->profile.emulated_ring0) {
 				struct x86_emu_stats emu = { 0 };
 				for (unsigned i = 0; i < vm->ncpus; i++)

@@ -58,6 +58,7 @@ struct vm {
 	atomic_bool pause_requested;
 	unsigned vcpus_parked;
 	unsigned vcpus_running;           /* threads started and not yet ended */
+	uint64_t save_restore_rounds;     /* --test-save-restore rounds done */
 	struct timespec start_time;
 };
 
@@ -88,6 +89,27 @@ void vm_destroy(struct vm *vm);
  */
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
+
+/*
+ * The whole machine state apart from guest memory: every registry device's
+ * section and every vCPU's state. vm_save/vm_restore need a paused VM.
+ */
+struct vm_state {
+	uint8_t *devices;
+	size_t devices_size;
+	struct x86_vcpu_state *vcpus;
+	unsigned ncpus;
+};
+
+int vm_save(struct vm *vm, struct vm_state *st, struct vmon_error *err);
+int vm_restore(struct vm *vm, const struct vm_state *st, struct vmon_error *err);
+void vm_state_free(struct vm_state *st);
+
+/*
+ * One round of --test-save-restore: pause, save, reset every device and
+ * vCPU, restore, resume. 0, or the error that stopped the round.
+ */
+int vm_test_save_restore(struct vm *vm, struct vmon_error *err);
 
 /* vCPU threads: parks while a pause is requested (returns at once otherwise). */
 void vm_park_vcpu(struct vm *vm);

@@ -422,28 +422,48 @@ static void test_dhcp_discover_gets_offer(void **state)
 
 /* ---- back-pressure --------------------------------------------------------- */
 
-static void test_no_space_drops_and_counts(void **state)
+static void test_no_space_holds_in_order_then_drops_past_the_bound(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t frame[FRAME_MAX];
 	unsigned from = 0;
+	enum { HELD_MAX = 256, SENT = HELD_MAX + 3 };
 
 	open_backend(f);
 	f->cap.full = true;
+	/* One reply while the guest has no room: held, not dropped. */
 	send_frame(f, frame, arp_request(frame, "10.0.2.2"));
-	wait_stat(&f->be->stats.rx_dropped, 1);
-	assert_int_equal(net_stat_get(&f->be->stats.rx_frames), 0);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&f->cap.refused, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
 	pthread_mutex_lock(&f->cap.lock);
 	assert_int_equal(f->cap.refused, 1);
 	assert_int_equal(f->cap.count, 0);
 	f->cap.full = false;
 	pthread_mutex_unlock(&f->cap.lock);
-
-	/* Room again (resume is a no-op for slirp): the next request is answered. */
+	assert_int_equal(net_stat_get(&f->be->stats.rx_dropped), 0);
+	/* Room again: the held reply arrives. */
 	net_backend_rx_resume(f->be);
-	send_frame(f, frame, arp_request(frame, "10.0.2.2"));
 	wait_for(f, is_arp_reply_from_gateway, NULL, &from);
-	assert_int_equal(net_stat_get(&f->be->stats.rx_dropped), 1);
+	wait_stat(&f->be->stats.rx_frames, 1);
+
+	/* Past the bound (256 frames), the rest are dropped and counted. */
+	pthread_mutex_lock(&f->cap.lock);
+	f->cap.full = true;
+	pthread_mutex_unlock(&f->cap.lock);
+	for (int i = 0; i < SENT; i++) {
+		send_frame(f, frame, arp_request(frame, "10.0.2.2"));
+		if (i % 64 == 63)
+			usleep(20000);   /* the slirp thread's TX queue is bounded too */
+	}
+	wait_stat(&f->be->stats.rx_dropped, SENT - HELD_MAX);
+	pthread_mutex_lock(&f->cap.lock);
+	f->cap.full = false;
+	pthread_mutex_unlock(&f->cap.lock);
+	net_backend_rx_resume(f->be);
+	wait_stat(&f->be->stats.rx_frames, 1 + HELD_MAX);   /* every held frame, none twice */
+	pthread_mutex_lock(&f->cap.lock);
+	assert_int_equal(f->cap.count, MAX_FRAMES);        /* the capture keeps the first MAX_FRAMES */
+	pthread_mutex_unlock(&f->cap.lock);
 }
 
 /* Garbage from a hostile guest: slirp survives it and still answers. */
@@ -607,7 +627,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_arp_gateway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arp_only_for_slirp_addresses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dhcp_discover_gets_offer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_space_drops_and_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_space_holds_in_order_then_drops_past_the_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_fires_router_advert, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostfwd_connect_sends_syn, setup, teardown),
