@@ -246,6 +246,8 @@ static bool write_back(struct vcpu *vcpu, struct x86_emu_cpu *cpu)
 		return false;
 	if ((cpu->dirty & X86_EMU_DIRTY_REGS) && ioctl(vcpu->fd, KVM_SET_REGS, &cpu->regs) < 0)
 		return false;
+	if ((cpu->dirty & X86_EMU_DIRTY_FPU) && ioctl(vcpu->fd, KVM_SET_XSAVE, cpu->fpu) < 0)
+		return false;
 	cpu->dirty = 0;
 	return true;
 }
@@ -261,12 +263,15 @@ static bool emulate_for_kvm(struct vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 	struct x86_emu_cpu cpu = { .mem = &vcpu->vm->mem };
 	struct x86_emu_report rep;
+	struct kvm_xsave xsave;
 	const uint8_t *bytes = NULL;
 	size_t len = 0;
 	enum x86_emu_result res;
 
-	if (ioctl(vcpu->fd, KVM_GET_REGS, &cpu.regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &cpu.sregs) < 0)
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &cpu.regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &cpu.sregs) < 0) {
+		log_error("vCPU %u: cannot emulate for KVM: KVM_GET_REGS/SREGS: %s", vcpu->index, strerror(errno));
 		return false;
+	}
 	if (run->emulation_failure.ndata >= 3 &&
 	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
 		bytes = run->emulation_failure.insn_bytes;
@@ -275,21 +280,34 @@ static bool emulate_for_kvm(struct vcpu *vcpu)
 			len = sizeof(run->emulation_failure.insn_bytes);
 	}
 	/* The MSR reads cost an ioctl: only when the state looks like a broken syscall. */
-	if (x86_emu_syscall_suspect(&cpu, NULL, NULL) && read_syscall_msrs(vcpu, &cpu) < 0)
+	if (x86_emu_syscall_suspect(&cpu, NULL, NULL) && read_syscall_msrs(vcpu, &cpu) < 0) {
+		log_error("vCPU %u: cannot emulate for KVM: KVM_GET_MSRS (STAR, LSTAR) failed", vcpu->index);
 		return false;
-	if (len && bytes[0] == 0x9b) {
-		struct kvm_fpu fpu;
-		if (ioctl(vcpu->fd, KVM_GET_FPU, &fpu) == 0)
-			cpu.x87_fsw = fpu.fsw;
 	}
 	res = x86_emu_emulation_failure(&cpu, bytes, len, &vcpu->emu_stats, &rep);
+	if (res == X86_EMU_NEED_FPU) {
+		/* x87/SSE state only for the instructions that use it: 4 KiB each way. */
+		if (ioctl(vcpu->fd, KVM_GET_XSAVE, &xsave) < 0) {
+			log_error("vCPU %u: cannot emulate for KVM: %s; KVM_GET_XSAVE: %s", vcpu->index, rep.msg.msg,
+				  strerror(errno));
+			return false;
+		}
+		cpu.fpu = &xsave;
+		cpu.mxcsr_mask = x86_fx_host_mxcsr_mask();
+		res = x86_emu_emulation_failure(&cpu, bytes, len, &vcpu->emu_stats, &rep);
+	}
 	if (res == X86_EMU_GUEST_FAULT)
 		res = x86_emu_raise(&cpu, &rep.fault, &vcpu->emu_stats, &rep);
 	if (res != X86_EMU_DONE) {
 		log_error("vCPU %u: cannot emulate for KVM: %s", vcpu->index, rep.msg.msg);
 		return false;
 	}
-	return write_back(vcpu, &cpu);
+	if (!write_back(vcpu, &cpu)) {
+		log_error("vCPU %u: cannot emulate for KVM: writing the state back after %s: %s", vcpu->index,
+			  rep.msg.msg, strerror(errno));
+		return false;
+	}
+	return true;
 }
 
 static void handle_internal_error(struct vcpu *vcpu)
