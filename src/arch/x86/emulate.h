@@ -115,6 +115,8 @@ enum x86_emu_result x86_emu_instruction(struct x86_emu_cpu *cpu, const uint8_t *
 enum x86_emu_result x86_emu_emulation_failure(struct x86_emu_cpu *cpu, const uint8_t *bytes, size_t len,
 					      struct x86_emu_stats *stats, struct x86_emu_report *rep);
 
+/* --- syscall repair (src/arch/x86/syscall_repair.c) --- */
+
 /* The #PF exception frame at RSP, lowest address first. */
 struct x86_syscall_frame {
 	uint64_t error_code, rip, cs, rflags, rsp, ss;
