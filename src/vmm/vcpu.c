@@ -283,6 +283,8 @@ static bool write_back(struct vcpu *vcpu, struct x86_emu_cpu *cpu)
 		return false;
 	if ((cpu->dirty & X86_EMU_DIRTY_REGS) && ioctl(vcpu->fd, KVM_SET_REGS, &cpu->regs) < 0)
 		return false;
+	if ((cpu->dirty & X86_EMU_DIRTY_FPU) && ioctl(vcpu->fd, KVM_SET_XSAVE, cpu->fpu) < 0)
+		return false;
 	cpu->dirty = 0;
 	return true;
 }
@@ -298,22 +300,40 @@ static bool emulate_for_kvm(struct vcpu *vcpu)
 	struct x86_emu_cpu cpu = { .mem = &vcpu->vm->mem };
 	struct x86_emu_exit exit;
 	struct x86_emu_report rep;
+	struct kvm_xsave xsave;
+	enum x86_emu_result res;
 
-	if (ioctl(vcpu->fd, KVM_GET_REGS, &cpu.regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &cpu.sregs) < 0)
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &cpu.regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &cpu.sregs) < 0) {
+		log_error("vCPU %u: cannot emulate for KVM: KVM_GET_REGS/SREGS: %s", vcpu->index, strerror(errno));
 		return false;
-	x86_emu_exit_prepare(vcpu->run, &cpu, &exit);
-	if (exit.need_syscall_msrs && read_syscall_msrs(vcpu, &cpu) < 0)
-		return false;
-	if (exit.need_x87_status) {
-		struct kvm_fpu fpu;
-		if (ioctl(vcpu->fd, KVM_GET_FPU, &fpu) == 0)
-			cpu.x87_fsw = fpu.fsw;
 	}
-	if (x86_emu_exit_run(&cpu, &exit, &vcpu->emu_stats, &rep) != X86_EMU_DONE) {
+	x86_emu_exit_prepare(vcpu->run, &cpu, &exit);
+	if (exit.need_syscall_msrs && read_syscall_msrs(vcpu, &cpu) < 0) {
+		log_error("vCPU %u: cannot emulate for KVM: KVM_GET_MSRS (STAR, LSTAR) failed", vcpu->index);
+		return false;
+	}
+	res = x86_emu_exit_run(&cpu, &exit, &vcpu->emu_stats, &rep);
+	if (res == X86_EMU_NEED_FPU) {
+		/* x87/SSE state only for the instructions that use it: 4 KiB each way. */
+		if (ioctl(vcpu->fd, KVM_GET_XSAVE, &xsave) < 0) {
+			log_error("vCPU %u: cannot emulate for KVM: %s; KVM_GET_XSAVE: %s", vcpu->index, rep.msg.msg,
+				  strerror(errno));
+			return false;
+		}
+		cpu.fpu = &xsave;
+		cpu.mxcsr_mask = x86_fx_host_mxcsr_mask();
+		res = x86_emu_exit_run(&cpu, &exit, &vcpu->emu_stats, &rep);
+	}
+	if (res != X86_EMU_DONE) {
 		log_error("vCPU %u: cannot emulate for KVM: %s", vcpu->index, rep.msg.msg);
 		return false;
 	}
-	return write_back(vcpu, &cpu);
+	if (!write_back(vcpu, &cpu)) {
+		log_error("vCPU %u: cannot emulate for KVM: writing the state back after %s: %s", vcpu->index,
+			  rep.msg.msg, strerror(errno));
+		return false;
+	}
+	return true;
 }
 
 static void handle_internal_error(struct vcpu *vcpu)

@@ -10,163 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch/x86/memory.h"
-#include "arch/x86/emulate.h"
-
-/*
- * A synthetic 64-bit guest laid out like Linux (SDM vol. 3 ch. 4-7):
- *   page tables: PML4 0x1000; PML4[0] → identity map of the low 2 MiB (4 KiB
- *   pages: supervisor, user at 0x100000-0x10ffff, 0x1f0000 not present,
- *   0x1f8000 → a gpa outside RAM); PML4[511] → KBASE + x = phys x (supervisor).
- *   GDT (KBASE+0x6000): Linux selectors 0x08 code32, 0x10 code64, 0x18 data,
- *   0x23 user code32, 0x2b user data, 0x33 user code64, 0x40 TSS, 0x50 code64
- *   not present, 0x58 code64 with the accessed bit clear.
- *   IDT (KBASE+0x7000), TSS (KBASE+0x8000): RSP0, IST1.
- */
-#define RAM      (8ull << 20)
-#define KBASE    0xffffffff80000000ull
-#define GDT      0x6000ull
-#define IDT      0x7000ull
-#define TSS      0x8000ull
-#define KSTACK   (KBASE + 0x88000)
-#define RSP0     (KBASE + 0x90000)
-#define IST1     (KBASE + 0xa0000)
-#define KCODE    (KBASE + 0x40000)
-#define H_BP     (KBASE + 0x20000)
-#define H_PF     (KBASE + 0x21000)
-#define H_GP     (KBASE + 0x22000)
-#define H_DF     (KBASE + 0x23000)
-#define H_OTHER  (KBASE + 0x24000)
-#define LSTAR    (KBASE + 0x30040)
-#define UCODE    0x100000ull
-#define USTACK   0x10f008ull
-#define UNMAPPED 0x1f0000ull
-#define NOT_RAM  0x1f8000ull
-#define P X86_PTE_P
-#define W X86_PTE_W
-#define U X86_PTE_U
-#define FLAGS_ARITH (X86_RFLAGS_CF | X86_RFLAGS_PF | X86_RFLAGS_AF | X86_RFLAGS_ZF | X86_RFLAGS_SF | X86_RFLAGS_OF)
-
-static struct guest_mem mem;
-static struct x86_emu_cpu cpu;
-static struct x86_emu_stats stats;
-static struct x86_emu_report rep;
-
-static void set64(uint64_t gpa, uint64_t v) { assert_int_equal(guest_mem_write(&mem, gpa, &v, 8), 0); }
-static uint64_t get64(uint64_t gpa)
-{
-	uint64_t v = 0;
-	assert_int_equal(guest_mem_read(&mem, gpa, &v, 8), 0);
-	return v;
-}
-static void put(uint64_t gpa, const void *b, size_t n) { assert_int_equal(guest_mem_write(&mem, gpa, b, n), 0); }
-static uint64_t kphys(uint64_t la) { return la - KBASE; }
-
-static void gate(unsigned vec, uint64_t off, uint16_t sel, unsigned type, unsigned dpl, unsigned ist, bool present)
-{
-	set64(IDT + vec * 16, (off & 0xffff) | (uint64_t)sel << 16 | (uint64_t)ist << 32 | (uint64_t)type << 40 |
-			      (uint64_t)dpl << 45 | (uint64_t)present << 47 | ((off >> 16) & 0xffff) << 48);
-	set64(IDT + vec * 16 + 8, off >> 32);
-}
-
-static struct kvm_segment seg(uint16_t sel, uint8_t type, bool l, bool db)
-{
-	return (struct kvm_segment){ .selector = sel, .limit = 0xffffffff, .type = type, .present = 1,
-				     .dpl = sel & 3, .db = db, .s = 1, .l = l, .g = 1 };
-}
-
-static int setup(void **state __attribute__((unused)))
-{
-	assert_int_equal(x86_guest_mem_create(&mem, RAM, NULL), 0);
-	set64(0x1000, 0x2000 | P | W | U);
-	set64(0x1000 + 511 * 8, 0x3000 | P | W);
-	set64(0x2000, 0x4000 | P | W | U);
-	set64(0x3000 + 510 * 8, 0x4000 | P | W);
-	set64(0x4000, 0x5000 | P | W | U);
-	for (uint64_t i = 0; i < 512; i++)
-		set64(0x5000 + i * 8, i << 12 | P | W | (i >= 0x100 && i < 0x110 ? U : 0));
-	set64(0x5000 + (UNMAPPED >> 12) * 8, 0);
-	set64(0x5000 + (NOT_RAM >> 12) * 8, 0x40000000 | P | W);
-
-	const uint64_t gdt[12] = {
-		0, 0x00cf9b000000ffffull, 0x00af9b000000ffffull, 0x00cf93000000ffffull,
-		0x00cffb000000ffffull, 0x00cff3000000ffffull, 0x00affb000000ffffull, 0,
-		0x00008b0080000067ull | (0xffull << 56), 0xffffffffull, 0x00af1b000000ffffull, 0x00af9a000000ffffull,
-	};
-	put(GDT, gdt, sizeof(gdt));
-	gate(X86_VEC_BP, H_BP, 0x10, X86_GATE_INT, 3, 0, true);
-	gate(X86_VEC_PF, H_PF, 0x10, X86_GATE_INT, 0, 0, true);
-	gate(X86_VEC_GP, H_GP, 0x10, X86_GATE_INT, 0, 0, true);
-	gate(X86_VEC_DF, H_DF, 0x10, X86_GATE_INT, 0, 1, true);
-	gate(0x80, H_OTHER, 0x10, X86_GATE_TRAP, 3, 0, true);
-	gate(0x20, H_OTHER, 0x10, X86_GATE_INT, 0, 0, true);
-	gate(0x21, H_OTHER, 0x10, X86_GATE_INT, 3, 1, true);
-	gate(0x41, H_OTHER, 0x10, X86_GATE_INT, 3, 0, false);
-	gate(0x42, H_OTHER, 0x08, X86_GATE_INT, 3, 0, true);
-	gate(0x43, H_OTHER, 0x10, 0xc, 3, 0, true);
-	gate(0x44, H_OTHER, 0x50, X86_GATE_INT, 3, 0, true);
-	gate(0x45, H_OTHER, 0x58, X86_GATE_INT, 3, 0, true);
-	gate(0x46, H_OTHER, 0x18, X86_GATE_INT, 3, 0, true);
-	set64(TSS + X86_TSS64_RSP0, RSP0);
-	set64(TSS + X86_TSS64_IST1, IST1);
-
-	memset(&cpu, 0, sizeof(cpu));
-	cpu.mem = &mem;
-	cpu.regs.rip = KCODE;
-	cpu.regs.rsp = KSTACK;
-	cpu.regs.rflags = X86_RFLAGS_FIXED | X86_RFLAGS_IF;
-	cpu.sregs.cs = seg(0x10, 0xb, true, false);
-	cpu.sregs.ss = seg(0x18, 0x3, false, true);
-	cpu.sregs.ds = cpu.sregs.es = cpu.sregs.fs = cpu.sregs.gs = seg(0x18, 0x3, false, true);
-	cpu.sregs.tr = (struct kvm_segment){ .selector = 0x40, .base = KBASE + TSS, .limit = 0x67, .type = 0xb,
-					     .present = 1 };
-	cpu.sregs.gdt = (struct kvm_dtable){ .base = KBASE + GDT, .limit = sizeof(gdt) - 1 };
-	cpu.sregs.idt = (struct kvm_dtable){ .base = KBASE + IDT, .limit = 0xfff };
-	cpu.sregs.cr0 = X86_CR0_PE | X86_CR0_PG | X86_CR0_WP | X86_CR0_NE;
-	cpu.sregs.cr3 = 0x1000;
-	cpu.sregs.cr4 = X86_CR4_PAE;
-	cpu.sregs.efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_NXE | 1;
-	memset(&stats, 0, sizeof(stats));
-	memset(&rep, 0, sizeof(rep));
-	return 0;
-}
-
-static int teardown(void **state __attribute__((unused)))
-{
-	guest_mem_destroy(&mem);
-	return 0;
-}
-
-static void to_user(void)
-{
-	cpu.sregs.cs = seg(0x33, 0xb, true, false);
-	cpu.sregs.ss = seg(0x2b, 0x3, false, true);
-	cpu.regs.rip = UCODE;
-	cpu.regs.rsp = USTACK;
-}
-
-static enum x86_emu_result emulate(const uint8_t *b, size_t n)
-{
-	return x86_emu_instruction(&cpu, b, n, &stats, &rep);
-}
-
-/* One behaviour per test; every test gets a fresh guest from setup(). */
-#define TEST(name) static void name(void **state __attribute__((unused)))
-
-#define EMULATE(...) ({ static const uint8_t insn_[] = { __VA_ARGS__ }; emulate(insn_, sizeof(insn_)); })
-
-/* GUEST_FAULT with exactly this exception, and no register changed. */
-static void expect_fault(enum x86_emu_result res, const struct x86_emu_cpu *before, uint8_t vec, int code)
-{
-	assert_int_equal(res, X86_EMU_GUEST_FAULT);
-	assert_int_equal(rep.fault.vector, vec);
-	assert_int_equal(rep.fault.has_error_code, code >= 0);
-	if (code >= 0)
-		assert_int_equal(rep.fault.error_code, (uint32_t)code);
-	assert_memory_equal(&cpu.regs, &before->regs, sizeof(cpu.regs));
-	assert_memory_equal(&cpu.sregs, &before->sregs, sizeof(cpu.sregs));
-	assert_int_equal(cpu.dirty, 0);
-}
+#include "emulate_fixture.h"
 
 /* The five 8-byte words an IA-32e delivery pushes below top (SS at the top). */
 static void expect_frame64(uint64_t top, uint64_t rip, uint64_t cs, uint64_t rflags, uint64_t rsp, uint64_t ss)
@@ -190,7 +34,7 @@ static void expect_segment(const struct kvm_segment *s, uint16_t sel, uint8_t ty
 	assert_int_equal(s->limit, 0xffffffff);
 }
 
-/* --- clac / stac / fwait ---------------------------------------------------- */
+/* --- clac / stac ---------------------------------------------------------- */
 
 TEST(clac_clears_ac_and_advances_rip)
 {
@@ -223,30 +67,6 @@ TEST(lock_prefix_raises_ud)
 {
 	struct x86_emu_cpu before = cpu;
 	expect_fault(EMULATE(0xf0, 0x0f, 0x01, 0xca), &before, X86_VEC_UD, -1);
-}
-
-TEST(fwait_is_a_noop_without_pending_x87_exception)
-{
-	cpu.x87_fsw = 0x3800;   /* TOP = 7, no exception flags */
-	assert_int_equal(EMULATE(0x9b), X86_EMU_DONE);
-	assert_int_equal(cpu.regs.rip, KCODE + 1);
-	assert_int_equal(cpu.regs.rflags, X86_RFLAGS_FIXED | X86_RFLAGS_IF);
-}
-
-TEST(fwait_with_pending_unmasked_exception_raises_mf)
-{
-	struct x86_emu_cpu before;
-	cpu.x87_fsw = 0x0081;   /* IE + ES */
-	before = cpu;
-	expect_fault(EMULATE(0x9b), &before, X86_VEC_MF, -1);
-}
-
-TEST(fwait_with_ts_and_mp_raises_nm)
-{
-	struct x86_emu_cpu before;
-	cpu.sregs.cr0 |= X86_CR0_TS | X86_CR0_MP;
-	before = cpu;
-	expect_fault(EMULATE(0x9b), &before, X86_VEC_NM, -1);
 }
 
 /* --- popcnt ------------------------------------------------------------------ */
@@ -928,8 +748,6 @@ TEST(stats_print_names_each_kind)
 	free(text);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -937,9 +755,6 @@ int main(void)
 		T(stac_sets_ac),
 		T(clac_at_cpl3_raises_ud),
 		T(lock_prefix_raises_ud),
-		T(fwait_is_a_noop_without_pending_x87_exception),
-		T(fwait_with_pending_unmasked_exception_raises_mf),
-		T(fwait_with_ts_and_mp_raises_nm),
 		T(popcnt_64bit_register_source_clears_flags),
 		T(popcnt_32bit_zero_extends_and_16bit_keeps_upper_bits),
 		T(popcnt_of_zero_sets_only_zf),

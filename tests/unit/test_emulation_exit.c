@@ -176,40 +176,37 @@ TEST(no_bytes_without_the_flag_or_with_too_little_data)
 
 /* --- what else to read -------------------------------------------------------------- */
 
-TEST(x87_status_is_read_for_fwait_with_or_without_prefixes)
+TEST(fwait_asks_for_the_fpu_state_then_completes_with_it)
 {
 	static const uint8_t fwait[] = { 0x9b }, prefixed[] = { 0x66, 0x48, 0x9b };
+	static struct kvm_xsave xsave;   /* FSW 0: no x87 exception pending */
+	const uint8_t *forms[] = { fwait, prefixed };
+	const size_t lens[] = { sizeof(fwait), sizeof(prefixed) };
 
-	kvm_reports(fwait, sizeof(fwait));
-	x86_emu_exit_prepare(run, &cpu, &ex);
-	assert_true(ex.need_x87_status);
-	kvm_reports(prefixed, sizeof(prefixed));
-	x86_emu_exit_prepare(run, &cpu, &ex);
-	assert_true(ex.need_x87_status);
+	for (int i = 0; i < 2; i++) {
+		cpu.regs.rip = KCODE;
+		cpu.fpu = NULL;
+		cpu.dirty = 0;
+		kvm_reports(forms[i], lens[i]);
+		x86_emu_exit_prepare(run, &cpu, &ex);
+		/* Without the x87/SSE image: asked for, nothing changed. */
+		assert_int_equal(x86_emu_exit_run(&cpu, &ex, &stats, &rep), X86_EMU_NEED_FPU);
+		assert_int_equal(cpu.regs.rip, KCODE);
+		assert_int_equal(cpu.dirty, 0);
+		/* With it (what vcpu.c reads with KVM_GET_XSAVE): done. */
+		cpu.fpu = &xsave;
+		assert_int_equal(x86_emu_exit_run(&cpu, &ex, &stats, &rep), X86_EMU_DONE);
+		assert_int_equal(cpu.regs.rip, KCODE + lens[i]);
+	}
+	cpu.fpu = NULL;
 }
 
-TEST(x87_status_is_read_when_the_bytes_do_not_say)
+TEST(other_instructions_do_not_need_the_fpu_state)
 {
-	static const uint8_t prefixes_only[] = { 0xf3, 0x66 };
-
-	x86_emu_exit_prepare(run, &cpu, &ex);   /* no bytes: the emulator fetches; it may be fwait */
-	assert_int_equal(ex.insn_len, 0);
-	assert_true(ex.need_x87_status);
-	kvm_reports(prefixes_only, sizeof(prefixes_only));
-	x86_emu_exit_prepare(run, &cpu, &ex);
-	assert_true(ex.need_x87_status);
-}
-
-TEST(x87_status_is_not_read_for_other_instructions)
-{
-	static const uint8_t popcnt[] = { 0xf3, 0x48, 0x0f, 0xb8, 0xc1 };
-
 	kvm_reports(clac, sizeof(clac));
 	x86_emu_exit_prepare(run, &cpu, &ex);
-	assert_false(ex.need_x87_status);
-	kvm_reports(popcnt, sizeof(popcnt));
-	x86_emu_exit_prepare(run, &cpu, &ex);
-	assert_false(ex.need_x87_status);
+	assert_int_equal(x86_emu_exit_run(&cpu, &ex, &stats, &rep), X86_EMU_DONE);
+	assert_false(cpu.dirty & X86_EMU_DIRTY_FPU);
 }
 
 TEST(syscall_msrs_are_read_only_for_a_broken_syscall_state)
@@ -217,7 +214,6 @@ TEST(syscall_msrs_are_read_only_for_a_broken_syscall_state)
 	kvm_reports(clac, sizeof(clac));
 	x86_emu_exit_prepare(run, &cpu, &ex);
 	assert_false(ex.need_syscall_msrs);
-	assert_false(ex.need_x87_status);
 
 	at_broken_syscall();
 	x86_emu_exit_prepare(run, &cpu, &ex);
@@ -316,9 +312,8 @@ int main(void)
 		T(instruction_bytes_are_copied_out_of_kvm_run),
 		T(instruction_size_beyond_the_15_bytes_is_clamped),
 		T(no_bytes_without_the_flag_or_with_too_little_data),
-		T(x87_status_is_read_for_fwait_with_or_without_prefixes),
-		T(x87_status_is_read_when_the_bytes_do_not_say),
-		T(x87_status_is_not_read_for_other_instructions),
+		T(fwait_asks_for_the_fpu_state_then_completes_with_it),
+		T(other_instructions_do_not_need_the_fpu_state),
 		T(syscall_msrs_are_read_only_for_a_broken_syscall_state),
 		T(plain_clac_sets_the_registers_only),
 		T(broken_syscall_is_completed_once_the_msrs_are_read),

@@ -2,13 +2,10 @@
 #include "arch/x86/emulate.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
 
 enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_NONE = -1 };
-
-#define X87_FSW_ES 0x80u   /* error summary: an unmasked x87 exception is pending */
 
 /* One decoded instruction. */
 struct insn {
@@ -22,7 +19,7 @@ struct insn {
 	enum x86_emu_kind kind;
 	uint8_t vector;         /* int n */
 	const char *why;        /* -ENOTSUP: what is not emulated */
-	/* popcnt */
+	/* popcnt, and the memory operand of the x87/SSE state instructions */
 	unsigned op_size;       /* bits */
 	unsigned reg;           /* destination register */
 	bool mem;               /* source in memory, else register rm */
@@ -55,6 +52,11 @@ static const char *const kind_names[X86_EMU_KIND_COUNT] = {
 	[X86_EMU_KIND_POPCNT] = "popcnt",
 	[X86_EMU_KIND_INT3] = "int3",
 	[X86_EMU_KIND_INT_N] = "int n",
+	[X86_EMU_KIND_FNCLEX] = "fnclex",
+	[X86_EMU_KIND_LDMXCSR] = "ldmxcsr",
+	[X86_EMU_KIND_STMXCSR] = "stmxcsr",
+	[X86_EMU_KIND_FXSAVE] = "fxsave",
+	[X86_EMU_KIND_FXRSTOR] = "fxrstor",
 	[X86_EMU_KIND_SYSCALL_REPAIR] = "syscall repair",
 	[X86_EMU_KIND_EXCEPTION] = "exception",
 };
@@ -173,6 +175,24 @@ static int decode_modrm(struct kvm_regs *regs, struct insn *d)
 	return 0;
 }
 
+/* 0f ae /0../3 with a memory operand and no 66/f2/f3 prefix (SDM "NP"): fxsave fxrstor ldmxcsr stmxcsr. */
+static int decode_group15(struct kvm_regs *regs, struct insn *d)
+{
+	static const enum x86_emu_kind kinds[4] = {
+		X86_EMU_KIND_FXSAVE, X86_EMU_KIND_FXRSTOR, X86_EMU_KIND_LDMXCSR, X86_EMU_KIND_STMXCSR,
+	};
+	uint8_t modrm;
+
+	if (d->len >= d->avail)
+		return d->len >= X86_EMU_MAX_INSN ? -E2BIG : -EAGAIN;
+	modrm = d->b[d->len];
+	/* mod 3 is the fences and (f3) the fs/gs base moves; /4../7 xsave, xrstor, xsaveopt, clflush. */
+	if ((modrm >> 6) == 3 || ((modrm >> 3) & 7) > 3 || d->opsize || d->rep || d->repne)
+		return -ENOSYS;
+	d->kind = kinds[(modrm >> 3) & 7];
+	return decode_modrm(regs, d);
+}
+
 static int decode(struct kvm_regs *regs, struct insn *d)
 {
 	uint8_t b, b2, b3;
@@ -218,6 +238,13 @@ opcode:
 	case 0xcd:
 		d->kind = X86_EMU_KIND_INT_N;
 		return next_byte(d, &d->vector);
+	case 0xdb:
+		if ((r = next_byte(d, &b2)) < 0)
+			return r;
+		if (b2 != 0xe2)
+			return -ENOSYS;
+		d->kind = X86_EMU_KIND_FNCLEX;
+		return 0;
 	case 0x0f:
 		if ((r = next_byte(d, &b2)) < 0)
 			return r;
@@ -229,6 +256,8 @@ opcode:
 			d->kind = b3 == 0xca ? X86_EMU_KIND_CLAC : X86_EMU_KIND_STAC;
 			return 0;
 		}
+		if (b2 == 0xae)
+			return decode_group15(regs, d);
 		if (b2 == 0xb8 && d->rep && !d->repne) {
 			d->kind = X86_EMU_KIND_POPCNT;
 			if (d->mode == 64 && (d->rex & 8))
@@ -372,14 +401,22 @@ static const struct kvm_segment *segment(const struct kvm_sregs *s, int seg)
 	}
 }
 
-static enum x86_emu_result read_operand(struct x86_emu_cpu *cpu, const struct insn *d, uint64_t *value,
-					struct x86_emu_report *rep)
+/*
+ * Reads or writes size bytes at d's memory operand: segmentation (SDM vol. 3
+ * §3.4, §5.3), canonical check, alignment (align > 1: #GP(0) when the linear
+ * address is not a multiple of it, whatever the segment), then the page walk.
+ * A write faults before it moves a byte. Alignment checking (#AC, CR0.AM at
+ * CPL 3) is not modelled: user code never reaches this emulator on PVM.
+ */
+static enum x86_emu_result operand_access(struct x86_emu_cpu *cpu, const struct insn *d, void *buf, size_t size,
+					  unsigned align, bool write, struct x86_emu_report *rep)
 {
 	const struct kvm_sregs *s = &cpu->sregs;
 	const unsigned long long rip = cpu->regs.rip;
-	const unsigned size = d->op_size / 8;
 	const uint8_t vec = d->mseg == SEG_SS ? X86_VEC_SS : X86_VEC_GP;
+	const char *name = x86_emu_kind_name(d->kind);
 	uint64_t ea = d->ea, la;
+	unsigned access;
 	int r;
 
 	if (d->rip_rel)
@@ -389,28 +426,36 @@ static enum x86_emu_result read_operand(struct x86_emu_cpu *cpu, const struct in
 	if (d->mode == 64) {
 		/* §3.4.2.1: only FS and GS have bases in 64-bit mode. */
 		la = ea + (d->mseg == SEG_FS ? s->fs.base : d->mseg == SEG_GS ? s->gs.base : 0);
-		if (!page_walk_canonical(s, la))
+		if (!page_walk_canonical(s, la) || !page_walk_canonical(s, la + size - 1))
 			return raise_in(rep, vec, true, 0, "operand address is not canonical", rip);
 	} else {
 		const struct kvm_segment *sg = segment(s, d->mseg);
 
 		if (sg->unusable || !sg->present)
 			return raise_in(rep, vec, true, 0, "operand segment is not usable", rip);
-		if ((sg->type & 0x8) && !(sg->type & 0x2))
-			return raise_in(rep, X86_VEC_GP, true, 0, "operand in an execute-only code segment", rip);
+		if ((sg->type & 0x8) && (write || !(sg->type & 0x2)))
+			return raise_in(rep, X86_VEC_GP, true, 0, write ? "operand written in a code segment"
+				       : "operand in an execute-only code segment", rip);
+		if (!(sg->type & 0x8) && write && !(sg->type & 0x2))
+			return raise_in(rep, X86_VEC_GP, true, 0, "operand written in a read-only segment", rip);
 		if (!(sg->type & 0x8) && (sg->type & 0x4)) {
-			error_set(&rep->msg, -ENOTSUP, "popcnt at rip 0x%llx: expand-down segment not emulated", rip);
+			error_set(&rep->msg, -ENOTSUP, "%s at rip 0x%llx: expand-down segment not emulated", name, rip);
 			return X86_EMU_UNSUPPORTED;
 		}
 		if (ea + size - 1 > sg->limit)
 			return raise_in(rep, vec, true, 0, "operand beyond the segment limit", rip);
 		la = (uint32_t)(sg->base + ea);
 	}
-	*value = 0;
-	r = page_walk_read(cpu->mem, s, la, value, size,
-			   page_walk_data_access(descriptor_cpl(s), cpu->regs.rflags, false), &rep->fault, &rep->msg);
+	if (align > 1 && (la & (align - 1)))
+		return raise_in(rep, X86_VEC_GP, true, 0, align == X86_FX_ALIGN ? "memory operand is not 16-byte aligned"
+				: "memory operand is misaligned", rip);
+	access = page_walk_data_access(descriptor_cpl(s), cpu->regs.rflags, write);
+	if (write)
+		r = page_walk_write(cpu->mem, s, la, buf, size, access, &rep->fault, &rep->msg);
+	else
+		r = page_walk_read(cpu->mem, s, la, buf, size, access, &rep->fault, &rep->msg);
 	if (r < 0)
-		error_prefix(&rep->msg, "popcnt at rip 0x%llx: source operand", rip);
+		error_prefix(&rep->msg, "%s at rip 0x%llx: %s operand", name, rip, write ? "destination" : "source");
 	return from_errno(r);
 }
 
@@ -422,7 +467,8 @@ static enum x86_emu_result exec_popcnt(struct x86_emu_cpu *cpu, const struct ins
 	enum x86_emu_result res;
 
 	if (d->mem) {
-		res = read_operand(cpu, d, &src, rep);
+		src = 0;
+		res = operand_access(cpu, d, &src, d->op_size / 8, 1, false, rep);
 		if (res != X86_EMU_DONE)
 			return res;
 	} else {
@@ -439,6 +485,100 @@ static enum x86_emu_result exec_popcnt(struct x86_emu_cpu *cpu, const struct ins
 	if (!src)
 		cpu->regs.rflags |= X86_RFLAGS_ZF;
 	cpu->regs.rip = next;
+	return X86_EMU_DONE;
+}
+
+/* FXSAVE/FXRSTOR area layout for d (SDM vol. 1 §10.5.1; AMD APM vol. 2 §3.1.7 for FFXSR). */
+static struct x86_fx_format fx_format(const struct x86_emu_cpu *cpu, const struct insn *d)
+{
+	struct x86_fx_format fmt = { .wide = d->mode == 64 && (d->rex & 8) };
+
+	if (d->mode == 64)
+		fmt.nxmm = (cpu->sregs.efer & X86_EFER_FFXSR) && descriptor_cpl(&cpu->sregs) == 0 ? 0 : 16;
+	else
+		fmt.nxmm = (cpu->sregs.cr4 & X86_CR4_OSFXSR) ? 8 : 0;
+	return fmt;
+}
+
+/* The x87/SSE state instructions; exceptions in the order of their SDM tables: #UD, #NM, operand, MXCSR. */
+static enum x86_emu_result exec_fpu(struct x86_emu_cpu *cpu, const struct insn *d, uint64_t next,
+				    struct x86_emu_report *rep)
+{
+	const unsigned long long rip = cpu->regs.rip;
+	const char *name = x86_emu_kind_name(d->kind);
+	const uint64_t cr0 = cpu->sregs.cr0;
+	_Alignas(16) uint8_t area[X86_FX_SIZE];
+	struct x86_fx_format fmt = fx_format(cpu, d);
+	uint32_t mxcsr = 0;
+	enum x86_emu_result res = X86_EMU_DONE;
+	bool changes_fpu = false;
+
+	switch (d->kind) {
+	case X86_EMU_KIND_FWAIT:
+		if ((cr0 & (X86_CR0_MP | X86_CR0_TS)) == (X86_CR0_MP | X86_CR0_TS))
+			return raise_in(rep, X86_VEC_NM, false, 0, "CR0.TS and CR0.MP set", rip);
+		break;
+	case X86_EMU_KIND_LDMXCSR:
+	case X86_EMU_KIND_STMXCSR:
+		if ((cr0 & X86_CR0_EM) || !(cpu->sregs.cr4 & X86_CR4_OSFXSR))
+			return raise_in(rep, X86_VEC_UD, false, 0, "CR0.EM set or CR4.OSFXSR clear", rip);
+		if (cr0 & X86_CR0_TS)
+			return raise_in(rep, X86_VEC_NM, false, 0, "CR0.TS set", rip);
+		break;
+	default:
+		if (cr0 & (X86_CR0_TS | X86_CR0_EM))
+			return raise_in(rep, X86_VEC_NM, false, 0, "CR0.TS or CR0.EM set", rip);
+		break;
+	}
+	if (!cpu->fpu) {
+		error_set(&rep->msg, 0, "%s at rip 0x%llx needs the x87/SSE state", name, rip);
+		return X86_EMU_NEED_FPU;
+	}
+	switch (d->kind) {
+	case X86_EMU_KIND_FWAIT:
+		if (x86_fx_fsw(cpu->fpu) & X86_FSW_ES) {
+			if (cr0 & X86_CR0_NE)
+				return raise_in(rep, X86_VEC_MF, false, 0, "x87 exception pending", rip);
+			error_set(&rep->msg, -ENOTSUP, "fwait at rip 0x%llx: pending x87 exception with CR0.NE clear "
+				  "(FERR# reporting) not emulated", rip);
+			return X86_EMU_UNSUPPORTED;
+		}
+		break;
+	case X86_EMU_KIND_FNCLEX:
+		x86_fx_clear_exceptions(cpu->fpu);
+		changes_fpu = true;
+		break;
+	case X86_EMU_KIND_LDMXCSR:
+		res = operand_access(cpu, d, &mxcsr, 4, 1, false, rep);
+		if (res == X86_EMU_DONE && !x86_fx_mxcsr_valid(mxcsr, cpu->mxcsr_mask))
+			return raise_in(rep, X86_VEC_GP, true, 0, "the new MXCSR sets reserved bits", rip);
+		if (res == X86_EMU_DONE)
+			x86_fx_set_mxcsr(cpu->fpu, mxcsr);
+		changes_fpu = true;
+		break;
+	case X86_EMU_KIND_STMXCSR:
+		mxcsr = x86_fx_mxcsr(cpu->fpu);
+		res = operand_access(cpu, d, &mxcsr, 4, 1, true, rep);
+		break;
+	case X86_EMU_KIND_FXSAVE:
+		x86_fx_save(cpu->fpu, &fmt, cpu->mxcsr_mask, area);
+		res = operand_access(cpu, d, area, x86_fx_bytes(&fmt), X86_FX_ALIGN, true, rep);
+		break;
+	case X86_EMU_KIND_FXRSTOR:
+		res = operand_access(cpu, d, area, x86_fx_bytes(&fmt), X86_FX_ALIGN, false, rep);
+		if (res == X86_EMU_DONE && !x86_fx_restore(cpu->fpu, &fmt, cpu->mxcsr_mask, area))
+			return raise_in(rep, X86_VEC_GP, true, 0, "the MXCSR in the area sets reserved bits", rip);
+		changes_fpu = true;
+		break;
+	default:
+		break;
+	}
+	if (res != X86_EMU_DONE)
+		return res;
+	cpu->regs.rip = next;
+	cpu->dirty |= X86_EMU_DIRTY_REGS | (changes_fpu ? X86_EMU_DIRTY_FPU : 0);
+	error_set(&rep->msg, 0, "%s%s at rip 0x%llx", name, fmt.wide && (d->kind == X86_EMU_KIND_FXSAVE ||
+		  d->kind == X86_EMU_KIND_FXRSTOR) ? "64" : "", rip);
 	return X86_EMU_DONE;
 }
 
@@ -475,19 +615,12 @@ static enum x86_emu_result execute(struct x86_emu_cpu *cpu, const struct insn *d
 		cpu->dirty |= X86_EMU_DIRTY_REGS;
 		break;
 	case X86_EMU_KIND_FWAIT:
-		/* FWAIT: #NM with CR0.MP and CR0.TS, #MF when an unmasked x87 exception is pending. */
-		if ((cpu->sregs.cr0 & (X86_CR0_MP | X86_CR0_TS)) == (X86_CR0_MP | X86_CR0_TS))
-			return raise_in(rep, X86_VEC_NM, false, 0, "CR0.TS and CR0.MP set", rip);
-		if (cpu->x87_fsw & X87_FSW_ES) {
-			if (cpu->sregs.cr0 & X86_CR0_NE)
-				return raise_in(rep, X86_VEC_MF, false, 0, "x87 exception pending", rip);
-			error_set(&rep->msg, -ENOTSUP, "fwait at rip 0x%llx: pending x87 exception with CR0.NE clear "
-				  "(FERR# reporting) not emulated", rip);
-			return X86_EMU_UNSUPPORTED;
-		}
-		cpu->regs.rip = next;
-		cpu->dirty |= X86_EMU_DIRTY_REGS;
-		break;
+	case X86_EMU_KIND_FNCLEX:
+	case X86_EMU_KIND_LDMXCSR:
+	case X86_EMU_KIND_STMXCSR:
+	case X86_EMU_KIND_FXSAVE:
+	case X86_EMU_KIND_FXRSTOR:
+		return exec_fpu(cpu, d, next, rep);
 	case X86_EMU_KIND_POPCNT:
 		res = exec_popcnt(cpu, d, next, rep);
 		if (res != X86_EMU_DONE)
@@ -526,6 +659,7 @@ static void count(struct x86_emu_stats *stats, enum x86_emu_result res, enum x86
 	case X86_EMU_UNSUPPORTED: stats->unsupported++; break;
 	case X86_EMU_ERROR: stats->errors++; break;
 	case X86_EMU_TRIPLE_FAULT: stats->triple_faults++; break;
+	case X86_EMU_NEED_FPU: break;   /* not an outcome: the caller calls again with the state */
 	}
 }
 
@@ -553,102 +687,6 @@ enum x86_emu_result x86_emu_emulation_failure(struct x86_emu_cpu *cpu, const uin
 					      struct x86_emu_stats *stats, struct x86_emu_report *rep)
 {
 	return step(cpu, bytes, len, true, stats, rep);
-}
-
-/* --- syscall repair ------------------------------------------------------ */
-
-static bool not_syscall(struct vmon_error *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static bool not_syscall(struct vmon_error *why, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why) {
-		va_start(ap, fmt);
-		vsnprintf(why->msg, sizeof(why->msg), fmt, ap);
-		va_end(ap);
-		why->code = -EINVAL;
-	}
-	return false;
-}
-
-bool x86_emu_syscall_suspect(const struct x86_emu_cpu *cpu, struct x86_syscall_frame *frame,
-			     struct vmon_error *why)
-{
-	static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
-	const struct kvm_sregs *s = &cpu->sregs;
-	struct x86_syscall_frame f;
-	struct descriptor_gate gate;
-	struct x86_fault fault;
-	uint8_t entry[4];
-
-	if (!(s->efer & X86_EFER_LMA) || !s->cs.l)
-		return not_syscall(why, "not in 64-bit mode (EFER 0x%llx, CS.L %u)", (unsigned long long)s->efer,
-				   s->cs.l);
-	if (descriptor_cpl(s) != 0)
-		return not_syscall(why, "CPL %u at the exit (CS 0x%x)", descriptor_cpl(s), s->cs.selector);
-	if (page_walk_read(cpu->mem, s, cpu->regs.rsp, &f, sizeof(f), PAGE_WALK_PEEK, &fault, why) < 0) {
-		error_prefix(why, "no exception frame at RSP");
-		return false;
-	}
-	if ((f.cs & 3) != 3)
-		return not_syscall(why, "frame CS 0x%llx is not a CPL3 selector", (unsigned long long)f.cs);
-	if (!(f.error_code & X86_PF_U))
-		return not_syscall(why, "error code 0x%llx is not a user-mode access",
-				   (unsigned long long)f.error_code);
-	if (f.rip != s->cr2)
-		return not_syscall(why, "frame RIP 0x%llx differs from CR2 0x%llx", (unsigned long long)f.rip,
-				   (unsigned long long)s->cr2);
-	if (descriptor_read_gate(cpu->mem, s, X86_VEC_PF, false, PAGE_WALK_PEEK, &gate, &fault, why) < 0)
-		return false;
-	/* The handler may open with endbr64 (CONFIG_X86_KERNEL_IBT) before its clac. */
-	if (cpu->regs.rip != gate.offset &&
-	    (cpu->regs.rip != gate.offset + 4 ||
-	     page_walk_read(cpu->mem, s, gate.offset, entry, 4, PAGE_WALK_FETCH | PAGE_WALK_PEEK, &fault, NULL) < 0 ||
-	     memcmp(entry, endbr64, 4) != 0))
-		return not_syscall(why, "RIP 0x%llx is not the entry of the #PF handler 0x%llx",
-				   (unsigned long long)cpu->regs.rip, (unsigned long long)gate.offset);
-	if (frame)
-		*frame = f;
-	return true;
-}
-
-bool x86_emu_syscall_check(const struct x86_emu_cpu *cpu, struct x86_syscall_frame *frame,
-			   struct vmon_error *why)
-{
-	struct x86_syscall_frame f;
-	struct x86_fault fault;
-	uint8_t insn[2];
-
-	if (!x86_emu_syscall_suspect(cpu, &f, why))
-		return false;
-	if (cpu->msr_lstar == 0 || f.rip != cpu->msr_lstar)
-		return not_syscall(why, "frame RIP 0x%llx is not LSTAR 0x%llx", (unsigned long long)f.rip,
-				   (unsigned long long)cpu->msr_lstar);
-	/* RCX holds the return address SYSCALL saved: the instruction before it must be 0f 05. */
-	if (page_walk_read(cpu->mem, &cpu->sregs, cpu->regs.rcx - 2, insn, 2,
-			   PAGE_WALK_USER | PAGE_WALK_FETCH | PAGE_WALK_PEEK, &fault, NULL) < 0 ||
-	    insn[0] != 0x0f || insn[1] != 0x05)
-		return not_syscall(why, "no syscall instruction before RCX 0x%llx",
-				   (unsigned long long)cpu->regs.rcx);
-	if (frame)
-		*frame = f;
-	return true;
-}
-
-void x86_emu_syscall_complete(struct x86_emu_cpu *cpu, const struct x86_syscall_frame *frame)
-{
-	const uint16_t sel = (uint16_t)(cpu->msr_star >> 32);
-
-	/* SYSCALL loads fixed flat descriptors, not the GDT's (SDM vol. 2 SYSCALL). */
-	cpu->sregs.cs = (struct kvm_segment){ .selector = sel & 0xfffc, .limit = 0xffffffff, .type = 0xb,
-		.present = 1, .s = 1, .l = 1, .g = 1 };
-	cpu->sregs.ss = (struct kvm_segment){ .selector = (uint16_t)(sel + 8), .limit = 0xffffffff, .type = 0x3,
-		.present = 1, .s = 1, .db = 1, .g = 1 };
-	cpu->regs.rip = cpu->msr_lstar;
-	cpu->regs.rsp = frame->rsp;
-	cpu->regs.rflags = (frame->rflags & ~X86_RFLAGS_RF) | X86_RFLAGS_FIXED;
-	cpu->dirty |= X86_EMU_DIRTY_REGS | X86_EMU_DIRTY_SREGS;
 }
 
 /* --- exception delivery -------------------------------------------------- */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "arch/x86/descriptor.h"
+#include "arch/x86/fpu_image.h"
 #include "arch/x86/page_walk.h"
 #include "base/error.h"
 #include "base/guest_mem.h"
@@ -16,16 +17,21 @@
 /*
  * Monitor-side emulation of the instructions KVM's emulator rejects on PVM
  * hosts (KVM_EXIT_INTERNAL_ERROR / KVM_INTERNAL_ERROR_EMULATION; see
- * shared/notes/host-pvm.md): clac, stac, fwait, popcnt, int3 and int n, plus
- * the repair of a CPL3 `syscall` that the host left without its privilege
+ * shared/notes/host-pvm.md): clac, stac, popcnt, int3 and int n; the x87/SSE
+ * state instructions of Linux's FPU code (fwait, fnclex, ldmxcsr, stmxcsr,
+ * and fxsave/fxrstor, which KVM's emulator refuses in 64-bit mode); plus the
+ * repair of a CPL3 `syscall` that the host left without its privilege
  * switch. Pure code over a CPU-state struct: the caller does the ioctls.
  *
  * Use at an emulation-failure exit:
  *   KVM_GET_REGS/KVM_GET_SREGS into cpu.regs/cpu.sregs, cpu.mem = guest RAM;
  *   if (x86_emu_syscall_suspect(&cpu, NULL, NULL)) read MSR_STAR/MSR_LSTAR into cpu;
  *   res = x86_emu_emulation_failure(&cpu, insn_bytes, insn_size, &stats, &rep);
+ *   NEED_FPU: KVM_GET_XSAVE into a struct kvm_xsave, cpu.fpu = it,
+ *         cpu.mxcsr_mask = x86_fx_host_mxcsr_mask(); call again.
  *   DONE: KVM_SET_REGS if cpu.dirty & X86_EMU_DIRTY_REGS, KVM_SET_SREGS if
- *         cpu.dirty & X86_EMU_DIRTY_SREGS; KVM_RUN again.
+ *         cpu.dirty & X86_EMU_DIRTY_SREGS, KVM_SET_XSAVE if
+ *         cpu.dirty & X86_EMU_DIRTY_FPU; KVM_RUN again.
  *   GUEST_FAULT: rep.fault is the exception the instruction raises (state is
  *         untouched): x86_emu_raise() delivers it through the guest IDT (or
  *         inject it with KVM_SET_VCPU_EVENTS).
@@ -38,13 +44,15 @@ struct x86_emu_cpu {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	uint64_t msr_star, msr_lstar;  /* syscall repair only; 0 = not read */
-	uint16_t x87_fsw;              /* FPU status word (KVM_GET_FPU) for fwait; 0 = none pending */
+	struct kvm_xsave *fpu;         /* x87/SSE state (KVM_GET_XSAVE, arch/x86/fpu_image.h); NULL = not read */
+	uint32_t mxcsr_mask;           /* the CPU's MXCSR_MASK (x86_fx_host_mxcsr_mask); 0 = the default */
 	const struct guest_mem *mem;
 	unsigned dirty;                /* X86_EMU_DIRTY_*, OR-ed in by the emulator; the caller clears it */
 };
 
 #define X86_EMU_DIRTY_REGS  1u     /* write back with KVM_SET_REGS */
 #define X86_EMU_DIRTY_SREGS 2u     /* write back with KVM_SET_SREGS */
+#define X86_EMU_DIRTY_FPU   4u     /* write cpu.fpu back with KVM_SET_XSAVE */
 
 enum x86_emu_result {
 	X86_EMU_DONE,          /* state updated (see cpu.dirty) */
@@ -52,6 +60,7 @@ enum x86_emu_result {
 	X86_EMU_GUEST_FAULT,   /* the instruction raises rep.fault; state untouched */
 	X86_EMU_ERROR,         /* guest state points outside RAM (page tables, IDT, operand in MMIO) */
 	X86_EMU_TRIPLE_FAULT,  /* x86_emu_raise: #DF could not be delivered; the guest shuts down */
+	X86_EMU_NEED_FPU,      /* the instruction works on cpu.fpu, which is NULL: read it, call again; untouched */
 };
 
 enum x86_emu_kind {
@@ -62,6 +71,11 @@ enum x86_emu_kind {
 	X86_EMU_KIND_POPCNT,
 	X86_EMU_KIND_INT3,
 	X86_EMU_KIND_INT_N,
+	X86_EMU_KIND_FNCLEX,
+	X86_EMU_KIND_LDMXCSR,
+	X86_EMU_KIND_STMXCSR,
+	X86_EMU_KIND_FXSAVE,           /* fxsave and fxsave64 */
+	X86_EMU_KIND_FXRSTOR,          /* fxrstor and fxrstor64 */
 	X86_EMU_KIND_SYSCALL_REPAIR,
 	X86_EMU_KIND_EXCEPTION,        /* x86_emu_raise */
 	X86_EMU_KIND_COUNT
@@ -100,6 +114,8 @@ enum x86_emu_result x86_emu_instruction(struct x86_emu_cpu *cpu, const uint8_t *
  */
 enum x86_emu_result x86_emu_emulation_failure(struct x86_emu_cpu *cpu, const uint8_t *bytes, size_t len,
 					      struct x86_emu_stats *stats, struct x86_emu_report *rep);
+
+/* --- syscall repair (src/arch/x86/syscall_repair.c) --- */
 
 /* The #PF exception frame at RSP, lowest address first. */
 struct x86_syscall_frame {

@@ -19,17 +19,19 @@
  *   KVM_GET_REGS/KVM_GET_SREGS into cpu.regs/cpu.sregs, cpu.mem = guest RAM;
  *   x86_emu_exit_prepare(run, &cpu, &exit);
  *   exit.need_syscall_msrs: KVM_GET_MSRS MSR_STAR, MSR_LSTAR into cpu.msr_star/msr_lstar;
- *   exit.need_x87_status:   KVM_GET_FPU, fsw into cpu.x87_fsw;
  *   res = x86_emu_exit_run(&cpu, &exit, stats, &rep);
+ *   NEED_FPU (x87/SSE state instructions, nothing changed yet): KVM_GET_XSAVE
+ *         into a struct kvm_xsave, cpu.fpu = it, cpu.mxcsr_mask =
+ *         x86_fx_host_mxcsr_mask(); run again;
  *   DONE: KVM_SET_SREGS if cpu.dirty & X86_EMU_DIRTY_SREGS, then KVM_SET_REGS
- *         if cpu.dirty & X86_EMU_DIRTY_REGS; KVM_RUN again.
+ *         if cpu.dirty & X86_EMU_DIRTY_REGS, KVM_SET_XSAVE if X86_EMU_DIRTY_FPU;
+ *         KVM_RUN again.
  *   otherwise: log rep.msg.msg and stop the VM.
  */
 struct x86_emu_exit {
 	uint8_t insn[X86_EMU_MAX_INSN];   /* what KVM reported, copied out of the shared kvm_run */
 	size_t insn_len;                  /* 0: KVM gave none; the emulator fetches at CS:RIP */
 	bool need_syscall_msrs;           /* the state looks like a broken syscall (x86_emu_syscall_suspect) */
-	bool need_x87_status;             /* the instruction is (or may be) fwait */
 };
 
 /* After KVM_GET_REGS/KVM_GET_SREGS: the instruction bytes and what else to read. */

@@ -50,18 +50,21 @@
 /* Control register and EFER bits the walk and the emulator look at. */
 #define X86_CR0_PE   (1ull << 0)
 #define X86_CR0_MP   (1ull << 1)
+#define X86_CR0_EM   (1ull << 2)
 #define X86_CR0_TS   (1ull << 3)
 #define X86_CR0_NE   (1ull << 5)
 #define X86_CR0_WP   (1ull << 16)
 #define X86_CR0_PG   (1ull << 31)
 #define X86_CR4_PSE  (1ull << 4)
 #define X86_CR4_PAE  (1ull << 5)
+#define X86_CR4_OSFXSR (1ull << 9)
 #define X86_CR4_LA57 (1ull << 12)
 #define X86_CR4_SMEP (1ull << 20)
 #define X86_CR4_SMAP (1ull << 21)
 #define X86_EFER_LME (1ull << 8)
 #define X86_EFER_LMA (1ull << 10)
 #define X86_EFER_NXE (1ull << 11)
+#define X86_EFER_FFXSR (1ull << 14)   /* AMD fast FXSAVE/FXRSTOR */
 
 /* Page table entry bits. */
 #define X86_PTE_P   (1ull << 0)
