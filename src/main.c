@@ -18,6 +18,28 @@
 
 #define KERNEL_MAX_SIZE (1ull << 30)
 
+/* What became of the initrd: -v tells the members, a fallback is a warning. */
+static void log_initrd(const struct boot_result *boot)
+{
+	const struct initramfs_report *r = &boot->initramfs;
+	char line[256];
+
+	if (boot->initrd_note[0])
+		log_warn("%s", boot->initrd_note);
+	if (!r->members && !r->note[0])
+		return;
+	initramfs_report_summary(r, line, sizeof(line));
+	log_info("initrd: %s: %s", boot->initrd_decompressed ? "decompressed on the host" : "loaded as given",
+		 line);
+	for (unsigned i = 0; i < r->members && i < INITRAMFS_REPORT_MEMBERS; i++) {
+		initramfs_report_member(r, i, line, sizeof(line));
+		log_info("initrd: %s", line);
+	}
+	if (r->note[0])
+		log_info("initrd: from offset %llu passed through unchanged: %s",
+			 (unsigned long long)r->passthrough_offset, r->note);
+}
+
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
@@ -104,6 +126,7 @@ int main(int argc, char **argv)
 		.cmdline = cfg.cmdline,
 		.protocol = cfg.protocol,
 		.bzimage_guest_decompress = cfg.bzimage_guest_decompress,
+		.initrd_guest_decompress = cfg.initrd_guest_decompress,
 		.linux_extra_args = linux_args,
 	};
 	if (x86_boot_load(&mem, &req, &boot, &err) || x86_write_boot_tables(&mem, &err) ||
@@ -116,6 +139,7 @@ int main(int argc, char **argv)
 		 (unsigned long long)boot.kernel_start, (unsigned long long)boot.kernel_end,
 		 (unsigned long long)boot.entry,
 		 boot.mode == BOOT_ENTRY_LONG_MODE ? "64-bit Linux boot protocol" : "32-bit PVH entry");
+	log_initrd(&boot);
 	if (profile.emulated_ring0)
 		log_warn("this host runs guest kernel code in KVM's instruction emulator (%s): guest kernels run "
 			 "about 1000 times slower than on VT-x/AMD-V; working around its gaps%s%s", profile.reason,

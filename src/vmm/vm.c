@@ -384,6 +384,11 @@ int vm_run(struct vm *vm)
 			double init = boot_timer_seconds(&vm->legacy.boot_timer, BOOT_TIMER_INIT_REACHED);
 			if (init >= 0)
 				fprintf(stderr, "vmon: guest init reached after %.3f s\n", init);
+			if (vm->boot.initrd_decompressed) {
+				char line[256];
+				initramfs_report_summary(&vm->boot.initramfs, line, sizeof(line));
+				fprintf(stderr, "vmon: initrd decompressed on the host: %s\n", line);
+			}
 			stats_print(total, stderr);
 			for (unsigned i = 0; vm->virtio && i < vm->virtio->count; i++) {
 				const struct virtio_slot *slot = &vm->virtio->slots[i];

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch/x86/initramfs.h"
 #include "vmm/error.h"
 #include "vmm/guest_mem.h"
 
@@ -45,6 +46,10 @@ struct boot_request {
 	 * in the guest; false (default) = decompress the payload on the host and
 	 * load the ELF inside. */
 	bool bzimage_guest_decompress;
+	/* initrd: true = load it as given (the kernel decompresses its members);
+	 * false (default) = decompress its compressed members on the host
+	 * (initramfs.h) and load the plain cpio. */
+	bool initrd_guest_decompress;
 };
 
 struct boot_result {
@@ -55,6 +60,12 @@ struct boot_result {
 	uint64_t kernel_start, kernel_end;  /* loaded image range */
 	uint64_t initrd_addr, initrd_size;  /* 0 when none */
 	const char *payload_compression;    /* "xz", "zstd", "gzip", or NULL */
+	/* The initrd: what host decompression did (members == 0: not tried).
+	 * initrd_decompressed: the unpacked image was loaded; false with
+	 * initrd_note set: it was tried and the image went in as given. */
+	struct initramfs_report initramfs;
+	bool initrd_decompressed;
+	char initrd_note[512];
 	bool is_linux;               /* a bzImage, or an ELF with a "Linux" note: Linux kernel arguments apply */
 };
 
