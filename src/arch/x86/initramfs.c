@@ -145,6 +145,8 @@ static int align_out(struct unpack *u, size_t offset)
 {
 	size_t aligned = ALIGN4(u->out.len);
 
+	if (aligned == u->out.len)
+		return 0;
 	if (aligned > u->out.max)
 		return too_big(u, offset);
 	if (aligned > u->out.cap) {
@@ -164,7 +166,7 @@ static int append(struct unpack *u, size_t offset, size_t n)
 {
 	int ret = align_out(u, offset);
 
-	if (ret < 0)
+	if (ret < 0 || n == 0)
 		return ret;
 	if (n > u->out.max - u->out.len)
 		return too_big(u, offset);
