@@ -105,8 +105,8 @@ static int unpack_initrd(struct boot_ctx *c, const char *iname, uint64_t room)
 	ret = initramfs_unpack(req->initrd, req->initrd_size, (size_t)room,
 			       &c->unpacked, &size, &out->initramfs, c->err);
 	if (ret == -EFBIG) {
-		snprintf(out->initrd_note, sizeof(out->initrd_note), "%s: %s, the room below initrd_addr_max "
-			 "and the end of low RAM; loading it as given (the guest decompresses it)", iname,
+		snprintf(out->initrd_note, sizeof(out->initrd_note), "%s: %s, the room above the kernel and "
+			 "below initrd_addr_max and the end of low RAM; loading it as given (the guest decompresses it)", iname,
 			 c->err->msg);
 		error_clear(c->err);
 		return 0;
@@ -170,8 +170,11 @@ static int write_boot_data(struct boot_ctx *c, enum boot_protocol protocol)
 		return error_set(c->err, -EFAULT, "initrd at 0x%llx is not in guest RAM",
 				 (unsigned long long)c->initrd_addr);
 	/* The unpacked copy is in guest memory now. */
-	free(c->unpacked);
-	c->unpacked = NULL;
+	if (c->unpacked) {
+		free(c->unpacked);
+		c->unpacked = NULL;
+		c->initrd = NULL;
+	}
 	if (guest_mem_write(c->mem, X86_CMDLINE_ADDR, cmdline, strlen(cmdline) + 1) < 0)
 		return error_set(c->err, -EFAULT, "command line at 0x%llx is not in guest RAM", X86_CMDLINE_ADDR);
 
