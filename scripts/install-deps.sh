@@ -7,9 +7,11 @@
 set -eu
 
 # build: compiler, Meson/Ninja, the libraries vmon links (slirp.pc requires
-# glib-2.0, which --no-install-recommends does not bring)
+# glib-2.0, which --no-install-recommends does not bring); the compression
+# libraries cover every format Linux takes for a kernel or an initramfs
 BUILD="gcc libc6-dev pkg-config meson ninja-build
-liblzma-dev libzstd-dev zlib1g-dev libslirp-dev libglib2.0-dev"
+liblzma-dev libzstd-dev zlib1g-dev libbz2-dev liblz4-dev liblzo2-dev
+libslirp-dev libglib2.0-dev"
 # unit tests (iasl checks the ACPI tables) and the fuzz suite (libFuzzer needs
 # clang's runtime)
 UNIT="libcmocka-dev clang-14 libclang-rt-14-dev acpica-tools"

@@ -73,6 +73,10 @@ void cli_print_usage(FILE *out)
 	      "      --bzimage-guest-decompress\n"
 	      "                           enter a bzImage's own 64-bit entry and let it decompress\n"
 	      "                           itself, instead of decompressing its payload on the host\n"
+	      "      --initrd-guest-decompress\n"
+	      "                           load the initrd as given and let the kernel decompress it,\n"
+	      "                           instead of turning its compressed members into plain cpio\n"
+	      "                           on the host\n"
 	      "      --stats              print exit counts by reason and port when the VM ends\n"
 	      "      --no-linux-device-args\n"
 	      "                           do not append \"" VMON_LINUX_DEVICE_ARGS "\" to a Linux\n"
@@ -128,6 +132,7 @@ enum {
 	OPT_STATS,
 	OPT_BOOT_PROTOCOL,
 	OPT_BZIMAGE_GUEST_DECOMPRESS,
+	OPT_INITRD_GUEST_DECOMPRESS,
 	OPT_HOST_PROFILE,
 	OPT_NO_LINUX_DEVICE_ARGS,
 	OPT_DRIVE,
@@ -176,6 +181,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
 		{ "bzimage-guest-decompress", no_argument, NULL, OPT_BZIMAGE_GUEST_DECOMPRESS },
+		{ "initrd-guest-decompress", no_argument, NULL, OPT_INITRD_GUEST_DECOMPRESS },
 		{ "host-profile", required_argument, NULL, OPT_HOST_PROFILE },
 		{ "no-linux-device-args", no_argument, NULL, OPT_NO_LINUX_DEVICE_ARGS },
 		{ "drive", required_argument, NULL, OPT_DRIVE },
@@ -276,6 +282,9 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			break;
 		case OPT_BZIMAGE_GUEST_DECOMPRESS:
 			cfg->bzimage_guest_decompress = true;
+			break;
+		case OPT_INITRD_GUEST_DECOMPRESS:
+			cfg->initrd_guest_decompress = true;
 			break;
 		case OPT_DRIVE:
 			if (config_parse_drive(cfg, optarg, err))

@@ -28,6 +28,7 @@ struct vm_config {
 	bool stats;                  /* print exit statistics at the end */
 	enum boot_protocol protocol;
 	bool bzimage_guest_decompress;
+	bool initrd_guest_decompress;  /* load the initrd as given instead of decompressing it on the host */
 	int verbosity;               /* 0 = warnings, 1 = info, 2 = debug; -1 = errors only */
 	enum host_profile_mode host_profile;
 	bool linux_device_args;       /* append VMON_LINUX_DEVICE_ARGS to a Linux kernel's command line */

@@ -86,6 +86,28 @@ static int write_acpi_tables(struct machine *m, struct vmon_error *err)
 	return 0;
 }
 
+/* What became of the initrd: -v tells the members, a fallback is a warning. */
+static void log_initrd(const struct boot_result *boot)
+{
+	const struct initramfs_report *r = &boot->initramfs;
+	char line[256];
+
+	if (boot->initrd_note[0])
+		log_warn("%s", boot->initrd_note);
+	if (!r->members && !r->note[0])
+		return;
+	initramfs_report_summary(r, line, sizeof(line));
+	log_info("initrd: %s: %s", boot->initrd_decompressed ? "decompressed on the host" : "loaded as given",
+		 line);
+	for (unsigned i = 0; i < r->members && i < INITRAMFS_REPORT_MEMBERS; i++) {
+		initramfs_report_member(r, i, line, sizeof(line));
+		log_info("initrd: %s", line);
+	}
+	if (r->note[0])
+		log_info("initrd: from offset %llu passed through unchanged: %s",
+			 (unsigned long long)r->passthrough_offset, r->note);
+}
+
 int machine_load(struct machine *m, struct vmon_error *err)
 {
 	const struct vm_config *cfg = m->cfg;
@@ -109,6 +131,7 @@ int machine_load(struct machine *m, struct vmon_error *err)
 		.cmdline = cfg->cmdline,
 		.protocol = cfg->protocol,
 		.bzimage_guest_decompress = cfg->bzimage_guest_decompress,
+		.initrd_guest_decompress = cfg->initrd_guest_decompress,
 		.linux_extra_args = linux_args,
 		.acpi_rsdp_addr = X86_ACPI_ADDR,   /* write_acpi_tables() puts the RSDP there */
 	};
@@ -122,6 +145,7 @@ int machine_load(struct machine *m, struct vmon_error *err)
 		 (unsigned long long)m->boot.kernel_start, (unsigned long long)m->boot.kernel_end,
 		 (unsigned long long)m->boot.entry,
 		 m->boot.mode == BOOT_ENTRY_LONG_MODE ? "64-bit Linux boot protocol" : "32-bit PVH entry");
+	log_initrd(&m->boot);
 	if (m->profile.emulated_ring0)
 		log_warn("this host runs guest kernel code in KVM's instruction emulator (%s): guest kernels run "
 			 "about 1000 times slower than on VT-x/AMD-V; working around its gaps%s%s", m->profile.reason,

@@ -375,6 +375,8 @@ fail:
 
 int vm_boot(struct vm *vm, const struct boot_result *boot, struct vmon_error *err)
 {
+	if (boot->initrd_decompressed)
+		initramfs_report_summary(&boot->initramfs, vm->initrd_summary, sizeof(vm->initrd_summary));
 	return vcpu_set_boot_state(&vm->vcpus[0], boot, err);
 }
 
@@ -558,6 +560,8 @@ int vm_run(struct vm *vm)
 			double init = boot_timer_seconds(&vm->legacy.boot_timer, BOOT_TIMER_INIT_REACHED);
 			if (init >= 0)
 				fprintf(stderr, "vmon: guest init reached after %.3f s\n", init);
+			if (vm->initrd_summary[0])
+				fprintf(stderr, "vmon: initrd decompressed on the host: %s\n", vm->initrd_summary);
 			stats_print(total, stderr);
 			for (unsigned i = 0; vm->virtio && i < vm->virtio->count; i++) {
 				const struct virtio_slot *slot = &vm->virtio->slots[i];

@@ -59,6 +59,7 @@ struct vm {
 	unsigned vcpus_parked;
 	unsigned vcpus_running;           /* threads started and not yet ended */
 	uint64_t save_restore_rounds;     /* --test-save-restore rounds done */
+	char initrd_summary[256];         /* what the host did to the initrd, for --stats ("" when nothing) */
 	struct timespec start_time;
 };
 

@@ -57,7 +57,8 @@ static void run_with_all_options(void **state)
 	struct vmon_error err = { 0 };
 	(void)state;
 	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k.elf", "--initrd", "i.cpio", "--cmdline",
-			       "console=ttyS0", "--mem", "64M", "--cpus", "1", "--stats", "--boot-protocol", "pvh"),
+			       "console=ttyS0", "--mem", "64M", "--cpus", "1", "--stats", "--boot-protocol", "pvh",
+			       "--initrd-guest-decompress"),
 			 CLI_RUN);
 	assert_string_equal(cfg.kernel_path, "k.elf");
 	assert_string_equal(cfg.initrd_path, "i.cpio");
@@ -66,6 +67,7 @@ static void run_with_all_options(void **state)
 	assert_int_equal(cfg.ncpus, 1);
 	assert_true(cfg.stats);
 	assert_int_equal(cfg.protocol, BOOT_PROTOCOL_PVH);
+	assert_true(cfg.initrd_guest_decompress);
 }
 
 static void run_defaults(void **state)
@@ -81,6 +83,7 @@ static void run_defaults(void **state)
 	assert_false(cfg.stats);
 	assert_int_equal(cfg.protocol, BOOT_PROTOCOL_AUTO);
 	assert_false(cfg.bzimage_guest_decompress);
+	assert_false(cfg.initrd_guest_decompress);
 	assert_true(cfg.linux_device_args);
 	assert_int_equal(cfg.host_profile, HOST_PROFILE_AUTO);
 	assert_int_equal(PARSE(&cfg, &err, "run", "-k", "k", "--no-linux-device-args", "--host-profile", "none"),

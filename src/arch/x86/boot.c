@@ -10,6 +10,7 @@
 #include "arch/x86/bzimage.h"
 #include "arch/x86/decompress.h"
 #include "arch/x86/elf_loader.h"
+#include "arch/x86/initramfs.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/pvh.h"
 
@@ -27,6 +28,9 @@ struct boot_ctx {
 	const uint8_t *image;           /* the file as given */
 	const struct bzimage *bz;       /* its setup header, or NULL for a plain ELF */
 	uint64_t initrd_addr;
+	const uint8_t *initrd;          /* what goes into guest memory: req->initrd or unpacked */
+	size_t initrd_size;
+	uint8_t *unpacked;              /* the host-decompressed initramfs (freed at the end), or NULL */
 	char *cmdline;                  /* the request's, plus linux_extra_args for a Linux kernel */
 };
 
@@ -82,6 +86,44 @@ static int check_cmdline(struct boot_ctx *c)
 }
 
 /*
+ * Decompresses the initrd's compressed members on the host unless the
+ * request says not to. The result must fit in room, the space the initrd
+ * may occupy; when it does not, the image is loaded as given (the guest
+ * decompresses it, as without vmon's help) and initrd_note says so.
+ */
+static int unpack_initrd(struct boot_ctx *c, const char *iname, uint64_t room)
+{
+	const struct boot_request *req = c->req;
+	struct boot_result *out = c->out;
+	size_t size;
+	int ret;
+
+	c->initrd = req->initrd;
+	c->initrd_size = req->initrd_size;
+	if (req->initrd_guest_decompress || req->initrd_size == 0)
+		return 0;
+	ret = initramfs_unpack(req->initrd, req->initrd_size, (size_t)room,
+			       &c->unpacked, &size, &out->initramfs, c->err);
+	if (ret == -EFBIG) {
+		snprintf(out->initrd_note, sizeof(out->initrd_note), "%s: %s, the room above the kernel and "
+			 "below initrd_addr_max and the end of low RAM; loading it as given (the guest decompresses it)", iname,
+			 c->err->msg);
+		error_clear(c->err);
+		return 0;
+	}
+	if (ret < 0) {
+		error_prefix(c->err, "%s", iname);
+		return ret;
+	}
+	if (c->unpacked) {
+		c->initrd = c->unpacked;
+		c->initrd_size = size;
+		out->initrd_decompressed = true;
+	}
+	return 0;
+}
+
+/*
  * The initrd goes page-aligned as high as possible below both the kernel's
  * initrd_addr_max (the highest byte it may occupy) and the end of low RAM,
  * but above the kernel and the BIOS hole.
@@ -89,20 +131,24 @@ static int check_cmdline(struct boot_ctx *c)
 static int place_initrd(struct boot_ctx *c, uint64_t kernel_end)
 {
 	const char *iname = c->req->initrd_name ? c->req->initrd_name : "initrd";
-	uint64_t size = c->req->initrd_size;
 	uint64_t addr_max = c->bz ? c->bz->hdr.initrd_addr_max : BOOT_DEFAULT_INITRD_ADDR_MAX;
-	uint64_t top = guest_mem_low_end(c->mem), floor;
+	uint64_t top = guest_mem_low_end(c->mem), floor, size;
+	int ret;
 
 	c->initrd_addr = 0;
 	if (!c->req->initrd)
 		return 0;
-	if (size == 0)
+	if (c->req->initrd_size == 0)
 		return error_set(c->err, -EINVAL, "%s: initrd is empty", iname);
 	if (addr_max + 1 < top)
 		top = addr_max + 1;
 	floor = (kernel_end + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1);
 	if (floor < X86_BIOS_HOLE_END)
 		floor = X86_BIOS_HOLE_END;
+	ret = unpack_initrd(c, iname, top > floor ? top - floor : 0);
+	if (ret < 0)
+		return ret;
+	size = c->initrd_size;
 	if (size > top || ((top - size) & ~(PAGE_SIZE_4K - 1)) < floor)
 		return error_set(c->err, -E2BIG, "%s: initrd of %llu bytes is too big: it must fit between the "
 				 "kernel's end 0x%llx and 0x%llx (initrd_addr_max 0x%llx, low RAM ends at 0x%llx)",
@@ -117,12 +163,18 @@ static int place_initrd(struct boot_ctx *c, uint64_t kernel_end)
 static int write_boot_data(struct boot_ctx *c, enum boot_protocol protocol)
 {
 	const char *cmdline = cmdline_of(c);
-	uint64_t initrd_size = c->req->initrd ? c->req->initrd_size : 0;
+	uint64_t initrd_size = c->initrd ? c->initrd_size : 0;
 	int ret;
 
-	if (initrd_size && guest_mem_write(c->mem, c->initrd_addr, c->req->initrd, initrd_size) < 0)
+	if (initrd_size && guest_mem_write(c->mem, c->initrd_addr, c->initrd, initrd_size) < 0)
 		return error_set(c->err, -EFAULT, "initrd at 0x%llx is not in guest RAM",
 				 (unsigned long long)c->initrd_addr);
+	/* The unpacked copy is in guest memory now. */
+	if (c->unpacked) {
+		free(c->unpacked);
+		c->unpacked = NULL;
+		c->initrd = NULL;
+	}
 	if (guest_mem_write(c->mem, X86_CMDLINE_ADDR, cmdline, strlen(cmdline) + 1) < 0)
 		return error_set(c->err, -EFAULT, "command line at 0x%llx is not in guest RAM", X86_CMDLINE_ADDR);
 
@@ -338,6 +390,7 @@ int x86_boot_load(struct guest_mem *mem, const struct boot_request *req, struct 
 	memset(out, 0, sizeof(*out));
 	ret = load_kernel(&c);
 	free(c.cmdline);
+	free(c.unpacked);
 	if (ret < 0)
 		memset(out, 0, sizeof(*out));
 	return ret;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch/x86/initramfs.h"
 #include "base/error.h"
 #include "base/guest_mem.h"
 
@@ -47,6 +48,10 @@ struct boot_request {
 	bool bzimage_guest_decompress;
 	/* Where the ACPI RSDP is (boot_params.acpi_rsdp_addr, PVH rsdp_paddr); 0: no ACPI tables. */
 	uint64_t acpi_rsdp_addr;
+	/* initrd: true = load it as given (the kernel decompresses its members);
+	 * false (default) = decompress its compressed members on the host
+	 * (initramfs.h) and load the plain cpio. */
+	bool initrd_guest_decompress;
 };
 
 struct boot_result {
@@ -57,6 +62,12 @@ struct boot_result {
 	uint64_t kernel_start, kernel_end;  /* loaded image range */
 	uint64_t initrd_addr, initrd_size;  /* 0 when none */
 	const char *payload_compression;    /* "xz", "zstd", "gzip", or NULL */
+	/* The initrd: what host decompression did (members == 0: not tried).
+	 * initrd_decompressed: the unpacked image was loaded; false with
+	 * initrd_note set: it was tried and the image went in as given. */
+	struct initramfs_report initramfs;
+	bool initrd_decompressed;
+	char initrd_note[512];
 	bool is_linux;               /* a bzImage, or an ELF with a "Linux" note: Linux kernel arguments apply */
 };
 
