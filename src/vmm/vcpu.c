@@ -72,10 +72,8 @@ static int setup_cpuid(struct vcpu *vcpu, struct vmon_error *err)
 
 	if (!cpuid)
 		return error_set(err, -ENOMEM, "out of memory for CPUID");
-	if (ioctl(vcpu->vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
-		r = error_set(err, -errno, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+	if ((r = supported_cpuid_take(&vcpu->vm->supported_cpuid, cpuid, err)))
 		goto out;
-	}
 	r = cpuid_configure(cpuid, vcpu->index, vcpu->vm->ncpus, err);
 	if (r)
 		goto out;
@@ -443,6 +441,22 @@ int vcpu_start(struct vcpu *vcpu, struct vmon_error *err)
 	return 0;
 }
 
+void vcpu_claim_caller(struct vcpu *vcpu)
+{
+	vcpu->thread = pthread_self();
+	vcpu->thread_started = true;
+}
+
+void vcpu_run_here(struct vcpu *vcpu)
+{
+	sigset_t kick;
+
+	vcpu_thread(vcpu);
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &kick, NULL);
+}
+
 void vcpu_kick(struct vcpu *vcpu)
 {
 	if (!vcpu->thread_started)
@@ -455,7 +469,8 @@ void vcpu_kick(struct vcpu *vcpu)
 void vcpu_join(struct vcpu *vcpu)
 {
 	if (vcpu->thread_started) {
-		pthread_join(vcpu->thread, NULL);
+		if (!pthread_equal(vcpu->thread, pthread_self()))
+			pthread_join(vcpu->thread, NULL);
 		vcpu->thread_started = false;
 	}
 }

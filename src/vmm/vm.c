@@ -18,6 +18,7 @@
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/layout.h"
 #include "base/log.h"
+#include "base/thread.h"
 
 static void host_set_irq(void *ctx, unsigned gsi, int level)
 {
@@ -185,6 +186,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 			      : errno == EACCES ? " (add yourself to the 'kvm' group)" : "");
 		goto fail;
 	}
+	supported_cpuid_start(&vm->supported_cpuid, vm->kvm_fd);
 	if ((r = check_kvm(vm, err)))
 		goto fail;
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
@@ -324,8 +326,28 @@ static int event_loop(struct vm *vm, int signal_fd, struct vmon_error *err)
 	return r;
 }
 
+struct event_thread {
+	pthread_t thread;
+	struct vm *vm;
+	int signal_fd;
+};
+
+static void *event_thread(void *arg)
+{
+	struct event_thread *et = arg;
+	struct vmon_error err = { 0 };
+
+	if (event_loop(et->vm, et->signal_fd, &err)) {
+		log_error("%s", err.msg);
+		vm_request_stop(et->vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
+	}
+	return NULL;
+}
+
 int vm_run(struct vm *vm)
 {
+	struct event_thread events = { .vm = vm };
+	bool events_started = false;
 	struct vmon_error err = { 0 };
 	sigset_t signals;
 	int signal_fd;
@@ -353,17 +375,32 @@ int vm_run(struct vm *vm)
 		log_error("%s", err.msg);
 		vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
 	}
-	for (unsigned i = 0; i < vm->ncpus && !vm_stopping(vm); i++) {
+	/*
+	 * vCPU 0 runs on this thread and the event loop on its own: the guest's
+	 * first instruction then waits for no new thread to be scheduled, which
+	 * on a loaded host took milliseconds (docs/PERFORMANCE.md, "Start-up").
+	 */
+	vcpu_claim_caller(&vm->vcpus[0]);
+	events.signal_fd = signal_fd;
+	if (!vm_stopping(vm)) {
+		int r = thread_start_without_signals(&events.thread, event_thread, &events, "vmon-events");
+		if (r) {
+			log_error("cannot start the event loop thread: %s", strerror(r));
+			vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
+		}
+		events_started = r == 0;
+	}
+	for (unsigned i = 1; i < vm->ncpus && !vm_stopping(vm); i++) {
 		if (vcpu_start(&vm->vcpus[i], &err)) {
 			log_error("%s", err.msg);
 			vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
 			break;
 		}
 	}
-	if (event_loop(vm, signal_fd, &err)) {
-		log_error("%s", err.msg);
-		vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
-	}
+	if (!vm_stopping(vm))
+		vcpu_run_here(&vm->vcpus[0]);
+	if (events_started)
+		pthread_join(events.thread, NULL);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->ncpus; i++)
@@ -423,6 +460,7 @@ void vm_destroy(struct vm *vm)
 	legacy_devices_destroy(&vm->legacy);
 	console_destroy(&vm->console);
 	guest_mem_destroy(&vm->mem);
+	supported_cpuid_destroy(&vm->supported_cpuid);
 	if (vm->stop_eventfd >= 0)
 		close(vm->stop_eventfd);
 	if (vm->vm_fd >= 0)

@@ -14,6 +14,7 @@
 #include "base/io_bus.h"
 #include "vmm/legacy.h"
 #include "vmm/stats.h"
+#include "vmm/supported_cpuid.h"
 #include "vmm/vcpu.h"
 #include "vmm/virtio_devices.h"
 
@@ -26,6 +27,7 @@ struct vm {
 	int kvm_fd;
 	int vm_fd;
 	int vcpu_mmap_size;
+	struct supported_cpuid supported_cpuid;   /* asked while the VM is built, copied by each vCPU */
 	struct guest_mem mem;
 	struct io_bus pio;
 	struct io_bus mmio;
