@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 #include "vmm/host_profile.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "arch/x86/cpuid.h"
+
+#define CPUID_1_ECX_VMX (1u << 5)
+#define CPUID_80000001_ECX_SVM (1u << 2)
 
 /* True when a "flags" line of cpuinfo names the flag as a whole word. */
 static bool flags_have(const char *line, const char *flag)
@@ -39,6 +43,29 @@ int host_facts_read(struct host_facts *facts, const char *cpuinfo_path, const ch
 		}
 	}
 	fclose(f);
+	snprintf(path, sizeof(path), "%s/kvm_pvm", sys_module_dir);
+	facts->pvm_module = stat(path, &st) == 0;
+	return 0;
+}
+
+bool host_cpuid_has_virt(void)
+{
+	unsigned eax, ebx, ecx, edx;
+
+	if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & CPUID_1_ECX_VMX))
+		return true;
+	return __get_cpuid(0x80000001u, &eax, &ebx, &ecx, &edx) && (ecx & CPUID_80000001_ECX_SVM);
+}
+
+int host_facts_detect(struct host_facts *facts, bool cpuid_virt, const char *cpuinfo_path,
+		      const char *sys_module_dir, struct vmon_error *err)
+{
+	char path[512];
+	struct stat st;
+
+	if (cpuid_virt)
+		return host_facts_read(facts, cpuinfo_path, sys_module_dir, err);
+	memset(facts, 0, sizeof(*facts));
 	snprintf(path, sizeof(path), "%s/kvm_pvm", sys_module_dir);
 	facts->pvm_module = stat(path, &st) == 0;
 	return 0;

@@ -72,7 +72,7 @@ static int setup_cpuid(struct vcpu *vcpu, struct vmon_error *err)
 
 	if (!cpuid)
 		return error_set(err, -ENOMEM, "out of memory for CPUID");
-	if ((r = supported_cpuid_take(&vcpu->vm->supported_cpuid, cpuid, err)))
+	if ((r = supported_cpuid_take(&vcpu->vm->supported_cpuid, vcpu->vm->kvm_fd, cpuid, err)))
 		goto out;
 	r = cpuid_configure(cpuid, vcpu->index, vcpu->vm->ncpus, err);
 	if (r)

@@ -186,7 +186,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 			      : errno == EACCES ? " (add yourself to the 'kvm' group)" : "");
 		goto fail;
 	}
-	supported_cpuid_start(&vm->supported_cpuid, vm->kvm_fd);
 	if ((r = check_kvm(vm, err)))
 		goto fail;
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);

@@ -27,7 +27,7 @@ struct vm {
 	int kvm_fd;
 	int vm_fd;
 	int vcpu_mmap_size;
-	struct supported_cpuid supported_cpuid;   /* asked while the VM is built, copied by each vCPU */
+	struct supported_cpuid supported_cpuid;   /* asked once, copied by each vCPU */
 	struct guest_mem mem;
 	struct io_bus pio;
 	struct io_bus mmio;
