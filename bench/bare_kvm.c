@@ -16,6 +16,11 @@
  * Exits 1 after the debug-exit write of 0, as vmon and QEMU do (2 * value + 1);
  * 2 with a message on any failure. Built static (libc start-up is the only
  * library cost).
+ *
+ * With --cpuid it also gives the vCPU KVM's supported CPUID
+ * (KVM_GET_SUPPORTED_CPUID, KVM_SET_CPUID2 unchanged) before the first
+ * KVM_RUN, the one step every real VMM must add (a guest kernel reads CPUID),
+ * and the slowest where the host is itself a guest (a trap per leaf).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +37,7 @@
 #define GUEST_CODE_GPA 0x100000u
 #define COM1_THR 0x3f8u
 #define DEBUG_EXIT_PORT 0xf4u
+#define CPUID_MAX_ENTRIES 256
 
 static const uint8_t guest_code[] = {
 	0x66, 0xba, 0xf8, 0x03, /* mov $0x3f8, %dx */
@@ -80,7 +86,19 @@ static struct kvm_segment flat_segment(uint8_t type, uint16_t selector)
 				     .present = 1, .dpl = 0, .db = 1, .s = 1, .g = 1 };
 }
 
-int main(void)
+static void set_supported_cpuid(int kvm, int vcpu)
+{
+	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + CPUID_MAX_ENTRIES * sizeof(cpuid->entries[0]));
+
+	if (!cpuid)
+		die("calloc");
+	cpuid->nent = CPUID_MAX_ENTRIES;
+	xioctl(kvm, KVM_GET_SUPPORTED_CPUID, (unsigned long)cpuid, "KVM_GET_SUPPORTED_CPUID");
+	xioctl(vcpu, KVM_SET_CPUID2, (unsigned long)cpuid, "KVM_SET_CPUID2");
+	free(cpuid);
+}
+
+int main(int argc, char **argv)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	struct kvm_userspace_memory_region region;
@@ -90,7 +108,12 @@ int main(void)
 	uint8_t *mem, byte;
 	uint16_t port;
 	int kvm, vm, vcpu, run_size;
+	int with_cpuid = argc == 2 && strcmp(argv[1], "--cpuid") == 0;
 
+	if (argc > 2 || (argc == 2 && !with_cpuid)) {
+		fprintf(stderr, "usage: bare_kvm [--cpuid]\n");
+		return 2;
+	}
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0)
 		die("open /dev/kvm");
@@ -108,6 +131,8 @@ int main(void)
 	run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
 	if (run == MAP_FAILED)
 		die("mmap kvm_run");
+	if (with_cpuid)
+		set_supported_cpuid(kvm, vcpu);
 	memcpy(mem + GUEST_CODE_GPA, guest_code, sizeof(guest_code));
 
 	xioctl(vcpu, KVM_GET_SREGS, (unsigned long)&sregs, "KVM_GET_SREGS");

@@ -13,13 +13,15 @@ The three are:
   - QEMU: `-M microvm` (qboot firmware, no option ROMs, ACPI or RTC), `-kernel` the same ELF through
     QEMU's PVH loader, isa-debug-exit; the first CPU model of host_tools.QEMU_CPU_MODELS it runs with;
   - bare: bench/bare_kvm.c, the least a KVM program does for this guest (VM, memory, irqchip + PIT,
-    one vCPU, PVH entry registers, KVM_RUN to the port writes), static.
+    one vCPU, PVH entry registers, KVM_RUN to the port writes), static;
+  - bare + CPUID: the same with KVM_GET_SUPPORTED_CPUID + KVM_SET_CPUID2 before the first KVM_RUN,
+    which any VMM for real guests must add (and which is slow where the host is itself a guest).
 Runs are interleaved (one of each in turn, the order rotated every round) so that load drifting on a
 shared machine hits all three alike; medians of --repeat runs, with min and max. Through
 tests/integration/vmrunner.py, so without /dev/kvm it runs in the KVM sandbox (nested KVM under TCG:
 compare ratios, not absolute times, across hosts).
 
-Usage: bench/startup.py [--build build] [--repeat 11] [--pause-ms 200] [--no-qemu]
+Usage: bench/startup.py [--build build] [--repeat 11] [--pause-ms 200] [--also LABEL=VMON]... [--no-qemu]
 """
 
 import argparse
@@ -117,6 +119,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--repeat", type=int, default=11, help="runs of each VMM (medians; at least 9 for a report)")
     ap.add_argument("--pause-ms", type=int, default=200, help="pause before each run (default 200)")
+    ap.add_argument("--also", action="append", default=[], metavar="LABEL=VMON",
+                    help="another vmon binary in the same interleaved runs (e.g. a build before a change)")
     ap.add_argument("--no-qemu", action="store_true", help="vmon and the bare program only")
     args = ap.parse_args()
 
@@ -136,7 +140,13 @@ def main():
         tools = build_tools(tmp)
         probe = tools["vmm_probe"]
         argv = {"vmon": [probe, vmon, "run", "--kernel", guest, "--mem", GUEST_MEM],
-                "bare": [probe, tools["bare_kvm"]]}
+                "bare": [probe, tools["bare_kvm"]],
+                "bare_cpuid": [probe, tools["bare_kvm"], "--cpuid"]}
+        for extra in args.also:
+            label, _, path = extra.partition("=")
+            if not label or not os.path.isfile(path) or label in argv:
+                sys.exit(f"bench: --also {extra}: want LABEL=PATH of a vmon binary, LABEL unused")
+            argv[label] = [probe, path, "run", "--kernel", guest, "--mem", GUEST_MEM]
         qemu_cpu, qemu_refused = None, []
         if qemu and os.path.isfile(QBOOT):
             qemu_cpu, qemu_refused = pick_qemu_cpu(runner, lambda cpu: qemu_argv(probe, qemu, cpu, guest))
@@ -173,18 +183,20 @@ def main():
         print(f"# QEMU -cpu {cpu}: {why}")
     if qemu_cpu:
         print(f"# QEMU: -cpu {qemu_cpu} -M {QEMU_MICROVM}")
-    labels = {"vmon": "vmon", "qemu": "QEMU microvm", "bare": "bare KVM program"}
+    labels = {"vmon": "vmon", "qemu": "QEMU microvm", "bare": "bare KVM program",
+              "bare_cpuid": "bare KVM program + CPUID"}
     print()
-    print("| VMM | first byte, median (ms) | min – max (ms) | peak RSS, median (MiB) | to exit, median (ms) "
-          "| first byte / bare |")
-    print("|---|---|---|---|---|---|")
-    bare = med("bare", "first")
-    for name in ("vmon", "qemu", "bare"):
+    print("| VMM | first byte, median (ms) | lower quartile (ms) | min – max (ms) | peak RSS, median (MiB) "
+          "| to exit, median (ms) | first byte / bare | / bare + CPUID |")
+    print("|---|---|---|---|---|---|---|---|")
+    bare, bare_cpuid = med("bare", "first"), med("bare_cpuid", "first")
+    for name in ["vmon", *[n for n in names if n not in labels], "qemu", "bare", "bare_cpuid"]:
         if name not in samples:
             continue
-        firsts = [s["first"] for s in samples[name]]
-        print(f"| {labels[name]} | {med(name, 'first'):.2f} | {min(firsts):.2f} – {max(firsts):.2f} "
-              f"| {med(name, 'rss'):.1f} | {med(name, 'total'):.1f} | {med(name, 'first') / bare:.2f} |")
+        firsts = sorted(s["first"] for s in samples[name])
+        print(f"| {labels.get(name, name)} | {med(name, 'first'):.2f} | {firsts[len(firsts) // 4]:.2f} "
+              f"| {firsts[0]:.2f} – {firsts[-1]:.2f} | {med(name, 'rss'):.1f} | {med(name, 'total'):.1f} "
+              f"| {med(name, 'first') / bare:.2f} | {med(name, 'first') / bare_cpuid:.2f} |")
     ratio = med("vmon", "first") / bare
     rss = med("vmon", "rss")
     print()

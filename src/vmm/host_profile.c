@@ -1,16 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include "vmm/host_profile.h"
 
-#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/platform/x86.h>
 #include <sys/stat.h>
 
 #include "arch/x86/cpuid.h"
-
-#define CPUID_1_ECX_VMX (1u << 5)
-#define CPUID_80000001_ECX_SVM (1u << 2)
 
 /* True when a "flags" line of cpuinfo names the flag as a whole word. */
 static bool flags_have(const char *line, const char *flag)
@@ -50,11 +47,12 @@ int host_facts_read(struct host_facts *facts, const char *cpuinfo_path, const ch
 
 bool host_cpuid_has_virt(void)
 {
-	unsigned eax, ebx, ecx, edx;
-
-	if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & CPUID_1_ECX_VMX))
-		return true;
-	return __get_cpuid(0x80000001u, &eax, &ebx, &ecx, &edx) && (ecx & CPUID_80000001_ECX_SVM);
+	/*
+	 * glibc's copy of the CPUID bits, read once at its start-up: a CPUID
+	 * instruction traps to the outer hypervisor where the host is a guest
+	 * (~14 us each on the PVM host).
+	 */
+	return CPU_FEATURE_PRESENT(VMX) || CPU_FEATURE_PRESENT(SVM);
 }
 
 int host_facts_detect(struct host_facts *facts, bool cpuid_virt, const char *cpuinfo_path,
