@@ -6,8 +6,10 @@
 # scripts/check-fresh.sh.
 set -eu
 
-# build: compiler, Meson/Ninja, the libraries vmon links (slirp.pc requires
-# glib-2.0, which --no-install-recommends does not bring)
+# build: compiler, Meson/Ninja, the libraries vmon links (their static
+# archives: libc6-dev, liblzma-dev, libzstd-dev, zlib1g-dev ship them; vmon is
+# static by default) and libslirp's headers (vmon loads libslirp0 at run time;
+# slirp.pc requires glib-2.0, which --no-install-recommends does not bring)
 BUILD="gcc libc6-dev pkg-config meson ninja-build
 liblzma-dev libzstd-dev zlib1g-dev libslirp-dev libglib2.0-dev"
 # unit tests and the fuzz suite (libFuzzer needs clang's runtime)

@@ -3,7 +3,9 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <gnu/libc-version.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +13,27 @@
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static struct slirp_lib lib;
 static char load_error[256];   /* empty: loaded */
+
+/*
+ * A static vmon carries its own glibc, and libslirp brings the system's
+ * libc.so.6 with it: glibc supports that only when both are the same
+ * version. A dynamic vmon shares one libc with libslirp, and always passes.
+ */
+static bool same_glibc_as_loaded(char *why, size_t size)
+{
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	void *sym = libc ? dlsym(libc, "gnu_get_libc_version") : NULL;
+	const char *(*loaded_version)(void);
+
+	if (!sym)
+		return true;   /* not glibc: nothing to compare */
+	memcpy(&loaded_version, &sym, sizeof(sym));
+	if (strcmp(loaded_version(), gnu_get_libc_version()) == 0)
+		return true;
+	snprintf(why, size, "it runs on the system's glibc %s, and this static vmon was built with glibc %s: "
+		 "rebuild vmon (or build it with -Dstatic=false)", loaded_version(), gnu_get_libc_version());
+	return false;
+}
 
 static void load(void)
 {
@@ -31,6 +54,8 @@ static void load(void)
 		snprintf(load_error, sizeof(load_error), "%s (Debian package libslirp0)", dlerror());
 		return;
 	}
+	if (!same_glibc_as_loaded(load_error, sizeof(load_error)))
+		return;   /* left loaded: unloading a second glibc is not safer */
 	for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
 		void *fn = dlsym(handle, symbols[i].name);
 

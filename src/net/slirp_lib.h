@@ -11,6 +11,8 @@
  * than linked: libslirp brings GLib and PCRE2, and a VM without `--net user`
  * would otherwise map and relocate all three at every start (about 0.5 ms
  * and 2 MiB of resident pages on the PVM host, see docs/PERFORMANCE.md).
+ * A static vmon loads it too, bringing the system's libc.so.6 along, which
+ * glibc allows only at the version vmon was built with: that is checked.
  * The entry points vmon calls, with libslirp's own prototypes.
  */
 struct slirp_lib {
