@@ -6,9 +6,11 @@
 # scripts/check-fresh.sh.
 set -eu
 
-# build: compiler, Meson/Ninja, the libraries vmon links (slirp.pc requires
-# glib-2.0, which --no-install-recommends does not bring); the compression
-# libraries cover every format Linux takes for a kernel or an initramfs
+# build: compiler, Meson/Ninja, the libraries vmon links (their static
+# archives: libc6-dev and the compression libraries' -dev packages ship them;
+# the compression libraries cover every format Linux takes for a kernel or an
+# initramfs) and libslirp's headers (vmon loads libslirp0 at run time;
+# slirp.pc requires glib-2.0, which --no-install-recommends does not bring)
 BUILD="gcc libc6-dev pkg-config meson ninja-build
 liblzma-dev libzstd-dev zlib1g-dev libbz2-dev liblz4-dev liblzo2-dev
 libslirp-dev libglib2.0-dev"

@@ -17,7 +17,7 @@ static int print_host_profile(const struct vm_config *cfg)
 	struct host_profile profile;
 	struct host_facts facts;
 
-	if (host_facts_read(&facts, "/proc/cpuinfo", "/sys/module", &err)) {
+	if (host_facts_detect(&facts, host_cpuid_has_virt(), "/proc/cpuinfo", "/sys/module", &err)) {
 		log_error("%s", err.msg);
 		return VMON_EXIT_HOST_ERROR;
 	}

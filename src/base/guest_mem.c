@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #define GUARD_SIZE (2ull << 20)
+#define GUEST_MEM_SMALL_PAGES (2ull << 20)   /* guest RAM below this: no huge pages */
 
 int guest_mem_create_split(struct guest_mem *mem, uint64_t ram_size, uint64_t hole_start, uint64_t high_start,
 			   struct vmon_error *err)
@@ -37,9 +38,15 @@ int guest_mem_create_split(struct guest_mem *mem, uint64_t ram_size, uint64_t ho
 		return error_set(err, -e, "cannot map %llu MiB of guest memory: %s",
 				 (unsigned long long)(ram_size >> 20), strerror(e));
 	}
-	/* Guest RAM is not worth dumping and is large; huge pages cut TLB misses. */
+	/*
+	 * Guest RAM is not worth dumping and is large; huge pages cut TLB misses.
+	 * Not for the first 2 MiB: it holds the boot tables (and all of a small
+	 * kernel), a few scattered pages that a huge page would turn into 2 MiB
+	 * zeroed and resident before the guest runs its first instruction.
+	 */
 	madvise(map + GUARD_SIZE, ram_size, MADV_DONTDUMP);
-	madvise(map + GUARD_SIZE, ram_size, MADV_HUGEPAGE);
+	if (ram_size > GUEST_MEM_SMALL_PAGES)
+		madvise(map + GUARD_SIZE + GUEST_MEM_SMALL_PAGES, ram_size - GUEST_MEM_SMALL_PAGES, MADV_HUGEPAGE);
 
 	mem->mapping = map;
 	mem->ram_size = ram_size;

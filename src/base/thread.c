@@ -1,18 +1,46 @@
 /* SPDX-License-Identifier: MIT */
 #include "base/thread.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct named_start {
+	void *(*fn)(void *);
+	void *arg;
+	char name[16];
+};
+
+/*
+ * The new thread names itself (one prctl) rather than being named by its
+ * creator (open, write, close of /proc/self/task/N/comm): the creator is
+ * often the main thread on its way to vCPU 0's first KVM_RUN.
+ */
+static void *named_thread(void *p)
+{
+	struct named_start start = *(struct named_start *)p;
+
+	free(p);
+	pthread_setname_np(pthread_self(), start.name);
+	return start.fn(start.arg);
+}
 
 int thread_start_without_signals(pthread_t *thread, void *(*fn)(void *), void *arg, const char *name)
 {
+	struct named_start *start = malloc(sizeof(*start));
 	sigset_t all, old;
 	int r;
 
+	if (!start)
+		return ENOMEM;
+	*start = (struct named_start){ .fn = fn, .arg = arg };
+	strncpy(start->name, name, sizeof(start->name) - 1);
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(thread, NULL, fn, arg);
+	r = pthread_create(thread, NULL, named_thread, start);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!r)
-		pthread_setname_np(*thread, name);
+	if (r)
+		free(start);
 	return r;
 }

@@ -26,9 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <slirp/libslirp.h>
-
 #include "net/backend.h"
+#include "net/slirp_lib.h"
 #include "base/log.h"
 #include "base/thread.h"
 
@@ -58,6 +57,7 @@ struct slirp_timer {
 
 struct slirp_backend {
 	struct net_backend be;     /* first: the ops' struct net_backend * is this */
+	const struct slirp_lib *lib;
 	Slirp *slirp;
 	int wake_fd;               /* eventfd: new TX frames, notify, stop */
 	pthread_t thread;
@@ -331,7 +331,7 @@ static void fire_timers(struct slirp_backend *sb)
 		if (t->cb)
 			t->cb(t->cb_opaque);
 		else
-			slirp_handle_timer(sb->slirp, t->id, t->cb_opaque);
+			sb->lib->handle_timer(sb->slirp, t->id, t->cb_opaque);
 	}
 }
 
@@ -355,7 +355,7 @@ static void input_tx_frames(struct slirp_backend *sb)
 
 	while (f) {
 		struct slirp_frame *next = f->next;
-		slirp_input(sb->slirp, f->data, (int)f->len);
+		sb->lib->input(sb->slirp, f->data, (int)f->len);
 		free(f);
 		f = next;
 	}
@@ -371,7 +371,7 @@ static void *slirp_thread(void *arg)
 
 		sb->npfds = 0;
 		cb_add_poll(sb->wake_fd, SLIRP_POLL_IN, sb);   /* index 0 */
-		slirp_pollfds_fill(sb->slirp, &timeout, cb_add_poll, sb);
+		sb->lib->pollfds_fill(sb->slirp, &timeout, cb_add_poll, sb);
 		clamp_to_timers(sb, &timeout);
 		n = poll(sb->pfds, sb->npfds, timeout == UINT32_MAX ? -1 : (int)(timeout > INT32_MAX ? INT32_MAX : timeout));
 		if (n < 0 && errno != EINTR)
@@ -381,7 +381,7 @@ static void *slirp_thread(void *arg)
 			if (read(sb->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 				log_warn("slirp: wake eventfd: %s", strerror(errno));
 		}
-		slirp_pollfds_poll(sb->slirp, n < 0, cb_get_revents, sb);
+		sb->lib->pollfds_poll(sb->slirp, n < 0, cb_get_revents, sb);
 		if (atomic_exchange(&sb->rx_room, false))
 			deliver_held(sb);
 		input_tx_frames(sb);
@@ -445,7 +445,7 @@ static void slirp_destroy(struct net_backend *be)
 		pthread_join(sb->thread, NULL);
 	}
 	if (sb->slirp)
-		slirp_cleanup(sb->slirp);   /* frees its timers through cb_timer_free */
+		sb->lib->cleanup(sb->slirp);   /* frees its timers through cb_timer_free */
 	while (sb->timers)
 		cb_timer_free(sb->timers, sb);
 	for (struct slirp_frame *f = take_tx_queue(sb), *next; f; f = next) {
@@ -507,7 +507,7 @@ static int add_hostfwd(struct slirp_backend *sb, const struct net_hostfwd *fwd, 
 	inet_ntop(AF_INET, &host, host_text, sizeof(host_text));
 	inet_ntop(AF_INET, &guest, guest_text, sizeof(guest_text));
 	errno = 0;
-	if (slirp_add_hostfwd(sb->slirp, fwd->udp, host, fwd->host_port, guest, fwd->guest_port) == 0) {
+	if (sb->lib->add_hostfwd(sb->slirp, fwd->udp, host, fwd->host_port, guest, fwd->guest_port) == 0) {
 		log_info("user net: %s %s:%u -> %s:%u", proto, host_text, fwd->host_port, guest_text, fwd->guest_port);
 		return 0;
 	}
@@ -547,7 +547,7 @@ static Slirp *new_slirp(struct slirp_backend *sb)
 		.vnameserver6 = ipv6("fec0::3"),
 	};
 
-	return slirp_new(&cfg, &slirp_callbacks, sb);
+	return sb->lib->new_instance(&cfg, &slirp_callbacks, sb);
 }
 
 int net_slirp_open(struct net_backend **out, struct event_loop *loop, const struct net_config *cfg,
@@ -581,9 +581,15 @@ int net_slirp_open(struct net_backend **out, struct event_loop *loop, const stru
 		r = error_set(err, -errno, "user net: eventfd: %s", strerror(errno));
 		goto fail;
 	}
+	sb->lib = slirp_lib_load(err);
+	if (!sb->lib) {
+		r = -ENOENT;
+		goto fail;
+	}
 	sb->slirp = new_slirp(sb);
 	if (!sb->slirp) {
-		r = error_set(err, -ENOMEM, "user net: libslirp %s refused its configuration", slirp_version_string());
+		r = error_set(err, -ENOMEM, "user net: libslirp %s refused its configuration",
+			      sb->lib->version_string());
 		goto fail;
 	}
 	for (unsigned i = 0; i < cfg->nhostfwd && i < NET_MAX_HOSTFWD && !r; i++)

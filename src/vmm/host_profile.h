@@ -41,6 +41,19 @@ struct host_profile {
 int host_facts_read(struct host_facts *facts, const char *cpuinfo_path, const char *sys_module_dir,
 		    struct vmon_error *err);
 
+/* CPUID.1:ECX.VMX or CPUID.80000001h:ECX.SVM, from the CPUID instruction. */
+bool host_cpuid_has_virt(void);
+
+/*
+ * host_facts_read, without reading cpuinfo when cpuid_virt (host_cpuid_has_virt())
+ * is false: cpuinfo's vmx/svm flags are CPUID's minus those the kernel turned
+ * off, so neither is there then. Reading /proc/cpuinfo cost ~0.1 ms of vmon's
+ * start-up on the PVM host (the kernel samples each CPU's clock through MSRs,
+ * each a trap to the outer hypervisor); a VT-x/AMD-V host still reads it.
+ */
+int host_facts_detect(struct host_facts *facts, bool cpuid_virt, const char *cpuinfo_path,
+		      const char *sys_module_dir, struct vmon_error *err);
+
 /* The profile for these facts under the requested mode. */
 void host_profile_decide(const struct host_facts *facts, enum host_profile_mode mode, struct host_profile *out);
 

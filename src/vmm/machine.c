@@ -22,7 +22,7 @@ int machine_prepare(struct machine *m, const struct vm_config *cfg, const struct
 	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
 	m->start = *start;
-	if (host_facts_read(&facts, "/proc/cpuinfo", "/sys/module", err)) {
+	if (host_facts_detect(&facts, host_cpuid_has_virt(), "/proc/cpuinfo", "/sys/module", err)) {
 		log_warn("%s; assuming a host with hardware virtualization", err->msg);
 		facts.cpu_virt = true;
 		facts.pvm_module = false;

@@ -72,10 +72,8 @@ static int setup_cpuid(struct vcpu *vcpu, struct vmon_error *err)
 
 	if (!cpuid)
 		return error_set(err, -ENOMEM, "out of memory for CPUID");
-	if (ioctl(vcpu->vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
-		r = error_set(err, -errno, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+	if ((r = supported_cpuid_take(&vcpu->vm->supported_cpuid, vcpu->vm->kvm_fd, cpuid, err)))
 		goto out;
-	}
 	r = cpuid_configure(cpuid, vcpu->index, vcpu->vm->ncpus, err);
 	if (r)
 		goto out;
@@ -507,6 +505,26 @@ int vcpu_start(struct vcpu *vcpu, struct vmon_error *err)
 	return 0;
 }
 
+void vcpu_claim_caller(struct vcpu *vcpu)
+{
+	/* Counted like a started thread: vm_pause() waits for it, vcpu_run_here() ends the count. */
+	pthread_mutex_lock(&vcpu->vm->pause_lock);
+	vcpu->vm->vcpus_running++;
+	pthread_mutex_unlock(&vcpu->vm->pause_lock);
+	vcpu->thread = pthread_self();
+	vcpu->thread_started = true;
+}
+
+void vcpu_run_here(struct vcpu *vcpu)
+{
+	sigset_t kick;
+
+	vcpu_thread(vcpu);
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &kick, NULL);
+}
+
 void vcpu_kick(struct vcpu *vcpu)
 {
 	if (!vcpu->thread_started)
@@ -519,7 +537,8 @@ void vcpu_kick(struct vcpu *vcpu)
 void vcpu_join(struct vcpu *vcpu)
 {
 	if (vcpu->thread_started) {
-		pthread_join(vcpu->thread, NULL);
+		if (!pthread_equal(vcpu->thread, pthread_self()))
+			pthread_join(vcpu->thread, NULL);
 		vcpu->thread_started = false;
 	}
 }

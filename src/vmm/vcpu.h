@@ -53,6 +53,15 @@ int vcpu_restore(struct vcpu *vcpu, const struct x86_vcpu_state *st, struct vmon
 int vcpu_scramble(struct vcpu *vcpu, struct vmon_error *err);
 
 int vcpu_start(struct vcpu *vcpu, struct vmon_error *err);
+/*
+ * The boot vCPU on the calling thread instead, so that its first KVM_RUN
+ * waits for no thread to be created and scheduled (docs/PERFORMANCE.md,
+ * "Start-up"): vcpu_claim_caller() makes it kickable, before any other
+ * thread may kick it; vcpu_run_here() runs it until it stops, with the
+ * kick signal unblocked only meanwhile. vcpu_join() then joins nothing.
+ */
+void vcpu_claim_caller(struct vcpu *vcpu);
+void vcpu_run_here(struct vcpu *vcpu);
 /* Makes a KVM_RUN in progress (or about to start) return promptly. */
 void vcpu_kick(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);

@@ -19,6 +19,7 @@
 #include "arch/x86/kvm_devices.h"
 #include "arch/x86/layout.h"
 #include "base/log.h"
+#include "base/thread.h"
 
 static void host_set_irq(void *ctx, unsigned gsi, int level)
 {
@@ -492,8 +493,28 @@ static int event_loop(struct vm *vm, int signal_fd, struct vmon_error *err)
 	return r;
 }
 
+struct event_thread {
+	pthread_t thread;
+	struct vm *vm;
+	int signal_fd;
+};
+
+static void *event_thread(void *arg)
+{
+	struct event_thread *et = arg;
+	struct vmon_error err = { 0 };
+
+	if (event_loop(et->vm, et->signal_fd, &err)) {
+		log_error("%s", err.msg);
+		vm_request_stop(et->vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
+	}
+	return NULL;
+}
+
 int vm_run(struct vm *vm)
 {
+	struct event_thread events = { .vm = vm };
+	bool events_started = false;
 	struct vmon_error err = { 0 };
 	sigset_t signals;
 	int signal_fd;
@@ -524,17 +545,31 @@ int vm_run(struct vm *vm)
 	/* From here vCPU threads look ranges up without a lock: no bus may change until they stopped. */
 	io_bus_freeze(&vm->pio);
 	io_bus_freeze(&vm->mmio);
-	for (unsigned i = 0; i < vm->ncpus && !vm_stopping(vm); i++) {
+	/*
+	 * vCPU 0 runs on this thread and the event loop on its own: the guest's
+	 * first instruction then waits for no new thread to be scheduled, which
+	 * on a loaded host took milliseconds (docs/PERFORMANCE.md, "Start-up").
+	 */
+	vcpu_claim_caller(&vm->vcpus[0]);
+	events.signal_fd = signal_fd;
+	if (!vm_stopping(vm)) {
+		int r = thread_start_without_signals(&events.thread, event_thread, &events, "vmon-events");
+		if (r) {
+			log_error("cannot start the event loop thread: %s", strerror(r));
+			vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
+		}
+		events_started = r == 0;
+	}
+	for (unsigned i = 1; i < vm->ncpus && !vm_stopping(vm); i++) {
 		if (vcpu_start(&vm->vcpus[i], &err)) {
 			log_error("%s", err.msg);
 			vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
 			break;
 		}
 	}
-	if (event_loop(vm, signal_fd, &err)) {
-		log_error("%s", err.msg);
-		vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
-	}
+	vcpu_run_here(&vm->vcpus[0]);   /* returns at once when the VM is already stopping */
+	if (events_started)
+		pthread_join(events.thread, NULL);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->ncpus; i++)
@@ -601,6 +636,7 @@ void vm_destroy(struct vm *vm)
 	registry_destroy(&vm->registry);
 	console_destroy(&vm->console);
 	guest_mem_destroy(&vm->mem);
+	supported_cpuid_destroy(&vm->supported_cpuid);
 	if (vm->stop_eventfd >= 0)
 		close(vm->stop_eventfd);
 	if (vm->vm_fd >= 0)

@@ -18,6 +18,7 @@
 #include "vmm/legacy.h"
 #include "vmm/resources.h"
 #include "vmm/stats.h"
+#include "vmm/supported_cpuid.h"
 #include "vmm/vcpu.h"
 #include "vmm/virtio_devices.h"
 
@@ -30,6 +31,7 @@ struct vm {
 	int kvm_fd;
 	int vm_fd;
 	int vcpu_mmap_size;
+	struct supported_cpuid supported_cpuid;   /* asked once, copied by each vCPU */
 	struct guest_mem mem;
 	struct io_bus pio;
 	struct io_bus mmio;

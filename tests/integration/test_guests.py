@@ -249,6 +249,17 @@ def test_signal_stops_vm_cleanly(vm_results, case, status):
     assert b"ERROR: AddressSanitizer" not in r.stderr, describe(r)
 
 
+# --- the start-up benchmark's guest (bench/startup.py) -------------------------------------
+
+vm_case("first_byte", vmon_run("--kernel", guest("first_byte"), "--mem", "64M"))
+
+
+def test_first_byte_guest_prints_one_byte_and_exits_through_debug_exit(vm_results):
+    r = vm_results["first_byte"]
+    assert r.returncode == debug_exit_status(0), describe(r)
+    assert r.stdout == b"!", describe(r)
+
+
 # --- system calls from user mode ----------------------------------------------------------
 
 # On hosts that run guest ring 0 in an emulator, each of these syscalls reaches the kernel only

@@ -20,7 +20,7 @@ The API is batch-shaped for both backends, so the same test code works with both
 
 argv items naming existing host files (containing a '/', or ``--opt=PATH``)
 are copied into the sandbox and rewritten; ELF executables come with the
-shared libraries ldd lists (tests/kvm-sandbox/bundle.sh). Files the command
+shared libraries ldd lists and those they dlopen (tests/kvm-sandbox/bundle.sh). Files the command
 writes are not copied back. Exit statuses read as a shell reports them, on
 both backends: a command killed by signal N gives 128+N (busybox sh in the
 sandbox cannot tell that apart from exit(128+N) anyway). Timeouts are multiplied by ``timeout_scale`` (env

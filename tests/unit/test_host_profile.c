@@ -95,6 +95,31 @@ static void missing_cpuinfo_is_an_error(void **state)
 	assert_non_null(strstr(err.msg, "/nonexistent/cpuinfo"));
 }
 
+static void cpuinfo_is_read_only_when_cpuid_has_vmx_or_svm(void **state)
+{
+	char dir[64], cpuinfo[600], module[600];
+	struct host_facts facts;
+	(void)state;
+	make_host(dir, "fpu vmx", true, cpuinfo);
+	snprintf(module, sizeof(module), "%s/module", dir);
+	/* Without VMX/SVM in CPUID the (here contradicting) cpuinfo is not consulted. */
+	assert_int_equal(host_facts_detect(&facts, false, cpuinfo, module, NULL), 0);
+	assert_false(facts.cpu_virt);
+	assert_true(facts.pvm_module);
+	assert_int_equal(host_facts_detect(&facts, false, "/nonexistent/cpuinfo", module, NULL), 0);
+	assert_false(facts.cpu_virt);
+	/* With them, cpuinfo has the last word (the kernel may have turned VT-x off). */
+	assert_int_equal(host_facts_detect(&facts, true, cpuinfo, module, NULL), 0);
+	assert_true(facts.cpu_virt);
+	remove_host(dir);
+	make_host(dir, "fpu hypervisor", false, cpuinfo);
+	snprintf(module, sizeof(module), "%s/module", dir);
+	assert_int_equal(host_facts_detect(&facts, true, cpuinfo, module, NULL), 0);
+	assert_false(facts.cpu_virt);
+	assert_false(facts.pvm_module);
+	remove_host(dir);
+}
+
 static void cpuid_masks_clear_cx16_and_hanging_pv_features(void **state)
 {
 	struct kvm_cpuid2 *c = cpuid_alloc();
@@ -161,6 +186,7 @@ int main(void)
 		cmocka_unit_test(vmx_or_svm_host_runs_natively),
 		cmocka_unit_test(pvm_host_is_detected_with_its_reason),
 		cmocka_unit_test(mode_none_and_pvm_override_detection),
+		cmocka_unit_test(cpuinfo_is_read_only_when_cpuid_has_vmx_or_svm),
 		cmocka_unit_test(missing_cpuinfo_is_an_error),
 		cmocka_unit_test(cpuid_masks_clear_cx16_and_hanging_pv_features),
 		cmocka_unit_test(printed_profile_names_mode_reason_and_linux_args),
