@@ -51,7 +51,8 @@ copy_needed() {
 # Versioned sonames named in an ELF file, with the path ldconfig has for each.
 named_sonames() {
 	[ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '177ELF' ] || return 0
-	grep -ao 'lib[A-Za-z0-9_+-]*\.so\.[0-9][0-9.]*' "$1" | sort -u | while read -r soname; do
+	# grep finds none in most binaries (exit 1): not an error under pipefail.
+	{ grep -ao 'lib[A-Za-z0-9_+-]*\.so\.[0-9][0-9.]*' "$1" || true; } | sort -u | while read -r soname; do
 		ldconfig -p | awk -v n="$soname" '$1 == n && /x86-64/ { print $NF; exit }'
 	done
 }
