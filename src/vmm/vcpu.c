@@ -412,11 +412,11 @@ static void watchdog_inspect(struct vcpu *vcpu)
  * the AP's KVM_RUN was interrupted 30 s later). So the AP's thread waits
  * outside KVM_RUN, asking for its mp_state (KVM_GET_MP_STATE also takes a
  * pending INIT or SIPI in) until the guest has started it. Every 1 ms at
- * first, backing off to 16 ms while nothing changes, so APs a guest never
+ * first, backing off to 50 ms while nothing changes, so APs a guest never
  * starts cost next to nothing; Linux waits seconds for an AP to call in.
  */
 #define STARTUP_POLL_MIN_NS 1000000L
-#define STARTUP_POLL_MAX_NS 16000000L
+#define STARTUP_POLL_MAX_NS 50000000L
 
 static bool awaiting_startup(uint32_t mp_state)
 {
