@@ -17,7 +17,10 @@
  *
  * cmdline: cpus=N (the MADT must list N CPUs), idle=1 (after the checks,
  * print "smp: idling" and halt the BSP with interrupts off too instead of
- * exiting: every CPU halted, for measuring what halted vCPUs cost the host).
+ * exiting: every CPU halted, for measuring what halted vCPUs cost the host),
+ * ap_fault=1 (each AP triple-faults in the trampoline instead: an empty IDT
+ * and ud2; the BSP then waits for APs that never report, and the VMM must
+ * stop the whole machine on the first AP's fault).
  *
  * Failure codes: 1 = no RSDP / MADT, 2 = MADT count != cpus=, 3 = not every
  * AP came up in time, 4 = an ID twice, unknown or the BSP's, 5 = CPUID
@@ -43,6 +46,7 @@
 #define CMOS_DATA_PORT  0x71
 
 /* Written by the APs in the trampoline (32-bit absolute addresses: the image sits at 1 MiB). */
+volatile uint32_t smp_ap_fault;   /* set by the BSP before the APs start */
 volatile uint32_t smp_ap_ticket;
 volatile uint32_t smp_ap_done;
 volatile uint32_t smp_ap_lapic_id[SMP_MAX_CPUS];
@@ -77,7 +81,11 @@ __asm__(
 	"	movl %eax, %ds\n"
 	"	movl %eax, %es\n"
 	"	movl %eax, %ss\n"
-	"	movl $1, %eax\n"
+	"	cmpl $0, smp_ap_fault\n"
+	"	je 3f\n"
+	"	lidtl TRAMP_BASE + (tramp_no_idt - smp_trampoline)\n"
+	"	ud2\n"                            /* #UD -> #DF -> shutdown */
+	"3:	movl $1, %eax\n"
 	"	xorl %ecx, %ecx\n"
 	"	cpuid\n"
 	"	shrl $24, %ebx\n"                 /* CPUID initial APIC ID */
@@ -98,6 +106,9 @@ __asm__(
 	"	.quad 0\n"
 	"	.quad 0x00cf9a000000ffff\n"       /* 0x08: 32-bit flat code */
 	"	.quad 0x00cf92000000ffff\n"       /* 0x10: flat data */
+	"tramp_no_idt:\n"
+	"	.word 0\n"
+	"	.long 0\n"
 	"tramp_gdt_desc:\n"
 	"	.word 23\n"
 	"	.long TRAMP_BASE + (tramp_gdt - smp_trampoline)\n"
@@ -281,12 +292,13 @@ void guest_main(const struct boot_info *bi)
 {
 	static uint32_t ids[SMP_MAX_CPUS];
 	const char *arg;
-	uint64_t want_cpus = 0, idle = 0;
+	uint64_t want_cpus = 0, idle = 0, ap_fault = 0;
 	uint32_t a, b, c, d;
 
 	if (((arg = cmdline_get(bi, "cpus=")) && (!parse_u64(arg, &want_cpus) || want_cpus == 0)) ||
-	    ((arg = cmdline_get(bi, "idle=")) && (!parse_u64(arg, &idle) || idle > 1)))
-		fail(6, "bad cpus= or idle= value");
+	    ((arg = cmdline_get(bi, "idle=")) && (!parse_u64(arg, &idle) || idle > 1)) ||
+	    ((arg = cmdline_get(bi, "ap_fault=")) && (!parse_u64(arg, &ap_fault) || ap_fault > 1)))
+		fail(6, "bad cpus=, idle= or ap_fault= value");
 
 	const uint8_t *madt = find_madt();
 	if (!madt)
@@ -308,6 +320,9 @@ void guest_main(const struct boot_info *bi)
 	uint32_t bsp_id = lapic_read(LAPIC_ID) >> 24;
 	printf("smp: the MADT lists %u CPUs; the BSP has APIC ID %u\n", ncpus, bsp_id);
 
+	smp_ap_fault = (uint32_t)ap_fault;
+	if (ap_fault)
+		printf("smp: the APs will triple-fault\n");
 	memcpy((void *)(uintptr_t)TRAMPOLINE_ADDR, smp_trampoline, (size_t)(smp_trampoline_end - smp_trampoline));
 	for (unsigned i = 0; i < ncpus; i++)
 		if (ids[i] != bsp_id)

@@ -30,6 +30,19 @@ def test_guest_starts_every_ap_with_its_own_apic_id(vm_results, n):
     assert f"smp: all {n} CPUs up\n" in out, describe(r)
 
 
+# Every AP triple-faults while the BSP waits for them: the first fault stops the whole VM.
+vm_case("smp_ap_fault", vmon_run("--kernel", guest("smp"), *MEM, "--cpus", 4, "--cmdline", "ap_fault=1"),
+        timeout=60)
+
+
+def test_triple_fault_on_an_ap_stops_every_vcpu(vm_results):
+    r = vm_results["smp_ap_fault"]
+    assert r.returncode == 4, describe(r)
+    assert b"smp: the APs will triple-fault\n" in r.stdout, describe(r)
+    assert re.search(rb"vCPU [123]: guest triple fault \(KVM_EXIT_SHUTDOWN\)", r.stderr), describe(r)
+    assert b"all 4 CPUs up" not in r.stdout, describe(r)
+
+
 def test_more_cpus_than_the_machine_takes_are_refused():
     r = subprocess.run([VMON, "run", "--kernel", guest("smp"), "--cpus", "255"], capture_output=True)
     assert r.returncode == 2, r
