@@ -43,7 +43,9 @@ if HAVE_LINUX:
 # hosts vmon polls the APs' mp_state), then `poweroff -f` inside the command: the kernel writes S5 to the
 # FADT's sleep control register (no reboot=k: the i8042 is not involved) and vmon ends with status 0
 # before init's own power-off could run. Booting 4 vCPUs under an emulated ring 0 takes minutes.
-SMP_COMMAND = "echo online=$(cat /sys/devices/system/cpu/online) nproc=$(nproc); poweroff -f"
+# The answer goes through /dev/kmsg: printk reaches the console synchronously, while tty output still
+# queued in the 8250 driver is lost when `poweroff -f` powers off at once (seen without ACPI, where it halted).
+SMP_COMMAND = "echo online=$(cat /sys/devices/system/cpu/online) nproc=$(nproc) >/dev/kmsg; poweroff -f"
 if HAVE_LINUX:
     vm_case("linux_smp", vmon_run("--kernel", BZIMAGE, "--initrd", INITRD, "--mem", "128M", "--cpus", "4",
                                   "--cmdline", f'console=ttyS0 panic=-1 vmon.cmd="{SMP_COMMAND}"'), timeout=480)
