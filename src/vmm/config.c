@@ -44,8 +44,8 @@ int vm_config_check(const struct vm_config *cfg, const char **field, struct vmon
 	if (cfg->ncpus < 1)
 		BAD("ncpus", -EINVAL, "ncpus must be at least 1");
 	if (cfg->ncpus > VM_CONFIG_MAX_CPUS)
-		BAD("ncpus", -EINVAL, "ncpus %u: only %d vCPU is supported in this version (SMP is not implemented "
-		    "yet)", cfg->ncpus, VM_CONFIG_MAX_CPUS);
+		BAD("ncpus", -EINVAL, "ncpus %u: at most %d vCPUs are supported (xAPIC IDs 0-253, the IOAPIC "
+		    "takes the next ID)", cfg->ncpus, VM_CONFIG_MAX_CPUS);
 	if (cfg->protocol != BOOT_PROTOCOL_AUTO && cfg->protocol != BOOT_PROTOCOL_LINUX &&
 	    cfg->protocol != BOOT_PROTOCOL_PVH)
 		BAD("protocol", -EINVAL, "protocol %d is not a boot protocol", (int)cfg->protocol);

@@ -56,7 +56,13 @@ struct vm_config {
 #define VMON_LINUX_DEVICE_ARGS "8250.nr_uarts=1 pci=off i8042.noaux"
 
 #define VM_CONFIG_DEFAULT_MEM (128ull << 20)
-#define VM_CONFIG_MAX_CPUS 1   /* SMP arrives with its own issue */
+/*
+ * vCPUs: one xAPIC ID each (0 .. N-1), and the IOAPIC takes the next ID in the
+ * same 8-bit namespace (MADT and MP table); 255 is the broadcast ID. So 254
+ * CPUs at most without x2APIC and interrupt remapping. KVM's own limit
+ * (KVM_CAP_MAX_VCPUS) is checked when the VM is built.
+ */
+#define VM_CONFIG_MAX_CPUS 254
 
 /* Process exit statuses of vmon itself; debug-exit statuses (2n+1) are odd. */
 enum vmon_exit_status {

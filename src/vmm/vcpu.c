@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/cpu_state.h"
@@ -453,6 +454,60 @@ static void watchdog_inspect(struct vcpu *vcpu)
 	crash(vcpu, msg);
 }
 
+/*
+ * PVM hosts: an AP that waits for INIT/SIPI inside KVM_RUN stalls the other
+ * vCPUs there (shared/notes/host-pvm.md: the BSP's SIPI took effect only when
+ * the AP's KVM_RUN was interrupted 30 s later). So the AP's thread waits
+ * outside KVM_RUN, asking for its mp_state (KVM_GET_MP_STATE also takes a
+ * pending INIT or SIPI in) until the guest has started it. Every 1 ms at
+ * first, backing off to 50 ms while nothing changes, so APs a guest never
+ * starts cost next to nothing; Linux waits seconds for an AP to call in.
+ */
+#define STARTUP_POLL_MIN_NS 1000000L
+#define STARTUP_POLL_MAX_NS 50000000L
+
+static bool awaiting_startup(uint32_t mp_state)
+{
+	return mp_state == KVM_MP_STATE_UNINITIALIZED || mp_state == KVM_MP_STATE_INIT_RECEIVED;
+}
+
+/* Returns false when the VM stopped first (or KVM failed, which stops it). */
+static bool wait_for_startup(struct vcpu *vcpu)
+{
+	long interval = STARTUP_POLL_MIN_NS;
+	uint32_t last = UINT32_MAX;
+	unsigned polls = 0;
+
+	while (!vm_stopping(vcpu->vm)) {
+		struct kvm_mp_state mp;
+
+		if (ioctl(vcpu->fd, KVM_GET_MP_STATE, &mp) < 0) {
+			log_error("vCPU %u: KVM_GET_MP_STATE: %s", vcpu->index, strerror(errno));
+			vm_request_stop(vcpu->vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
+			return false;
+		}
+		if (!awaiting_startup(mp.mp_state)) {
+			if (polls)
+				log_debug("vCPU %u: started by the guest (mp_state %u after %u polls)", vcpu->index,
+					  mp.mp_state, polls);
+			return true;
+		}
+		if (mp.mp_state != last) {
+			last = mp.mp_state;
+			interval = STARTUP_POLL_MIN_NS;
+		}
+		/* Not stuck on an instruction: it runs none. A pause parks it here. */
+		atomic_store(&vcpu->watchdog_check, false);
+		vm_park_vcpu(vcpu->vm);
+		/* A kick (pause, stop) cuts the sleep short with EINTR. */
+		struct timespec pause = { 0, interval };
+		nanosleep(&pause, NULL);
+		polls++;
+		interval = interval * 2 > STARTUP_POLL_MAX_NS ? STARTUP_POLL_MAX_NS : interval * 2;
+	}
+	return false;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -462,7 +517,19 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&unblock, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
 
+	/*
+	 * On PVM hosts: before the first KVM_RUN, and after every interrupted one
+	 * (a restore while parked, or a guest INIT, may have put the vCPU back into
+	 * wait-for-SIPI; the watchdog's kick bounds how long it sits there).
+	 */
+	bool check_startup = vcpu->vm->profile.emulated_ring0;
+
 	while (!vm_stopping(vcpu->vm)) {
+		if (check_startup) {
+			check_startup = false;
+			if (!wait_for_startup(vcpu))
+				break;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;
@@ -470,6 +537,7 @@ static void *vcpu_thread(void *arg)
 					watchdog_inspect(vcpu);
 				/* A kick's KVM_RUN with immediate_exit completed any pending exit: parking is safe here. */
 				vm_park_vcpu(vcpu->vm);
+				check_startup = vcpu->vm->profile.emulated_ring0;
 				continue;
 			}
 			log_error("vCPU %u: KVM_RUN: %s", vcpu->index, strerror(errno));

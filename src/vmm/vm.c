@@ -292,6 +292,36 @@ static int setup_platform(struct vm *vm, struct vmon_error *err)
 	return x86_vcpu_caps_probe(vm->kvm_fd, vm->vm_fd, &vm->vcpu_caps, err);
 }
 
+/*
+ * KVM's per-VM vCPU limits (api.rst): KVM_CAP_MAX_VCPUS is the hard one
+ * (NR_VCPUS stands in where it is missing, 4 where both are), vCPU IDs must
+ * stay below KVM_CAP_MAX_VCPU_ID; above NR_VCPUS (the host's online CPUs)
+ * vCPUs share host CPUs, which works but is worth a note.
+ */
+static int check_vcpu_limits(struct vm *vm, unsigned ncpus, struct vmon_error *err)
+{
+	int recommended = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	int max_id = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPU_ID);
+
+	if (recommended <= 0)
+		recommended = 4;
+	if (max <= 0)
+		max = recommended;
+	if (max_id <= 0)
+		max_id = max;
+	if (ncpus > (unsigned)max)
+		return error_set(err, -E2BIG, "%u vCPUs: this host's KVM allows at most %d per VM (KVM_CAP_MAX_VCPUS)",
+				 ncpus, max);
+	if (ncpus > (unsigned)max_id)
+		return error_set(err, -E2BIG, "%u vCPUs: this host's KVM takes vCPU IDs below %d only "
+				 "(KVM_CAP_MAX_VCPU_ID)", ncpus, max_id);
+	if (ncpus > (unsigned)recommended)
+		log_info("%u vCPUs on a host whose KVM recommends at most %d (KVM_CAP_NR_VCPUS): they share host CPUs",
+			 ncpus, recommended);
+	return 0;
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem, const struct host_profile *profile,
 	      const struct timespec *start, struct resources *resources, struct virtio_devices *virtio,
 	      struct vmon_error *err)
@@ -326,7 +356,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 			      : errno == EACCES ? " (add yourself to the 'kvm' group)" : "");
 		goto fail;
 	}
-	if ((r = check_kvm(vm, err)))
+	if ((r = check_kvm(vm, err)) || (r = check_vcpu_limits(vm, cfg->ncpus, err)))
 		goto fail;
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {

@@ -131,6 +131,14 @@ EXPECT = {
         status=1,
         patterns=[r'\Ahypercall: issuing (vmm?call) at rip 0x[0-9a-f]+ \(rax 0x7fffffff\)\n'
                   r'hypercall: \1 raised #UD\n\Z']),
+    # SeaBIOS has already started the APs (and halted them): the guest's INIT brings them back.
+    'smp': dict(
+        cmdline='cpus=4',
+        qemu_args=['-smp', '4'],
+        status=1,
+        patterns=[r'^smp: the MADT lists 4 CPUs; the BSP has APIC ID 0$',
+                  r'^smp: 3 APs started, each with its own APIC ID \(CPUID agrees\): 1 2 3$',
+                  r'^smp: all 4 CPUs up$']),
     'virtio_blk': dict(
         cmdline='%s capacity=%d write=%d id=vmon-test-serial' % (VIRTIO0, BLK_SECTORS, BLK_WRITE_SECTOR),
         qemu_args=MICROVM + ['-drive', 'if=none,id=d0,format=raw,file={tmp}/blk.img',

@@ -38,7 +38,7 @@ def test_version():
     (["run", "--kernel", "k", "--mem", "12Q"], "--mem '12Q'"),
     (["run", "--kernel", "k", "--mem", "1K"], "must be between"),
     (["run", "--kernel", "k", "--mem", "4097K"], "not a multiple of 4 KiB"),
-    (["run", "--kernel", "k", "--cpus", "2"], "SMP is not implemented"),
+    (["run", "--kernel", "k", "--cpus", "255"], "--cpus: ncpus 255: at most 254 vCPUs"),
     (["run", "--kernel", "k", "--cpus", "-1"], "--cpus '-1'"),
     (["run", "--kernel", "k", "--boot-protocol", "uefi"], "--boot-protocol 'uefi'"),
     (["run", "--kernel", "k", "--no-such-flag"], "unknown option '--no-such-flag'"),

@@ -138,7 +138,8 @@ static void bad_arguments_name_the_problem(void **state)
 	EXPECT_ERROR("too large", "run", "-k", "k", "--mem", "99999999999999999999G");
 	EXPECT_ERROR("--cpus 'zero'", "run", "-k", "k", "--cpus", "zero");
 	EXPECT_ERROR("--cpus '0'", "run", "-k", "k", "--cpus", "0");
-	EXPECT_ERROR("SMP is not implemented", "run", "-k", "k", "--cpus", "2");
+	EXPECT_ERROR("--cpus: ncpus 255: at most 254 vCPUs", "run", "-k", "k", "--cpus", "255");
+	EXPECT_ERROR("--cpus '100000': not a number from 1 to 254", "run", "-k", "k", "--cpus", "100000");
 	EXPECT_ERROR("unknown option '--frobnicate'", "run", "-k", "k", "--frobnicate");
 	EXPECT_ERROR("needs a value", "run", "-k");
 	EXPECT_ERROR("--boot-protocol 'efi'", "run", "-k", "k", "--boot-protocol", "efi");

@@ -79,6 +79,25 @@ static void topology_leaves_describe_the_vcpu_count(void **state)
 	free(c);
 }
 
+/* 129..254 CPUs need 256 IDs: the 8-bit count saturates instead of spilling into the APIC ID. */
+static void many_cpus_keep_the_apic_id_intact(void **state)
+{
+	(void)state;
+	for (unsigned n = 128; n <= 254; n += 126) {
+		struct kvm_cpuid2 *c = fake_supported();
+		assert_int_equal(cpuid_configure(c, 2, n, NULL), 0);
+		struct kvm_cpuid_entry2 *e = cpuid_find(c, 1, 0);
+		assert_int_equal(e->ebx >> 24, 2);
+		assert_int_equal((e->ebx >> 16) & 0xff, n == 128 ? 128 : 255);
+		e = cpuid_find(c, 4, 0);
+		assert_int_equal(e->eax >> 26, 63);
+		e = cpuid_find(c, 0xb, 1);
+		assert_int_equal(e->ebx, n);
+		assert_int_equal(e->edx, 2);
+		free(c);
+	}
+}
+
 static void kvm_signature_leaf_is_present(void **state)
 {
 	struct kvm_cpuid2 *c = fake_supported();
@@ -124,6 +143,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(leaf1_carries_apic_id_and_hypervisor_bit),
 		cmocka_unit_test(topology_leaves_describe_the_vcpu_count),
+		cmocka_unit_test(many_cpus_keep_the_apic_id_intact),
 		cmocka_unit_test(kvm_signature_leaf_is_present),
 		cmocka_unit_test(out_of_range_vcpu_is_an_error),
 		cmocka_unit_test(subleaf_lookup_distinguishes_indices),

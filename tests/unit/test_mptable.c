@@ -45,7 +45,8 @@ static void floating_pointer_and_table_are_valid(void **state)
 	assert_int_equal(le32(mpc + 36), X86_LAPIC_ADDR);
 	/* 1 CPU + bus + IOAPIC + 16 ISA interrupts + LINT0/LINT1. */
 	assert_int_equal(mpc[34] | mpc[35] << 8, 1 + 1 + 1 + 16 + 2);
-	assert_true(table + len <= MPTABLE_ADDR + MPTABLE_MAX_SIZE);
+	assert_int_equal(table, MPTABLE_CONFIG_ADDR);
+	assert_true(table + len <= MPTABLE_CONFIG_ADDR + MPTABLE_CONFIG_MAX_SIZE);
 	guest_mem_destroy(&mem);
 }
 
@@ -55,7 +56,7 @@ static void entries_describe_cpus_ioapic_and_isa_irqs(void **state)
 	(void)state;
 	assert_int_equal(x86_guest_mem_create(&mem, 16 << 20, NULL), 0);
 	assert_int_equal(mptable_write(&mem, 4, NULL), 0);
-	const uint8_t *e = guest_mem_ptr(&mem, MPTABLE_ADDR + 16 + 44, 0x300);
+	const uint8_t *e = guest_mem_ptr(&mem, MPTABLE_CONFIG_ADDR + 44, 0x300);
 	for (unsigned i = 0; i < 4; i++, e += 20) {
 		assert_int_equal(e[0], 0);                     /* processor */
 		assert_int_equal(e[1], i);                     /* APIC ID */
@@ -88,8 +89,15 @@ static void too_many_cpus_are_refused(void **state)
 	struct vmon_error err = { 0 };
 	(void)state;
 	assert_int_equal(x86_guest_mem_create(&mem, 16 << 20, NULL), 0);
-	assert_true(mptable_max_cpus() >= 8);
+	/* 8-bit APIC IDs: CPUs 0..253, the IOAPIC 254 (255 is the broadcast ID). */
+	assert_int_equal(mptable_max_cpus(), 254);
 	assert_int_equal(mptable_write(&mem, mptable_max_cpus(), NULL), 0);
+	const uint8_t *mpc = guest_mem_ptr(&mem, MPTABLE_CONFIG_ADDR, 44);
+	uint16_t len = (uint16_t)(mpc[4] | mpc[5] << 8);
+	assert_int_equal(sum(guest_mem_ptr(&mem, MPTABLE_CONFIG_ADDR, len), len), 0);
+	const uint8_t *ioapic = mpc + 44 + 254 * 20 + 8;
+	assert_int_equal(ioapic[0], 2);
+	assert_int_equal(ioapic[1], 254);
 	assert_int_equal(mptable_write(&mem, mptable_max_cpus() + 1, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "do not fit"));
 	assert_int_equal(mptable_write(&mem, 0, &err), -EINVAL);

@@ -63,7 +63,7 @@ static void each_bad_field_is_named(void **state)
 	cfg.ncpus = 0;
 	expect_bad(&cfg, "ncpus", "at least 1");
 	cfg.ncpus = VM_CONFIG_MAX_CPUS + 1;
-	expect_bad(&cfg, "ncpus", "supported");
+	expect_bad(&cfg, "ncpus", "at most 254 vCPUs");
 
 	static char longline[0x10001];
 	memset(longline, 'x', sizeof(longline) - 1);

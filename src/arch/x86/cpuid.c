@@ -77,8 +77,15 @@ int cpuid_configure(struct kvm_cpuid2 *cpuid, unsigned vcpu_index, unsigned ncpu
 	e = cpuid_find(cpuid, 1, 0);
 	if (!e)
 		return error_set(err, -ENOENT, "cpuid: KVM reports no leaf 1");
-	/* EBX[31:24] initial APIC ID, [23:16] addressable logical processors. */
-	e->ebx = (e->ebx & 0x0000ffffu) | (apic_id << 24) | ((ncpus > 1 ? (1u << core_bits) : 1u) << 16);
+	/*
+	 * EBX[31:24] initial APIC ID, [23:16] addressable logical processors: an
+	 * 8-bit field, so 255 stands for the 256 IDs of 129..254 CPUs (a 256 would
+	 * spill into the APIC ID).
+	 */
+	unsigned addressable = ncpus > 1 ? (1u << core_bits) : 1u;
+	if (addressable > 0xff)
+		addressable = 0xff;
+	e->ebx = (e->ebx & 0x0000ffffu) | ((apic_id & 0xffu) << 24) | (addressable << 16);
 	e->ecx |= CPUID_1_ECX_HYPERVISOR;
 	if (ncpus > 1)
 		e->edx |= CPUID_1_EDX_HTT;
@@ -91,10 +98,11 @@ int cpuid_configure(struct kvm_cpuid2 *cpuid, unsigned vcpu_index, unsigned ncpu
 		if (c->function != 4 || (c->eax & 0x1f) == 0)
 			continue;
 		c->eax &= 0x00003fffu;
-		c->eax |= ((1u << core_bits) - 1) << 26;
+		/* 6- and 12-bit fields: 64 cores per package at most here. */
+		c->eax |= (((1u << core_bits) - 1) & 0x3fu) << 26;
 		/* L1/L2 are per core; the L3 (level 3) is shared by the package. */
 		if (((c->eax >> 5) & 7) == 3)
-			c->eax |= ((1u << core_bits) - 1) << 14;
+			c->eax |= (((1u << core_bits) - 1) & 0xfffu) << 14;
 	}
 
 	/* Leaves 0xb and 0x1f (extended topology): level 0 = SMT (1 thread), level 1 = core (ncpus). */

@@ -12,10 +12,11 @@
  *   0x00007000  Linux zero page (struct boot_params)
  *   0x00009000  boot page tables: PML4, PDPT, 4 page directories (identity map of 4 GiB, 2 MiB pages)
  *   0x00020000  kernel command line (up to X86_CMDLINE_MAX bytes)
- *   0x0009fc00  end of low conventional memory: EBDA, MP floating pointer + table (mptable.c)
+ *   0x0009fc00  end of low conventional memory: EBDA, MP floating pointer (mptable.c)
  *   0x000a0000  VGA / BIOS hole up to 1 MiB (e820 reserved from the EBDA on, with the MP and ACPI tables)
  *   0x000e0000  ACPI tables (acpi.c): RSDP first (the OS scans 0xE0000-0xFFFFF for it), then XSDT,
  *               FADT, MADT, DSDT, in at most X86_ACPI_MAX_SIZE bytes
+ *   0x000f0000  MP configuration table (mptable.c), up to 1 MiB
  *   0x00100000  kernel (ELF segments at their physical addresses; bzImage protected-mode code)
  *   ...         initrd at the top of low RAM, below initrd_addr_max
  *   0xc0000000  32-bit MMIO hole (virtio-mmio, IOAPIC 0xfec00000, LAPIC 0xfee00000) up to 4 GiB
@@ -36,7 +37,7 @@
 #define X86_EBDA_START           0x9fc00ull
 #define X86_BIOS_HOLE_END        0x100000ull
 #define X86_ACPI_ADDR            0xe0000ull
-#define X86_ACPI_MAX_SIZE        0x20000ull  /* up to the end of the BIOS area at 1 MiB */
+#define X86_ACPI_MAX_SIZE        0x10000ull  /* up to the MP configuration table at 0xf0000 */
 #define X86_KERNEL_DEFAULT_ADDR  0x100000ull
 
 #define X86_MMIO_HOLE_START      0xc0000000ull

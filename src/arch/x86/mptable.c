@@ -84,14 +84,18 @@ _Static_assert(sizeof(struct mpc_bus) == 8 && sizeof(struct mpc_ioapic) == 8 && 
 
 static size_t table_size(unsigned ncpus)
 {
-	return sizeof(struct mpf_intel) + sizeof(struct mpc_table) + ncpus * sizeof(struct mpc_cpu) +
-	       sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) + (MP_ISA_IRQS + 2) * sizeof(struct mpc_intsrc);
+	return sizeof(struct mpc_table) + ncpus * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) +
+	       sizeof(struct mpc_ioapic) + (MP_ISA_IRQS + 2) * sizeof(struct mpc_intsrc);
 }
+
+/* APIC IDs 0..ncpus-1 for the CPUs, ncpus for the IOAPIC; 0xff is the broadcast ID. */
+#define MP_MAX_CPUS 254
+_Static_assert(sizeof(struct mpf_intel) <= MPTABLE_MAX_SIZE, "the floating pointer fits its place");
 
 unsigned mptable_max_cpus(void)
 {
 	unsigned n = 1;
-	while (table_size(n + 1) <= MPTABLE_MAX_SIZE)
+	while (n < MP_MAX_CPUS && table_size(n + 1) <= MPTABLE_CONFIG_MAX_SIZE)
 		n++;
 	return n;
 }
@@ -107,21 +111,19 @@ static uint8_t checksum(const uint8_t *p, size_t len)
 
 int mptable_write(struct guest_mem *mem, unsigned ncpus, struct vmon_error *err)
 {
-	uint8_t *base = guest_mem_ptr(mem, MPTABLE_ADDR, MPTABLE_MAX_SIZE);
-	struct mpf_intel *mpf;
-	struct mpc_table *mpc;
+	struct mpf_intel *mpf = guest_mem_ptr(mem, MPTABLE_ADDR, MPTABLE_MAX_SIZE);
+	struct mpc_table *mpc = guest_mem_ptr(mem, MPTABLE_CONFIG_ADDR, MPTABLE_CONFIG_MAX_SIZE);
 	uint8_t *p;
 	uint16_t entries = 0;
 
 	if (ncpus == 0 || ncpus > mptable_max_cpus())
-		return error_set(err, -EINVAL, "MP table: %u CPUs do not fit in the EBDA (at most %u)", ncpus,
+		return error_set(err, -EINVAL, "MP table: %u CPUs do not fit (1 to %u, 8-bit APIC IDs)", ncpus,
 				 mptable_max_cpus());
-	if (!base)
-		return error_set(err, -ENOMEM, "MP table: guest RAM does not reach 0x%llx", MPTABLE_ADDR);
-	memset(base, 0, MPTABLE_MAX_SIZE);
-
-	mpf = (struct mpf_intel *)base;
-	mpc = (struct mpc_table *)(base + sizeof(*mpf));
+	if (!mpf || !mpc)
+		return error_set(err, -ENOMEM, "MP table: guest RAM does not reach 0x%llx",
+				 MPTABLE_CONFIG_ADDR + MPTABLE_CONFIG_MAX_SIZE);
+	memset(mpf, 0, MPTABLE_MAX_SIZE);
+	memset(mpc, 0, table_size(ncpus));
 	p = (uint8_t *)(mpc + 1);
 
 	for (unsigned i = 0; i < ncpus; i++) {
@@ -173,7 +175,7 @@ int mptable_write(struct guest_mem *mem, unsigned ncpus, struct vmon_error *err)
 	mpc->checksum = checksum((const uint8_t *)mpc, mpc->length);
 
 	memcpy(mpf->signature, "_MP_", 4);
-	mpf->physptr = (uint32_t)(MPTABLE_ADDR + sizeof(*mpf));
+	mpf->physptr = (uint32_t)MPTABLE_CONFIG_ADDR;
 	mpf->length = 1;
 	mpf->specification = 4;
 	mpf->checksum = checksum((const uint8_t *)mpf, sizeof(*mpf));
