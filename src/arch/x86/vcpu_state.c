@@ -54,15 +54,18 @@ int x86_vcpu_caps_probe(int kvm_fd, int vm_fd, struct x86_vcpu_caps *caps, struc
 	return 0;
 }
 
+/* KVM_GET_MSRS / KVM_SET_MSRS's argument with room for every MSR vmon saves. */
+struct msr_list {
+	struct kvm_msrs hdr;
+	struct kvm_msr_entry entries[X86_VCPU_MAX_MSRS];
+};
+
 /* ---- get -------------------------------------------------------------------- */
 
 static int get_msrs(int vcpu_fd, const struct x86_vcpu_caps *caps, struct x86_vcpu_state *st,
 		    struct vmon_error *err)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entries[X86_VCPU_MAX_MSRS];
-	} msrs;
+	struct msr_list msrs;
 	int n;
 
 	memset(&msrs, 0, sizeof(msrs));
@@ -165,10 +168,7 @@ static int set_tsc_khz(int vcpu_fd, const struct x86_vcpu_caps *caps, const stru
 /* Sets the saved MSRs whose x86_msr_after_lapic() is after_lapic. */
 static int set_msrs(int vcpu_fd, const struct x86_vcpu_state *st, bool after_lapic, struct vmon_error *err)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entries[X86_VCPU_MAX_MSRS];
-	} msrs;
+	struct msr_list msrs;
 	int n;
 
 	memset(&msrs, 0, sizeof(msrs));
