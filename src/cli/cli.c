@@ -112,7 +112,8 @@ void cli_print_usage(FILE *out)
 	      out);
 }
 
-static int parse_cpus(const char *text, unsigned *ncpus)
+/* A decimal whole number in 1..max, digits only (no sign, space or suffix). */
+static int parse_count(const char *text, unsigned long max, unsigned *value)
 {
 	char *end;
 	unsigned long v;
@@ -121,10 +122,9 @@ static int parse_cpus(const char *text, unsigned *ncpus)
 		return -EINVAL;
 	errno = 0;
 	v = strtoul(text, &end, 10);
-	/* Only a sanity bound: vm_config_check() says what the machine takes. */
-	if (errno || *end || v == 0 || v > 65535)
+	if (errno || *end || v == 0 || v > max)
 		return -EINVAL;
-	*ncpus = (unsigned)v;
+	*value = (unsigned)v;
 	return 0;
 }
 
@@ -254,7 +254,8 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			break;
 		}
 		case OPT_CPUS:
-			if (parse_cpus(optarg, &cfg->ncpus)) {
+			/* Only a sanity bound here: vm_config_check() says what the machine takes. */
+			if (parse_count(optarg, 65535, &cfg->ncpus)) {
 				error_set(err, -EINVAL, "--cpus '%s': not a number from 1 to %d", optarg, VM_CONFIG_MAX_CPUS);
 				return CLI_ERROR;
 			}
@@ -298,20 +299,13 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		case OPT_RNG:
 			cfg->rng = true;
 			break;
-		case OPT_TEST_SAVE_RESTORE: {
-			char *end;
-			unsigned long ms;
-
-			errno = 0;
-			ms = isdigit((unsigned char)optarg[0]) ? strtoul(optarg, &end, 10) : 0;
-			if (!isdigit((unsigned char)optarg[0]) || errno || *end || ms == 0 || ms > UINT_MAX) {
+		case OPT_TEST_SAVE_RESTORE:
+			if (parse_count(optarg, UINT_MAX, &cfg->test_save_restore_ms)) {
 				error_set(err, -EINVAL, "--test-save-restore '%s': expected a period in ms (1 or more)",
 					  optarg);
 				return CLI_ERROR;
 			}
-			cfg->test_save_restore_ms = (unsigned)ms;
 			break;
-		}
 		case OPT_VCONSOLE:
 			if (config_parse_vconsole(cfg, optarg, err))
 				return CLI_ERROR;

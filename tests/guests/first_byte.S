@@ -7,9 +7,10 @@
  * the time to its first byte is the VMM's start-up, not the guest's.
  * No stack, no paging, no GDT of its own: it runs on the PVH entry state.
  */
+#include "lib.h"               /* its assembler part: the PVH note */
+
 #define COM1_THR        0x3f8
 #define DEBUG_EXIT_PORT 0xf4
-#define XEN_ELFNOTE_PHYS32_ENTRY 18
 
 	.section .text, "ax"
 	.code32
@@ -25,14 +26,6 @@ first_byte_entry:
 	hlt
 	jmp	1b
 
-	/* Xen PVH entry (xen/include/public/elfnote.h). */
-	.section .note.Xen, "a", @note
-	.balign 4
-	.long	4                          /* namesz: "Xen\0" */
-	.long	4                          /* descsz: 32-bit physical address */
-	.long	XEN_ELFNOTE_PHYS32_ENTRY
-	.asciz	"Xen"
-	.balign 4
-	.long	first_byte_entry
+	xen_pvh_entry_note first_byte_entry
 
 	.section .note.GNU-stack, "", @progbits

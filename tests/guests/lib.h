@@ -308,5 +308,23 @@ void lapic_virtual_wire(void);
 /* Loads that GDT and the TSS (TR), with RSP0 = kernel_stack_top for traps taken at CPL 3. */
 void cpl3_load_gdt_tss(const void *kernel_stack_top);
 
+#else /* __ASSEMBLER__ */
+
+/*
+ * The Xen PVH entry note (xen/include/public/elfnote.h): a PVH loader (vmon,
+ * QEMU) enters the kernel at `entry`, in 32-bit protected mode.
+ */
+.macro xen_pvh_entry_note entry
+	.pushsection .note.Xen, "a", @note
+	.balign 4
+	.long	4                          /* namesz: "Xen\0" */
+	.long	4                          /* descsz: 32-bit physical address */
+	.long	XEN_ELFNOTE_PHYS32_ENTRY
+	.asciz	"Xen"
+	.balign 4
+	.long	\entry
+	.popsection
+.endm
+
 #endif /* __ASSEMBLER__ */
 #endif

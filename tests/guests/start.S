@@ -197,14 +197,6 @@ gdt_desc:                                  /* 32-bit lgdt reads the low 4 base b
 	.space	16384
 stack_top:
 
-	/* Xen PVH entry (xen/include/public/elfnote.h: XEN_ELFNOTE_PHYS32_ENTRY). */
-	.section .note.Xen, "a", @note
-	.balign 4
-	.long	4                          /* namesz: "Xen\0" */
-	.long	4                          /* descsz: 32-bit physical address */
-	.long	XEN_ELFNOTE_PHYS32_ENTRY
-	.asciz	"Xen"
-	.balign 4
-	.long	pvh_entry32
+	xen_pvh_entry_note pvh_entry32
 
 	.section .note.GNU-stack, "", @progbits

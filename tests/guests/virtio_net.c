@@ -17,16 +17,11 @@
  * another address, 8 = malformed receive (num_buffers, length), 13 = bad
  * cmdline. Library failures: 90..95 (virtio.h).
  */
-#include <linux/if_ether.h>
-#include <linux/virtio_net.h>
-
-#include "virtio.h"
+#include "net.h"
 
 #define RX_BUFFERS 16u
 #define RX_BUF_MAX 2048u
 #define FRAME_MAX 2048u
-#define IP_GUEST 0x0a00020fu    /* 10.0.2.15 */
-#define IP_GATEWAY 0x0a000202u  /* 10.0.2.2 */
 #define BOOTP_SIZE 548u         /* RFC 951 header + 312 bytes of options (RFC 2131 minimum) */
 #define DHCP_XID 0x766d6f6eu    /* "vmon" */
 #define NET_TIMEOUT_S VIRTIO_TIMEOUT_S
@@ -34,37 +29,16 @@
 static struct virtio_dev dev;
 static struct vq rxq, txq;
 static uint8_t mac[6];
-static uint32_t rxbuf_size = 256;
 static uint8_t rx_bufs[RX_BUFFERS][RX_BUF_MAX] __attribute__((section(".bss.noinit.rx"), aligned(64)));
-static uint8_t rx_buf_of_head[VQ_MAX_SIZE];
-static struct virtio_net_hdr_v1 tx_hdr;
 static uint8_t tx_frame[FRAME_MAX] __attribute__((section(".bss.noinit.tx"), aligned(64)));
 static uint8_t frame[FRAME_MAX] __attribute__((section(".bss.noinit.frame"), aligned(64)));
+static struct net_rx rx = {
+	.q = &rxq, .bufs = rx_bufs[0], .stride = RX_BUF_MAX, .buf_len = 256, .nbufs = RX_BUFFERS,
+	.frame = frame, .frame_max = FRAME_MAX,
+};
 static uint32_t merged_max;   /* most buffers one frame used */
 
-/* ---- byte order and packet building -------------------------------------- */
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
+/* ---- printing ------------------------------------------------------------ */
 
 static void print_ip(uint32_t ip)
 {
@@ -76,111 +50,24 @@ static void print_mac(const uint8_t *m)
 	printf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
-static uint16_t ip_checksum(const uint8_t *p, uint32_t len)
-{
-	uint32_t sum = 0;
-
-	for (uint32_t i = 0; i + 1 < len; i += 2)
-		sum += get16(p + i);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-static uint32_t eth_header(uint8_t *f, const uint8_t *dst, uint16_t type)
-{
-	memcpy(f, dst, 6);
-	memcpy(f + 6, mac, 6);
-	put16(f + 12, type);
-	return ETH_HLEN;
-}
-
 /* ---- queues ------------------------------------------------------------ */
 
-static void post_rx(unsigned int buf)
-{
-	struct vq_seg seg = { rx_bufs[buf], rxbuf_size, true };
-	uint16_t head = vq_add(&rxq, &seg, 1);
-
-	rx_buf_of_head[head] = (uint8_t)buf;
-}
-
-static void send_frame(uint32_t len, const char *what)
-{
-	struct vq_seg segs[2] = {
-		{ &tx_hdr, sizeof(tx_hdr), false },
-		{ tx_frame, len < 60 ? 60 : len, false },   /* Ethernet minimum, FCS aside */
-	};
-
-	memset(&tx_hdr, 0, sizeof(tx_hdr));
-	if (len < 60)
-		memset(tx_frame + len, 0, 60 - len);
-	vq_submit_wait(&txq, segs, 2, what);
-}
-
-/*
- * One received frame (without the virtio header) into `frame`, gathered from
- * num_buffers used buffers. Returns its length, 0 on timeout.
- */
+/* One received frame into `frame`; its length, 0 on timeout. */
 static uint32_t receive_frame(struct virtio_deadline *d)
 {
-	uint32_t total = 0, buffers = 0, want = 1;
-	uint16_t head;
-	uint32_t len;
+	uint32_t buffers, len = net_rx_frame(&rx, d, &buffers);
 
-	while (buffers < want) {
-		if (!vq_get_used(&rxq, &head, &len)) {
-			if (virtio_deadline_expired(d)) {
-				if (buffers)
-					virtio_fail(8, "frame announced %u buffers, only %u arrived", want, buffers);
-				return 0;
-			}
-			continue;
-		}
-		const uint8_t *buf = rx_bufs[rx_buf_of_head[head]];
-		uint32_t skip = 0;
-
-		if (buffers == 0) {
-			const struct virtio_net_hdr_v1 *h = (const void *)buf;
-
-			if (len < sizeof(*h))
-				virtio_fail(8, "receive buffer with %u bytes, less than the %u-byte header", len,
-					    (uint32_t)sizeof(*h));
-			want = h->num_buffers;
-			if (want == 0 || want > RX_BUFFERS)
-				virtio_fail(8, "num_buffers %u (1..%u buffers posted)", want, RX_BUFFERS);
-			skip = sizeof(*h);
-		}
-		if (total + len - skip > FRAME_MAX)
-			virtio_fail(8, "frame longer than %u bytes", FRAME_MAX);
-		memcpy(frame + total, buf + skip, len - skip);
-		total += len - skip;
-		buffers++;
-		post_rx(rx_buf_of_head[head]);
-	}
-	vq_kick(&rxq);
 	if (buffers > merged_max)
 		merged_max = buffers;
-	return total;
+	return len;
 }
 
 /* ---- ARP ---------------------------------------------------------------- */
 
 static void send_arp_request(void)
 {
-	static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	uint8_t *a = tx_frame + eth_header(tx_frame, broadcast, ETH_P_ARP);
-
-	put16(a, 1);            /* Ethernet */
-	put16(a + 2, ETH_P_IP);
-	a[4] = 6;
-	a[5] = 4;
-	put16(a + 6, 1);        /* request */
-	memcpy(a + 8, mac, 6);
-	put32(a + 14, IP_GUEST);
-	memset(a + 18, 0, 6);
-	put32(a + 24, IP_GATEWAY);
-	send_frame(ETH_HLEN + 28, "ARP request");
+	arp_build(eth_build(tx_frame, eth_broadcast, mac, ETH_P_ARP), 1, mac, IP_GUEST, NULL, IP_GATEWAY);
+	net_tx_frame(&txq, tx_frame, ETH_HLEN + ARP_LEN, "ARP request");
 	printf("virtio_net: ARP who-has 10.0.2.2 tell 10.0.2.15 sent\n");
 }
 
@@ -193,7 +80,7 @@ static void wait_arp_reply(void)
 	while ((len = receive_frame(&d))) {
 		const uint8_t *a = frame + ETH_HLEN;
 
-		if (len < ETH_HLEN + 28 || get16(frame + 12) != ETH_P_ARP || get16(a + 6) != 2)
+		if (len < ETH_HLEN + ARP_LEN || get16(frame + 12) != ETH_P_ARP || get16(a + 6) != 2)
 			continue;
 		if (get32(a + 14) != IP_GATEWAY || get32(a + 24) != IP_GUEST || memcmp(a + 18, mac, 6) ||
 		    memcmp(frame, mac, 6))
@@ -211,21 +98,10 @@ static void wait_arp_reply(void)
 
 static void send_dhcp_discover(void)
 {
-	static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	uint8_t *ip = tx_frame + eth_header(tx_frame, broadcast, ETH_P_IP);
-	uint8_t *udp = ip + 20, *bootp = udp + 8, *opt = bootp + 236;
+	uint8_t *ip = eth_build(tx_frame, eth_broadcast, mac, ETH_P_IP);
+	uint8_t *bootp = ipv4_udp_build(ip, 0, 0, 0xffffffffu, 68, 67, BOOTP_SIZE), *opt = bootp + 236;
 
-	memset(ip, 0, 20 + 8 + BOOTP_SIZE);
-	ip[0] = 0x45;
-	put16(ip + 2, 20 + 8 + BOOTP_SIZE);
-	ip[8] = 64;             /* TTL */
-	ip[9] = 17;             /* UDP */
-	put32(ip + 12, 0);
-	put32(ip + 16, 0xffffffffu);
-	put16(ip + 10, ip_checksum(ip, 20));
-	put16(udp, 68);
-	put16(udp + 2, 67);
-	put16(udp + 4, 8 + BOOTP_SIZE);   /* checksum 0: none (RFC 768) */
+	memset(bootp, 0, BOOTP_SIZE);
 	bootp[0] = 1;           /* BOOTREQUEST */
 	bootp[1] = 1;
 	bootp[2] = 6;
@@ -236,8 +112,8 @@ static void send_dhcp_discover(void)
 	opt[5] = 1;
 	opt[6] = 1;             /* DHCPDISCOVER */
 	opt[7] = 255;
-	send_frame(ETH_HLEN + 20 + 8 + BOOTP_SIZE, "DHCPDISCOVER");
-	printf("virtio_net: DHCPDISCOVER sent (%u-byte frame)\n", ETH_HLEN + 20 + 8 + BOOTP_SIZE);
+	net_tx_frame(&txq, tx_frame, ETH_HLEN + IPV4_UDP_HLEN + BOOTP_SIZE, "DHCPDISCOVER");
+	printf("virtio_net: DHCPDISCOVER sent (%u-byte frame)\n", ETH_HLEN + IPV4_UDP_HLEN + BOOTP_SIZE);
 }
 
 static void wait_dhcp_offer(void)
@@ -273,8 +149,7 @@ static void check_mac(const struct boot_info *bi)
 {
 	const char *want = cmdline_get(bi, "mac=");
 
-	for (int i = 0; i < 6; i++)
-		mac[i] = virtio_cfg8(&dev, offsetof(struct virtio_net_config, mac) + (uint32_t)i);
+	net_read_mac(&dev, mac);
 	printf("virtio_net: mac ");
 	print_mac(mac);
 	if (virtio_has_feature(&dev, VIRTIO_NET_F_STATUS)) {
@@ -316,7 +191,7 @@ void guest_main(const struct boot_info *bi)
 	if (cmdline_get(bi, "rxbuf=")) {
 		if (!cmdline_get_u64(bi, "rxbuf=", &v) || v < 64 || v > RX_BUF_MAX)
 			virtio_fail(13, "rxbuf= must be 64..%u", RX_BUF_MAX);
-		rxbuf_size = (uint32_t)v;
+		rx.buf_len = (uint32_t)v;
 	}
 	if (cmdline_get(bi, "dhcp=")) {
 		if (!cmdline_get_u64(bi, "dhcp=", &v))
@@ -332,11 +207,11 @@ void guest_main(const struct boot_info *bi)
 	virtq_setup(&rxq, &dev, 0, 32);
 	virtq_setup(&txq, &dev, 1, 16);
 	for (unsigned int i = 0; i < RX_BUFFERS && i < rxq.size; i++)
-		post_rx(i);
+		net_rx_post(&rx, i);
 	virtio_driver_ok(&dev);
 	vq_kick(&rxq);
 	printf("virtio_net: %u receive buffers of %u bytes posted\n", RX_BUFFERS < rxq.size ? RX_BUFFERS : rxq.size,
-	       rxbuf_size);
+	       rx.buf_len);
 
 	send_arp_request();
 	wait_arp_reply();

@@ -23,11 +23,8 @@
  * (length, header, payload), 7 = no frame for NET_TIMEOUT_S, 8 = malformed
  * receive (num_buffers, length), 9 = exception at CPL 3; 90..95 library.
  */
-#include <linux/if_ether.h>
-#include <linux/virtio_net.h>
-
+#include "net.h"
 #include "user_mode.h"
-#include "virtio.h"
 
 #define RX_BUFS VQ_MAX_SIZE
 #define RX_BUF_BYTES 1024u
@@ -35,8 +32,6 @@
 #define RX_SPARE (RX_BUFS - 2 * WINDOW)
 #define CREDIT_EVERY 8u
 #define FRAME_MAX 2048u
-#define IP_GUEST 0x0a00020fu      /* 10.0.2.15 */
-#define IP_GATEWAY 0x0a000202u    /* 10.0.2.2 */
 #define GUEST_PORT 40000u
 #define NET_TIMEOUT_S VIRTIO_TIMEOUT_S
 
@@ -48,10 +43,12 @@ static uint8_t mac[6], gateway_mac[6];
 static uint16_t host_port, ip_id;
 static uint32_t count = 4096;
 static uint8_t rx_bufs[RX_BUFS][RX_BUF_BYTES] __attribute__((section(".bss.noinit.rx"), aligned(64)));
-static uint8_t rx_buf_of_head[VQ_MAX_SIZE];
-static struct virtio_net_hdr_v1 tx_hdr;
 static uint8_t tx_frame[128] __attribute__((aligned(64)));
 static uint8_t frame[FRAME_MAX] __attribute__((section(".bss.noinit.frame"), aligned(64)));
+static struct net_rx rx = {
+	.q = &rxq, .bufs = rx_bufs[0], .stride = RX_BUF_BYTES, .buf_len = RX_BUF_BYTES, .nbufs = RX_BUFS,
+	.frame = frame, .frame_max = FRAME_MAX,
+};
 static uint32_t merged, others, arp_replies;
 
 /* Keep these two in step with tests/integration/udp_flood.c. */
@@ -65,123 +62,33 @@ static uint8_t flood_byte(uint32_t s, uint32_t i)
 	return (uint8_t)(s * 131u + i * 7u + (i >> 8));
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-static uint16_t ip_checksum(const uint8_t *p, uint32_t len)
-{
-	uint32_t sum = 0;
-
-	for (uint32_t i = 0; i + 1 < len; i += 2)
-		sum += get16(p + i);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 /* ---- queues ------------------------------------------------------------------ */
 
-static void post_rx(unsigned int buf)
-{
-	struct vq_seg seg = { rx_bufs[buf], RX_BUF_BYTES, true };
-
-	rx_buf_of_head[vq_add(&rxq, &seg, 1)] = (uint8_t)buf;
-}
-
+/* The frame (Ethernet header from us to dst) in tx_frame, payload_len bytes after the header. */
 static void send_frame(const uint8_t *dst, uint16_t type, uint32_t payload_len, const char *what)
 {
-	uint32_t len = ETH_HLEN + payload_len;
-	struct vq_seg segs[2] = { { &tx_hdr, sizeof(tx_hdr), false }, { tx_frame, len < 60 ? 60 : len, false } };
-
-	memcpy(tx_frame, dst, 6);
-	memcpy(tx_frame + 6, mac, 6);
-	put16(tx_frame + 12, type);
-	if (len < 60)
-		memset(tx_frame + len, 0, 60 - len);
-	vq_submit_wait(&txq, segs, 2, what);
+	eth_build(tx_frame, dst, mac, type);
+	net_tx_frame(&txq, tx_frame, ETH_HLEN + payload_len, what);
 }
 
-/* One frame (without the virtio header) into `frame`, from num_buffers used buffers; 0 on timeout. */
+/* One frame into `frame`; its length, 0 after NET_TIMEOUT_S without one. */
 static uint32_t receive_frame(void)
 {
 	struct virtio_deadline d;
-	uint32_t total = 0, buffers = 0, want = 1, len;
-	uint16_t head;
+	uint32_t buffers, len;
 
 	virtio_deadline_start(&d, NET_TIMEOUT_S);
-	while (buffers < want) {
-		if (!vq_get_used(&rxq, &head, &len)) {
-			if (virtio_deadline_expired(&d)) {
-				if (buffers)
-					virtio_fail(8, "frame announced %u buffers, only %u arrived", want, buffers);
-				return 0;
-			}
-			continue;
-		}
-		const uint8_t *buf = rx_bufs[rx_buf_of_head[head]];
-		uint32_t skip = 0;
-
-		if (buffers == 0) {
-			const struct virtio_net_hdr_v1 *h = (const void *)buf;
-
-			if (len < sizeof(*h))
-				virtio_fail(8, "receive buffer with %u bytes, less than the header", len);
-			want = h->num_buffers;
-			if (want == 0 || want > RX_BUFS)
-				virtio_fail(8, "num_buffers %u (1..%u buffers posted)", want, RX_BUFS);
-			skip = sizeof(*h);
-		}
-		if (total + len - skip > FRAME_MAX)
-			virtio_fail(8, "frame longer than %u bytes", FRAME_MAX);
-		memcpy(frame + total, buf + skip, len - skip);
-		total += len - skip;
-		buffers++;
-		post_rx(rx_buf_of_head[head]);
-	}
-	vq_kick(&rxq);
+	len = net_rx_frame(&rx, &d, &buffers);
 	merged += buffers > 1;
-	return total;
+	return len;
 }
 
 /* ---- ARP and UDP ------------------------------------------------------------- */
 
 static void send_arp(uint16_t op, const uint8_t *dst_mac, uint32_t dst_ip)
 {
-	static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	uint8_t *a = tx_frame + ETH_HLEN;
-
-	put16(a, 1);
-	put16(a + 2, ETH_P_IP);
-	a[4] = 6;
-	a[5] = 4;
-	put16(a + 6, op);
-	memcpy(a + 8, mac, 6);
-	put32(a + 14, IP_GUEST);
-	if (dst_mac)
-		memcpy(a + 18, dst_mac, 6);
-	else
-		memset(a + 18, 0, 6);
-	put32(a + 24, dst_ip);
-	send_frame(dst_mac ? dst_mac : broadcast, ETH_P_ARP, 28, op == 1 ? "ARP request" : "ARP reply");
+	arp_build(tx_frame + ETH_HLEN, op, mac, IP_GUEST, dst_mac, dst_ip);
+	send_frame(dst_mac ? dst_mac : eth_broadcast, ETH_P_ARP, ARP_LEN, op == 1 ? "ARP request" : "ARP reply");
 }
 
 /* Answers an ARP request for our address; true when the frame was ARP. */
@@ -189,7 +96,7 @@ static bool handle_arp(uint32_t len)
 {
 	const uint8_t *a = frame + ETH_HLEN;
 
-	if (len < ETH_HLEN + 28 || get16(frame + 12) != ETH_P_ARP)
+	if (len < ETH_HLEN + ARP_LEN || get16(frame + 12) != ETH_P_ARP)
 		return false;
 	if (get16(a + 6) == 1 && get32(a + 24) == IP_GUEST) {
 		send_arp(2, a + 8, get32(a + 14));
@@ -200,23 +107,11 @@ static bool handle_arp(uint32_t len)
 
 static void send_credit(uint32_t upto)
 {
-	uint8_t *ip = tx_frame + ETH_HLEN, *udp = ip + 20;
+	uint8_t *p = ipv4_udp_build(tx_frame + ETH_HLEN, ip_id++, IP_GUEST, IP_GATEWAY, GUEST_PORT, host_port, 8);
 
-	memset(ip, 0, 20 + 8);
-	ip[0] = 0x45;
-	put16(ip + 2, 20 + 8 + 8);
-	put16(ip + 4, ip_id++);
-	ip[8] = 64;
-	ip[9] = 17;
-	put32(ip + 12, IP_GUEST);
-	put32(ip + 16, IP_GATEWAY);
-	put16(ip + 10, ip_checksum(ip, 20));
-	put16(udp, GUEST_PORT);
-	put16(udp + 2, host_port);
-	put16(udp + 4, 8 + 8);        /* checksum 0: none (RFC 768) */
-	memcpy(udp + 8, "CRED", 4);
-	put32(udp + 12, upto);
-	send_frame(gateway_mac, ETH_P_IP, 20 + 8 + 8, "credit");
+	memcpy(p, "CRED", 4);
+	put32(p + 4, upto);
+	send_frame(gateway_mac, ETH_P_IP, IPV4_UDP_HLEN + 8, "credit");
 }
 
 /* The UDP payload of a flood frame in `frame`, or NULL for anything else. */
@@ -326,8 +221,7 @@ void guest_main(const struct boot_info *bi)
 	virtio_negotiate(&dev, (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_MRG_RXBUF));
 	if (!virtio_has_feature(&dev, VIRTIO_NET_F_MAC) || !virtio_has_feature(&dev, VIRTIO_NET_F_MRG_RXBUF))
 		virtio_fail(2, "MAC and MRG_RXBUF wanted, offered features 0x%lx", dev.offered);
-	for (int i = 0; i < 6; i++)
-		mac[i] = virtio_cfg8(&dev, offsetof(struct virtio_net_config, mac) + (uint32_t)i);
+	net_read_mac(&dev, mac);
 	virtq_setup(&rxq, &dev, 0, RX_BUFS);
 	virtq_setup(&txq, &dev, 1, 16);
 	if (rxq.size < RX_BUFS)
@@ -335,7 +229,7 @@ void guest_main(const struct boot_info *bi)
 	rxq.avail->flags = VRING_AVAIL_F_NO_INTERRUPT;   /* polled */
 	txq.avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
 	for (unsigned int i = 0; i < RX_BUFS; i++)
-		post_rx(i);
+		net_rx_post(&rx, i);
 	virtio_driver_ok(&dev);
 	vq_kick(&rxq);
 	user_mode_enter(flood_main, 9);

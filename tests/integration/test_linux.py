@@ -68,12 +68,23 @@ needs_linux = pytest.mark.skipif(not HAVE_LINUX and os.environ.get("VMON_REQUIRE
                                  reason="guest kernel/initramfs not built (scripts/build-guest.sh)")
 
 
-@needs_linux
-def test_linux_runs_a_command_with_console_input_and_powers_off(vm_results):
+def linux_result(vm_results, name):
+    """The Linux case's result; without a kernel (and VMON_REQUIRE_LINUX=1) the test fails here."""
     assert HAVE_LINUX, "VMON_GUEST_BZIMAGE / VMON_GUEST_INITRD do not name built files"
-    r = vm_results["linux"]
+    return vm_results[name]
+
+
+def linux_ran_ok(vm_results, name):
+    """The Linux case's result and its console output, once it exited 0."""
+    r = linux_result(vm_results, name)
     out = r.stdout.decode(errors="replace")
     assert r.returncode == 0, describe(r)
+    return r, out
+
+
+@needs_linux
+def test_linux_runs_a_command_with_console_input_and_powers_off(vm_results):
+    r, out = linux_ran_ok(vm_results, "linux")
     assert "guest got: hello from the host" in out, describe(r)
     assert re.search(r"^Linux \S+ 6\.1\.\S+ .*x86_64", out, re.M), describe(r)
     assert "MemTotal:" in out, describe(r)
@@ -94,16 +105,14 @@ def test_linux_brings_4_cpus_online_and_powers_off_through_acpi(vm_results):
 
 @needs_linux
 def test_linux_init_reaches_the_boot_timing_port(vm_results):
-    assert HAVE_LINUX, "VMON_GUEST_BZIMAGE / VMON_GUEST_INITRD do not name built files"
-    r = vm_results["linux"]
+    r = linux_result(vm_results, "linux")
     m = re.search(rb"guest init reached after ([\d.]+) s", r.stderr)
     assert m and float(m.group(1)) > 0, describe(r)
 
 
 @needs_linux
 def test_linux_interactive_shell_answers_typed_commands(vm_results):
-    assert HAVE_LINUX, "VMON_GUEST_BZIMAGE / VMON_GUEST_INITRD do not name built files"
-    r = vm_results["linux_shell"]
+    r = linux_result(vm_results, "linux_shell")
     m = re.search(rb"@@PTY status=(\d+) restored=(yes|no)@@", r.stdout)
     assert m and m.group(1) == b"0" and m.group(2) == b"yes", describe(r)
     assert b"answer=42" in r.stdout, describe(r)
@@ -173,10 +182,7 @@ if HAVE_LINUX and shutil.which("mkfs.ext4"):
 
 @needs_linux
 def test_linux_virtio_blk_ext4_net_http_rng_and_console(vm_results):
-    assert HAVE_LINUX, "VMON_GUEST_BZIMAGE / VMON_GUEST_INITRD do not name built files"
-    r = vm_results["linux_virtio"]
-    out = r.stdout.decode(errors="replace")
-    assert r.returncode == 0, describe(r)
+    r, out = linux_ran_ok(vm_results, "linux_virtio")
     assert "disk says: hello from the host image" in out, describe(r)
     assert "http says: served over slirp" in out, describe(r)
     m = re.search(r"^rng: virtio_rng\S* ([0-9a-f]{32})\r?$", out, re.M)
@@ -192,10 +198,7 @@ def test_linux_virtio_blk_ext4_net_http_rng_and_console(vm_results):
 
 @needs_linux
 def test_linux_boots_a_gzip_initramfs_decompressed_on_the_host(vm_results):
-    assert HAVE_LINUX, "VMON_GUEST_BZIMAGE / VMON_GUEST_INITRD do not name built files"
-    r = vm_results["linux_gzip_initrd"]
-    out = r.stdout.decode(errors="replace")
-    assert r.returncode == 0, describe(r)
+    r, out = linux_ran_ok(vm_results, "linux_gzip_initrd")
     assert "init is /init" in out, describe(r)
     assert "command exited with status 0" in out, describe(r)
     # -v and --stats both say what was done: one gzip member, back to the initramfs's own size.

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "devices/i8042.h"
+#include "device_state_check.h"
 #include "fake_host.h"
 
 struct fixture {
@@ -424,17 +425,10 @@ static void restored_ram_write_completes_with_the_next_byte(void **state)
 static void expect_refused(const struct i8042_state *s, const char *why)
 {
 	struct fixture *f = fixture_new();
-	struct i8042_state before, after;
-	struct vmon_error err = { 0 };
 
 	drive_into_busy_state(f);
-	save(f, &before);
 	int sets = f->fh.irq_sets;
-	assert_int_equal(ops->restore(&f->kbc, s, &err), -EINVAL);
-	if (!strstr(err.msg, why))
-		fail_msg("error '%s' lacks '%s'", err.msg, why);
-	save(f, &after);
-	assert_memory_equal(&before, &after, sizeof(before));
+	expect_restore_refused(ops, &f->kbc, s, why);
 	assert_int_equal(f->fh.irq_sets, sets);
 	fixture_free(f);
 }

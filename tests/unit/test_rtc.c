@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "devices/rtc.h"
+#include "device_state_check.h"
 #include "fake_host.h"
 
 struct fixture {
@@ -550,16 +551,9 @@ static void offset_to_host_utc_is_what_is_kept(void **state)
 static void expect_refused(const struct rtc_state *s, const char *why)
 {
 	struct fixture *f = fixture_new();
-	struct rtc_state before, after;
-	struct vmon_error err = { 0 };
 
 	drive_into_busy_state(f);
-	save(f, &before);
-	assert_int_equal(ops->restore(&f->rtc, s, &err), -EINVAL);
-	if (!strstr(err.msg, why))
-		fail_msg("error '%s' lacks '%s'", err.msg, why);
-	save(f, &after);
-	assert_memory_equal(&before, &after, sizeof(before));
+	expect_restore_refused(ops, &f->rtc, s, why);
 	fixture_free(f);
 }
 

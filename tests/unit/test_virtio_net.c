@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fake_net_backend.h"
 #include "net/backend.h"
 #include "virtio/net.h"
 #include "virtio_harness.h"
@@ -32,74 +33,11 @@
 #define HDR VIRTIO_NET_HDR_SIZE
 #define RXQ VIRTIO_NET_QUEUE_RX
 #define TXQ VIRTIO_NET_QUEUE_TX
-#define MAX_SENT 8
 #define BIG (VIRTIO_NET_TX_FRAME_MAX + 16)
 
 static const uint8_t test_mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
 
-/* ---- the fake backend ---------------------------------------------------- */
-
-struct fake_backend {
-	struct net_backend be;
-	unsigned resumes;
-	int send_result;             /* what send returns (0: taken) */
-	unsigned nsent;
-	size_t sent_len[MAX_SENT];
-	uint8_t *sent[MAX_SENT];
-	bool *destroyed;             /* set when the device stops it */
-};
-
-static struct fake_backend *opened;    /* the last fake_open() result */
-
-static int fake_send(struct net_backend *be, const void *frame, size_t len)
-{
-	struct fake_backend *fb = (struct fake_backend *)be;
-
-	if (fb->send_result)
-		return fb->send_result;
-	assert_true(fb->nsent < MAX_SENT);
-	fb->sent[fb->nsent] = malloc(len);
-	assert_non_null(fb->sent[fb->nsent]);
-	memcpy(fb->sent[fb->nsent], frame, len);
-	fb->sent_len[fb->nsent++] = len;
-	return 0;
-}
-
-static void fake_rx_resume(struct net_backend *be)
-{
-	((struct fake_backend *)be)->resumes++;
-}
-
-static void fake_destroy(struct net_backend *be)
-{
-	struct fake_backend *fb = (struct fake_backend *)be;
-
-	for (unsigned i = 0; i < fb->nsent; i++)
-		free(fb->sent[i]);
-	if (fb->destroyed)
-		*fb->destroyed = true;
-	if (opened == fb)
-		opened = NULL;
-	free(fb);
-}
-
-static const struct net_backend_ops fake_ops = {
-	.name = "fake", .send = fake_send, .rx_resume = fake_rx_resume, .destroy = fake_destroy,
-};
-
-static int fake_open(struct net_backend **out, struct event_loop *loop, const struct net_config *cfg,
-		     const struct net_rx_sink *sink, struct vmon_error *err)
-{
-	struct fake_backend *fb = calloc(1, sizeof(*fb));
-
-	(void)loop, (void)cfg, (void)err;
-	assert_non_null(fb);
-	fb->be.ops = &fake_ops;
-	fb->be.sink = *sink;
-	opened = fb;
-	*out = &fb->be;
-	return 0;
-}
+/* ---- the fake backend (fake_net_backend.c) and one that fails to open ---- */
 
 static int failing_open(struct net_backend **out, struct event_loop *loop, const struct net_config *cfg,
 			const struct net_rx_sink *sink, struct vmon_error *err)
@@ -114,12 +52,12 @@ struct fixture {
 	struct virtio_harness h;
 	struct event_loop dev_loop;   /* the device's own sources (the harness loop needs the device first) */
 	struct virtio_net *net;
-	struct fake_backend *fb;
+	struct fake_net_backend *fb;
 	bool backend_destroyed;
 	uint8_t frame[BIG];
 };
 
-/* A device on its own event loop, behind the harness; open: the backend (fake_open or the real slirp). */
+/* A device on its own event loop, behind the harness; open: the backend (the fake or the real slirp). */
 static struct fixture *fixture_new(net_backend_open_fn open)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -137,9 +75,9 @@ static struct fixture *fixture_new(net_backend_open_fn open)
 
 static int setup(void **state)
 {
-	struct fixture *f = fixture_new(fake_open);
+	struct fixture *f = fixture_new(fake_net_backend_open);
 
-	f->fb = opened;
+	f->fb = fake_net_backend_opened;
 	f->fb->destroyed = &f->backend_destroyed;
 	for (size_t i = 0; i < sizeof(f->frame); i++)
 		f->frame[i] = (uint8_t)(i * 7 + i / 251);

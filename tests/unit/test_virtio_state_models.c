@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fake_net_backend.h"
 #include "net/backend.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
@@ -242,61 +243,13 @@ static void test_blk_round_trip(void **state)
 	unlink(small);
 }
 
-/* ---- virtio-net --------------------------------------------------------------- */
-
-struct fake_backend {
-	struct net_backend be;
-	unsigned resumes;
-	unsigned nsent;
-	uint8_t sent[4][64];
-	size_t sent_len[4];
-};
-
-static struct fake_backend *last_backend;
-
-static int fake_send(struct net_backend *be, const void *frame, size_t len)
-{
-	struct fake_backend *fb = (struct fake_backend *)be;
-
-	assert_true(fb->nsent < 4 && len <= 64);
-	memcpy(fb->sent[fb->nsent], frame, len);
-	fb->sent_len[fb->nsent++] = len;
-	return 0;
-}
-
-static void fake_rx_resume(struct net_backend *be)
-{
-	((struct fake_backend *)be)->resumes++;
-}
-
-static void fake_destroy(struct net_backend *be)
-{
-	free(be);
-}
-
-static const struct net_backend_ops fake_ops = {
-	.name = "fake", .send = fake_send, .rx_resume = fake_rx_resume, .destroy = fake_destroy,
-};
-
-static int fake_open(struct net_backend **out, struct event_loop *loop, const struct net_config *cfg,
-		     const struct net_rx_sink *sink, struct vmon_error *err)
-{
-	struct fake_backend *fb = calloc(1, sizeof(*fb));
-
-	(void)loop, (void)cfg, (void)err;
-	assert_non_null(fb);
-	fb->be.ops = &fake_ops;
-	fb->be.sink = *sink;
-	last_backend = fb;
-	*out = &fb->be;
-	return 0;
-}
+/* ---- virtio-net (on fake_net_backend.c) ----------------------------------------- */
 
 struct nic {
 	struct virtio_harness h;
 	struct event_loop loop;           /* the model's own sources */
 	struct virtio_net *net;
-	struct fake_backend *fb;
+	struct fake_net_backend *fb;
 };
 
 static struct nic *nic_new(uint8_t mac_last)
@@ -307,9 +260,9 @@ static struct nic *nic_new(uint8_t mac_last)
 
 	assert_non_null(n);
 	assert_int_equal(event_loop_init(&n->loop, &err), 0);
-	if (virtio_net_create_with(&n->net, vdev(&n->h), &n->loop, &cfg, fake_open, &err))
+	if (virtio_net_create_with(&n->net, vdev(&n->h), &n->loop, &cfg, fake_net_backend_open, &err))
 		fail_msg("virtio_net_create_with: %s", err.msg);
-	n->fb = last_backend;
+	n->fb = fake_net_backend_opened;
 	virtio_harness_init(&n->h, NULL, &virtio_net_ops, n->net);
 	return n;
 }
@@ -375,7 +328,7 @@ static uint16_t queue_tx(struct nic *n, uint8_t tag)
 	return virtq_driver_add(&n->h.drv[VIRTIO_NET_QUEUE_TX], &b, 1);
 }
 
-static void expect_sent(struct fake_backend *fb, unsigned i, uint8_t tag)
+static void expect_sent(struct fake_net_backend *fb, unsigned i, uint8_t tag)
 {
 	uint8_t frame[30];
 

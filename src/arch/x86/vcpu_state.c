@@ -54,15 +54,18 @@ int x86_vcpu_caps_probe(int kvm_fd, int vm_fd, struct x86_vcpu_caps *caps, struc
 	return 0;
 }
 
+/* KVM_GET_MSRS / KVM_SET_MSRS's argument with room for every MSR vmon saves. */
+struct msr_list {
+	struct kvm_msrs hdr;
+	struct kvm_msr_entry entries[X86_VCPU_MAX_MSRS];
+};
+
 /* ---- get -------------------------------------------------------------------- */
 
 static int get_msrs(int vcpu_fd, const struct x86_vcpu_caps *caps, struct x86_vcpu_state *st,
 		    struct vmon_error *err)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entries[X86_VCPU_MAX_MSRS];
-	} msrs;
+	struct msr_list msrs;
 	int n;
 
 	memset(&msrs, 0, sizeof(msrs));
@@ -80,10 +83,11 @@ static int get_msrs(int vcpu_fd, const struct x86_vcpu_caps *caps, struct x86_vc
 	return 0;
 }
 
-#define GET(fd, req, arg, name) \
+/* One vCPU ioctl; on failure returns from the caller with err naming the request. */
+#define VCPU_IOCTL(fd, req, arg) \
 	do { \
 		if (ioctl(fd, req, arg) < 0) \
-			return error_set(err, -errno, name ": %s", strerror(errno)); \
+			return error_set(err, -errno, #req ": %s", strerror(errno)); \
 	} while (0)
 
 int x86_vcpu_state_get(int vcpu_fd, const struct x86_vcpu_caps *caps, struct x86_vcpu_state *st,
@@ -99,10 +103,10 @@ int x86_vcpu_state_get(int vcpu_fd, const struct x86_vcpu_caps *caps, struct x86
 		return error_set(err, -ENOTSUP, "the VM's XSAVE state is %u bytes (dynamic features such as AMX enabled); "
 				 "vmon saves %u", caps->xsave_size, X86_XSAVE_SIZE);
 	/* First: KVM_GET_MP_STATE applies pending INIT/SIPI, which changes the registers read next. */
-	GET(vcpu_fd, KVM_GET_MP_STATE, &mp, "KVM_GET_MP_STATE");
+	VCPU_IOCTL(vcpu_fd, KVM_GET_MP_STATE, &mp);
 	st->mp_state = mp.mp_state;
-	GET(vcpu_fd, KVM_GET_REGS, &st->regs, "KVM_GET_REGS");
-	GET(vcpu_fd, KVM_GET_SREGS, &st->sregs, "KVM_GET_SREGS");
+	VCPU_IOCTL(vcpu_fd, KVM_GET_REGS, &st->regs);
+	VCPU_IOCTL(vcpu_fd, KVM_GET_SREGS, &st->sregs);
 	xsave = calloc(1, sizeof(*xsave));
 	if (!xsave)
 		return error_set(err, -ENOMEM, "out of memory for KVM_GET_XSAVE");
@@ -114,12 +118,12 @@ int x86_vcpu_state_get(int vcpu_fd, const struct x86_vcpu_caps *caps, struct x86
 	memcpy(st->xsave, xsave->region, X86_XSAVE_SIZE);
 	free(xsave);
 	if (caps->xcrs) {
-		GET(vcpu_fd, KVM_GET_XCRS, &st->xcrs, "KVM_GET_XCRS");
+		VCPU_IOCTL(vcpu_fd, KVM_GET_XCRS, &st->xcrs);
 		st->parts |= X86_VCPU_HAS_XCRS;
 	}
-	GET(vcpu_fd, KVM_GET_DEBUGREGS, &st->debugregs, "KVM_GET_DEBUGREGS");
-	GET(vcpu_fd, KVM_GET_LAPIC, &st->lapic, "KVM_GET_LAPIC");
-	GET(vcpu_fd, KVM_GET_VCPU_EVENTS, &st->events, "KVM_GET_VCPU_EVENTS");
+	VCPU_IOCTL(vcpu_fd, KVM_GET_DEBUGREGS, &st->debugregs);
+	VCPU_IOCTL(vcpu_fd, KVM_GET_LAPIC, &st->lapic);
+	VCPU_IOCTL(vcpu_fd, KVM_GET_VCPU_EVENTS, &st->events);
 	if ((r = get_msrs(vcpu_fd, caps, st, err)))
 		return r;
 	if (caps->get_tsc_khz) {
@@ -164,10 +168,7 @@ static int set_tsc_khz(int vcpu_fd, const struct x86_vcpu_caps *caps, const stru
 /* Sets the saved MSRs whose x86_msr_after_lapic() is after_lapic. */
 static int set_msrs(int vcpu_fd, const struct x86_vcpu_state *st, bool after_lapic, struct vmon_error *err)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entries[X86_VCPU_MAX_MSRS];
-	} msrs;
+	struct msr_list msrs;
 	int n;
 
 	memset(&msrs, 0, sizeof(msrs));
@@ -256,12 +257,6 @@ static int restore_tsc(int vcpu_fd, const struct x86_vcpu_state *st, struct vmon
 	return 0;
 }
 
-#define SET(fd, req, arg, name) \
-	do { \
-		if (ioctl(fd, req, arg) < 0) \
-			return error_set(err, -errno, name ": %s", strerror(errno)); \
-	} while (0)
-
 int x86_vcpu_state_set(int vcpu_fd, const struct x86_vcpu_caps *caps, const struct x86_vcpu_state *st,
 		       struct vmon_error *err)
 {
@@ -280,9 +275,9 @@ int x86_vcpu_state_set(int vcpu_fd, const struct x86_vcpu_caps *caps, const stru
 	if ((r = set_msrs(vcpu_fd, st, false, err)) || (r = restore_tsc(vcpu_fd, st, err)))
 		return r;
 	/* KVM_SET_REGS drops a pending exception: vcpu_events restore it at the end. */
-	SET(vcpu_fd, KVM_SET_REGS, &st->regs, "KVM_SET_REGS");
+	VCPU_IOCTL(vcpu_fd, KVM_SET_REGS, &st->regs);
 	/* SREGS carry EFER and APIC_BASE, which the LAPIC state below needs. */
-	SET(vcpu_fd, KVM_SET_SREGS, &st->sregs, "KVM_SET_SREGS");
+	VCPU_IOCTL(vcpu_fd, KVM_SET_SREGS, &st->sregs);
 	xsave = calloc(1, sizeof(*xsave));
 	if (!xsave)
 		return error_set(err, -ENOMEM, "out of memory for KVM_SET_XSAVE");
@@ -292,13 +287,13 @@ int x86_vcpu_state_set(int vcpu_fd, const struct x86_vcpu_caps *caps, const stru
 	if (r)
 		return r;
 	if (st->parts & X86_VCPU_HAS_XCRS)
-		SET(vcpu_fd, KVM_SET_XCRS, &st->xcrs, "KVM_SET_XCRS");
-	SET(vcpu_fd, KVM_SET_DEBUGREGS, &st->debugregs, "KVM_SET_DEBUGREGS");
-	SET(vcpu_fd, KVM_SET_LAPIC, &st->lapic, "KVM_SET_LAPIC");
+		VCPU_IOCTL(vcpu_fd, KVM_SET_XCRS, &st->xcrs);
+	VCPU_IOCTL(vcpu_fd, KVM_SET_DEBUGREGS, &st->debugregs);
+	VCPU_IOCTL(vcpu_fd, KVM_SET_LAPIC, &st->lapic);
 	/* The TSC deadline only sticks once the LAPIC timer is in TSC-deadline mode. */
 	if ((r = set_msrs(vcpu_fd, st, true, err)))
 		return r;
-	SET(vcpu_fd, KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE");
+	VCPU_IOCTL(vcpu_fd, KVM_SET_MP_STATE, &mp);
 	/*
 	 * Events last: they restore what the steps above cleared (pending
 	 * exception, interrupt shadow, NMI). KVM_GET_VCPU_EVENTS never reports
@@ -306,7 +301,7 @@ int x86_vcpu_state_set(int vcpu_fd, const struct x86_vcpu_caps *caps, const stru
 	 */
 	events = st->events;
 	events.flags &= ~(uint32_t)KVM_VCPUEVENT_VALID_SIPI_VECTOR;
-	SET(vcpu_fd, KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS");
+	VCPU_IOCTL(vcpu_fd, KVM_SET_VCPU_EVENTS, &events);
 	/*
 	 * Tell the guest's kvmclock it was stopped, so its soft-lockup watchdog
 	 * does not fire. EINVAL: the guest has no kvmclock registered.
