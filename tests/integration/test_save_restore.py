@@ -2,7 +2,7 @@
 """The machine model, end to end: while test guests run, vmon pauses them every few ms, saves every
 device's and vCPU's state, resets all of them, restores the saved state and resumes
 (--test-save-restore). The guests check their own work continuously (system calls from user mode,
-interrupt-driven UART, virtio-blk requests and a virtio-net receive flood), so a state the restore
+interrupt-driven UART, virtio-blk requests, a virtio-net receive flood, APs started on 4 vCPUs), so a state the restore
 misses or gets wrong makes them fail; each run must also have done restore rounds (--stats)."""
 
 import re
@@ -32,6 +32,18 @@ vm_case("sr_net_flood", [UDP_FLOOD, FLOOD_FRAMES, *vmon_run("--kernel", guest("v
                                                             f"port=@PORT@ count={FLOOD_FRAMES}",
                                                             "--test-save-restore", "1", "--stats")],
         timeout=120)
+
+
+vm_case("sr_smp", vmon_run("--kernel", guest("smp"), *MEM, "--cpus", "4", "--cmdline", "cpus=4",
+                           "--test-save-restore", "1", "--stats"), timeout=60)
+
+
+def test_ap_start_up_on_4_vcpus_survives_save_restore_rounds(vm_results):
+    # Every vCPU parks, is saved, scrambled and restored: also the APs still waiting for INIT/SIPI.
+    r = vm_results["sr_smp"]
+    assert r.returncode == PASS, describe(r)
+    assert b"smp: all 4 CPUs up" in r.stdout, describe(r)
+    assert rounds(r) > 0, describe(r)
 
 
 def test_syscalls_from_user_mode_survive_save_restore_rounds(vm_results):
