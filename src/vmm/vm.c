@@ -98,6 +98,19 @@ void vm_resume(struct vm *vm)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+/* What KVM saves of a vCPU, probed at the first save or restore (not worth its ioctls at start-up). */
+static int probe_vcpu_caps(struct vm *vm, struct vmon_error *err)
+{
+	int r;
+
+	if (vm->vcpu_caps_probed)
+		return 0;
+	if ((r = x86_vcpu_caps_probe(vm->kvm_fd, vm->vm_fd, &vm->vcpu_caps, err)))
+		return r;
+	vm->vcpu_caps_probed = true;
+	return 0;
+}
+
 void vm_state_free(struct vm_state *st)
 {
 	free(st->devices);
@@ -107,7 +120,11 @@ void vm_state_free(struct vm_state *st)
 
 int vm_save(struct vm *vm, struct vm_state *st, struct vmon_error *err)
 {
+	int r;
+
 	memset(st, 0, sizeof(*st));
+	if ((r = probe_vcpu_caps(vm, err)))
+		return r;
 	st->devices_size = registry_state_size(&vm->registry);
 	st->devices = malloc(st->devices_size);
 	st->vcpus = calloc(vm->ncpus, sizeof(*st->vcpus));
@@ -136,6 +153,8 @@ int vm_restore(struct vm *vm, const struct vm_state *st, struct vmon_error *err)
 
 	if (st->ncpus != vm->ncpus)
 		return error_set(err, -EINVAL, "the saved state has %u vCPUs, this VM %u", st->ncpus, vm->ncpus);
+	if ((r = probe_vcpu_caps(vm, err)))
+		return r;
 	/* Devices first: the lines they re-drive land on the restored irqchip before the vCPUs look. */
 	if ((r = registry_restore(&vm->registry, st->devices, st->devices_size, err)))
 		return r;
@@ -289,8 +308,9 @@ static int setup_platform(struct vm *vm, struct vmon_error *err)
 			   KVM_PIT_NRES, err) ||
 	    add_kvm_device(vm, "kvm-clock", &kvm_clock_device_ops, kvm_clock_dev_create(vm->vm_fd, err), NULL, 0, err))
 		return err->code;
-	return x86_vcpu_caps_probe(vm->kvm_fd, vm->vm_fd, &vm->vcpu_caps, err);
+	return 0;
 }
+
 
 /*
  * KVM's per-VM vCPU limits (api.rst): KVM_CAP_MAX_VCPUS is the hard one

@@ -42,6 +42,7 @@ struct vm {
 	struct console console;
 	struct host_profile profile;
 	struct x86_vcpu_caps vcpu_caps;  /* what this host's KVM saves and restores of a vCPU */
+	bool vcpu_caps_probed;           /* vcpu_caps read (at the first save or restore) */
 	unsigned ncpus;
 	struct vcpu *vcpus;
 	struct virtio_devices *virtio;   /* borrowed: opened and closed by the caller; NULL or empty: none */
