@@ -13,15 +13,9 @@
 
 static int print_host_profile(const struct vm_config *cfg)
 {
-	struct vmon_error err = { 0 };
 	struct host_profile profile;
-	struct host_facts facts;
 
-	if (host_facts_detect(&facts, host_cpuid_has_virt(), "/proc/cpuinfo", "/sys/module", &err)) {
-		log_error("%s", err.msg);
-		return VMON_EXIT_HOST_ERROR;
-	}
-	host_profile_decide(&facts, cfg->host_profile, &profile);
+	host_profile_for_this_host(cfg->host_profile, &profile);
 	host_profile_print(&profile, stdout);
 	return VMON_EXIT_OK;
 }

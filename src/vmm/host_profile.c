@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "arch/x86/cpuid.h"
+#include "base/log.h"
 
 /* True when a "flags" line of cpuinfo names the flag as a whole word. */
 static bool flags_have(const char *line, const char *flag)
@@ -102,6 +103,19 @@ void host_profile_decide(const struct host_facts *facts, enum host_profile_mode 
 	out->leaf1_ecx_clear = CPUID_1_ECX_CX16;
 	out->kvm_features_clear = KVM_PV_FEATURE_UNHALT | KVM_PV_FEATURE_TLB_FLUSH | KVM_PV_FEATURE_SEND_IPI |
 				  KVM_PV_FEATURE_SCHED_YIELD;
+}
+
+void host_profile_for_this_host(enum host_profile_mode mode, struct host_profile *out)
+{
+	struct vmon_error err = { 0 };
+	struct host_facts facts;
+
+	if (host_facts_detect(&facts, host_cpuid_has_virt(), "/proc/cpuinfo", "/sys/module", &err)) {
+		log_warn("%s; assuming a host with hardware virtualization", err.msg);
+		facts.cpu_virt = true;
+		facts.pvm_module = false;
+	}
+	host_profile_decide(&facts, mode, out);
 }
 
 void host_profile_print(const struct host_profile *p, FILE *out)

@@ -58,6 +58,13 @@ int host_facts_detect(struct host_facts *facts, bool cpuid_virt, const char *cpu
 void host_profile_decide(const struct host_facts *facts, enum host_profile_mode mode, struct host_profile *out);
 
 /*
+ * The profile `vmon run` uses on this host under mode: the facts from CPUID,
+ * /proc/cpuinfo and /sys/module; where they cannot be read, a warning and the
+ * assumption of a VT-x/AMD-V host. `vmon host-profile` prints the same.
+ */
+void host_profile_for_this_host(enum host_profile_mode mode, struct host_profile *out);
+
+/*
  * Prints the profile as `key: value` lines (profile, reason, linux-args,
  * cpuid-1-ecx-clear, kvm-features-clear), for `vmon host-profile`.
  */

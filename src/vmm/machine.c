@@ -17,17 +17,10 @@
 int machine_prepare(struct machine *m, const struct vm_config *cfg, const struct timespec *start,
 		    struct vmon_error *err)
 {
-	struct host_facts facts;
-
 	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
 	m->start = *start;
-	if (host_facts_detect(&facts, host_cpuid_has_virt(), "/proc/cpuinfo", "/sys/module", err)) {
-		log_warn("%s; assuming a host with hardware virtualization", err->msg);
-		facts.cpu_virt = true;
-		facts.pvm_module = false;
-	}
-	host_profile_decide(&facts, cfg->host_profile, &m->profile);
+	host_profile_for_this_host(cfg->host_profile, &m->profile);
 
 	/* Device backends (images, sockets, networks) before KVM: a bad one is a usage error on any host. */
 	m->virtio = calloc(1, sizeof(*m->virtio));
