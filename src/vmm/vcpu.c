@@ -548,25 +548,17 @@ static void *vcpu_thread(void *arg)
 		if (!handle_exit(vcpu))
 			break;
 	}
-	pthread_mutex_lock(&vcpu->vm->pause_lock);
-	vcpu->vm->vcpus_running--;
-	pthread_cond_broadcast(&vcpu->vm->pause_cond);
-	pthread_mutex_unlock(&vcpu->vm->pause_lock);
+	vm_count_running_vcpu(vcpu->vm, -1);
 	return NULL;
 }
 
 int vcpu_start(struct vcpu *vcpu, struct vmon_error *err)
 {
-	/* Counted before the thread exists, so a vm_pause() right after waits for it. */
-	pthread_mutex_lock(&vcpu->vm->pause_lock);
-	vcpu->vm->vcpus_running++;
-	pthread_mutex_unlock(&vcpu->vm->pause_lock);
+	vm_count_running_vcpu(vcpu->vm, +1);
 	int r = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
 
 	if (r) {
-		pthread_mutex_lock(&vcpu->vm->pause_lock);
-		vcpu->vm->vcpus_running--;
-		pthread_mutex_unlock(&vcpu->vm->pause_lock);
+		vm_count_running_vcpu(vcpu->vm, -1);
 		return error_set(err, -r, "cannot start vCPU %u thread: %s", vcpu->index, strerror(r));
 	}
 	vcpu->thread_started = true;
@@ -576,9 +568,7 @@ int vcpu_start(struct vcpu *vcpu, struct vmon_error *err)
 void vcpu_claim_caller(struct vcpu *vcpu)
 {
 	/* Counted like a started thread: vm_pause() waits for it, vcpu_run_here() ends the count. */
-	pthread_mutex_lock(&vcpu->vm->pause_lock);
-	vcpu->vm->vcpus_running++;
-	pthread_mutex_unlock(&vcpu->vm->pause_lock);
+	vm_count_running_vcpu(vcpu->vm, +1);
 	vcpu->thread = pthread_self();
 	vcpu->thread_started = true;
 }

@@ -138,8 +138,7 @@ int vm_save(struct vm *vm, struct vm_state *st, struct vmon_error *err)
 		return error_set(err, -EIO, "saving the devices' states came out short");
 	}
 	for (unsigned i = 0; i < vm->ncpus; i++) {
-		int r = vcpu_save(&vm->vcpus[i], &st->vcpus[i], err);
-		if (r) {
+		if ((r = vcpu_save(&vm->vcpus[i], &st->vcpus[i], err))) {
 			vm_state_free(st);
 			return r;
 		}
@@ -182,6 +181,14 @@ int vm_test_save_restore(struct vm *vm, struct vmon_error *err)
 	vm->save_restore_rounds += !r;
 	vm_resume(vm);
 	return r;
+}
+
+void vm_count_running_vcpu(struct vm *vm, int delta)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->vcpus_running += (unsigned)delta;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 void vm_park_vcpu(struct vm *vm)

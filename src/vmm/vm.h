@@ -115,6 +115,13 @@ void vm_state_free(struct vm_state *st);
  */
 int vm_test_save_restore(struct vm *vm, struct vmon_error *err);
 
+/*
+ * A vCPU starts (+1) or stops (-1) running on some thread: vm_pause() waits
+ * for every running one to park. Counted before the thread exists, so a
+ * pause right after the start waits for it too.
+ */
+void vm_count_running_vcpu(struct vm *vm, int delta);
+
 /* vCPU threads: parks while a pause is requested (returns at once otherwise). */
 void vm_park_vcpu(struct vm *vm);
 
