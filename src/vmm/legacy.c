@@ -124,14 +124,7 @@ int legacy_devices_init(struct legacy_devices *l, const struct device_host *host
 			return r;
 		}
 		unsigned n = legacy_table[i].resources(dev, res);
-		r = registry_add(reg, name, legacy_table[i].ops, dev, res, n, err);
-		if (r) {
-			/* Not in the registry: it will not be destroyed with it. */
-			if (legacy_table[i].ops->destroy)
-				legacy_table[i].ops->destroy(dev);
-			return r;
-		}
-		if ((r = resources_claim_device(pool, name, res, n, err)))
+		if ((r = resources_add_device(pool, reg, name, legacy_table[i].ops, dev, res, n, err)))
 			return r;
 	}
 	return 0;

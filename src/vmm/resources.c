@@ -88,6 +88,21 @@ int resources_claim_device(struct resources *r, const char *owner, const struct 
 	return 0;
 }
 
+int resources_add_device(struct resources *r, struct device_registry *reg, const char *name,
+			 const struct device_ops *ops, void *dev, const struct device_resource *res, unsigned n,
+			 struct vmon_error *err)
+{
+	int e = registry_add(reg, name, ops, dev, res, n, err);
+
+	if (e) {
+		/* Not in the registry: it would not be destroyed with it. */
+		if (ops->destroy)
+			ops->destroy(dev);
+		return e;
+	}
+	return resources_claim_device(r, name, res, n, err);
+}
+
 int resources_alloc_mmio(struct resources *r, uint64_t len, uint64_t align, const char *owner, uint64_t *base,
 			 struct vmon_error *err)
 {

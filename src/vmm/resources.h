@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "devices/device.h"
+#include "devices/registry.h"
 
 /*
  * The machine's one allocator of bus resources: I/O port ranges (claimed at
@@ -51,6 +52,15 @@ int resources_claim_irq(struct resources *r, unsigned gsi, const char *owner, st
 /* Claims every resource a device lists (its ports, windows and lines), so nothing else is handed the same. */
 int resources_claim_device(struct resources *r, const char *owner, const struct device_resource *res, unsigned n,
 			   struct vmon_error *err);
+
+/*
+ * A device of fixed resources joins the machine: added to reg (which then
+ * owns and destroys it) and its resources claimed. If reg refuses it, the
+ * device is destroyed here.
+ */
+int resources_add_device(struct resources *r, struct device_registry *reg, const char *name,
+			 const struct device_ops *ops, void *dev, const struct device_resource *res, unsigned n,
+			 struct vmon_error *err);
 
 /* The next free MMIO window of len bytes aligned to align (a power of 2). 0, -ENOSPC or -EINVAL. */
 int resources_alloc_mmio(struct resources *r, uint64_t len, uint64_t align, const char *owner, uint64_t *base,

@@ -267,15 +267,9 @@ static int setup_memory(struct vm *vm, struct vmon_error *err)
 static int add_kvm_device(struct vm *vm, const char *name, const struct device_ops *ops, void *dev,
 			  const struct device_resource *res, unsigned nres, struct vmon_error *err)
 {
-	int r;
-
 	if (!dev)
 		return err->code ? err->code : -ENOMEM;
-	if ((r = registry_add(&vm->registry, name, ops, dev, res, nres, err))) {
-		ops->destroy(dev);
-		return r;
-	}
-	return resources_claim_device(vm->resources, name, res, nres, err);
+	return resources_add_device(vm->resources, &vm->registry, name, ops, dev, res, nres, err);
 }
 
 static int setup_platform(struct vm *vm, struct vmon_error *err)
