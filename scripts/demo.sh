@@ -4,17 +4,10 @@
 # this host has no /dev/kvm).
 set -eu
 cd "$(dirname "$0")/.."
-# Runs a build step quietly; shows its whole output if it fails.
-quiet() {
-	log=$(mktemp)
-	if "$@" >"$log" 2>&1; then rm -f "$log"; return 0; fi
-	cat "$log" >&2; rm -f "$log"
-	echo "demo: error: '$*' failed (output above)" >&2
-	exit 1
-}
+. scripts/quiet.sh
 sh scripts/install-deps.sh
-[ -d build ] || quiet meson setup build
-quiet ninja -C build
+[ -d build ] || quiet meson setup build || { echo "demo: error: meson setup build failed (output above)" >&2; exit 1; }
+quiet ninja -C build || { echo "demo: error: the build failed (output above)" >&2; exit 1; }
 [ -e /dev/kvm ] || bash tests/kvm-sandbox/prepare.sh
 # The guest Linux kernel and initramfs (cached; a first build takes ~7 min on 2 cores).
 eval "$(sh scripts/build-guest.sh)"

@@ -16,13 +16,7 @@ ROOT=$(pwd)
 
 step() { printf '\n=== %s\n' "$*"; }
 die() { printf 'test.sh: error: %s\n' "$*" >&2; exit 1; }
-# Runs a command quietly; shows its whole output if it fails.
-quiet() {
-	log=$(mktemp)
-	if "$@" >"$log" 2>&1; then rm -f "$log"; return 0; fi
-	cat "$log" >&2; rm -f "$log"
-	return 1
-}
+. scripts/quiet.sh
 
 step "dependencies"
 sh scripts/install-deps.sh || die "installing the dependencies failed (see above)"
