@@ -9,19 +9,23 @@ set -eu
 # build: compiler, Meson/Ninja, the libraries vmon links (their static
 # archives: libc6-dev and the compression libraries' -dev packages ship them;
 # the compression libraries cover every format Linux takes for a kernel or an
-# initramfs) and libslirp's headers (vmon loads libslirp0 at run time;
+# initramfs), http-parser and json-c for the REST API (static archives too)
+# and libslirp's headers (vmon loads libslirp0 at run time;
 # slirp.pc requires glib-2.0, which --no-install-recommends does not bring)
 BUILD="gcc libc6-dev pkg-config meson ninja-build
 liblzma-dev libzstd-dev zlib1g-dev libbz2-dev liblz4-dev liblzo2-dev
+libhttp-parser-dev libjson-c-dev
 libslirp-dev libglib2.0-dev"
 # unit tests (iasl checks the ACPI tables) and the fuzz suite (libFuzzer needs
 # clang's runtime)
 UNIT="libcmocka-dev clang-14 libclang-rt-14-dev acpica-tools"
-# integration tests: pytest, QEMU (reference runs and the KVM sandbox), tools
+# integration tests: pytest, PyYAML and curl (the API tests read Firecracker's
+# OpenAPI document and send its getting-started requests), QEMU (reference runs and the KVM sandbox), tools
 # that make test images (ext4, cpio, every initramfs compressor Linux takes),
 # the sandbox's busybox and modinfo, the fresh-machine check's debootstrap
 TESTS="python3 python3-pytest qemu-system-x86 binutils busybox-static cpio kmod
-e2fsprogs xz-utils zstd gzip bzip2 lz4 lzop iproute2 debootstrap"
+e2fsprogs xz-utils zstd gzip bzip2 lz4 lzop iproute2 debootstrap
+python3-yaml curl"
 # benchmarks: TAP set-up and the host-side disk baseline
 BENCH="uml-utilities fio"
 DEFAULT_PACKAGES="$BUILD $UNIT $TESTS $BENCH"
