@@ -210,7 +210,8 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		return CLI_DONE;
 	}
 	if (!strcmp(command, "--version") || !strcmp(command, "-V") || !strcmp(command, "version")) {
-		fprintf(out, "vmon %s\n", VMON_VERSION);
+		/* "<name> v<semver>" first: what Firecracker prints and its clients parse. */
+		fprintf(out, "vmon v%s\n", VMON_VERSION);
 		return CLI_DONE;
 	}
 	if (!strcmp(command, "host-profile")) {

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-_Static_assert(sizeof(struct i8042_state) == 40, "i8042_state has no padding");
+_Static_assert(sizeof(struct i8042_state) == 48, "i8042_state has no padding");
 
 /* Controller commands (written to 0x64). */
 enum {
@@ -37,9 +37,29 @@ static uint8_t *ctr(struct i8042_state *s)
 	return &s->ram[0];
 }
 
+/* One byte in the output buffer; a single byte register, like the real part. */
+static void output(struct i8042_state *s, uint8_t val, bool aux, bool timeout)
+{
+	s->out_data = val;
+	s->out_full = 1;
+	s->out_aux = aux;
+	s->out_timeout = timeout;
+}
+
+/* The next queued keyboard byte into the empty output buffer, unless the keyboard side is disabled. */
+static void feed_keyboard(struct i8042_state *s)
+{
+	if (s->out_full || !s->kbd_count || (*ctr(s) & I8042_CTR_KBDDIS))
+		return;
+	output(s, s->kbd_queue[0], false, false);
+	memmove(s->kbd_queue, s->kbd_queue + 1, --s->kbd_count);
+}
+
 static void update_irq(struct i8042 *k)
 {
 	struct i8042_state *s = &k->s;
+
+	feed_keyboard(s);
 	int kbd = s->out_full && !s->out_aux && (*ctr(s) & I8042_CTR_KBDINT);
 	int aux = s->out_full && s->out_aux && (*ctr(s) & I8042_CTR_AUXINT);
 
@@ -51,15 +71,6 @@ static void update_irq(struct i8042 *k)
 		k->irq_level[1] = aux;
 		device_set_irq(k->host, I8042_IRQ_AUX, aux);
 	}
-}
-
-/* One byte in the output buffer; a single byte register, like the real part. */
-static void output(struct i8042_state *s, uint8_t val, bool aux, bool timeout)
-{
-	s->out_data = val;
-	s->out_full = 1;
-	s->out_aux = aux;
-	s->out_timeout = timeout;
 }
 
 static void request_reset(struct i8042 *k)
@@ -178,6 +189,26 @@ static uint8_t status(struct i8042_state *s)
 	return val;
 }
 
+int i8042_press_ctrl_alt_del(struct i8042 *k, struct vmon_error *err)
+{
+	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53 };  /* LCtrl, LAlt, Delete (extended) */
+	static const uint8_t set2[] = { 0x14, 0x11, 0xe0, 0x71 };
+	int r = 0;
+
+	pthread_mutex_lock(&k->lock);
+	const uint8_t *codes = (*ctr(&k->s) & I8042_CTR_XLATE) ? set1 : set2;
+	if (k->s.kbd_count + sizeof(set1) > I8042_KBD_QUEUE) {
+		r = error_set(err, -EBUSY, "i8042: the guest has not read the last key presses yet");
+	} else {
+		memcpy(k->s.kbd_queue + k->s.kbd_count, codes, sizeof(set1));
+		k->s.kbd_count += sizeof(set1);
+		feed_keyboard(&k->s);
+		update_irq(k);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return r;
+}
+
 static void finish_read(uint8_t *data, unsigned size, uint8_t val)
 {
 	data[0] = val;
@@ -200,6 +231,11 @@ void i8042_data_access(void *dev, uint64_t offset, uint8_t *data, unsigned size,
 		/* Reading an empty buffer returns the previous byte again. */
 		finish_read(data, size, k->s.out_data);
 		k->s.out_full = 0;
+		/* IRQ 1 is edge-triggered at the IOAPIC: lower it so a queued byte raises it anew. */
+		if (k->irq_level[0] == 1) {
+			k->irq_level[0] = 0;
+			device_set_irq(k->host, I8042_IRQ_KBD, 0);
+		}
 	}
 	update_irq(k);
 	pthread_mutex_unlock(&k->lock);
@@ -348,6 +384,8 @@ static int check_state(const struct i8042_state *s, struct vmon_error *err)
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 		if (flags[i].val > 1)
 			return error_set(err, -EINVAL, "i8042 state: %s %u is not 0 or 1", flags[i].name, flags[i].val);
+	if (s->kbd_count > I8042_KBD_QUEUE)
+		return error_set(err, -EINVAL, "i8042 state: kbd_count %u is over %u", s->kbd_count, I8042_KBD_QUEUE);
 	if (!is_pending_command(s->pending_cmd))
 		return error_set(err, -EINVAL, "i8042 state: pending_cmd 0x%02x takes no data byte", s->pending_cmd);
 	/* ram, outport, out_data and scpa hold whatever the guest wrote: every value is valid. */

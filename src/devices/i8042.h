@@ -47,8 +47,9 @@
 #define I8042_OUT_KBD_OBF 0x10
 #define I8042_OUT_AUX_OBF 0x20
 
-/* Guest-visible state; plain data (the snapshot), 40 bytes, no padding. */
-#define I8042_STATE_VERSION 1
+/* Guest-visible state; plain data (the snapshot), 48 bytes, no padding. */
+#define I8042_STATE_VERSION 2
+#define I8042_KBD_QUEUE 7      /* keyboard bytes waiting behind the output buffer */
 
 struct i8042_state {
 	uint8_t ram[32];       /* controller RAM; ram[0] is the CTR */
@@ -60,6 +61,8 @@ struct i8042_state {
 	uint8_t pending_cmd;   /* command awaiting its data byte on 0x60 (0x60-0x7f, 0xd1-0xd4), or 0 */
 	uint8_t last_was_cmd;  /* status bit 3 */
 	uint8_t scpa;          /* port 0x92 as last written */
+	uint8_t kbd_queue[I8042_KBD_QUEUE]; /* scancodes from the host (Ctrl-Alt-Del), oldest first */
+	uint8_t kbd_count;     /* bytes in kbd_queue */
 };
 
 struct i8042 {
@@ -80,6 +83,16 @@ void i8042_destroy(struct i8042 *k);
 void i8042_data_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
 void i8042_command_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
 void i8042_scpa_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write);
+
+/*
+ * Presses Ctrl, Alt and Del on the (otherwise absent) keyboard: their make
+ * codes go to the output buffer one after the other as the guest reads them,
+ * with IRQ 1, in scancode set 1 when the controller translates (CTR bit 6,
+ * what Linux leaves set) and set 2 otherwise. Linux's atkbd takes them with
+ * `i8042.dumbkbd` (no keyboard probe) and reboots. -EBUSY when the bytes of
+ * an earlier press are still queued.
+ */
+int i8042_press_ctrl_alt_del(struct i8042 *k, struct vmon_error *err);
 
 /*
  * The device model (kind "i8042", state struct i8042_state) for the object

@@ -43,6 +43,12 @@ struct vm_config {
 	 * device's and vCPU's state, reset them all, restore, resume (0: never).
 	 */
 	unsigned test_save_restore_ms;
+	/*
+	 * Every vCPU on a thread of its own named "fc_vcpu N" (the API's VMs, as
+	 * Firecracker runs them); otherwise vCPU 0 runs on the main thread, which
+	 * starts the guest sooner (docs/PERFORMANCE.md, "Start-up").
+	 */
+	bool vcpus_on_own_threads;
 	/* Storage for the strings split out of option values (no allocation: nothing to free). */
 	char text[4096];
 	size_t text_used;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -552,10 +553,21 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
+/* A vCPU's own thread, named as Firecracker names them: orchestrators find vCPU threads by name (to pin them). */
+static void *named_vcpu_thread(void *arg)
+{
+	struct vcpu *vcpu = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "fc_vcpu %u", vcpu->index);
+	prctl(PR_SET_NAME, name);
+	return vcpu_thread(vcpu);
+}
+
 int vcpu_start(struct vcpu *vcpu, struct vmon_error *err)
 {
 	vm_count_running_vcpu(vcpu->vm, +1);
-	int r = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	int r = pthread_create(&vcpu->thread, NULL, named_vcpu_thread, vcpu);
 
 	if (r) {
 		vm_count_running_vcpu(vcpu->vm, -1);

@@ -77,28 +77,40 @@ static void host_remove_ioeventfd(void *ctx, uint64_t addr, unsigned len, uint64
 
 void vm_pause(struct vm *vm)
 {
-	pthread_mutex_lock(&vm->pause_lock);
-	atomic_store(&vm->pause_requested, true);
-	pthread_mutex_unlock(&vm->pause_lock);
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		vcpu_kick(&vm->vcpus[i]);
-	pthread_mutex_lock(&vm->pause_lock);
-	while (vm->vcpus_parked < vm->vcpus_running)
-		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
-	pthread_mutex_unlock(&vm->pause_lock);
-	registry_pause(&vm->registry);
+	pthread_mutex_lock(&vm->control_lock);
+	if (vm->pause_depth++ == 0) {
+		pthread_mutex_lock(&vm->pause_lock);
+		atomic_store(&vm->pause_requested, true);
+		pthread_mutex_unlock(&vm->pause_lock);
+		for (unsigned i = 0; i < vm->ncpus; i++)
+			vcpu_kick(&vm->vcpus[i]);
+		pthread_mutex_lock(&vm->pause_lock);
+		while (vm->vcpus_parked < vm->vcpus_running)
+			pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+		pthread_mutex_unlock(&vm->pause_lock);
+		registry_pause(&vm->registry);
+	}
+	pthread_mutex_unlock(&vm->control_lock);
 }
 
 void vm_resume(struct vm *vm)
 {
-	registry_resume(&vm->registry);
-	pthread_mutex_lock(&vm->pause_lock);
-	atomic_store(&vm->pause_requested, false);
-	pthread_cond_broadcast(&vm->pause_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
+	pthread_mutex_lock(&vm->control_lock);
+	if (vm->pause_depth && --vm->pause_depth == 0) {
+		registry_resume(&vm->registry);
+		pthread_mutex_lock(&vm->pause_lock);
+		atomic_store(&vm->pause_requested, false);
+		pthread_cond_broadcast(&vm->pause_cond);
+		pthread_mutex_unlock(&vm->pause_lock);
+	}
+	pthread_mutex_unlock(&vm->control_lock);
 }
 
-/* What KVM saves of a vCPU, probed at the first save or restore (not worth its ioctls at start-up). */
+int vm_send_ctrl_alt_del(struct vm *vm, struct vmon_error *err)
+{
+	return i8042_press_ctrl_alt_del(&vm->legacy.i8042, err);
+}
+
 static int probe_vcpu_caps(struct vm *vm, struct vmon_error *err)
 {
 	int r;
@@ -358,6 +370,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	atomic_init(&vm->stop_reason, VM_STOP_NONE);
 	atomic_init(&vm->pause_requested, false);
 	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_mutex_init(&vm->control_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->start_time = *start;
 	io_bus_init(&vm->pio, "pio");
@@ -601,7 +614,9 @@ int vm_run(struct vm *vm)
 	 * first instruction then waits for no new thread to be scheduled, which
 	 * on a loaded host took milliseconds (docs/PERFORMANCE.md, "Start-up").
 	 */
-	vcpu_claim_caller(&vm->vcpus[0]);
+	bool vcpu0_here = !vm->cfg->vcpus_on_own_threads;
+	if (vcpu0_here)
+		vcpu_claim_caller(&vm->vcpus[0]);
 	events.signal_fd = signal_fd;
 	if (!vm_stopping(vm)) {
 		int r = thread_start_without_signals(&events.thread, event_thread, &events, "vmon-events");
@@ -611,14 +626,15 @@ int vm_run(struct vm *vm)
 		}
 		events_started = r == 0;
 	}
-	for (unsigned i = 1; i < vm->ncpus && !vm_stopping(vm); i++) {
+	for (unsigned i = vcpu0_here ? 1 : 0; i < vm->ncpus && !vm_stopping(vm); i++) {
 		if (vcpu_start(&vm->vcpus[i], &err)) {
 			log_error("%s", err.msg);
 			vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
 			break;
 		}
 	}
-	vcpu_run_here(&vm->vcpus[0]);   /* returns at once when the VM is already stopping */
+	if (vcpu0_here)
+		vcpu_run_here(&vm->vcpus[0]);   /* returns at once when the VM is already stopping */
 	if (events_started)
 		pthread_join(events.thread, NULL);
 	for (unsigned i = 0; i < vm->ncpus; i++)
@@ -697,4 +713,5 @@ void vm_destroy(struct vm *vm)
 	vm->stop_eventfd = vm->vm_fd = vm->kvm_fd = -1;
 	pthread_cond_destroy(&vm->pause_cond);
 	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_mutex_destroy(&vm->control_lock);
 }

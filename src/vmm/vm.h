@@ -56,6 +56,8 @@ struct vm {
 	 * completes its pending exit (a KVM_RUN with immediate_exit), parks and
 	 * counts itself in vcpus_parked; vm_resume() lowers the flag and wakes them.
 	 */
+	pthread_mutex_t control_lock;     /* serialises vm_pause/vm_resume callers (API, save/restore timer) */
+	unsigned pause_depth;             /* vm_pause calls not yet resumed: the first pauses, the last resumes */
 	pthread_mutex_t pause_lock;
 	pthread_cond_t pause_cond;        /* parked count changed, or the flag dropped */
 	atomic_bool pause_requested;
@@ -87,12 +89,17 @@ int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 /*
- * Main thread: stops every vCPU outside KVM_RUN with its exit completed, then
- * pauses every device's own I/O; the VM's state is then still and can be
- * saved. vm_resume undoes it (devices first, then vCPUs).
+ * Any thread but a vCPU's: stops every vCPU outside KVM_RUN with its exit
+ * completed, then pauses every device's own I/O; the VM's state is then still
+ * and can be saved. vm_resume undoes it (devices first, then vCPUs). Calls
+ * nest (the API's pause and a save/restore round may overlap): the first
+ * vm_pause pauses, the matching last vm_resume resumes.
  */
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
+
+/* Presses Ctrl-Alt-Del on the i8042 keyboard (Firecracker's SendCtrlAltDel). */
+int vm_send_ctrl_alt_del(struct vm *vm, struct vmon_error *err);
 
 /*
  * The whole machine state apart from guest memory: every registry device's

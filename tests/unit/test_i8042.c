@@ -449,6 +449,7 @@ static void damaged_states_are_refused_by_field(void **state)
 	s = good; s.pending_cmd = 0xd0; expect_refused(&s, "pending_cmd 0xd0");
 	s = good; s.pending_cmd = 0x20; expect_refused(&s, "pending_cmd 0x20");
 	s = good; s.pending_cmd = 0x80; expect_refused(&s, "pending_cmd 0x80");
+	s = good; s.kbd_count = 8;      expect_refused(&s, "kbd_count 8");
 }
 
 static void reset_is_power_on_without_a_vm_reset(void **state)
@@ -468,6 +469,63 @@ static void reset_is_power_on_without_a_vm_reset(void **state)
 	assert_int_equal(status(f), I8042_STR_SYS | I8042_STR_KEYLOCK);
 	fixture_free(f);
 	fixture_free(fresh);
+}
+
+/* Reads the keyboard bytes the guest would, checking IRQ 1 rises anew for each. */
+static void expect_keys(struct fixture *f, const uint8_t *want, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(status(f) & (I8042_STR_OBF | I8042_STR_AUXDATA), I8042_STR_OBF);
+		assert_int_equal(f->fh.irq[I8042_IRQ_KBD], 1);
+		int sets = f->fh.irq_sets;
+		assert_int_equal(in(f, I8042_PORT_DATA), want[i]);
+		if (i + 1 < n)
+			assert_int_equal(f->fh.irq_sets, sets + 2);   /* lowered, raised again: a new edge */
+	}
+	assert_int_equal(status(f) & I8042_STR_OBF, 0);
+	assert_int_equal(f->fh.irq[I8042_IRQ_KBD], 0);
+}
+
+static void ctrl_alt_del_arrives_in_set1_when_translating(void **state)
+{
+	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53 };
+	struct fixture *f = *state;
+
+	assert_int_equal(i8042_press_ctrl_alt_del(&f->kbc, NULL), 0);
+	expect_keys(f, set1, sizeof(set1));
+}
+
+static void ctrl_alt_del_arrives_in_set2_without_translation(void **state)
+{
+	static const uint8_t set2[] = { 0x14, 0x11, 0xe0, 0x71 };
+	struct fixture *f = *state;
+
+	command_param(f, 0x60, I8042_CTR_KBDINT | I8042_CTR_SYS);
+	assert_int_equal(i8042_press_ctrl_alt_del(&f->kbc, NULL), 0);
+	expect_keys(f, set2, sizeof(set2));
+}
+
+static void keys_wait_while_the_keyboard_is_disabled(void **state)
+{
+	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53 };
+	struct fixture *f = *state;
+
+	out(f, I8042_PORT_COMMAND, 0xad);   /* disable the keyboard side */
+	assert_int_equal(i8042_press_ctrl_alt_del(&f->kbc, NULL), 0);
+	assert_int_equal(status(f) & I8042_STR_OBF, 0);
+	out(f, I8042_PORT_COMMAND, 0xae);   /* enable: the queued bytes flow */
+	expect_keys(f, set1, sizeof(set1));
+}
+
+static void a_second_press_before_the_first_is_read_is_busy(void **state)
+{
+	struct fixture *f = *state;
+	struct vmon_error err = { 0 };
+
+	out(f, I8042_PORT_COMMAND, 0xad);
+	assert_int_equal(i8042_press_ctrl_alt_del(&f->kbc, NULL), 0);
+	assert_int_equal(i8042_press_ctrl_alt_del(&f->kbc, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "not read"));
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -495,6 +553,10 @@ int main(void)
 		T(system_control_port_a_keeps_a20_and_fast_resets_on_rising_bit0),
 		T(port_0x61_is_left_to_the_in_kernel_pit),
 		T(wide_status_read_pads_with_ones),
+		T(ctrl_alt_del_arrives_in_set1_when_translating),
+		T(ctrl_alt_del_arrives_in_set2_without_translation),
+		T(keys_wait_while_the_keyboard_is_disabled),
+		T(a_second_press_before_the_first_is_read_is_busy),
 		cmocka_unit_test(restored_controller_behaves_like_the_saved_one),
 		cmocka_unit_test(restored_ram_write_completes_with_the_next_byte),
 		cmocka_unit_test(damaged_states_are_refused_by_field),

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+#include "cli/ctl.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/fc_args.h"
+#include "vmm/config.h"
+
+#define CTL_EXIT_API_ERROR 1
+#define CTL_MAX_RESPONSE (16u << 20)
+
+struct response {
+	int status;
+	char *body;
+	size_t len;
+	bool complete;
+};
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct response *r = p->data;
+	char *grown;
+
+	if (r->len + len > CTL_MAX_RESPONSE || !(grown = realloc(r->body, r->len + len + 1)))
+		return 1;
+	r->body = grown;
+	memcpy(r->body + r->len, at, len);
+	r->len += len;
+	r->body[r->len] = '\0';
+	return 0;
+}
+
+static int on_complete(http_parser *p)
+{
+	struct response *r = p->data;
+
+	r->status = (int)p->status_code;
+	r->complete = true;
+	return 0;
+}
+
+static int connect_socket(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(addr.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* One request on a fresh connection; 0 with *resp filled, or -errno. */
+static int request(const char *sock, const char *method, const char *path, const char *body, struct response *resp)
+{
+	http_parser_settings settings = { .on_body = on_body, .on_message_complete = on_complete };
+	http_parser parser;
+	char head[512], buf[4096];
+	size_t body_len = body ? strlen(body) : 0;
+	int fd = connect_socket(sock);
+
+	memset(resp, 0, sizeof(*resp));
+	if (fd < 0)
+		return -errno;
+	snprintf(head, sizeof(head),
+		 "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n"
+		 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+		 method, path, body_len);
+	if (write_all(fd, head, strlen(head)) || (body_len && write_all(fd, body, body_len))) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	http_parser_init(&parser, HTTP_RESPONSE);
+	parser.data = resp;
+	while (!resp->complete) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
+		size_t used = http_parser_execute(&parser, &settings, buf, (size_t)n);
+		if (parser.http_errno != HPE_OK || used != (size_t)n || n == 0)
+			break;
+	}
+	close(fd);
+	return resp->complete ? 0 : -EPROTO;
+}
+
+static void usage(FILE *out)
+{
+	fputs("usage: vmon ctl [--api-sock PATH] [--wait SECONDS] VERB [ARGS]\n"
+	      "  status             the instance: id, state (GET /)\n"
+	      "  start              boot the configured VM (PUT /actions InstanceStart)\n"
+	      "  pause | resume     stop / continue every vCPU and device (PATCH /vm)\n"
+	      "  ctrl-alt-del       press Ctrl-Alt-Del in the guest (PUT /actions SendCtrlAltDel)\n"
+	      "  flush-metrics      write a metrics line to the metrics path (PUT /actions FlushMetrics)\n"
+	      "  metrics            the counters, Prometheus text (GET /metrics)\n"
+	      "  config             the VM's configuration (GET /vm/config)\n"
+	      "  get PATH | put PATH BODY | patch PATH BODY   any request; BODY is JSON or @FILE\n"
+	      "  --api-sock defaults to " FC_DEFAULT_API_SOCK "; --wait retries until the API answers.\n",
+	      out);
+}
+
+/* BODY or @FILE -> malloc'd text. */
+static char *body_arg(const char *arg, FILE *errout)
+{
+	if (arg[0] != '@')
+		return strdup(arg);
+	FILE *f = fopen(arg + 1, "r");
+	char *text = NULL;
+	size_t cap = 0, len = 0;
+
+	if (!f) {
+		fprintf(errout, "vmon ctl: %s: %s\n", arg + 1, strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			char *grown = realloc(text, cap = cap * 2 + 8192);
+			if (!grown)
+				break;
+			text = grown;
+		}
+		size_t n = fread(text + len, 1, 4096, f);
+		len += n;
+		if (n < 4096)
+			break;
+	}
+	fclose(f);
+	if (text)
+		text[len] = '\0';
+	return text;
+}
+
+int ctl_main(int argc, char **argv, FILE *out, FILE *errout)
+{
+	static const struct option opts[] = {
+		{ "api-sock", required_argument, NULL, 's' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = FC_DEFAULT_API_SOCK;
+	double wait_s = 0;
+	int opt;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		char *end;
+		switch (opt) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'w':
+			wait_s = strtod(optarg, &end);
+			if (end == optarg || *end || wait_s < 0 || wait_s > 3600) {
+				fprintf(errout, "vmon ctl: --wait '%s': expected seconds from 0 to 3600\n", optarg);
+				return VMON_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage(out);
+			return 0;
+		default:
+			fprintf(errout, "vmon ctl: unknown option or missing value: '%s'\n", argv[optind - 1]);
+			return VMON_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(errout);
+		return VMON_EXIT_USAGE;
+	}
+	const char *verb = argv[optind++];
+	const char *method = NULL, *path = NULL;
+	char *body = NULL;
+	unsigned want_args = 0;
+	static const struct {
+		const char *verb, *method, *path, *body;
+	} verbs[] = {
+		{ "status", "GET", "/", NULL },
+		{ "start", "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}" },
+		{ "pause", "PATCH", "/vm", "{\"state\": \"Paused\"}" },
+		{ "resume", "PATCH", "/vm", "{\"state\": \"Resumed\"}" },
+		{ "ctrl-alt-del", "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}" },
+		{ "flush-metrics", "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}" },
+		{ "metrics", "GET", "/metrics", NULL },
+		{ "config", "GET", "/vm/config", NULL },
+		{ "get", "GET", NULL, NULL },
+		{ "put", "PUT", NULL, NULL },
+		{ "patch", "PATCH", NULL, NULL },
+	};
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strcmp(verb, verbs[i].verb))
+			continue;
+		method = verbs[i].method;
+		path = verbs[i].path;
+		body = verbs[i].body ? strdup(verbs[i].body) : NULL;
+		want_args = path ? 0 : !strcmp(method, "GET") ? 1 : 2;
+	}
+	if (!method) {
+		fprintf(errout, "vmon ctl: unknown verb '%s' (try 'vmon ctl --help')\n", verb);
+		return VMON_EXIT_USAGE;
+	}
+	if ((unsigned)(argc - optind) != want_args) {
+		fprintf(errout, "vmon ctl: %s takes %u argument%s\n", verb, want_args, want_args == 1 ? "" : "s");
+		free(body);
+		return VMON_EXIT_USAGE;
+	}
+	if (want_args) {
+		path = argv[optind];
+		if (path[0] != '/') {
+			fprintf(errout, "vmon ctl: PATH '%s' must start with '/'\n", path);
+			return VMON_EXIT_USAGE;
+		}
+		if (want_args == 2 && !(body = body_arg(argv[optind + 1], errout)))
+			return VMON_EXIT_USAGE;
+	}
+
+	struct response resp;
+	struct timespec t0, now;
+	int r;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		r = request(sock, method, path, body, &resp);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		double waited = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+		if (r != -ENOENT && r != -ECONNREFUSED)
+			break;
+		if (waited >= wait_s)
+			break;
+		struct timespec pause = { 0, 20 * 1000 * 1000 };
+		nanosleep(&pause, NULL);
+	}
+	free(body);
+	if (r) {
+		fprintf(errout, "vmon ctl: %s: %s\n", sock, strerror(-r));
+		free(resp.body);
+		return VMON_EXIT_HOST_ERROR;
+	}
+	if (resp.len)
+		fprintf(resp.status < 300 ? out : errout, "%s%s", resp.status < 300 ? "" : "vmon ctl: ", resp.body);
+	if (resp.len && resp.body[resp.len - 1] != '\n')
+		fputc('\n', resp.status < 300 ? out : errout);
+	free(resp.body);
+	if (resp.status >= 300) {
+		fprintf(errout, "vmon ctl: %s %s: HTTP %d\n", method, path, resp.status);
+		return CTL_EXIT_API_ERROR;
+	}
+	return 0;
+}
