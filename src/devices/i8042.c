@@ -62,8 +62,14 @@ static void output(struct i8042_state *s, uint8_t val, bool aux, bool timeout)
 	s->out_timeout = timeout;
 }
 
+static void bump(_Atomic uint64_t *counter)
+{
+	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
 static void request_reset(struct i8042 *k)
 {
+	bump(&k->resets);
 	device_request_stop(k->host, VM_STOP_RESET, 0);
 }
 
@@ -196,9 +202,11 @@ void i8042_data_access(void *dev, uint64_t offset, uint8_t *data, unsigned size,
 	if (is_write) {
 		k->s.last_was_cmd = 0;
 		data_write(k, data[0]);
+		bump(&k->writes);
 	} else {
 		/* Reading an empty buffer returns the previous byte again. */
 		finish_read(data, size, k->s.out_data);
+		bump(&k->reads);
 		k->s.out_full = 0;
 	}
 	update_irq(k);
@@ -216,6 +224,7 @@ void i8042_command_access(void *dev, uint64_t offset, uint8_t *data, unsigned si
 	if (is_write) {
 		k->s.last_was_cmd = 1;
 		command(k, data[0]);
+		bump(&k->writes);
 		update_irq(k);
 	} else {
 		finish_read(data, size, status(&k->s));
