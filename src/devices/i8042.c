@@ -73,8 +73,14 @@ static void update_irq(struct i8042 *k)
 	}
 }
 
+static void bump(_Atomic uint64_t *counter)
+{
+	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
 static void request_reset(struct i8042 *k)
 {
+	bump(&k->resets);
 	device_request_stop(k->host, VM_STOP_RESET, 0);
 }
 
@@ -227,9 +233,11 @@ void i8042_data_access(void *dev, uint64_t offset, uint8_t *data, unsigned size,
 	if (is_write) {
 		k->s.last_was_cmd = 0;
 		data_write(k, data[0]);
+		bump(&k->writes);
 	} else {
 		/* Reading an empty buffer returns the previous byte again. */
 		finish_read(data, size, k->s.out_data);
+		bump(&k->reads);
 		k->s.out_full = 0;
 		/* IRQ 1 is edge-triggered at the IOAPIC: lower it so a queued byte raises it anew. */
 		if (k->irq_level[0] == 1) {
@@ -252,6 +260,7 @@ void i8042_command_access(void *dev, uint64_t offset, uint8_t *data, unsigned si
 	if (is_write) {
 		k->s.last_was_cmd = 1;
 		command(k, data[0]);
+		bump(&k->writes);
 		update_irq(k);
 	} else {
 		finish_read(data, size, status(&k->s));

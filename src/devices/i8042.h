@@ -3,6 +3,7 @@
 #define VMON_I8042_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -70,6 +71,10 @@ struct i8042 {
 	const struct device_host *host;
 	int irq_level[2];      /* levels last driven on IRQ 1 and IRQ 12 */
 	pthread_mutex_t lock;  /* vCPU threads of an SMP guest may race; save/restore/reset take it too */
+	/* Counters (metrics): bumped under lock, read by any thread without it (relaxed atomics). */
+	_Atomic uint64_t reads;    /* bytes the guest read from the data port */
+	_Atomic uint64_t writes;   /* bytes the guest wrote to the data and command ports */
+	_Atomic uint64_t resets;   /* CPU resets the guest asked for (0xFE, output port, port 0x92) */
 };
 
 /* Resets the controller and registers ports 0x60, 0x64 and 0x92 on host->pio. */

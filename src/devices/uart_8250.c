@@ -139,6 +139,7 @@ static void transmit(struct uart_8250 *u, uint8_t byte)
 
 	if (!(s->mcr & UART_MCR_LOOP)) {
 		u->cb.output(u->cb.ctx, &byte, 1);
+		atomic_fetch_add_explicit(&u->tx_bytes, 1, memory_order_relaxed);
 		return;
 	}
 	if (rx_push(s, byte))
@@ -240,6 +241,7 @@ static uint8_t reg_read(struct uart_8250 *u, unsigned reg, bool *space_freed)
 		if (s->rx_count) {
 			val = rx_pop(s);
 			*space_freed = true;
+			atomic_fetch_add_explicit(&u->rx_bytes, 1, memory_order_relaxed);
 		} else {
 			/* An empty RBR still holds the last character received. */
 			val = s->rx_fifo[(s->rx_head + UART_8250_FIFO_SIZE - 1) % UART_8250_FIFO_SIZE];

@@ -3,6 +3,7 @@
 #define VMON_UART_8250_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -129,6 +130,9 @@ struct uart_8250 {
 	int irq_level; /* level last driven on gsi, to skip redundant updates */
 	bool paused;   /* between pause and resume: host input is held back */
 	pthread_mutex_t lock;
+	/* Counters (metrics): bumped under lock, read by any thread without it (relaxed atomics). */
+	_Atomic uint64_t tx_bytes;   /* bytes the guest transmitted to the line (not in loopback) */
+	_Atomic uint64_t rx_bytes;   /* received bytes the guest read out of RBR */
 };
 
 /* Resets the UART and registers ports base..base+7 on host->pio. */

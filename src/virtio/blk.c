@@ -240,6 +240,27 @@ static int zero_range(struct virtio_blk *blk, uint64_t off, uint64_t len, bool u
 
 /* ---- requests ------------------------------------------------------------ */
 
+/* The counters' one writer is the I/O thread: a relaxed load and store, no locked instruction. */
+static void stat_add(_Atomic uint64_t *counter, uint64_t n)
+{
+	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static uint64_t stat_get(const _Atomic uint64_t *counter)
+{
+	return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+void virtio_blk_get_stats(const struct virtio_blk *blk, struct virtio_blk_stats *out)
+{
+	*out = (struct virtio_blk_stats){
+		.reads = stat_get(&blk->reads), .writes = stat_get(&blk->writes), .flushes = stat_get(&blk->flushes),
+		.discards = stat_get(&blk->discards), .write_zeroes = stat_get(&blk->write_zeroes),
+		.bytes_read = stat_get(&blk->bytes_read), .bytes_written = stat_get(&blk->bytes_written),
+		.errors = stat_get(&blk->errors),
+	};
+}
+
 /* [sector, sector + count) inside the disk, without overflow. */
 static bool range_ok(const struct virtio_blk *blk, uint64_t sector, uint64_t count)
 {
@@ -270,8 +291,8 @@ static uint8_t blk_read(struct virtio_blk *blk, const struct virtq_chain *c, uin
 			 (unsigned long long)sector, strerror(-r));
 		return VIRTIO_BLK_S_IOERR;
 	}
-	blk->reads++;
-	blk->bytes_read += len;
+	stat_add(&blk->reads, 1);
+	stat_add(&blk->bytes_read, len);
 	*in_len = len;
 	return VIRTIO_BLK_S_OK;
 }
@@ -290,8 +311,8 @@ static uint8_t blk_write(struct virtio_blk *blk, const struct virtq_chain *c, ui
 			 (unsigned long long)sector, strerror(-r));
 		return VIRTIO_BLK_S_IOERR;
 	}
-	blk->writes++;
-	blk->bytes_written += len;
+	stat_add(&blk->writes, 1);
+	stat_add(&blk->bytes_written, len);
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -303,7 +324,7 @@ static uint8_t blk_flush(struct virtio_blk *blk, const struct virtq_chain *c)
 		log_warn("virtio-blk: flush: %s", strerror(errno));
 		return VIRTIO_BLK_S_IOERR;
 	}
-	blk->flushes++;
+	stat_add(&blk->flushes, 1);
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -358,9 +379,9 @@ static uint8_t blk_ranges(struct virtio_blk *blk, const struct virtq_chain *c, b
 		}
 	}
 	if (discard)
-		blk->discards++;
+		stat_add(&blk->discards, 1);
 	else
-		blk->write_zeroes++;
+		stat_add(&blk->write_zeroes, 1);
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -392,7 +413,7 @@ static int64_t serve_request(struct virtio_blk *blk, const struct virtq_chain *c
 		}
 	}
 	if (status != VIRTIO_BLK_S_OK)
-		blk->errors++;
+		stat_add(&blk->errors, 1);
 	virtq_chain_write(c, in_payload(c), &status, 1);
 	return (int64_t)in_len + 1;
 }

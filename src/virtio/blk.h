@@ -3,6 +3,7 @@
 #define VMON_VIRTIO_BLK_H
 
 #include <linux/virtio_blk.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -73,10 +74,19 @@ struct virtio_blk {
 	struct virtq_chain chain;
 	struct iovec data[VIRTQ_CHAIN_MAX];
 
-	/* Statistics. */
-	uint64_t reads, writes, flushes, discards, write_zeroes, bytes_read, bytes_written;
+	/* Counters: bumped by the I/O thread, read by any thread (virtio_blk_get_stats). */
+	_Atomic uint64_t reads, writes, flushes, discards, write_zeroes, bytes_read, bytes_written;
+	_Atomic uint64_t errors;              /* requests answered IOERR or UNSUPP */
+};
+
+struct virtio_blk_stats {
+	uint64_t reads, writes, flushes, discards, write_zeroes;  /* requests done (status OK) */
+	uint64_t bytes_read, bytes_written;
 	uint64_t errors;                      /* requests answered IOERR or UNSUPP */
 };
+
+/* A snapshot of the counters; any thread, no lock (each read whole, not all at one instant). */
+void virtio_blk_get_stats(const struct virtio_blk *blk, struct virtio_blk_stats *out);
 
 /*
  * The ops every drive can use. Its `features` are the bits common to all

@@ -71,7 +71,7 @@ static void mmio_interrupt(void *ctx)
 	struct virtio_transport *t = ctx;
 	uint64_t one = 1;
 
-	t->interrupts++;
+	atomic_fetch_add_explicit(&t->interrupts, 1, memory_order_relaxed);
 	if (t->irq_fd >= 0) {
 		if (write(t->irq_fd, &one, sizeof(one)) < 0)
 			log_warn("%s: irqfd write: %s", name(t), strerror(errno));
@@ -148,7 +148,7 @@ static void write_queue_notify(struct virtio_transport *t, uint32_t q)
 	if (q >= t->vdev.ops->num_queues) {
 		if (first_time(t, LOGGED_BAD_QUEUE))
 			log_debug("%s: notify for queue %u of %u; ignored", name(t), q, t->vdev.ops->num_queues);
-		t->ignored_notifies++;
+		atomic_fetch_add_explicit(&t->ignored_notifies, 1, memory_order_relaxed);
 		return;
 	}
 	if (write(t->notify_fd[q], &one, sizeof(one)) < 0 && errno != EAGAIN)
@@ -167,9 +167,9 @@ static void queue_kicked(void *ctx, uint32_t events)
 		log_warn("%s: queue %u eventfd: %s", name(t), q, strerror(errno));
 	virtio_lock(&t->vdev);
 	if (virtio_dev_queue_notify(&t->vdev, q))
-		t->notifies++;
+		atomic_fetch_add_explicit(&t->notifies, 1, memory_order_relaxed);
 	else
-		t->ignored_notifies++;
+		atomic_fetch_add_explicit(&t->ignored_notifies, 1, memory_order_relaxed);
 	virtio_unlock(&t->vdev);
 }
 

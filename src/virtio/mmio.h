@@ -2,6 +2,7 @@
 #ifndef VMON_VIRTIO_MMIO_H
 #define VMON_VIRTIO_MMIO_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -47,9 +48,10 @@ struct virtio_transport {
 
 	int irq_fd;                   /* irqfd eventfd, -1 when pulsing host->set_irq */
 	bool ioeventfd;               /* notifications bypass vmon's MMIO exit */
-	uint64_t notifies;            /* queue kicks handled (for --stats) */
-	uint64_t interrupts;          /* interrupts raised */
-	uint64_t ignored_notifies;    /* kicks for a queue not ready / a device not running or paused */
+	/* Counters (--stats, metrics): any thread may read them (relaxed atomics). */
+	_Atomic uint64_t notifies;          /* queue kicks handled */
+	_Atomic uint64_t interrupts;        /* interrupts raised */
+	_Atomic uint64_t ignored_notifies;  /* kicks for a queue not ready / a device not running or paused */
 };
 
 /*

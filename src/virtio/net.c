@@ -33,7 +33,7 @@ static void net_config_read(void *dev, uint32_t offset, void *data, uint32_t siz
 
 static void tx_drop(struct virtio_net *n, const char *why, uint64_t value)
 {
-	n->tx_dropped++;
+	net_stat_add(&n->tx_dropped, 1);
 	if (!n->tx_drop_logged)
 		log_warn("virtio-net: transmit frame dropped: %s (%llu); further drops are only counted", why,
 			 (unsigned long long)value);
@@ -70,11 +70,11 @@ static bool tx_one(struct virtio_net *n, const struct virtq_chain *c)
 	/* One copy: the guest may rewrite the buffer while the backend works. */
 	virtq_chain_read(c, VIRTIO_NET_HDR_SIZE, n->tx_frame, len);
 	if (!n->be || net_backend_send(n->be, n->tx_frame, len) < 0) {
-		n->tx_dropped++;
+		net_stat_add(&n->tx_dropped, 1);
 		return true;
 	}
-	n->tx_frames++;
-	n->tx_bytes += len;
+	net_stat_add(&n->tx_frames, 1);
+	net_stat_add(&n->tx_bytes, len);
 	return true;
 }
 
@@ -213,18 +213,18 @@ static enum net_rx_status receive_locked(struct virtio_net *n, const uint8_t *fr
 		return NET_RX_NO_SPACE;
 	switch (rx_fill(n, vq, frame, len)) {
 	case RX_DONE:
-		n->rx_frames++;
-		n->rx_bytes += len;
+		net_stat_add(&n->rx_frames, 1);
+		net_stat_add(&n->rx_bytes, len);
 		virtio_queue_done(n->vdev, VIRTIO_NET_QUEUE_RX);
 		return NET_RX_OK;
 	case RX_NO_SPACE:
 		return NET_RX_NO_SPACE;
 	case RX_DROPPED:
-		n->rx_dropped++;
+		net_stat_add(&n->rx_dropped, 1);
 		return NET_RX_OK;
 	case RX_DRIVER_BUG:
 		/* Not running any more: the next frame waits for the driver's reset. */
-		n->rx_dropped++;
+		net_stat_add(&n->rx_dropped, 1);
 		return NET_RX_OK;
 	}
 	return NET_RX_OK;
@@ -248,7 +248,7 @@ static enum net_rx_status net_receive(void *ctx, const void *frame, size_t len)
 	virtio_lock(n->vdev);
 	st = receive_locked(n, frame, len);
 	if (st == NET_RX_NO_SPACE) {
-		n->rx_no_space++;
+		net_stat_add(&n->rx_no_space, 1);
 		atomic_store(&n->rx_blocked, true);
 	}
 	virtio_unlock(n->vdev);
@@ -384,18 +384,13 @@ void virtio_net_destroy(struct virtio_net *n)
 
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out)
 {
-	bool locked = atomic_load(&n->attached);
-
-	if (locked)
-		virtio_lock(n->vdev);
 	*out = (struct virtio_net_stats){
-		.tx_frames = n->tx_frames, .tx_bytes = n->tx_bytes, .tx_dropped = n->tx_dropped,
-		.rx_frames = n->rx_frames, .rx_bytes = n->rx_bytes, .rx_dropped = n->rx_dropped,
-		.rx_no_space = n->rx_no_space,
+		.tx_frames = net_stat_get(&n->tx_frames), .tx_bytes = net_stat_get(&n->tx_bytes),
+		.tx_dropped = net_stat_get(&n->tx_dropped),
+		.rx_frames = net_stat_get(&n->rx_frames), .rx_bytes = net_stat_get(&n->rx_bytes),
+		.rx_dropped = net_stat_get(&n->rx_dropped), .rx_no_space = net_stat_get(&n->rx_no_space),
 		.backend_rx_dropped = n->be ? net_stat_get(&n->be->stats.rx_dropped) : 0,
 	};
-	if (locked)
-		virtio_unlock(n->vdev);
 }
 
 /* ---- the registry's view (devices/device.h) ---------------------------- */

@@ -73,9 +73,11 @@ struct virtio_net {
 	/* Under virtio_lock. */
 	bool active;                            /* DRIVER_OK, not reset since */
 	bool mrg_rxbuf;                         /* negotiated */
-	uint64_t tx_frames, tx_bytes, tx_dropped;
-	uint64_t rx_frames, rx_bytes, rx_dropped, rx_no_space;
 	bool tx_drop_logged;
+
+	/* Counters: bumped under virtio_lock, read by any thread without it (virtio_net_get_stats). */
+	atomic_uint_least64_t tx_frames, tx_bytes, tx_dropped;
+	atomic_uint_least64_t rx_frames, rx_bytes, rx_dropped, rx_no_space;
 
 	/* Scratch (too big for the stack), under virtio_lock. */
 	struct virtq_chain tx_chain;
@@ -111,7 +113,7 @@ void virtio_net_stop(struct virtio_net *net);
 /* Stops and frees. NULL is fine. */
 void virtio_net_destroy(struct virtio_net *net);
 
-/* A snapshot of the counters (takes virtio_lock once attached). */
+/* A snapshot of the counters; any thread, no lock taken (each counter is read whole, not all at one instant). */
 void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out);
 
 /*

@@ -7,11 +7,21 @@
 
 void stats_count_exit(struct vcpu_stats *s, uint32_t reason)
 {
-	s->exits++;
-	if (reason < STATS_MAX_REASONS)
-		s->by_reason[reason]++;
+	stats_bump(&s->exits);
+	stats_bump(reason < STATS_MAX_REASONS ? &s->by_reason[reason] : &s->other_reason);
+}
+
+void stats_count_io_exit(struct vcpu_stats *s, enum stats_space space, bool write)
+{
+	if (space == STATS_PIO)
+		stats_bump(write ? &s->io_out : &s->io_in);
 	else
-		s->other_reason++;
+		stats_bump(write ? &s->mmio_write : &s->mmio_read);
+}
+
+void stats_count_failure(struct vcpu_stats *s)
+{
+	stats_bump(&s->failures);
 }
 
 static struct stats_addr *lookup(struct vcpu_stats *s, enum stats_space space, uint64_t addr)
@@ -55,6 +65,11 @@ void stats_merge(struct vcpu_stats *dst, const struct vcpu_stats *src)
 	for (unsigned i = 0; i < STATS_MAX_REASONS; i++)
 		dst->by_reason[i] += src->by_reason[i];
 	dst->other_reason += src->other_reason;
+	dst->io_in += src->io_in;
+	dst->io_out += src->io_out;
+	dst->mmio_read += src->mmio_read;
+	dst->mmio_write += src->mmio_write;
+	dst->failures += src->failures;
 	dst->addrs_overflow += src->addrs_overflow;
 	for (unsigned i = 0; i < STATS_MAX_ADDRS; i++) {
 		const struct stats_addr *a = &src->addrs[i];

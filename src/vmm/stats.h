@@ -2,6 +2,7 @@
 #ifndef VMON_STATS_H
 #define VMON_STATS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,15 +28,40 @@ struct stats_addr {
 	uint8_t write;     /* last access direction, for the report */
 };
 
+/*
+ * The counters marked _Atomic may be read by another thread while the vCPU
+ * runs (metrics: vmm/metrics_source.h). Their one writer is the vCPU thread,
+ * which bumps them with relaxed loads and stores (stats_bump): no locked
+ * instruction on the exit path, and a reader sees each value whole.
+ */
 struct vcpu_stats {
-	uint64_t exits;
-	uint64_t by_reason[STATS_MAX_REASONS];
-	uint64_t other_reason;
+	_Atomic uint64_t exits;
+	_Atomic uint64_t by_reason[STATS_MAX_REASONS];
+	_Atomic uint64_t other_reason;
+	_Atomic uint64_t io_in, io_out;          /* KVM_EXIT_IO exits by direction */
+	_Atomic uint64_t mmio_read, mmio_write;  /* KVM_EXIT_MMIO exits by direction */
+	_Atomic uint64_t failures;               /* the vCPU stopped on an error (crash, KVM_RUN failing) */
 	uint64_t addrs_overflow;      /* accesses to addresses past the table's capacity */
 	struct stats_addr addrs[STATS_MAX_ADDRS];
 };
 
+/* The one writer's increment (see struct vcpu_stats). */
+static inline void stats_bump(_Atomic uint64_t *counter)
+{
+	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* A relaxed read, for any thread. */
+static inline uint64_t stats_read(const _Atomic uint64_t *counter)
+{
+	return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
 void stats_count_exit(struct vcpu_stats *s, uint32_t reason);
+
+/* One I/O exit (a string PIO exit counts once, however many elements it moves). */
+void stats_count_io_exit(struct vcpu_stats *s, enum stats_space space, bool write);
+void stats_count_failure(struct vcpu_stats *s);
 
 /*
  * Counts an I/O access; returns true the first time an unhandled address is

@@ -234,6 +234,7 @@ static void handle_io(struct vcpu *vcpu)
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 
 	/* The data area lives in the kvm_run mapping; never trust it to fit. */
+	stats_count_io_exit(&vcpu->stats, STATS_PIO, is_write);
 	if (run->io.data_offset >= vcpu->run_size || bytes > vcpu->run_size - run->io.data_offset)
 		return;
 	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
@@ -251,6 +252,8 @@ static void handle_mmio(struct vcpu *vcpu)
 	bool handled = io_bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
 				     run->mmio.is_write);
 
+	stats_count_io_exit(&vcpu->stats, STATS_MMIO, run->mmio.is_write);
+
 	if (stats_count_io(&vcpu->stats, STATS_MMIO, run->mmio.phys_addr, handled, run->mmio.is_write))
 		log_warn("guest %s MMIO 0x%llx (%u bytes) that no device handles; counted, reported once",
 			 run->mmio.is_write ? "wrote" : "read", (unsigned long long)run->mmio.phys_addr, len);
@@ -259,6 +262,7 @@ static void handle_mmio(struct vcpu *vcpu)
 static void crash(struct vcpu *vcpu, const char *what)
 {
 	log_error("vCPU %u: %s", vcpu->index, what);
+	stats_count_failure(&vcpu->stats);
 	vcpu_dump_state(vcpu, stderr);
 	vm_request_stop(vcpu->vm, VM_STOP_ERROR, VMON_EXIT_GUEST_CRASH);
 }
@@ -542,6 +546,7 @@ static void *vcpu_thread(void *arg)
 				continue;
 			}
 			log_error("vCPU %u: KVM_RUN: %s", vcpu->index, strerror(errno));
+			stats_count_failure(&vcpu->stats);
 			vm_request_stop(vcpu->vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
 			break;
 		}

@@ -462,6 +462,10 @@ static void handle_signal(struct vm *vm, int signal_fd)
 	if (read(signal_fd, &si, sizeof(si)) != sizeof(si))
 		return;
 	log_info("received signal %u; stopping the VM", si.ssi_signo);
+	_Atomic uint64_t *count = si.ssi_signo == SIGINT ? &vm->sigint_count : si.ssi_signo == SIGTERM ? &vm->sigterm_count
+				  : si.ssi_signo == SIGHUP ? &vm->sighup_count : NULL;
+	if (count)
+		atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
 	vm_request_stop(vm, VM_STOP_USER, 128 + (int)si.ssi_signo);
 }
 

@@ -65,6 +65,8 @@ struct vm {
 	unsigned vcpus_running;           /* threads started and not yet ended */
 	uint64_t save_restore_rounds;     /* --test-save-restore rounds done */
 	char initrd_summary[256];         /* what the host did to the initrd, for --stats ("" when nothing) */
+	/* Stop signals handled (metrics; any thread may read them). */
+	_Atomic uint64_t sigint_count, sigterm_count, sighup_count;
 	struct timespec start_time;
 };
 

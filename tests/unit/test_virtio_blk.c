@@ -215,9 +215,13 @@ static void test_write_then_read(void **state)
 	assert_int_equal(rd.used_len, 3 * SECTOR + 1);
 	assert_int_equal(in_data(f, &rd)[0], 5);     /* sector 4 of the original image */
 	assert_memory_equal(in_data(f, &rd) + SECTOR, data, sizeof(data));
-	assert_int_equal(f->blk->reads, 1);
-	assert_int_equal(f->blk->writes, 1);
-	assert_int_equal(f->blk->bytes_written, sizeof(data));
+	struct virtio_blk_stats st;
+	virtio_blk_get_stats(f->blk, &st);
+	assert_int_equal(st.reads, 1);
+	assert_int_equal(st.writes, 1);
+	assert_int_equal(st.bytes_written, sizeof(data));
+	assert_int_equal(st.bytes_read, 3 * SECTOR);
+	assert_int_equal(st.errors, 0);
 }
 
 /* The spec forbids assumptions about framing: header+data in one descriptor, data+status in one. */
