@@ -382,10 +382,11 @@ static int listen_at(struct http_server *s, const char *path, struct vmon_error 
 		return error_set(err, -errno, "%s: fchmod 0600: %s", path, strerror(errno));
 	if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)))
 		return error_set(err, -errno, "%s: bind: %s", path, strerror(errno));
-	if (lstat(path, &st) || chmod(path, 0600)) {
-		r = error_set(err, -errno, "%s: %s", path, strerror(errno));
+	if (chmod(path, 0600) || lstat(path, &st)) {
+		int e = errno;
+
 		unlink(path);
-		return r;
+		return error_set(err, -e, "%s: chmod 0600: %s", path, strerror(e));
 	}
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
