@@ -409,6 +409,10 @@ int http_server_create(struct http_server **out, const char *path, size_t max_bo
 	*out = NULL;
 	if (!s)
 		return error_set(err, -ENOMEM, "API socket: out of memory");
+	if (!handler) {
+		free(s);
+		return error_set(err, -EINVAL, "%s: no request handler", path);
+	}
 	s->listen_fd = s->epoll_fd = s->wake_fd = -1;
 	s->max_body = max_body;
 	s->handler = handler;

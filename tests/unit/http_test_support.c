@@ -26,7 +26,11 @@ void test_handler(void *ctx, const struct http_request *req, struct http_respons
 	atomic_fetch_add(&rec->calls, 1);
 	snprintf(rec->method, sizeof(rec->method), "%s", req->method);
 	snprintf(rec->path, sizeof(rec->path), "%s", req->path);
-	assert_int_equal(strlen(req->body), req->body_len);
+	/* Runs on the server thread too, where a cmocka assert cannot jump back to the test. */
+	if (strlen(req->body) != req->body_len) {
+		fprintf(stderr, "body of %zu bytes handed over with body_len %zu\n", strlen(req->body), req->body_len);
+		abort();
+	}
 	rec->body_len = req->body_len;
 	snprintf(rec->body, sizeof(rec->body), "%s", req->body);
 	if (strcmp(req->path, "/echo") == 0) {
