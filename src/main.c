@@ -2,13 +2,19 @@
 /*
  * vmon: parse the command line into a vm_config, then prepare, load, build,
  * boot and run the machine it describes (src/vmm/machine.h), and turn how it
- * ended into the process exit status.
+ * ended into the process exit status. Started the way Firecracker is
+ * (`vmon --api-sock PATH ...`), the API drives it instead (src/api/);
+ * `vmon ctl` is the API's client.
  */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
+#include "api/fc_main.h"
 #include "base/log.h"
 #include "cli/cli.h"
+#include "cli/ctl.h"
+#include "cli/fc_args.h"
 #include "vmm/machine.h"
 
 static int print_host_profile(const struct vm_config *cfg)
@@ -29,6 +35,10 @@ int main(int argc, char **argv)
 	int status;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (fc_args_match(argc, argv))
+		return fc_main(argc, argv, &start);
+	if (argc > 1 && !strcmp(argv[1], "ctl"))
+		return ctl_main(argc - 1, argv + 1, stdout, stderr);
 	switch (cli_parse(argc, argv, &cfg, stdout, &err)) {
 	case CLI_DONE:
 		return VMON_EXIT_OK;

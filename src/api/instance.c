@@ -1,0 +1,670 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The API's endpoints (Firecracker's paths, bodies, status codes and error
+ * shape) on one instance, and the main thread's side: start, run, stop.
+ */
+#include "api/instance.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/thread.h"
+#include "vmm/metrics_source.h"
+
+/* Firecracker's own texts for requests in the wrong phase: clients match on them. */
+#define MSG_AFTER_START "The requested operation is not supported after starting the microVM."
+#define MSG_BEFORE_START "The requested operation is not supported before starting the microVM."
+
+const char *instance_state_name(enum instance_state s)
+{
+	switch (s) {
+	case INSTANCE_NOT_STARTED:
+	case INSTANCE_STARTING:
+		return "Not started";
+	case INSTANCE_RUNNING:
+		return "Running";
+	case INSTANCE_PAUSED:
+		return "Paused";
+	case INSTANCE_STOPPED:
+		return "Stopped";
+	}
+	return "Not started";
+}
+
+/* ---- responses ------------------------------------------------------------- */
+
+static void respond_json(struct http_response *resp, int status, struct json_object *obj)
+{
+	const char *text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
+
+	resp->status = status;
+	resp->body = strdup(text);
+	resp->body_len = resp->body ? strlen(resp->body) : 0;
+	if (!resp->body)
+		resp->status = 500;
+	json_object_put(obj);
+}
+
+static void respond_text(struct http_response *resp, int status, char *owned_body, const char *content_type)
+{
+	resp->status = owned_body ? status : 500;
+	resp->body = owned_body;
+	resp->body_len = owned_body ? strlen(owned_body) : 0;
+	resp->content_type = content_type;
+}
+
+static void respond_fault(struct http_response *resp, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void respond_fault(struct http_response *resp, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	struct json_object *obj = json_object_new_object();
+	json_object_object_add(obj, "fault_message", json_object_new_string(msg));
+	respond_json(resp, status, obj);
+}
+
+static void respond_no_content(struct http_response *resp)
+{
+	resp->status = 204;
+	resp->body = NULL;
+	resp->body_len = 0;
+}
+
+/* 204 on success, 400 with the error's text otherwise. */
+static void respond_result(struct http_response *resp, int r, const struct vmon_error *err)
+{
+	if (r)
+		respond_fault(resp, 400, "%s", err->msg[0] ? err->msg : strerror(-r));
+	else
+		respond_no_content(resp);
+}
+
+/* ---- request helpers ------------------------------------------------------- */
+
+static bool started(const struct instance *in)
+{
+	return in->state != INSTANCE_NOT_STARTED;
+}
+
+static bool running(const struct instance *in)
+{
+	return in->state == INSTANCE_RUNNING || in->state == INSTANCE_PAUSED;
+}
+
+/*
+ * "/drives/ID" -> "ID" when path is prefix + one non-empty segment; NULL
+ * otherwise. The id is checked here once for every resource with one.
+ */
+static const char *path_id(const char *path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	if (strncmp(path, prefix, n) || path[n] != '/' || !path[n + 1] || strchr(path + n + 1, '/'))
+		return NULL;
+	return path + n + 1;
+}
+
+/* A body that is exactly {"KEY": "<one of values>"}; the value's index or -1 with err. */
+static int parse_enum_body(const char *body, const char *key, const char *const *values, unsigned nvalues,
+			   struct vmon_error *err)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *obj = tok ? json_tokener_parse_ex(tok, body, (int)strlen(body)) : NULL;
+	int found = -1;
+
+	if (!tok)
+		return error_set(err, -ENOMEM, "out of memory"), -1;
+	if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
+		error_set(err, -EINVAL, "the body is not JSON: %s",
+			  json_tokener_error_desc(json_tokener_get_error(tok)));
+		goto out;
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
+		error_set(err, -EINVAL, "the body must be a JSON object");
+		goto out;
+	}
+	json_object_object_foreach(obj, k, v) {
+		if (strcmp(k, key)) {
+			error_set(err, -EINVAL, "unknown field \"%s\"", k);
+			goto out;
+		}
+		if (!json_object_is_type(v, json_type_string)) {
+			error_set(err, -EINVAL, "%s: expected a string", key);
+			goto out;
+		}
+		for (unsigned i = 0; i < nvalues; i++)
+			if (!strcmp(json_object_get_string(v), values[i]))
+				found = (int)i;
+		if (found < 0) {
+			char list[128] = "";
+			for (unsigned i = 0; i < nvalues; i++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+					 values[i]);
+			error_set(err, -EINVAL, "%s: \"%s\" is not one of %s", key, json_object_get_string(v), list);
+			goto out;
+		}
+	}
+	if (found < 0 && !err->msg[0])
+		error_set(err, -EINVAL, "%s: missing", key);
+out:
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return found;
+}
+
+/* ---- endpoints ------------------------------------------------------------- */
+
+static void get_instance_info(struct instance *in, struct http_response *resp)
+{
+	struct json_object *obj = json_object_new_object();
+
+	json_object_object_add(obj, "id", json_object_new_string(in->args->id));
+	json_object_object_add(obj, "state", json_object_new_string(instance_state_name(in->state)));
+	json_object_object_add(obj, "vmm_version", json_object_new_string(VMON_VERSION));
+	json_object_object_add(obj, "app_name", json_object_new_string("vmon"));
+	respond_json(resp, 200, obj);
+}
+
+static void get_version(struct http_response *resp)
+{
+	struct json_object *obj = json_object_new_object();
+
+	json_object_object_add(obj, "firecracker_version", json_object_new_string(VMON_VERSION));
+	respond_json(resp, 200, obj);
+}
+
+/* One Firecracker metrics line to the sink; the lock is held. */
+static int write_metrics_line(struct instance *in, struct vmon_error *err)
+{
+	struct vm_metrics *vmm = NULL;
+	struct timespec now;
+	int r;
+
+	if (!in->metrics_configured)
+		return error_set(err, -EINVAL, "the metrics system is not initialized (PUT /metrics first)");
+	if (running(in) && (vmm = malloc(sizeof(*vmm))))
+		vm_metrics_snapshot(in->machine.vm, vmm);
+	clock_gettime(CLOCK_REALTIME, &now);
+	api_counters_sync_logger(&in->counters, log_missed_lines(), &in->metrics);
+	char *line = metrics_firecracker_json(&in->baseline, vmm, &in->counters,
+					      (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000);
+	if (!line) {
+		free(vmm);
+		return error_set(err, -ENOMEM, "out of memory");
+	}
+	r = metrics_sink_write_line(&in->metrics, line, 100);
+	if (!r)
+		metrics_baseline_commit(&in->baseline, vmm, &in->counters);
+	else
+		error_set(err, r, "writing the metrics line: %s",
+			  r == -EAGAIN ? "nobody reads the FIFO and it is full" : strerror(-r));
+	free(line);
+	free(vmm);
+	return r;
+}
+
+static void *metrics_timer(void *arg)
+{
+	struct instance *in = arg;
+
+	pthread_mutex_lock(&in->lock);
+	while (!in->shutting_down) {
+		struct timespec deadline;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += FC_METRICS_PERIOD_S;
+		int r = 0;
+		while (!in->shutting_down && r != ETIMEDOUT)
+			r = pthread_cond_timedwait(&in->cond, &in->lock, &deadline);
+		struct vmon_error err = { 0 };
+		if (!in->shutting_down && write_metrics_line(in, &err))
+			log_warn("periodic metrics: %s", err.msg);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return NULL;
+}
+
+int instance_open_metrics(struct instance *in, const char *path, struct vmon_error *err)
+{
+	if (in->metrics_configured)
+		return error_set(err, -EINVAL, "the metrics system is already initialized");
+	if (metrics_sink_open(&in->metrics, path, err))
+		return -EINVAL;
+	in->metrics_configured = true;
+	int r = thread_start_without_signals(&in->metrics_thread, metrics_timer, in, "fc_metrics");
+	if (r)
+		log_warn("no periodic metrics: cannot start a thread: %s", strerror(r));
+	in->metrics_thread_started = r == 0;
+	return 0;
+}
+
+int instance_apply_logger(struct instance *in, const struct fc_logger *l, struct vmon_error *err)
+{
+	static const enum log_level levels[] = {
+		[FC_LOG_ERROR] = LOG_ERROR, [FC_LOG_WARNING] = LOG_WARN, [FC_LOG_INFO] = LOG_INFO,
+		[FC_LOG_DEBUG] = LOG_DEBUG, [FC_LOG_TRACE] = LOG_TRACE, [FC_LOG_OFF] = LOG_OFF,
+	};
+
+	if (log_set_instance_id(in->args->id, err))
+		return -EINVAL;
+	if (l->log_path && log_set_output_path(l->log_path, err))
+		return -EINVAL;
+	log_set_format(LOG_FORMAT_FIRECRACKER);
+	log_configure(levels[l->level], l->show_level, l->show_log_origin);
+	in->logger_configured = true;
+	return 0;
+}
+
+/* The main thread builds and boots; this waits for its answer (the API is one request at a time anyway). */
+static int request_start(struct instance *in, struct vmon_error *err)
+{
+	uint64_t one = 1;
+	int r;
+
+	vm_config_init(&in->cfg);
+	if ((r = fc_spec_to_vm_config(&in->spec, &in->cfg, err)))
+		return r;
+	in->cfg.vcpus_on_own_threads = true;
+	in->cfg.verbosity = 0;
+	const char *field = NULL;
+	if ((r = vm_config_check(&in->cfg, &field, err)))
+		return r;
+	in->state = INSTANCE_STARTING;
+	in->start_requested = true;
+	in->start_done = false;
+	if (write(in->start_eventfd, &one, sizeof(one)) != sizeof(one)) {
+		in->state = INSTANCE_NOT_STARTED;
+		return error_set(err, -errno, "waking the main thread: %s", strerror(errno));
+	}
+	while (!in->start_done)
+		pthread_cond_wait(&in->cond, &in->lock);
+	if (in->start_status) {
+		*err = in->start_err;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void put_actions(struct instance *in, const char *body, struct http_response *resp)
+{
+	static const char *const actions[] = { "InstanceStart", "SendCtrlAltDel", "FlushMetrics" };
+	struct vmon_error err = { 0 };
+	int r = 0;
+
+	switch (parse_enum_body(body, "action_type", actions, 3, &err)) {
+	case 0:
+		if (started(in)) {
+			respond_fault(resp, 400, MSG_AFTER_START);
+			return;
+		}
+		r = request_start(in, &err);
+		break;
+	case 1:
+		if (!running(in)) {
+			respond_fault(resp, 400, MSG_BEFORE_START);
+			return;
+		}
+		r = vm_send_ctrl_alt_del(in->machine.vm, &err);
+		break;
+	case 2:
+		r = write_metrics_line(in, &err);
+		break;
+	default:
+		r = -EINVAL;
+		break;
+	}
+	respond_result(resp, r, &err);
+}
+
+static void patch_vm(struct instance *in, const char *body, struct http_response *resp)
+{
+	static const char *const states[] = { "Paused", "Resumed" };
+	struct vmon_error err = { 0 };
+	int want = parse_enum_body(body, "state", states, 2, &err);
+
+	if (want < 0) {
+		respond_fault(resp, 400, "%s", err.msg);
+		return;
+	}
+	if (!running(in)) {
+		respond_fault(resp, 400, in->state == INSTANCE_STOPPED ? "the microVM has stopped" : MSG_BEFORE_START);
+		return;
+	}
+	if (want == 0 && in->state == INSTANCE_RUNNING) {
+		vm_pause(in->machine.vm);
+		in->state = INSTANCE_PAUSED;
+		log_info("VM paused");
+	} else if (want == 1 && in->state == INSTANCE_PAUSED) {
+		vm_resume(in->machine.vm);
+		in->state = INSTANCE_RUNNING;
+		log_info("VM resumed");
+	}
+	respond_no_content(resp);
+}
+
+static void put_logger(struct instance *in, const char *body, struct http_response *resp)
+{
+	struct vmon_error err = { 0 };
+	int r = fc_spec_put_logger(&in->spec, body, &err);
+
+	if (!r)
+		r = instance_apply_logger(in, &in->spec.logger, &err);
+	respond_result(resp, r, &err);
+}
+
+static void put_metrics(struct instance *in, const char *body, struct http_response *resp)
+{
+	struct vmon_error err = { 0 };
+	int r;
+
+	if (in->metrics_configured) {
+		respond_fault(resp, 400, "the metrics system is already initialized");
+		return;
+	}
+	r = fc_spec_put_metrics(&in->spec, body, &err);
+	if (!r)
+		r = instance_open_metrics(in, in->spec.metrics.metrics_path, &err);
+	respond_result(resp, r, &err);
+}
+
+/* Endpoints of later issues: a clear answer instead of a generic 400. */
+static const struct {
+	const char *prefix;
+	const char *what;
+} not_yet[] = {
+	{ "/snapshot", "snapshots are not supported yet (issue 11)" },
+	{ "/vsock", "vsock is not supported yet (issue 12)" },
+	{ "/balloon", "the balloon device is not supported yet (issue 12)" },
+	{ "/cpu-config", "custom CPU templates are not supported" },
+	{ "/hotplug", "hot-plug is not supported" },
+};
+
+static bool is(const struct http_request *req, const char *method, const char *path)
+{
+	return !strcmp(req->method, method) && !strcmp(req->path, path);
+}
+
+/* Pre-boot PUT/PATCH of the description: 400 once started, else the spec call's result. */
+#define PRE_BOOT(call)                                                              \
+	do {                                                                        \
+		struct vmon_error e_ = { 0 };                                       \
+		if (started(in)) {                                                  \
+			respond_fault(resp, 400, MSG_AFTER_START);                  \
+		} else {                                                            \
+			int r_ = (call);                                            \
+			respond_result(resp, r_, &e_);                              \
+		}                                                                   \
+		return;                                                             \
+	} while (0)
+
+static void route(struct instance *in, const struct http_request *req, struct http_response *resp)
+{
+	const char *body = req->body ? req->body : "";
+	const char *id;
+
+	if (is(req, "GET", "/"))
+		return get_instance_info(in, resp);
+	if (is(req, "GET", "/version"))
+		return get_version(resp);
+	if (is(req, "GET", "/machine-config"))
+		return respond_text(resp, 200, fc_spec_machine_config_json(&in->spec), NULL);
+	if (is(req, "GET", "/vm/config"))
+		return respond_text(resp, 200, fc_spec_vm_config_json(&in->spec), NULL);
+	if (is(req, "GET", "/metrics")) {
+		struct vm_metrics *vmm = running(in) ? malloc(sizeof(*vmm)) : NULL;
+		if (vmm)
+			vm_metrics_snapshot(in->machine.vm, vmm);
+		char *text = metrics_prometheus_text(vmm, &in->counters);
+		free(vmm);
+		return respond_text(resp, 200, text, "text/plain; version=0.0.4");
+	}
+	if (is(req, "PUT", "/actions"))
+		return put_actions(in, body, resp);
+	if (is(req, "PATCH", "/vm"))
+		return patch_vm(in, body, resp);
+	if (is(req, "PUT", "/boot-source"))
+		PRE_BOOT(fc_spec_put_boot_source(&in->spec, body, &e_));
+	if (is(req, "PUT", "/machine-config"))
+		PRE_BOOT(fc_spec_put_machine_config(&in->spec, body, &e_));
+	if (is(req, "PATCH", "/machine-config"))
+		PRE_BOOT(fc_spec_patch_machine_config(&in->spec, body, &e_));
+	if (is(req, "PUT", "/entropy"))
+		PRE_BOOT(fc_spec_put_entropy(&in->spec, body, &e_));
+	if (is(req, "PUT", "/serial"))
+		PRE_BOOT(fc_spec_put_serial(&in->spec, body, &e_));
+	if (is(req, "PUT", "/mmds/config"))
+		PRE_BOOT(fc_spec_put_mmds_config(&in->spec, body, &e_));
+	if (is(req, "PUT", "/logger")) {
+		if (started(in))
+			return respond_fault(resp, 400, MSG_AFTER_START);
+		return put_logger(in, body, resp);
+	}
+	if (is(req, "PUT", "/metrics")) {
+		if (started(in))
+			return respond_fault(resp, 400, MSG_AFTER_START);
+		return put_metrics(in, body, resp);
+	}
+	if ((id = path_id(req->path, "/drives"))) {
+		if (!strcmp(req->method, "PUT"))
+			PRE_BOOT(fc_spec_put_drive(&in->spec, id, body, &e_));
+		if (!strcmp(req->method, "PATCH")) {
+			if (!started(in))
+				return respond_fault(resp, 400, MSG_BEFORE_START);
+			return respond_fault(resp, 400, "drive %s: changing a drive of a running VM is not supported yet",
+					     id);
+		}
+	}
+	if ((id = path_id(req->path, "/network-interfaces"))) {
+		if (!strcmp(req->method, "PUT"))
+			PRE_BOOT(fc_spec_put_network_interface(&in->spec, id, body, &e_));
+		if (!strcmp(req->method, "PATCH")) {
+			if (!started(in))
+				return respond_fault(resp, 400, MSG_BEFORE_START);
+			return respond_fault(resp, 400,
+					     "network interface %s: rate limiters are not supported yet (issue 13)", id);
+		}
+	}
+	if (!strcmp(req->path, "/mmds")) {
+		struct vmon_error err = { 0 };
+		if (!strcmp(req->method, "GET")) {
+			char *text = mmds_get_json(in->mmds);
+			return respond_text(resp, 200, text, NULL);
+		}
+		if (!strcmp(req->method, "PUT"))
+			return respond_result(resp, mmds_put(in->mmds, body, &err), &err);
+		if (!strcmp(req->method, "PATCH"))
+			return respond_result(resp, mmds_patch(in->mmds, body, &err), &err);
+	}
+	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++) {
+		size_t n = strlen(not_yet[i].prefix);
+		if (!strncmp(req->path, not_yet[i].prefix, n) && (req->path[n] == '\0' || req->path[n] == '/'))
+			return respond_fault(resp, 400, "%s", not_yet[i].what);
+	}
+	respond_fault(resp, 400, "Invalid request method and/or path: %s %s.", req->method, req->path);
+}
+
+void instance_handle(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct instance *in = ctx;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_mutex_lock(&in->lock);
+	route(in, req, resp);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	uint64_t us = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec)) / 1000;
+	api_counters_record(&in->counters, api_method_of(req->method), api_endpoint_of_path(req->path),
+			    resp->status < 300, us);
+	if (is(req, "PATCH", "/vm") && resp->status < 300)
+		in->counters.latency_us[strstr(req->body, "Paused") ? API_LATENCY_PAUSE_VM : API_LATENCY_RESUME_VM] = us;
+	pthread_mutex_unlock(&in->lock);
+	if (resp->status >= 400)
+		log_warn("API %s %s: %d %.*s", req->method, req->path, resp->status, (int)resp->body_len,
+			 resp->body ? resp->body : "");
+	else
+		log_debug("API %s %s: %d", req->method, req->path, resp->status);
+}
+
+/* ---- the main thread ------------------------------------------------------- */
+
+int instance_init(struct instance *in, const struct fc_args *args, const struct timespec *start,
+		  struct vmon_error *err)
+{
+	memset(in, 0, sizeof(*in));
+	in->args = args;
+	in->start_time = *start;
+	in->state = INSTANCE_NOT_STARTED;
+	fc_spec_init(&in->spec);
+	metrics_sink_init(&in->metrics);
+	metrics_baseline_init(&in->baseline);
+	if (mmds_create(&in->mmds, args->mmds_size_limit, err))
+		return -ENOMEM;
+	in->start_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (in->start_eventfd < 0) {
+		mmds_destroy(in->mmds);
+		return error_set(err, -errno, "eventfd: %s", strerror(errno));
+	}
+	pthread_mutex_init(&in->lock, NULL);
+	pthread_cond_init(&in->cond, NULL);
+	return 0;
+}
+
+void instance_destroy(struct instance *in)
+{
+	pthread_mutex_lock(&in->lock);
+	in->shutting_down = true;
+	pthread_cond_broadcast(&in->cond);
+	pthread_mutex_unlock(&in->lock);
+	if (in->metrics_thread_started)
+		pthread_join(in->metrics_thread, NULL);
+	metrics_sink_close(&in->metrics);
+	fc_spec_free(&in->spec);
+	mmds_destroy(in->mmds);
+	if (in->start_eventfd >= 0)
+		close(in->start_eventfd);
+	pthread_cond_destroy(&in->cond);
+	pthread_mutex_destroy(&in->lock);
+}
+
+/* Builds and boots the machine from in->cfg; 0 or an exit status with err. */
+static int build_and_boot(struct instance *in, struct vmon_error *err)
+{
+	int status;
+
+	if ((status = machine_prepare(&in->machine, &in->cfg, &in->start_time, err)) ||
+	    (status = machine_load(&in->machine, err)) || (status = machine_build(&in->machine, err)) ||
+	    (status = machine_boot(&in->machine, err)))
+		machine_destroy(&in->machine);
+	return status;
+}
+
+/* Waits for InstanceStart or a stop signal: 0 to start, or the exit status. */
+static int wait_for_start(struct instance *in, int signal_fd)
+{
+	struct pollfd fds[2] = { { .fd = signal_fd, .events = POLLIN }, { .fd = in->start_eventfd, .events = POLLIN } };
+
+	for (;;) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("poll: %s", strerror(errno));
+			return VMON_EXIT_HOST_ERROR;
+		}
+		if (fds[0].revents) {
+			struct signalfd_siginfo si;
+			if (read(signal_fd, &si, sizeof(si)) == sizeof(si)) {
+				log_info("received signal %u before the VM started; exiting", si.ssi_signo);
+				return 128 + (int)si.ssi_signo;
+			}
+		}
+		if (fds[1].revents) {
+			uint64_t n;
+			if (read(in->start_eventfd, &n, sizeof(n)) == sizeof(n))
+				return 0;
+		}
+	}
+}
+
+int instance_main(struct instance *in, bool start_now)
+{
+	sigset_t signals;
+	int signal_fd, status;
+
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGHUP);
+	signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (signal_fd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return VMON_EXIT_HOST_ERROR;
+	}
+	for (;;) {
+		struct vmon_error err = { 0 };
+
+		if (start_now) {
+			pthread_mutex_lock(&in->lock);
+			vm_config_init(&in->cfg);
+			status = fc_spec_to_vm_config(&in->spec, &in->cfg, &err) ? VMON_EXIT_USAGE : 0;
+			in->cfg.vcpus_on_own_threads = true;
+			const char *field = NULL;
+			if (!status && vm_config_check(&in->cfg, &field, &err))
+				status = VMON_EXIT_USAGE;
+			in->state = INSTANCE_STARTING;
+			pthread_mutex_unlock(&in->lock);
+			if (status) {
+				log_error("%s", err.msg);
+				close(signal_fd);
+				return status;
+			}
+		} else if ((status = wait_for_start(in, signal_fd))) {
+			close(signal_fd);
+			return status;
+		}
+		/* The API thread waits in request_start (lock released) until start_done. */
+		status = build_and_boot(in, &err);
+		pthread_mutex_lock(&in->lock);
+		in->start_done = true;
+		in->start_status = status;
+		in->start_err = err;
+		in->state = status ? INSTANCE_NOT_STARTED : INSTANCE_RUNNING;
+		pthread_cond_broadcast(&in->cond);
+		pthread_mutex_unlock(&in->lock);
+		if (!status)
+			break;
+		log_error("InstanceStart: %s", err.msg);
+		if (start_now) {
+			close(signal_fd);
+			return status;
+		}
+	}
+	close(signal_fd);   /* vm_run reads these signals from here on */
+	log_info("VM %s started", in->args->id);
+	status = machine_run(&in->machine);
+
+	pthread_mutex_lock(&in->lock);
+	if (in->metrics_configured) {
+		struct vmon_error err = { 0 };
+		if (write_metrics_line(in, &err))
+			log_warn("final metrics: %s", err.msg);
+	}
+	in->state = INSTANCE_STOPPED;
+	pthread_mutex_unlock(&in->lock);
+	machine_destroy(&in->machine);
+	return status;
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_API_INSTANCE_H
+#define VMON_API_INSTANCE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "api/fc_spec.h"
+#include "api/http_server.h"
+#include "api/metrics.h"
+#include "api/metrics_sink.h"
+#include "api/mmds.h"
+#include "cli/fc_args.h"
+#include "vmm/machine.h"
+
+/*
+ * One Firecracker-style microVM instance: its description (built up by the
+ * API's pre-boot requests or a config file), its state, and the machine once
+ * started. Threads: the API server's thread answers requests
+ * (instance_handle); the main thread builds, boots and runs the machine
+ * (instance_main). The lock guards everything here; the API thread touches
+ * the running machine only under it and only in RUNNING or PAUSED, and the
+ * main thread leaves those states under it before destroying the machine.
+ */
+/* Firecracker writes a metrics line this often, besides FlushMetrics. */
+#define FC_METRICS_PERIOD_S 60
+
+enum instance_state {
+	INSTANCE_NOT_STARTED,
+	INSTANCE_STARTING,
+	INSTANCE_RUNNING,
+	INSTANCE_PAUSED,
+	INSTANCE_STOPPED,
+};
+
+struct instance {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	const struct fc_args *args;
+	enum instance_state state;
+	struct fc_spec spec;
+	struct mmds *mmds;
+	struct api_counters counters;
+	struct metrics_sink metrics;
+	struct metrics_baseline baseline;   /* what the last metrics line reported */
+	bool metrics_configured;
+	bool logger_configured;
+	pthread_t metrics_thread;           /* flushes a line every FC_METRICS_PERIOD_S */
+	bool metrics_thread_started;
+	bool shutting_down;
+	int start_eventfd;            /* the API thread asks the main thread to start */
+	bool start_requested;
+	bool start_done;              /* the main thread answered: start_status, start_err */
+	int start_status;
+	struct vmon_error start_err;
+	struct vm_config cfg;         /* from spec at InstanceStart */
+	struct machine machine;
+	struct timespec start_time;
+};
+
+int instance_init(struct instance *in, const struct fc_args *args, const struct timespec *start, struct vmon_error *err);
+void instance_destroy(struct instance *in);
+
+/* http_handler_fn: one API request. */
+void instance_handle(void *ctx, const struct http_request *req, struct http_response *resp);
+
+/*
+ * Main thread: starts the VM at once (start_now: a config file was loaded)
+ * or when InstanceStart comes, runs it until it stops, and returns vmon's
+ * exit status. A SIGINT/SIGTERM/SIGHUP before the start ends it too.
+ */
+int instance_main(struct instance *in, bool start_now);
+
+const char *instance_state_name(enum instance_state s);
+
+/* PUT /logger's settings (or the --log-path/--level flags) applied to the logger. */
+int instance_apply_logger(struct instance *in, const struct fc_logger *l, struct vmon_error *err);
+/* PUT /metrics' path (or --metrics-path): opens the sink and starts the periodic flush. */
+int instance_open_metrics(struct instance *in, const char *path, struct vmon_error *err);
+
+#endif
