@@ -2,7 +2,8 @@
 /*
  * Firecracker's resources: the request bodies (each checked against its
  * definition of the OpenAPI document, then against what vmon can honour)
- * and the config file. Serialization and the vm_config are in fc_spec_vm.c.
+ * each applied by an fc_spec_apply_*() that the config file (fc_spec_file.c)
+ * shares. Serialization and the vm_config are in fc_spec_vm.c.
  */
 #include "api/fc_spec.h"
 
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/fc_json.h"
+#include "api/fc_spec_internal.h"
 #include "api/fc_spec_schema.h"
 #include "base/guest_mem.h"
 
@@ -575,10 +577,8 @@ static int put_mmds_config_obj(struct fc_spec *s, json_object *body, struct vmon
 
 /* --- the endpoints: parse, check against the schema, apply --- */
 
-typedef int (*apply_fn)(struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err);
-
 static int request(struct fc_spec *s, const char *path_id, const char *body, const struct fc_json_schema *schema,
-		   apply_fn apply, struct vmon_error *err)
+		   fc_spec_apply_fn apply, struct vmon_error *err)
 {
 	json_object *obj;
 	int ret = fc_json_parse_object(body, schema, &obj, err);
@@ -590,21 +590,33 @@ static int request(struct fc_spec *s, const char *path_id, const char *body, con
 	return ret;
 }
 
-#define NO_ID_ADAPTER(name)                                                                             \
-	static int name##_adapter(struct fc_spec *s, const char *id, json_object *b, struct vmon_error *e) \
-	{                                                                                               \
-		(void)id;                                                                               \
-		return name##_obj(s, b, e);                                                             \
+/* The resources without an id in the path, in fc_spec_apply_fn's shape (the config file calls them too). */
+#define APPLY_WITHOUT_ID(name)                                                                        \
+	int fc_spec_apply_##name(struct fc_spec *s, const char *id, json_object *b, struct vmon_error *e) \
+	{                                                                                             \
+		(void)id;                                                                             \
+		return put_##name##_obj(s, b, e);                                                     \
 	}
-NO_ID_ADAPTER(put_boot_source)
-NO_ID_ADAPTER(put_machine_config)
-NO_ID_ADAPTER(put_logger)
-NO_ID_ADAPTER(put_metrics)
-NO_ID_ADAPTER(put_entropy)
-NO_ID_ADAPTER(put_serial)
-NO_ID_ADAPTER(put_mmds_config)
+APPLY_WITHOUT_ID(boot_source)
+APPLY_WITHOUT_ID(machine_config)
+APPLY_WITHOUT_ID(logger)
+APPLY_WITHOUT_ID(metrics)
+APPLY_WITHOUT_ID(entropy)
+APPLY_WITHOUT_ID(serial)
+APPLY_WITHOUT_ID(mmds_config)
 
-static int patch_machine_config_adapter(struct fc_spec *s, const char *id, json_object *body, struct vmon_error *err)
+int fc_spec_apply_drive(struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err)
+{
+	return put_drive_obj(s, path_id, body, err);
+}
+
+int fc_spec_apply_network_interface(struct fc_spec *s, const char *path_id, json_object *body,
+				    struct vmon_error *err)
+{
+	return put_net_obj(s, path_id, body, err);
+}
+
+static int patch_machine_config_obj(struct fc_spec *s, const char *id, json_object *body, struct vmon_error *err)
 {
 	struct fc_machine_config next;
 	int ret;
@@ -619,26 +631,26 @@ static int patch_machine_config_adapter(struct fc_spec *s, const char *id, json_
 	return 0;
 }
 
-static int refuse_adapter(const char *what, const char *issue, struct vmon_error *err)
+static int not_supported_yet(const char *what, const char *issue, struct vmon_error *err)
 {
 	return error_set(err, -EINVAL, "%s is not supported yet (issue %s)", what, issue);
 }
 
-static int vsock_adapter(struct fc_spec *s, const char *id, json_object *b, struct vmon_error *e)
+static int refuse_vsock(struct fc_spec *s, const char *id, json_object *b, struct vmon_error *e)
 {
 	(void)s, (void)id, (void)b;
-	return refuse_adapter("vsock", "12", e);
+	return not_supported_yet("vsock", "12", e);
 }
 
-static int balloon_adapter(struct fc_spec *s, const char *id, json_object *b, struct vmon_error *e)
+static int refuse_balloon(struct fc_spec *s, const char *id, json_object *b, struct vmon_error *e)
 {
 	(void)s, (void)id, (void)b;
-	return refuse_adapter("balloon", "12", e);
+	return not_supported_yet("balloon", "12", e);
 }
 
 int fc_spec_put_boot_source(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
-	return request(s, NULL, body, &fc_schema_boot_source, put_boot_source_adapter, err);
+	return request(s, NULL, body, &fc_schema_boot_source, fc_spec_apply_boot_source, err);
 }
 
 int fc_spec_put_drive(struct fc_spec *s, const char *path_id, const char *body, struct vmon_error *err)
@@ -653,12 +665,12 @@ int fc_spec_patch_drive(struct fc_spec *s, const char *path_id, const char *body
 
 int fc_spec_put_machine_config(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
-	return request(s, NULL, body, &fc_schema_machine_config, put_machine_config_adapter, err);
+	return request(s, NULL, body, &fc_schema_machine_config, fc_spec_apply_machine_config, err);
 }
 
 int fc_spec_patch_machine_config(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
-	return request(s, NULL, body, &fc_schema_partial_machine_config, patch_machine_config_adapter, err);
+	return request(s, NULL, body, &fc_schema_partial_machine_config, patch_machine_config_obj, err);
 }
 
 int fc_spec_put_network_interface(struct fc_spec *s, const char *path_id, const char *body, struct vmon_error *err)
@@ -674,160 +686,35 @@ int fc_spec_patch_network_interface(struct fc_spec *s, const char *path_id, cons
 
 int fc_spec_put_logger(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
-	return request(s, NULL, body, &fc_schema_logger, put_logger_adapter, err);
+	return request(s, NULL, body, &fc_schema_logger, fc_spec_apply_logger, err);
 }
 
 int fc_spec_put_metrics(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
-	return request(s, NULL, body, &fc_schema_metrics, put_metrics_adapter, err);
+	return request(s, NULL, body, &fc_schema_metrics, fc_spec_apply_metrics, err);
 }
 
 int fc_spec_put_entropy(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
-	return request(s, NULL, body, &fc_schema_entropy, put_entropy_adapter, err);
+	return request(s, NULL, body, &fc_schema_entropy, fc_spec_apply_entropy, err);
 }
 
 int fc_spec_put_serial(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
-	return request(s, NULL, body, &fc_schema_serial, put_serial_adapter, err);
+	return request(s, NULL, body, &fc_schema_serial, fc_spec_apply_serial, err);
 }
 
 int fc_spec_put_mmds_config(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
-	return request(s, NULL, body, &fc_schema_mmds_config, put_mmds_config_adapter, err);
+	return request(s, NULL, body, &fc_schema_mmds_config, fc_spec_apply_mmds_config, err);
 }
 
 int fc_spec_put_vsock(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
-	return request(s, NULL, body, &fc_schema_vsock, vsock_adapter, err);
+	return request(s, NULL, body, &fc_schema_vsock, refuse_vsock, err);
 }
 
 int fc_spec_put_balloon(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
-	return request(s, NULL, body, &fc_schema_balloon, balloon_adapter, err);
-}
-
-/* --- the config file --- */
-
-/* One object section: schema check with the section's name as the prefix, then apply. */
-static int config_section(struct fc_spec *s, json_object *sec, const char *name, const char *id,
-			  const struct fc_json_schema *schema, apply_fn apply, struct vmon_error *err)
-{
-	int ret;
-
-	if (!json_object_is_type(sec, json_type_object))
-		return error_set(err, -EINVAL, "%s: expected an object", name);
-	if ((ret = fc_json_check(sec, schema, NULL, err)) || (ret = apply(s, id, sec, err)))
-		error_prefix(err, "%s", name);
-	return ret;
-}
-
-/* "drives" and "network-interfaces": arrays of PUT bodies, each applied with its own id as the path's. */
-static int config_list(struct fc_spec *s, json_object *list, const char *name, const char *id_field,
-		       const struct fc_json_schema *schema, apply_fn apply, struct vmon_error *err)
-{
-	int ret;
-
-	if (!json_object_is_type(list, json_type_array))
-		return error_set(err, -EINVAL, "%s: expected an array", name);
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		json_object *item = json_object_array_get_idx(list, i);
-		char where[48];
-
-		snprintf(where, sizeof(where), "%s[%zu]", name, i);
-		if (!json_object_is_type(item, json_type_object))
-			return error_set(err, -EINVAL, "%s: expected an object", where);
-		if ((ret = config_section(s, item, where, fc_json_str(item, id_field, ""), schema, apply, err)))
-			return ret;
-	}
-	return 0;
-}
-
-static int config_apply(struct fc_spec *s, json_object *root, struct vmon_error *err)
-{
-	static const char *const refused[][2] = {
-		{ "vsock", "vsock is not supported yet (issue 12)" },
-		{ "balloon", "balloon is not supported yet (issue 12)" },
-		{ "cpu-config", "custom CPU templates are not supported by vmon" },
-		{ "pmem", "virtio-pmem is not supported by vmon" },
-		{ "memory-hotplug", "memory hotplug (virtio-mem) is not supported by vmon" },
-	};
-	static const char *const sections[] = { "boot-source", "drives", "machine-config", "network-interfaces",
-		"logger", "metrics", "entropy", "serial", "mmds-config" };
-	json_object *v;
-	int ret = 0;
-
-	json_object_object_foreach(root, key, val) {
-		bool known = false;
-		for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
-			known = known || !strcmp(key, sections[i]);
-		for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-			if (!strcmp(key, refused[i][0])) {
-				/* null, or the empty list GET /vm/config shows for pmem */
-				if (!json_object_is_type(val, json_type_null) &&
-				    !(json_object_is_type(val, json_type_array) && json_object_array_length(val) == 0))
-					return error_set(err, -EINVAL, "%s: %s", key, refused[i][1]);
-				known = true;
-			}
-		}
-		if (!known)
-			return error_set(err, -EINVAL, "unknown field \"%.64s\"", key);
-	}
-	if (!(v = fc_json_get(root, "boot-source")))
-		return error_set(err, -EINVAL, "boot-source: required");
-	/* Network interfaces before mmds-config, which names them. */
-	if ((ret = config_section(s, v, "boot-source", NULL, &fc_schema_boot_source, put_boot_source_adapter, err)))
-		return ret;
-	if ((v = fc_json_get(root, "machine-config")) &&
-	    (ret = config_section(s, v, "machine-config", NULL, &fc_schema_machine_config, put_machine_config_adapter,
-				  err)))
-		return ret;
-	if ((v = fc_json_get(root, "drives")) &&
-	    (ret = config_list(s, v, "drives", "drive_id", &fc_schema_drive, put_drive_obj, err)))
-		return ret;
-	if ((v = fc_json_get(root, "network-interfaces")) &&
-	    (ret = config_list(s, v, "network-interfaces", "iface_id", &fc_schema_network_interface, put_net_obj, err)))
-		return ret;
-	static const struct {
-		const char *name;
-		const struct fc_json_schema *schema;
-		apply_fn apply;
-	} rest[] = {
-		{ "logger", &fc_schema_logger, put_logger_adapter },
-		{ "metrics", &fc_schema_metrics, put_metrics_adapter },
-		{ "entropy", &fc_schema_entropy, put_entropy_adapter },
-		{ "serial", &fc_schema_serial, put_serial_adapter },
-		{ "mmds-config", &fc_schema_mmds_config, put_mmds_config_adapter },
-	};
-	for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
-		if ((v = fc_json_get(root, rest[i].name)) &&
-		    (ret = config_section(s, v, rest[i].name, NULL, rest[i].schema, rest[i].apply, err)))
-			return ret;
-	return 0;
-}
-
-int fc_spec_load_config_file(struct fc_spec *s, const char *json, struct vmon_error *err)
-{
-	struct fc_spec next;
-	json_object *root;
-	int ret;
-
-	if (!json)
-		return error_set(err, -EINVAL, "config file: missing");
-	if ((ret = fc_json_parse(json, strlen(json), &root, err)))
-		return ret;
-	if (!json_object_is_type(root, json_type_object)) {
-		json_object_put(root);
-		return error_set(err, -EINVAL, "config file: expected a JSON object");
-	}
-	fc_spec_init(&next);
-	ret = config_apply(&next, root, err);
-	json_object_put(root);
-	if (ret) {
-		fc_spec_free(&next);
-		return ret;
-	}
-	fc_spec_free(s);
-	*s = next;
-	return 0;
+	return request(s, NULL, body, &fc_schema_balloon, refuse_balloon, err);
 }
