@@ -481,14 +481,18 @@ static void route(struct instance *in, const struct http_request *req, struct ht
 	}
 	if (!strcmp(req->path, "/mmds")) {
 		struct vmon_error err = { 0 };
+		bool put = !strcmp(req->method, "PUT"), patch = !strcmp(req->method, "PATCH");
 		if (!strcmp(req->method, "GET")) {
-			char *text = mmds_get_json(in->mmds);
-			return respond_text(resp, 200, text, NULL);
+			if (!mmds_is_set(in->mmds))
+				return respond_fault(resp, 404, "The MMDS data store is not initialized.");
+			return respond_text(resp, 200, mmds_get_json(in->mmds), NULL);
 		}
-		if (!strcmp(req->method, "PUT"))
-			return respond_result(resp, mmds_put(in->mmds, body, &err), &err);
-		if (!strcmp(req->method, "PATCH"))
-			return respond_result(resp, mmds_patch(in->mmds, body, &err), &err);
+		if (put || patch) {
+			int r = put ? mmds_put(in->mmds, body, &err) : mmds_patch(in->mmds, body, &err);
+			if (r == -E2BIG)   /* Firecracker's answer to content over --mmds-size-limit */
+				return respond_fault(resp, 413, "%s", err.msg);
+			return respond_result(resp, r, &err);
+		}
 	}
 	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++) {
 		size_t n = strlen(not_yet[i].prefix);

@@ -157,7 +157,11 @@ def test_unknown_paths_later_issues_and_phase_errors():
 
 
 def test_mmds_put_patch_get():
-    with ApiProcess() as p:
+    with ApiProcess("--mmds-size-limit", "200") as p:
+        status, body = p.api.call("GET", "/mmds")
+        assert status == 404 and "not initialized" in fault(body), body
+        status, body = p.api.call("PUT", "/mmds", {"big": "x" * 300})
+        assert status == 413, body
         assert p.api.call("PUT", "/mmds", {"latest": {"meta-data": {"ami-id": "ami-1", "n": 1}}})[0] == 204
         assert p.api.call("PATCH", "/mmds", {"latest": {"meta-data": {"n": None, "zone": "z"}}})[0] == 204
         status, body = p.api.call("GET", "/mmds")
