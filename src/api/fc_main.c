@@ -109,6 +109,8 @@ int fc_main(int argc, char **argv, const struct timespec *start)
 		log_error("%s", err.msg);
 		return VMON_EXIT_USAGE;
 	}
+	/* Firecracker's default level: what its clients expect to find in the log. */
+	log_set_level(LOG_INFO);
 	/* Before any thread exists, so that every thread inherits the mask: the main thread takes these. */
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGINT);

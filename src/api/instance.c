@@ -280,7 +280,7 @@ static int request_start(struct instance *in, struct vmon_error *err)
 	if ((r = fc_spec_to_vm_config(&in->spec, &in->cfg, err)))
 		return r;
 	in->cfg.vcpus_on_own_threads = true;
-	in->cfg.verbosity = 0;
+	in->cfg.announce_boot_time = in->args->boot_timer;
 	const char *field = NULL;
 	if ((r = vm_config_check(&in->cfg, &field, err)))
 		return r;
@@ -626,6 +626,7 @@ int instance_main(struct instance *in, bool start_now)
 			vm_config_init(&in->cfg);
 			status = fc_spec_to_vm_config(&in->spec, &in->cfg, &err) ? VMON_EXIT_USAGE : 0;
 			in->cfg.vcpus_on_own_threads = true;
+			in->cfg.announce_boot_time = in->args->boot_timer;
 			const char *field = NULL;
 			if (!status && vm_config_check(&in->cfg, &field, &err))
 				status = VMON_EXIT_USAGE;

@@ -60,8 +60,12 @@ void boot_timer_access(void *dev, uint64_t offset, uint8_t *data, unsigned size,
 		recorded = true;
 	}
 	pthread_mutex_unlock(&t->lock);
-	if (recorded && data[0] == BOOT_TIMER_INIT_REACHED)
-		log_info("guest init reached %.3f s after start", (double)ns / 1e9);
+	if (recorded && data[0] == BOOT_TIMER_INIT_REACHED) {
+		if (t->announce)
+			log_info("Guest-boot-time = %lld us %lld ms", (long long)(ns / 1000), (long long)(ns / 1000000));
+		else
+			log_info("guest init reached %.3f s after start", (double)ns / 1e9);
+	}
 }
 
 double boot_timer_seconds(struct boot_timer *t, uint8_t value)

@@ -42,6 +42,7 @@ struct boot_timer {
 	boot_timer_clock_fn clock;   /* CLOCK_MONOTONIC unless a test injects one */
 	void *clock_ctx;
 	pthread_mutex_t lock;        /* vCPU threads may write marks at once; save/restore take it too */
+	bool announce;               /* log "Guest-boot-time = ..." at the init mark, as Firecracker's --boot-timer */
 };
 
 /* Registers the port; start is the VM's start time on the same clock. */

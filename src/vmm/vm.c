@@ -409,6 +409,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	if ((r = legacy_devices_init(&vm->legacy, &vm->host, &vm->console, &vm->start_time, &vm->registry,
 				     vm->resources, err)))
 		goto fail;
+	vm->legacy.boot_timer.announce = cfg->announce_boot_time;
 	/* Without these KVM features virtio still works, through vmon's exits and KVM_IRQ_LINE. */
 	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) > 0) {
 		vm->host.add_irqfd = host_add_irqfd;

@@ -392,7 +392,7 @@ cat >"$cfg" <<EOF_CFG
   "machine-config": {"vcpu_count": 2, "mem_size_mib": 256}
 }
 EOF_CFG
-"$vmon" --no-api --config-file "$cfg"; echo "vmon exit: $?"
+"$vmon" --no-api --boot-timer --config-file "$cfg"; echo "vmon exit: $?"
 '''
     vm_case("api_linux_config", ["sh", "-c", CONFIG_LINUX_SCRIPT, "sh", VMON, BZIMAGE, ROOTFS2, BOOT_ARGS],
             timeout=600)
@@ -418,4 +418,7 @@ def test_getting_started_with_curl_boots_linux_from_an_ext4_root(vm_results):
 
 @needs_linux
 def test_config_file_boots_the_same_linux(vm_results):
-    check_linux_booted_from_ext4_root(vm_results["api_linux_config"])
+    r = vm_results["api_linux_config"]
+    check_linux_booted_from_ext4_root(r)
+    # --boot-timer: Firecracker's line when the guest's init writes the boot-timing mark.
+    assert re.search(rb"Guest-boot-time = \d+ us \d+ ms", r.stderr), describe(r)
