@@ -6,6 +6,7 @@
 #include "api/instance.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -382,6 +384,48 @@ static void put_metrics(struct instance *in, const char *body, struct http_respo
 	respond_result(resp, r, &err);
 }
 
+static const struct fc_drive *spec_drive(const struct fc_spec *spec, const char *id)
+{
+	for (unsigned i = 0; i < spec->ndrives; i++)
+		if (!strcmp(spec->drives[i].drive_id, id))
+			return &spec->drives[i];
+	return NULL;
+}
+
+/*
+ * PATCH /drives/{id} on a running VM (Firecracker: post-boot only): a new
+ * path_on_host goes behind the guest's disk at once (Kata hot-plugs so);
+ * the description follows only when the device took it.
+ */
+static void patch_drive(struct instance *in, const char *id, const char *body, struct http_response *resp)
+{
+	struct vmon_error err = { 0 };
+	const struct fc_drive *d;
+	char *old_path;
+	int r;
+
+	if (!running(in))
+		return respond_fault(resp, 400, in->state == INSTANCE_STOPPED ? "the microVM has stopped" : MSG_BEFORE_START);
+	if (!(d = spec_drive(&in->spec, id)))
+		return respond_fault(resp, 400, "drive_id: no drive \"%s\" (PUT /drives/%s before the start)", id, id);
+	if (!(old_path = strdup(d->path_on_host)))
+		return respond_fault(resp, 500, "out of memory");
+	r = fc_spec_patch_drive(&in->spec, id, body, &err);
+	d = spec_drive(&in->spec, id);
+	if (!r && d && strcmp(d->path_on_host, old_path) &&
+	    (r = vm_replace_drive_image(in->machine.vm, id, d->path_on_host, &err))) {
+		/* The guest keeps the old image: so does the description. */
+		struct json_object *undo = json_object_new_object();
+		struct vmon_error ignored = { 0 };
+		json_object_object_add(undo, "drive_id", json_object_new_string(id));
+		json_object_object_add(undo, "path_on_host", json_object_new_string(old_path));
+		fc_spec_patch_drive(&in->spec, id, json_object_to_json_string(undo), &ignored);
+		json_object_put(undo);
+	}
+	free(old_path);
+	respond_result(resp, r, &err);
+}
+
 /* Endpoints of later issues: a clear answer instead of a generic 400. */
 static const struct {
 	const char *prefix;
@@ -462,12 +506,8 @@ static void route(struct instance *in, const struct http_request *req, struct ht
 	if ((id = path_id(req->path, "/drives"))) {
 		if (!strcmp(req->method, "PUT"))
 			PRE_BOOT(fc_spec_put_drive(&in->spec, id, body, &e_));
-		if (!strcmp(req->method, "PATCH")) {
-			if (!started(in))
-				return respond_fault(resp, 400, MSG_BEFORE_START);
-			return respond_fault(resp, 400, "drive %s: changing a drive of a running VM is not supported yet",
-					     id);
-		}
+		if (!strcmp(req->method, "PATCH"))
+			return patch_drive(in, id, body, resp);
 	}
 	if ((id = path_id(req->path, "/network-interfaces"))) {
 		if (!strcmp(req->method, "PUT"))
@@ -565,10 +605,40 @@ void instance_destroy(struct instance *in)
 	pthread_mutex_destroy(&in->lock);
 }
 
+/*
+ * PUT /serial's serial_out_path: the guest console's output goes there (a
+ * file, created if missing and appended to, or a FIFO, opened read-write so
+ * that no reader is needed yet) instead of vmon's standard output.
+ */
+static int redirect_serial(const struct fc_serial *serial, struct vmon_error *err)
+{
+	struct stat st;
+	int fd;
+
+	if (!serial->set || !serial->serial_out_path)
+		return 0;
+	if (!stat(serial->serial_out_path, &st) && S_ISFIFO(st.st_mode))
+		fd = open(serial->serial_out_path, O_RDWR | O_CLOEXEC);
+	else
+		fd = open(serial->serial_out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return error_set(err, -errno, "serial_out_path %s: %s", serial->serial_out_path, strerror(errno));
+	if (dup2(fd, STDOUT_FILENO) < 0) {
+		int e = errno;
+		close(fd);
+		return error_set(err, -e, "serial_out_path %s: dup2: %s", serial->serial_out_path, strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
 /* Builds and boots the machine from in->cfg; 0 or an exit status with err. */
 static int build_and_boot(struct instance *in, struct vmon_error *err)
 {
 	int status;
+
+	if (redirect_serial(&in->spec.serial, err))
+		return VMON_EXIT_USAGE;
 
 	if ((status = machine_prepare(&in->machine, &in->cfg, &in->start_time, err)) ||
 	    (status = machine_load(&in->machine, err)) || (status = machine_build(&in->machine, err)) ||

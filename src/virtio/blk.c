@@ -150,6 +150,39 @@ fail:
 	return r;
 }
 
+int virtio_blk_replace_image(struct virtio_blk *blk, const char *path, struct vmon_error *err)
+{
+	uint64_t size;
+	int fd = open(path, (blk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return error_set(err, -errno, "%s: %s", path, strerror(errno));
+	if ((r = lock_image(fd, blk->readonly, path, err)) || (r = image_size(fd, path, &size, err))) {
+		close(fd);
+		return r;
+	}
+	close(blk->fd);
+	blk->fd = fd;
+	blk->capacity = size / VIRTIO_BLK_SECTOR;
+	/* The negotiated features stay: DISCARD / WRITE_ZEROES fall back where this image cannot punch holes. */
+	blk->can_punch_hole = !blk->readonly && fallocate_works(fd, FALLOC_FL_PUNCH_HOLE, size);
+	blk->can_zero_range = !blk->readonly && fallocate_works(fd, FALLOC_FL_ZERO_RANGE, size);
+	fill_config(blk);
+	log_info("virtio-blk %.*s: now %s, %llu sectors", VIRTIO_BLK_ID_BYTES, blk->serial, path,
+		 (unsigned long long)blk->capacity);
+	virtio_config_changed(blk->vdev);
+	return 0;
+}
+
+bool virtio_blk_has_id(const struct virtio_blk *blk, const char *id)
+{
+	size_t n = strlen(id);
+
+	return n <= VIRTIO_BLK_ID_BYTES && !memcmp(blk->serial, id, n) &&
+	       (n == VIRTIO_BLK_ID_BYTES || blk->serial[n] == '\0');
+}
+
 void virtio_blk_destroy(struct virtio_blk *blk)
 {
 	if (!blk)

@@ -108,6 +108,18 @@ const struct virtio_device_ops *virtio_blk_device_ops(const struct virtio_blk *b
  */
 int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const struct drive_config *cfg,
 		      unsigned index, struct vmon_error *err);
+/*
+ * Puts another image behind the drive (Firecracker's PATCH /drives
+ * path_on_host; Kata hot-plugs disks so): opened and locked like the first,
+ * the old one closed, the capacity updated and the guest told with a
+ * configuration-change interrupt. Call with the device's I/O paused (no
+ * request in flight). On error the old image stays.
+ */
+int virtio_blk_replace_image(struct virtio_blk *blk, const char *path, struct vmon_error *err);
+
+/* Is id the drive's serial (its drive_id)? */
+bool virtio_blk_has_id(const struct virtio_blk *blk, const char *id);
+
 /* Closes the image (releasing the lock). NULL is fine. */
 void virtio_blk_destroy(struct virtio_blk *blk);
 

@@ -106,6 +106,24 @@ void vm_resume(struct vm *vm)
 	pthread_mutex_unlock(&vm->control_lock);
 }
 
+int vm_replace_drive_image(struct vm *vm, const char *drive_id, const char *path, struct vmon_error *err)
+{
+	struct virtio_blk *blk = NULL;
+	int r;
+
+	for (unsigned i = 0; vm->virtio && i < vm->virtio->count && !blk; i++)
+		if (!strcmp(vm->virtio->slots[i].kind, "virtio-blk") &&
+		    virtio_blk_has_id(vm->virtio->slots[i].model, drive_id))
+			blk = vm->virtio->slots[i].model;
+	if (!blk)
+		return error_set(err, -ENOENT, "no drive with id %s", drive_id);
+	/* Nothing in flight while the image changes: the device's requests are served with the VM running. */
+	vm_pause(vm);
+	r = virtio_blk_replace_image(blk, path, err);
+	vm_resume(vm);
+	return r;
+}
+
 int vm_send_ctrl_alt_del(struct vm *vm, struct vmon_error *err)
 {
 	return i8042_press_ctrl_alt_del(&vm->legacy.i8042, err);

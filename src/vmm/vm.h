@@ -100,6 +100,9 @@ void vm_destroy(struct vm *vm);
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
 
+/* Another image behind the running drive drive_id (Firecracker's PATCH /drives). */
+int vm_replace_drive_image(struct vm *vm, const char *drive_id, const char *path, struct vmon_error *err);
+
 /* Presses Ctrl-Alt-Del on the i8042 keyboard (Firecracker's SendCtrlAltDel). */
 int vm_send_ctrl_alt_del(struct vm *vm, struct vmon_error *err);
 

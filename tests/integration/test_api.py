@@ -267,6 +267,50 @@ def test_client_call_sequences_succeed_in_order(sequence):
         assert p.proc.returncode == 1 and b"tick 3" in out, (p.proc.returncode, out, err)
 
 
+def image_locked(path):
+    """Does another open file hold a lock on path? (vmon's OFD locks conflict with lockf's.)"""
+    import fcntl
+    with open(path, "r+b") as f:
+        try:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.lockf(f, fcntl.LOCK_UN)
+        return False
+
+
+@pytest.mark.skipif(direct_unavailable_reason() is not None, reason="no usable /dev/kvm here (sandbox runs only)")
+def test_patch_drive_puts_another_image_behind_a_running_vm():
+    with ApiProcess("--id", "patch-drive") as p:
+        first = make_image(os.path.join(p.dir, "first.img"), 1 << 20)
+        second = make_image(os.path.join(p.dir, "second.img"), 2 << 20)
+        status, body = p.api.call("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": second})
+        assert status == 400 and fault(body) == BEFORE_START, body
+        for method, path, body in [
+                ("PUT", "/boot-source", {"kernel_image_path": guest("ticker"), "boot_args": "ticks=5"}),
+                ("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 32}),
+                ("PUT", "/drives/data", {"drive_id": "data", "path_on_host": first, "is_root_device": False,
+                                         "is_read_only": False}),
+                ("PUT", "/actions", {"action_type": "InstanceStart"})]:
+            assert p.api.call(method, path, body)[0] == 204, (path, body)
+        assert image_locked(first) and not image_locked(second)
+        status, body = p.api.call("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": second})
+        assert status == 204, body
+        # The old image is closed (its lock gone), the new one held; the description follows.
+        assert not image_locked(first) and image_locked(second)
+        drives = p.api.call("GET", "/vm/config")[1]["drives"]
+        assert [d["path_on_host"] for d in drives] == [second], drives
+        # A path that does not open changes nothing.
+        status, body = p.api.call("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": "/nonexistent.img"})
+        assert status == 400 and "/nonexistent.img" in fault(body), body
+        assert [d["path_on_host"] for d in p.api.call("GET", "/vm/config")[1]["drives"]] == [second]
+        assert image_locked(second)
+        status, body = p.api.call("PATCH", "/drives/other", {"drive_id": "other", "path_on_host": first})
+        assert status == 400 and "other" in fault(body), body
+        out, err = p.proc.communicate(timeout=60)
+        assert p.proc.returncode == 1 and b"tick 5" in out, (p.proc.returncode, err)
+
+
 # ---- VMs driven through the API: the session batch (direct or sandbox) --------------------------
 
 # The ticker guest prints "tick N" once a second. Pause: no tick for 3 s; resume: ticks again;
@@ -300,10 +344,13 @@ vm_case("api_pause", ["sh", "-c", PAUSE_SCRIPT, "sh", VMON, guest("ticker")], ti
 
 # --config-file without an API: the equivalent JSON boots at once.
 CONFIG_SCRIPT = r'''
-vmon=$1; kernel=$2; cfg=/tmp/vmon-cfg-$$.json
+vmon=$1; kernel=$2; cfg=/tmp/vmon-cfg-$$.json; serial=/tmp/vmon-serial-$$.out
 printf '{"boot-source": {"kernel_image_path": "%s", "boot_args": "ticks=2"},
- "machine-config": {"vcpu_count": 1, "mem_size_mib": 32}}' "$kernel" >"$cfg"
-"$vmon" --no-api --config-file "$cfg"; echo "vmon exit: $?"
+ "machine-config": {"vcpu_count": 1, "mem_size_mib": 32}, "serial": {"serial_out_path": "%s"}}' \
+ "$kernel" "$serial" >"$cfg"
+"$vmon" --no-api --config-file "$cfg" >/tmp/vmon-stdout-$$.out; echo "vmon exit: $?"
+echo "stdout lines: $(wc -l </tmp/vmon-stdout-$$.out)"
+sed 's/^/serial: /' "$serial"
 '''
 vm_case("api_config_file", ["sh", "-c", CONFIG_SCRIPT, "sh", VMON, guest("ticker")], timeout=60)
 
@@ -330,7 +377,9 @@ def test_pause_stops_the_guest_and_resume_continues_it(vm_results):
 def test_config_file_boots_without_an_api(vm_results):
     r = vm_results["api_config_file"]
     out = r.stdout.decode(errors="replace")
-    assert "tick 2" in out and "vmon exit: 1" in out, describe(r)   # debug-exit 0 -> status 1
+    assert "vmon exit: 1" in out, describe(r)   # debug-exit 0 -> status 1
+    # The config file's serial section sent the console to its file, not to vmon's stdout.
+    assert "serial: tick 2" in out and "stdout lines: 0" in out, describe(r)
 
 
 # ---- Linux through the API: Firecracker's getting-started sequence with curl, and its config file -------
