@@ -325,8 +325,8 @@ ctl put /boot-source "{\"kernel_image_path\": \"$kernel\"}" >/dev/null; echo "bo
 ctl put /machine-config '{"vcpu_count": 2, "mem_size_mib": 32}' >/dev/null; echo "machine-config: $?"
 ctl put /metrics "{\"metrics_path\": \"$metrics\"}" >/dev/null; echo "metrics: $?"
 ctl start; echo "start: $?"
-echo "threads: $(cat /proc/$pid/task/*/comm | sort | tr '\n' ',')"
 wait_for "^tick 2" || echo "no tick 2"
+echo "threads: $(cat /proc/$pid/task/*/comm | sort | tr '\n' ',')"
 ctl pause; echo "pause: $?"
 echo "state: $(ctl status)"
 a=$(grep -c '^tick' "$out"); sleep 3; b=$(grep -c '^tick' "$out")
