@@ -17,11 +17,16 @@
  * bytes, never buffered past that), Expect: 100-continue, keep-alive and
  * Connection: close, HTTP/1.0 and 1.1. What it answers itself, without the
  * handler, with {"fault_message": "..."} and Connection: close:
- *   400 malformed request (http-parser's error named), HTTP version not 1.x,
- *       protocol upgrade
- *   413 body over max_body       414 request target or path too long
+ *   400 malformed request (http-parser's error named), a path not starting with "/"
+ *   405 CONNECT                  505 an HTTP version other than 1.x
+ *   413 body over max_body (0: no body at all), answered before any of it is read
+ *   414 request target over 4 KiB or path over 255 bytes
  *   417 an Expect other than 100-continue
- *   405 (connection kept) a method name too long for http_request.method
+ *   405, connection kept: a method name too long for http_request.method
+ * A request with Upgrade is answered by the handler as if it had none, then
+ * the connection closes. 204 answers carry neither body nor Content-Length
+ * (RFC 9110 8.6), HEAD answers no body; every other answer has Content-Type
+ * and Content-Length.
  */
 
 struct http_request {
