@@ -219,6 +219,9 @@ def go_sdk_sequence(kernel, rootfs, logdir):
         ("PUT", "/boot-source", {"kernel_image_path": kernel, "boot_args": "ticks=3"}),
         ("PUT", "/drives/1", {"drive_id": "1", "path_on_host": rootfs, "is_root_device": True,
                               "is_read_only": False}),
+        ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "vmon:user",
+                                              "guest_mac": "AA:FC:00:00:00:01"}),
+        ("PUT", "/mmds/config", {"network_interfaces": ["eth0"]}),
         ("PUT", "/mmds", {"latest": {"meta-data": {"instance-id": "i-1"}}}),
         ("PUT", "/actions", {"action_type": "InstanceStart"}),
         ("GET", "/", None),
@@ -307,8 +310,64 @@ def test_patch_drive_puts_another_image_behind_a_running_vm():
         assert image_locked(second)
         status, body = p.api.call("PATCH", "/drives/other", {"drive_id": "other", "path_on_host": first})
         assert status == 400 and "other" in fault(body), body
+        # Pre-boot resources after the start: Firecracker's words, nothing changed.
+        for method, path, body in [("PUT", "/boot-source", {"kernel_image_path": guest("ticker")}),
+                                   ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 64}),
+                                   ("PUT", "/drives/more", {"drive_id": "more", "path_on_host": first,
+                                                            "is_root_device": False, "is_read_only": True}),
+                                   ("PUT", "/actions", {"action_type": "InstanceStart"})]:
+            status, answer = p.api.call(method, path, body)
+            assert status == 400 and fault(answer) == AFTER_START, (path, answer)
+        assert p.api.call("GET", "/machine-config")[1]["vcpu_count"] == 1
         out, err = p.proc.communicate(timeout=60)
         assert p.proc.returncode == 1 and b"tick 5" in out, (p.proc.returncode, err)
+
+
+@pytest.mark.skipif(direct_unavailable_reason() is not None, reason="no usable /dev/kvm here (sandbox runs only)")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_ends_a_running_vm_cleanly(sig):
+    with ApiProcess("--id", "signal-test") as p:
+        for method, path, body in [
+                ("PUT", "/boot-source", {"kernel_image_path": guest("ticker")}),
+                ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 32}),
+                ("PUT", "/actions", {"action_type": "InstanceStart"})]:
+            assert p.api.call(method, path, body)[0] == 204, path
+        deadline = time.time() + 30
+        while p.api.call("GET", "/")[1]["state"] != "Running" and time.time() < deadline:
+            time.sleep(0.05)
+        p.proc.send_signal(sig)
+        out, err = p.proc.communicate(timeout=30)
+        assert p.proc.returncode == 128 + sig, (p.proc.returncode, err)
+        assert not os.path.exists(p.sock)
+
+
+def test_metadata_flag_and_a_fifo_logger():
+    work = tempfile.mkdtemp(prefix="vmon-api-fifo-")
+    meta = os.path.join(work, "meta.json")
+    with open(meta, "w") as f:
+        json.dump({"latest": {"instance-id": "i-42"}}, f)
+    fifo = os.path.join(work, "log.fifo")
+    os.mkfifo(fifo)
+    with ApiProcess("--id", "fifo-test", "--metadata", meta, "--no-seccomp") as p:
+        assert p.api.call("GET", "/mmds") == (200, {"latest": {"instance-id": "i-42"}})
+        assert p.api.call("PUT", "/logger", {"log_path": fifo, "level": "Info", "show_level": True,
+                                             "show_log_origin": True})[0] == 204
+        # A refused request is logged (warning): through the FIFO, in Firecracker's line format.
+        assert p.api.call("PUT", "/machine-config", {"vcpu_count": 99, "mem_size_mib": 64})[0] == 400
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            data = b""
+            deadline = time.time() + 5
+            while b"vcpu_count" not in data and time.time() < deadline:
+                try:
+                    data += os.read(fd, 65536)
+                except BlockingIOError:
+                    time.sleep(0.02)
+        finally:
+            os.close(fd)
+        line = [l for l in data.decode().splitlines() if "vcpu_count" in l][0]
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[fifo-test:fc_api:WARN:src/api/instance\.c:\d+\] ",
+                        line), line
 
 
 # ---- VMs driven through the API: the session batch (direct or sandbox) --------------------------
