@@ -3,6 +3,7 @@
 and QEMU's CPU model, which some hosts refuse for some models (a PVM host aborts on `-cpu host`)."""
 
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -47,3 +48,18 @@ def qemu_refusal(stderr):
     lines = [ln.strip() for ln in text.splitlines()
              if re.match(r"\s*qemu-system-\w+: ", ln) and not re.search(r": warning: ", ln)]
     return "; ".join(lines)[-600:] if lines else None
+
+
+def machine_line(backend_name):
+    """One line naming the machine the figures come from: CPU model, CPUs, kernel and KVM's kind (PVM or
+    hardware), or the KVM sandbox. backend_name: vmrunner's ("direct" or "sandbox")."""
+    if backend_name == "sandbox":
+        return "KVM sandbox (nested KVM under QEMU TCG)"
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
+    except OSError:
+        pass
+    kvm = "PVM (kvm_pvm)" if os.path.isdir("/sys/module/kvm_pvm") else "KVM"
+    return f"{platform.node()}: {model}, {os.cpu_count()} CPUs, kernel {platform.release()}, {kvm}"

@@ -26,7 +26,6 @@ Usage: bench/startup.py [--build build] [--repeat 11] [--pause-ms 200] [--also L
 
 import argparse
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -39,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
-from host_tools import QEMU_CPU_MODELS, ensure_tools, qemu_refusal  # noqa: E402
+from host_tools import QEMU_CPU_MODELS, ensure_tools, machine_line, qemu_refusal  # noqa: E402
 from vmrunner import Runner  # noqa: E402
 
 GUEST_MEM = "64M"
@@ -99,19 +98,6 @@ def pick_qemu_cpu(runner, argv_for):
             why = qemu_refusal(results[index].stderr)
             refused.append((cpu, f"QEMU quit: {why}" if why else str(e).splitlines()[0]))
     return None, refused
-
-
-def machine_line(runner):
-    if runner.backend_name == "sandbox":
-        return "KVM sandbox (nested KVM under QEMU TCG)"
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
-    except OSError:
-        pass
-    kvm = "PVM (kvm_pvm)" if os.path.isdir("/sys/module/kvm_pvm") else "KVM"
-    return f"{platform.node()}: {model}, {os.cpu_count()} CPUs, kernel {platform.release()}, {kvm}"
 
 
 def main():
@@ -177,7 +163,7 @@ def main():
         return statistics.median(s[key] for s in samples[name])
 
     print(f"# bench/startup.py --repeat {args.repeat}; {time.strftime('%Y-%m-%d %H:%M %Z')}; "
-          f"{machine_line(runner)}; {runner.backend_name} backend; batch {elapsed:.1f} s; "
+          f"{machine_line(runner.backend_name)}; {runner.backend_name} backend; batch {elapsed:.1f} s; "
           f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
     for cpu, why in qemu_refused:
         print(f"# QEMU -cpu {cpu}: {why}")
