@@ -54,6 +54,8 @@ else
 	echo "test.sh: the guest kernel/initramfs build failed (above): the Linux tests will FAIL" >&2
 fi
 export VMON_REQUIRE_LINUX=1
+# The API's schema walk reads Firecracker's OpenAPI document from the shared reference folder.
+export VMON_REQUIRE_FC_API_YAML=1
 
 step "meson tests: release build (unit tests, fuzzer, test guests under QEMU)"
 meson test -C build --print-errorlogs

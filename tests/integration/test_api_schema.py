@@ -22,13 +22,20 @@ import yaml
 from conftest import BUILD, ROOT
 
 CHECK = os.path.join(BUILD, "tests", "integration", "fc_spec_check")
-SPEC_YAML = os.environ.get("VMON_FC_API_YAML",
-                           os.path.join(ROOT, "..", "shared", "reference", "firecracker-api.yaml"))
+# Firecracker's OpenAPI document is not part of vmon's tree: it is the project's shared reference, beside
+# the checkout (../shared) on the development machines, or named by VMON_FC_API_YAML. scripts/test.sh sets
+# VMON_REQUIRE_FC_API_YAML=1: there a missing document fails the suite instead of skipping this walk.
+SPEC_CANDIDATES = [os.environ.get("VMON_FC_API_YAML", ""),
+                   os.path.join(ROOT, "..", "shared", "reference", "firecracker-api.yaml"),
+                   "/work/shared/reference/firecracker-api.yaml"]
+SPEC_YAML = next((p for p in SPEC_CANDIDATES if p and os.path.exists(p)), None)
 API_DOC = os.path.join(ROOT, "docs", "API.md")
 
-if not os.path.exists(SPEC_YAML):
-    pytest.skip(f"Firecracker's OpenAPI document is not at {SPEC_YAML} (set VMON_FC_API_YAML)",
-                allow_module_level=True)
+if SPEC_YAML is None:
+    why = f"Firecracker's OpenAPI document is in none of {[p for p in SPEC_CANDIDATES if p]} (set VMON_FC_API_YAML)"
+    if os.environ.get("VMON_REQUIRE_FC_API_YAML") == "1":
+        raise RuntimeError(why)
+    pytest.skip(why, allow_module_level=True)
 
 
 
