@@ -428,6 +428,8 @@ def test_pause_stops_the_guest_and_resume_continues_it(vm_results):
     # The metrics line is Firecracker-shaped JSON; the Prometheus view has samples.
     line = re.search(r"metrics line: (.*)", out).group(1)
     assert line.startswith("{") and "utc_timestamp_ms" in line, describe(r)
+    startup_us = int(re.search(r'"process_startup_time_us":(\d+)', line).group(1))
+    assert 0 < startup_us < 10_000_000, describe(r)
     assert int(re.search(r"prometheus samples: (\d+)", out).group(1)) > 0, describe(r)
     # Ctrl-Alt-Del reached the guest's keyboard as set-1 make codes; its reset ended vmon with 0.
     assert "console: ctrl-alt-del" in out and "vmon exit: 0" in out, describe(r)
