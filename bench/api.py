@@ -36,14 +36,12 @@ Usage: bench/api.py [--build build] [--requests 2000] [--pairs 200] [--vcpus 2] 
 
 import argparse
 import gc
-import http.client
 import json
 import math
 import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,6 +52,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
+from api_client import UnixHTTPConnection, socket_answers  # noqa: E402
 from host_tools import machine_line  # noqa: E402
 from vmrunner import direct_unavailable_reason  # noqa: E402
 
@@ -66,18 +65,6 @@ KINDS = ("keep-alive", "fresh")
 
 class BenchError(RuntimeError):
     pass
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=30):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
 
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -141,14 +128,7 @@ class Vmon:
         self.client = Client(self.sock)
 
     def _answers(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(self.sock)
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
+        return socket_answers(self.sock)
 
     def console(self):
         with open(self.out_path, "rb") as f:

@@ -9,7 +9,6 @@ Two kinds of test:
 """
 
 import base64
-import http.client
 import json
 import os
 import re
@@ -23,23 +22,12 @@ import time
 
 import pytest
 
+from api_client import UnixHTTPConnection, socket_answers
 from conftest import VMON, describe, guest, vm_case
 from vmrunner import direct_unavailable_reason
 
 AFTER_START = "The requested operation is not supported after starting the microVM."
 BEFORE_START = "The requested operation is not supported before starting the microVM."
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=10):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
 
 
 class Api:
@@ -76,14 +64,7 @@ class ApiProcess:
         self.api = Api(self.sock)
 
     def _answers(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(self.sock)
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
+        return socket_answers(self.sock)
 
     def stop(self):
         if self.proc.poll() is None:
