@@ -13,18 +13,43 @@
 /*
  * The lexical gate. json-c 0.16 parses the structure; this pass only refuses
  * the tokens json-c accepts although RFC 8259 does not (single quotes, NaN,
- * Infinity, "1.", raw control characters in strings: each measured with
- * JSON_TOKENER_STRICT set) and counts the keys of every object in the order
+ * Infinity, "1.", raw control characters in strings, strings that are not
+ * UTF-8: each measured with JSON_TOKENER_STRICT set) and counts the keys of every object in the order
  * the objects open, so that duplicate keys can be found after the parse.
  */
 struct json_lex {
-	const char *p, *end;
+	const char *start, *p, *end;
 	unsigned depth;
 	bool in_object[FC_JSON_MAX_DEPTH + 1];
 	size_t open_object[FC_JSON_MAX_DEPTH + 1];   /* index into keys[] of each open object */
 	size_t *keys;                                 /* key count per object, in opening order */
 	size_t nobjects, cap;
 };
+
+/*
+ * The length of the UTF-8 sequence at p (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), or 0 when it is not one.
+ */
+static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, lo = p[0] == 0xe0 ? 0xa0 : 0x80, hi = p[0] == 0xed ? 0x9f : 0xbf;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, lo = p[0] == 0xf0 ? 0x90 : 0x80, hi = p[0] == 0xf4 ? 0x8f : 0xbf;
+	else
+		return 0;
+	if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
 
 static int lex_string(struct json_lex *l, struct vmon_error *err)
 {
@@ -34,6 +59,15 @@ static int lex_string(struct json_lex *l, struct vmon_error *err)
 		if (c == '"') {
 			l->p++;
 			return 0;
+		}
+		/* json-c keeps any byte; RFC 8259 text is UTF-8, and what is stored comes back in GET bodies. */
+		if (c >= 0x80) {
+			size_t n = utf8_sequence((const unsigned char *)l->p, (const unsigned char *)l->end);
+			if (!n)
+				return error_set(err, -EINVAL, "body: not valid JSON (a string is not UTF-8: byte 0x%02x "
+						 "at offset %zu)", c, (size_t)(l->p - l->start));
+			l->p += n - 1;
+			continue;
 		}
 		if (c < 0x20)
 			return error_set(err, -EINVAL, "body: not valid JSON (a raw control character 0x%02x in a "
@@ -201,7 +235,7 @@ static bool all_space(const char *text, size_t len)
 
 int fc_json_parse(const char *text, size_t len, json_object **out, struct vmon_error *err)
 {
-	struct json_lex l = { .p = text, .end = text + len };
+	struct json_lex l = { .start = text, .p = text, .end = text + len };
 	struct json_tokener *tok;
 	json_object *obj = NULL;
 	size_t next = 0;
