@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/utf8.h"
+
 #define FC_JSON_MAX_DEPTH 32
 
 /*
@@ -26,31 +28,6 @@ struct json_lex {
 	size_t nobjects, cap;
 };
 
-/*
- * The length of the UTF-8 sequence at p (RFC 3629: no overlong forms, no
- * surrogates, nothing past U+10FFFF), or 0 when it is not one.
- */
-static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, lo = p[0] == 0xe0 ? 0xa0 : 0x80, hi = p[0] == 0xed ? 0x9f : 0xbf;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, lo = p[0] == 0xf0 ? 0x90 : 0x80, hi = p[0] == 0xf4 ? 0x8f : 0xbf;
-	else
-		return 0;
-	if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
-}
-
 static int lex_string(struct json_lex *l, struct vmon_error *err)
 {
 	for (l->p++; l->p < l->end; l->p++) {
@@ -62,7 +39,7 @@ static int lex_string(struct json_lex *l, struct vmon_error *err)
 		}
 		/* json-c keeps any byte; RFC 8259 text is UTF-8, and what is stored comes back in GET bodies. */
 		if (c >= 0x80) {
-			size_t n = utf8_sequence((const unsigned char *)l->p, (const unsigned char *)l->end);
+			size_t n = utf8_char_len(l->p, (size_t)(l->end - l->p));
 			if (!n)
 				return error_set(err, -EINVAL, "body: not valid JSON (a string is not UTF-8: byte 0x%02x "
 						 "at offset %zu)", c, (size_t)(l->p - l->start));
@@ -82,6 +59,10 @@ static int lex_string(struct json_lex *l, struct vmon_error *err)
 								 "digits)");
 				l->p += 4;
 			} else if (!strchr("\"\\/bfnrt", *l->p)) {
+				/* Quoted only when printable: the message goes back to the client as JSON. */
+				if (!isprint((unsigned char)*l->p))
+					return error_set(err, -EINVAL, "body: not valid JSON (unknown escape: '\\' and "
+							 "byte 0x%02x)", (unsigned char)*l->p);
 				return error_set(err, -EINVAL, "body: not valid JSON (unknown escape \\%c)", *l->p);
 			}
 		}

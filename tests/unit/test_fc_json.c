@@ -110,6 +110,10 @@ static void strings_must_be_utf8(void **state)
 	err = (struct vmon_error){ 0 };
 	parse("{\"a\": \"\xc3\xa9\xff\"}", &err);
 	assert_string_equal(err.msg, "body: not valid JSON (a string is not UTF-8: byte 0xff at offset 9)");
+	/* The refusal of an escape quotes the byte only when it is printable ASCII. */
+	err = (struct vmon_error){ 0 };
+	parse("{\"a\": \"\\\xf5\"}", &err);
+	assert_string_equal(err.msg, "body: not valid JSON (unknown escape: '\\' and byte 0xf5)");
 }
 
 static void depth_is_bounded(void **state)
