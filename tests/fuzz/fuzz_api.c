@@ -13,6 +13,11 @@
  *   the rest    the bytes the client sends, fed at once (fuzz_http covers
  *               how they are split)
  *
+ * Besides route()'s paths: POST /drives/ID and /network-interfaces/ID call
+ * the spec's PATCH functions (route() serves PATCH there only after the
+ * start), PUT /vsock and /balloon the spec's refusals, and POST /vm/config
+ * loads its body as the --config-file would.
+ *
  * Checked, abort() on a violation:
  *  - every answer's body is RFC 8259 JSON in UTF-8 (a fault: an object with
  *    a non-empty "fault_message" string); 204 has no body;
@@ -398,6 +403,9 @@ static void route(struct api *a, const struct http_request *req, struct http_res
 		if (!strcmp(req->method, "POST"))
 			return respond_result(resp, fc_spec_patch_network_interface(s, id, body, &err), &err);
 	}
+	/* Not an endpoint: the --config-file loader (fc_spec_file.c), which route() never reaches, fuzzed as one. */
+	if (is(req, "POST", "/vm/config"))
+		return respond_result(resp, fc_spec_load_config_file(s, body, &err), &err);
 	if (!strcmp(req->path, "/mmds")) {
 		bool put = !strcmp(req->method, "PUT"), patch = !strcmp(req->method, "PATCH");
 		if (!strcmp(req->method, "GET")) {

@@ -142,6 +142,22 @@ def seeds():
         put("/metrics", '{"metrics_path": "m", "properties": {"k\\u00e9": "v\\"", "z": ""}}'),
         get("/vm/config"),
     ])
+    s["config_file"] = bytes([MMDS_51200]) + b"".join([
+        put("/vm/config", {
+            "boot-source": {"kernel_image_path": f("kernel"), "initrd_path": None, "boot_args": "console=ttyS0"},
+            "drives": [{"drive_id": "rootfs", "path_on_host": f("disk.img"), "is_root_device": True,
+                        "is_read_only": True, "partuuid": None, "rate_limiter": None, "socket": None}],
+            "machine-config": {"vcpu_count": 2, "mem_size_mib": 1024, "smt": False},
+            "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "vmon:user"}],
+            "mmds-config": {"network_interfaces": ["eth0"], "version": "V1"},
+            "logger": None, "metrics": None, "entropy": {}, "serial": {}, "balloon": None, "vsock": None,
+            "cpu-config": None, "pmem": [], "memory-hotplug": None,
+        }, method="POST"),
+        put("/vm/config", {"boot-source": {"kernel_image_path": f("kernel")}, "vsock": {"guest_cid": 3}},
+            method="POST"),
+        put("/vm/config", {"drives": []}, method="POST"),
+        get("/vm/config"),
+    ])
     return s
 
 
