@@ -8,17 +8,19 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/utf8.h"
+
 #define FC_JSON_MAX_DEPTH 32
 
 /*
  * The lexical gate. json-c 0.16 parses the structure; this pass only refuses
  * the tokens json-c accepts although RFC 8259 does not (single quotes, NaN,
- * Infinity, "1.", raw control characters in strings: each measured with
- * JSON_TOKENER_STRICT set) and counts the keys of every object in the order
+ * Infinity, "1.", raw control characters in strings, strings that are not
+ * UTF-8: each measured with JSON_TOKENER_STRICT set) and counts the keys of every object in the order
  * the objects open, so that duplicate keys can be found after the parse.
  */
 struct json_lex {
-	const char *p, *end;
+	const char *start, *p, *end;
 	unsigned depth;
 	bool in_object[FC_JSON_MAX_DEPTH + 1];
 	size_t open_object[FC_JSON_MAX_DEPTH + 1];   /* index into keys[] of each open object */
@@ -35,6 +37,15 @@ static int lex_string(struct json_lex *l, struct vmon_error *err)
 			l->p++;
 			return 0;
 		}
+		/* json-c keeps any byte; RFC 8259 text is UTF-8, and what is stored comes back in GET bodies. */
+		if (c >= 0x80) {
+			size_t n = utf8_char_len(l->p, (size_t)(l->end - l->p));
+			if (!n)
+				return error_set(err, -EINVAL, "body: not valid JSON (a string is not UTF-8: byte 0x%02x "
+						 "at offset %zu)", c, (size_t)(l->p - l->start));
+			l->p += n - 1;
+			continue;
+		}
 		if (c < 0x20)
 			return error_set(err, -EINVAL, "body: not valid JSON (a raw control character 0x%02x in a "
 					 "string; write it as \\u%04x)", c, c);
@@ -48,6 +59,10 @@ static int lex_string(struct json_lex *l, struct vmon_error *err)
 								 "digits)");
 				l->p += 4;
 			} else if (!strchr("\"\\/bfnrt", *l->p)) {
+				/* Quoted only when printable: the message goes back to the client as JSON. */
+				if (!isprint((unsigned char)*l->p))
+					return error_set(err, -EINVAL, "body: not valid JSON (unknown escape: '\\' and "
+							 "byte 0x%02x)", (unsigned char)*l->p);
 				return error_set(err, -EINVAL, "body: not valid JSON (unknown escape \\%c)", *l->p);
 			}
 		}
@@ -201,7 +216,7 @@ static bool all_space(const char *text, size_t len)
 
 int fc_json_parse(const char *text, size_t len, json_object **out, struct vmon_error *err)
 {
-	struct json_lex l = { .p = text, .end = text + len };
+	struct json_lex l = { .start = text, .p = text, .end = text + len };
 	struct json_tokener *tok;
 	json_object *obj = NULL;
 	size_t next = 0;

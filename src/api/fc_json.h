@@ -22,7 +22,7 @@
  * Parses text[0..len) into *out (a new reference; json_object_put() it).
  * Refused with -EINVAL and "body: ..." in err: anything that is not RFC 8259
  * JSON (json-c alone takes single-quoted strings, NaN/Infinity, "1.", raw
- * control characters in strings), nesting deeper than 32, and an object with
+ * control characters in strings, strings that are not UTF-8), nesting deeper than 32, and an object with
  * a key given twice (json-c would keep the last silently; Firecracker's serde
  * refuses it too).
  */

@@ -12,6 +12,8 @@
 #include <http_parser.h>
 #include <json-c/json.h>
 
+#include "base/utf8.h"
+
 /* The longest request target kept (path plus query): longer is answered 414. */
 #define URL_MAX 4096
 /* Header names and values the core reads (Expect) fit in this; longer ones are some other header. */
@@ -57,6 +59,7 @@ void http_response_vfault(struct http_response *resp, int status, const char *fm
 	json_object *str;
 
 	vsnprintf(text, sizeof(text), fmt, ap);
+	utf8_repair(text);   /* the text may quote the client's bytes, or be cut inside a character */
 	resp->status = status;
 	resp->content_type = NULL;
 	resp->body = NULL;

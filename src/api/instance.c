@@ -21,6 +21,7 @@
 
 #include "base/log.h"
 #include "base/thread.h"
+#include "base/utf8.h"
 #include "vmm/metrics_source.h"
 
 /* Firecracker's own texts for requests in the wrong phase: clients match on them. */
@@ -76,6 +77,7 @@ static void respond_fault(struct http_response *resp, int status, const char *fm
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_repair(msg);   /* it may quote the client's bytes (the path), or be cut inside a character */
 	struct json_object *obj = json_object_new_object();
 	json_object_object_add(obj, "fault_message", json_object_new_string(msg));
 	respond_json(resp, status, obj);

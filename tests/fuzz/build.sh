@@ -1,14 +1,14 @@
 #!/bin/sh
 # Builds the libFuzzer targets with clang (meson's build uses gcc, which has no libFuzzer).
 # Usage: tests/fuzz/build.sh OUTPUT_DIR [TARGET...]   -> OUTPUT_DIR/fuzz_TARGET
-#        TARGET: virtq, http (default: all of them)
+#        TARGET: virtq, http, api (default: all of them)
 set -eu
 
-out=${1:?usage: $0 OUTPUT_DIR [virtq|http ...]}
+out=${1:?usage: $0 OUTPUT_DIR [virtq|http|api ...]}
 shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cc=${CC_FUZZ:-clang-14}
-[ $# -gt 0 ] || set -- virtq http
+[ $# -gt 0 ] || set -- virtq http api
 
 build() {
 	name=$1
@@ -33,10 +33,28 @@ for target in "$@"; do
 		# http-parser and json-c are not instrumented: the coverage is that of http_conn.c.
 		build http "$root/tests/fuzz/fuzz_http.c" \
 			"$root/src/api/http_conn.c" \
+			"$root/src/base/utf8.c" \
+			-lhttp_parser $(pkg-config --libs json-c)
+		;;
+	api)
+		# The HTTP core and the resource code behind it; open() of the resource code is wrapped
+		# (fuzz_api.c keeps it inside its own directory). json-c and http-parser: not instrumented.
+		build api "$root/tests/fuzz/fuzz_api.c" \
+			"$root/src/api/http_conn.c" \
+			"$root/src/api/fc_json.c" \
+			"$root/src/api/fc_spec.c" \
+			"$root/src/api/fc_spec_file.c" \
+			"$root/src/api/fc_spec_schema.c" \
+			"$root/src/api/fc_spec_vm.c" \
+			"$root/src/api/mmds.c" \
+			"$root/src/vmm/config.c" \
+			"$root/src/base/error.c" \
+			"$root/src/base/utf8.c" \
+			-Wl,--wrap=open \
 			-lhttp_parser $(pkg-config --libs json-c)
 		;;
 	*)
-		echo "$0: unknown target '$target' (virtq, http)" >&2
+		echo "$0: unknown target '$target' (virtq, http, api)" >&2
 		exit 2
 		;;
 	esac

@@ -2,7 +2,7 @@
 # Builds fuzz_TARGET and fuzzes it for SECONDS (default 30) from the checked-in
 # seeds in corpus/TARGET. New inputs go to a scratch corpus beside the binary,
 # never into the tree; a crash leaves crash-* there and makes this exit non-zero.
-# Usage: tests/fuzz/run.sh [SECONDS] [TARGET]   (TARGET: virtq (default), http;
+# Usage: tests/fuzz/run.sh [SECONDS] [TARGET]   (TARGET: virtq (default), http, api;
 #        FUZZ_OUT overrides the output dir)
 set -eu
 

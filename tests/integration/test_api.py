@@ -137,6 +137,38 @@ def test_unknown_paths_later_issues_and_phase_errors():
         assert p.api.call("GET", "/")[1]["state"] == "Not started"
 
 
+def raw_call(sock_path, request):
+    """One request as bytes (http.client sends no bytes that are not ASCII in a path); (status, body bytes)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(sock_path)
+        s.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + int(
+                re.search(rb"(?i)content-length: *(\d+)", data).group(1)):
+            chunk = s.recv(4096)
+            assert chunk, data
+            data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    return int(head.split()[1]), body
+
+
+def test_answers_are_utf8_json_whatever_bytes_the_client_sends():
+    """Found by tests/fuzz/fuzz_api: faults quoted the client's bytes, and bodies stored them, as they came."""
+    with ApiProcess() as p:
+        status, body = raw_call(p.sock, b"GET /caf\xe9\xff HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 400
+        assert json.loads(body.decode("utf-8")) == {
+            "fault_message": "Invalid request method and/or path: GET /caf??."}
+        latin1 = b'{"kernel_image_path": "/k", "boot_args": "caf\xe9"}'
+        status, body = raw_call(p.sock, b"PUT /boot-source HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s"
+                                % (len(latin1), latin1))
+        assert status == 400
+        assert "is not UTF-8: byte 0xe9" in fault(json.loads(body.decode("utf-8")))
+        status, body = p.api.call("GET", "/vm/config")
+        assert status == 200 and body["boot-source"]["kernel_image_path"] == ""
+
+
 def test_mmds_put_patch_get():
     with ApiProcess("--mmds-size-limit", "200") as p:
         status, body = p.api.call("GET", "/mmds")

@@ -72,6 +72,50 @@ static void what_json_c_would_take_is_refused(void **state)
 	}
 }
 
+/*
+ * Found by tests/fuzz/fuzz_api: json-c keeps any byte in a string, so a body
+ * with one that is not UTF-8 was stored and came back in GET /vm/config and
+ * GET /mmds, which were then no RFC 8259 JSON (section 8.1: UTF-8).
+ */
+static void strings_must_be_utf8(void **state)
+{
+	static const char *const good[] = {
+		"\"caf\xc3\xa9\"", "\"\xe2\x82\xac \xed\x9f\xbf \xee\x80\x80\"", "\"\xf0\x9f\x98\x80\"",
+		"\"\xf4\x8f\xbf\xbf\"", "{\"\xc3\xa9\": \"\xdf\xbf\"}",
+	};
+	static const char *const bad[] = {
+		"\"\xff\"",               /* never in UTF-8 */
+		"\"\x80\"",               /* a continuation byte alone */
+		"\"\xc3\"",               /* cut short by the quote */
+		"\"\xc3",                 /* cut short by the end */
+		"\"\xc0\xaf\"",           /* overlong '/' */
+		"\"\xe0\x80\xaf\"",       /* overlong */
+		"\"\xed\xa0\x80\"",       /* a surrogate (U+D800) */
+		"\"\xf4\x90\x80\x80\"",   /* past U+10FFFF */
+		"\"\xf5\x80\x80\x80\"",
+		"{\"k\xe9y\": 1}",         /* Latin-1 in a key */
+		"{\"boot_args\": \"consol\x9b\xc2\x8b\x8ayS0\"}",   /* the fuzzer's input */
+	};
+	struct vmon_error err = { 0 };
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (parse(good[i], &err))
+			fail_msg("good[%zu] refused: %s", i, err.msg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = (struct vmon_error){ 0 };
+		assert_int_equal(parse(bad[i], &err), -EINVAL);
+		if (!strstr(err.msg, "is not UTF-8"))
+			fail_msg("bad[%zu]: %s", i, err.msg);
+	}
+	err = (struct vmon_error){ 0 };
+	parse("{\"a\": \"\xc3\xa9\xff\"}", &err);
+	assert_string_equal(err.msg, "body: not valid JSON (a string is not UTF-8: byte 0xff at offset 9)");
+	/* The refusal of an escape quotes the byte only when it is printable ASCII. */
+	err = (struct vmon_error){ 0 };
+	parse("{\"a\": \"\\\xf5\"}", &err);
+	assert_string_equal(err.msg, "body: not valid JSON (unknown escape: '\\' and byte 0xf5)");
+}
+
 static void depth_is_bounded(void **state)
 {
 	char deep[80];
@@ -175,6 +219,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(rfc8259_json_is_taken),
 		cmocka_unit_test(what_json_c_would_take_is_refused),
+		cmocka_unit_test(strings_must_be_utf8),
 		cmocka_unit_test(depth_is_bounded),
 		cmocka_unit_test(schema_accepts_what_it_describes),
 		cmocka_unit_test(schema_refusals_name_the_field),

@@ -371,6 +371,31 @@ static void fault_text_is_escaped(void **state)
 	free(resp.body);
 }
 
+/* Found by tests/fuzz/fuzz_api: a fault quoting the client's bytes was no UTF-8, so no JSON text. */
+static void fault_text_is_utf8(void **state)
+{
+	struct http_response resp;
+	json_object *obj, *msg;
+	char cut[600];
+	(void)state;
+
+	http_response_fault(&resp, 400, "Invalid path: %s (%s)", "/a\xff\xc3", "caf\xc3\xa9");
+	assert_string_equal(resp.body, "{\"fault_message\":\"Invalid path: /a?? (caf\xc3\xa9)\"}");
+	free(resp.body);
+	/* A message cut at the buffer's end inside a character loses the partial character only. */
+	memset(cut, 'x', sizeof(cut));
+	memcpy(cut + 509, "\xe2\x82\xac", 3);
+	cut[sizeof(cut) - 1] = '\0';
+	http_response_fault(&resp, 400, "%s", cut);
+	obj = json_tokener_parse(resp.body);
+	assert_non_null(obj);
+	assert_true(json_object_object_get_ex(obj, "fault_message", &msg));
+	assert_int_equal(json_object_get_string_len(msg), 511);
+	assert_memory_equal(json_object_get_string(msg) + 509, "??", 2);
+	json_object_put(obj);
+	free(resp.body);
+}
+
 static void mid_request_tracked(void **state)
 {
 	struct core *k = *state;
@@ -731,6 +756,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(output_limit_holds_pipelined_input_back, core_setup, core_teardown),
 		cmocka_unit_test_setup_teardown(head_answer_has_no_body, core_setup, core_teardown),
 		cmocka_unit_test_setup_teardown(handler_without_status_gives_500, core_setup, core_teardown),
+		cmocka_unit_test(fault_text_is_utf8),
 		cmocka_unit_test(fault_text_is_escaped),
 		cmocka_unit_test_setup_teardown(mid_request_tracked, core_setup, core_teardown),
 		cmocka_unit_test_setup_teardown(serves_keep_alive_on_a_0600_socket, sock_setup, sock_teardown),
