@@ -109,7 +109,7 @@ static void record_startup_time(struct instance *in, const struct timespec *star
 	pthread_mutex_unlock(&in->lock);
 }
 
-int fc_main(int argc, char **argv, const struct timespec *start)
+static int run(int argc, char **argv, const struct timespec *start, bool restore)
 {
 	struct vmon_error err = { 0 };
 	struct http_server *server = NULL;
@@ -118,7 +118,8 @@ int fc_main(int argc, char **argv, const struct timespec *start)
 	sigset_t signals;
 	int status;
 
-	switch (fc_args_parse(argc, argv, &args, stdout, &err)) {
+	switch (restore ? fc_args_parse_restore(argc, argv, &args, stdout, &err)
+			: fc_args_parse(argc, argv, &args, stdout, &err)) {
 	case CLI_DONE:
 		return VMON_EXIT_OK;
 	case CLI_RUN:
@@ -145,7 +146,8 @@ int fc_main(int argc, char **argv, const struct timespec *start)
 		log_error("%s", err.msg);
 		return VMON_EXIT_HOST_ERROR;
 	}
-	if (apply_process_flags(&in, &args, &err)) {
+	if (apply_process_flags(&in, &args, &err) ||
+	    (restore && instance_set_restore(&in, args.restore_snapshot, args.restore_mem, !args.restore_paused, &err))) {
 		log_error("%s", err.msg);
 		instance_destroy(&in);
 		return VMON_EXIT_USAGE;
@@ -161,8 +163,18 @@ int fc_main(int argc, char **argv, const struct timespec *start)
 		log_info("API server listening on %s", args.api_sock);
 	}
 	record_startup_time(&in, start);
-	status = instance_main(&in, args.config_file != NULL);
+	status = instance_main(&in, args.config_file != NULL || restore);
 	http_server_destroy(server);
 	instance_destroy(&in);
 	return status;
+}
+
+int fc_main(int argc, char **argv, const struct timespec *start)
+{
+	return run(argc, argv, start, false);
+}
+
+int fc_main_restore(int argc, char **argv, const struct timespec *start)
+{
+	return run(argc, argv, start, true);
 }

@@ -11,4 +11,7 @@
  */
 int fc_main(int argc, char **argv, const struct timespec *start);
 
+/* `vmon restore ...` (argv[0] is "restore"): the same process, started from a snapshot. */
+int fc_main_restore(int argc, char **argv, const struct timespec *start);
+
 #endif

@@ -21,6 +21,7 @@
 
 #include "base/log.h"
 #include "base/thread.h"
+#include "snapshot/snapshot.h"
 #include "base/utf8.h"
 #include "vmm/metrics_source.h"
 
@@ -274,10 +275,10 @@ int instance_apply_logger(struct instance *in, const struct fc_logger *l, struct
 	return 0;
 }
 
-/* The main thread builds and boots; this waits for its answer (the API is one request at a time anyway). */
-static int request_start(struct instance *in, struct vmon_error *err)
+/* The boot's vm_config from the API's description (the lock is held). */
+static int description_to_config(struct instance *in, struct vmon_error *err)
 {
-	uint64_t one = 1;
+	const char *field = NULL;
 	int r;
 
 	vm_config_init(&in->cfg);
@@ -285,8 +286,35 @@ static int request_start(struct instance *in, struct vmon_error *err)
 		return r;
 	in->cfg.vcpus_on_own_threads = true;
 	in->cfg.announce_boot_time = in->args->boot_timer;
-	const char *field = NULL;
-	if ((r = vm_config_check(&in->cfg, &field, err)))
+	return vm_config_check(&in->cfg, &field, err);
+}
+
+int instance_set_restore(struct instance *in, const char *snapshot_path, const char *mem_path, bool resume,
+			 struct vmon_error *err)
+{
+	char *snap = strdup(snapshot_path), *mem = strdup(mem_path);
+
+	if (!snap || !mem) {
+		free(snap);
+		free(mem);
+		return error_set(err, -ENOMEM, "out of memory");
+	}
+	free(in->restore_snapshot);
+	free(in->restore_mem);
+	in->restore = true;
+	in->restore_snapshot = snap;
+	in->restore_mem = mem;
+	in->restore_resume = resume;
+	return 0;
+}
+
+/* The main thread builds and boots; this waits for its answer (the API is one request at a time anyway). */
+static int request_start(struct instance *in, struct vmon_error *err)
+{
+	uint64_t one = 1;
+	int r;
+
+	if (!in->restore && (r = description_to_config(in, err)))
 		return r;
 	in->state = INSTANCE_STARTING;
 	in->start_requested = true;
@@ -428,12 +456,60 @@ static void patch_drive(struct instance *in, const char *id, const char *body, s
 	respond_result(resp, r, &err);
 }
 
+/* PUT /snapshot/create: a full snapshot of the paused VM (Firecracker's rule: pause first). */
+static void put_snapshot_create(struct instance *in, const char *body, struct http_response *resp)
+{
+	struct snapshot_create_req req;
+	struct vmon_error err = { 0 };
+	int r;
+
+	if ((r = snapshot_create_req_parse(body, &req, &err)))
+		return respond_fault(resp, 400, "%s", err.msg);
+	if (in->state != INSTANCE_PAUSED)
+		r = error_set(&err, -EINVAL, "%s", running(in) ? "the microVM must be paused first (PATCH /vm Paused)"
+					      : MSG_BEFORE_START);
+	else if (req.diff)
+		r = error_set(&err, -ENOTSUP, "snapshot_type Diff: diff snapshots are not supported yet (issue 11)");
+	else
+		r = snapshot_create(&in->machine, req.snapshot_path, req.mem_file_path, &err);
+	snapshot_create_req_free(&req);
+	respond_result(resp, r, &err);
+}
+
+/* PUT /snapshot/load: before anything was configured, the main thread restores instead of booting. */
+static void put_snapshot_load(struct instance *in, const char *body, struct http_response *resp)
+{
+	struct snapshot_load_req req;
+	struct vmon_error err = { 0 };
+	int r;
+
+	if ((r = snapshot_load_req_parse(body, &req, &err)))
+		return respond_fault(resp, 400, "%s", err.msg);
+	if (started(in))
+		r = error_set(&err, -EINVAL, MSG_AFTER_START);
+	else if (in->spec.boot_source.set || in->spec.ndrives || in->spec.nnets)
+		r = error_set(&err, -EINVAL, "Loading a microVM snapshot not allowed after configuring boot-specific "
+			      "resources.");
+	else if (req.uffd)
+		r = error_set(&err, -ENOTSUP, "mem_backend: the Uffd backend is not supported yet (issue 11); use File");
+	else if (req.track_dirty_pages)
+		r = error_set(&err, -ENOTSUP, "track_dirty_pages: dirty page tracking is not supported yet (issue 11)");
+	else if (req.network_overrides)
+		r = error_set(&err, -ENOTSUP, "network_overrides: not supported yet; the saved interfaces are reopened");
+	else if (!(r = instance_set_restore(in, req.snapshot_path, req.mem_path, req.resume_vm, &err)))
+		r = request_start(in, &err);
+	if (r && !started(in))
+		in->restore = false;
+	snapshot_load_req_free(&req);
+	respond_result(resp, r, &err);
+}
+
 /* Endpoints of later issues: a clear answer instead of a generic 400. */
 static const struct {
 	const char *prefix;
 	const char *what;
 } not_yet[] = {
-	{ "/snapshot", "snapshots are not supported yet (issue 11)" },
+	{ "/snapshot", "only /snapshot/create and /snapshot/load are served" },
 	{ "/vsock", "vsock is not supported yet (issue 12)" },
 	{ "/balloon", "the balloon device is not supported yet (issue 12)" },
 	{ "/cpu-config", "custom CPU templates are not supported" },
@@ -481,6 +557,10 @@ static void route(struct instance *in, const struct http_request *req, struct ht
 	}
 	if (is(req, "PUT", "/actions"))
 		return put_actions(in, body, resp);
+	if (is(req, "PUT", "/snapshot/create"))
+		return put_snapshot_create(in, body, resp);
+	if (is(req, "PUT", "/snapshot/load"))
+		return put_snapshot_load(in, body, resp);
 	if (is(req, "PATCH", "/vm"))
 		return patch_vm(in, body, resp);
 	if (is(req, "PUT", "/boot-source"))
@@ -599,6 +679,8 @@ void instance_destroy(struct instance *in)
 	if (in->metrics_thread_started)
 		pthread_join(in->metrics_thread, NULL);
 	metrics_sink_close(&in->metrics);
+	free(in->restore_snapshot);
+	free(in->restore_mem);
 	fc_spec_free(&in->spec);
 	mmds_destroy(in->mmds);
 	if (in->start_eventfd >= 0)
@@ -649,6 +731,28 @@ static int build_and_boot(struct instance *in, struct vmon_error *err)
 	return status;
 }
 
+/* The machine a snapshot describes, its states loaded: in->cfg from the file, adjusted for this process. */
+static int restore_snapshot(struct instance *in, struct vmon_error *err)
+{
+	struct snapshot_desc desc;
+	struct timespec t0, t1;
+	int status;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (snapshot_open(in->restore_snapshot, &desc, &in->cfg, err))
+		return VMON_EXIT_USAGE;
+	in->cfg.vcpus_on_own_threads = true;
+	in->cfg.announce_boot_time = in->args->boot_timer;
+	in->cfg.verbosity = 0;
+	status = snapshot_restore(&in->machine, &in->cfg, &desc, in->restore_mem, &in->start_time, err);
+	snapshot_desc_free(&desc);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (!status)
+		log_info("snapshot %s restored in %.3f ms", in->restore_snapshot,
+			 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	return status;
+}
+
 /* Waits for InstanceStart or a stop signal: 0 to start, or the exit status. */
 static int wait_for_start(struct instance *in, int signal_fd)
 {
@@ -695,13 +799,7 @@ int instance_main(struct instance *in, bool start_now)
 
 		if (start_now) {
 			pthread_mutex_lock(&in->lock);
-			vm_config_init(&in->cfg);
-			status = fc_spec_to_vm_config(&in->spec, &in->cfg, &err) ? VMON_EXIT_USAGE : 0;
-			in->cfg.vcpus_on_own_threads = true;
-			in->cfg.announce_boot_time = in->args->boot_timer;
-			const char *field = NULL;
-			if (!status && vm_config_check(&in->cfg, &field, &err))
-				status = VMON_EXIT_USAGE;
+			status = !in->restore && description_to_config(in, &err) ? VMON_EXIT_USAGE : 0;
 			in->state = INSTANCE_STARTING;
 			pthread_mutex_unlock(&in->lock);
 			if (status) {
@@ -714,17 +812,20 @@ int instance_main(struct instance *in, bool start_now)
 			return status;
 		}
 		/* The API thread waits in request_start (lock released) until start_done. */
-		status = build_and_boot(in, &err);
+		status = in->restore ? restore_snapshot(in, &err) : build_and_boot(in, &err);
 		pthread_mutex_lock(&in->lock);
 		in->start_done = true;
 		in->start_status = status;
 		in->start_err = err;
-		in->state = status ? INSTANCE_NOT_STARTED : INSTANCE_RUNNING;
+		in->state = status ? INSTANCE_NOT_STARTED : in->restore && !in->restore_resume ? INSTANCE_PAUSED
+			    : INSTANCE_RUNNING;
+		if (!status && in->state == INSTANCE_PAUSED)
+			vm_pause(in->machine.vm);   /* no vCPU runs yet: they park as they start */
 		pthread_cond_broadcast(&in->cond);
 		pthread_mutex_unlock(&in->lock);
 		if (!status)
 			break;
-		log_error("InstanceStart: %s", err.msg);
+		log_error("%s: %s", in->restore ? "snapshot load" : "InstanceStart", err.msg);
 		if (start_now) {
 			close(signal_fd);
 			return status;

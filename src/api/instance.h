@@ -10,6 +10,7 @@
 #include "api/metrics.h"
 #include "api/metrics_sink.h"
 #include "api/mmds.h"
+#include "api/snapshot_api.h"
 #include "cli/fc_args.h"
 #include "vmm/machine.h"
 
@@ -50,6 +51,10 @@ struct instance {
 	bool shutting_down;
 	int start_eventfd;            /* the API thread asks the main thread to start */
 	bool start_requested;
+	/* What the start does: boot the description, or restore a snapshot (PUT /snapshot/load, vmon restore). */
+	bool restore;
+	char *restore_snapshot, *restore_mem;
+	bool restore_resume;
 	bool start_done;              /* the main thread answered: start_status, start_err */
 	int start_status;
 	struct vmon_error start_err;
@@ -70,6 +75,10 @@ void instance_handle(void *ctx, const struct http_request *req, struct http_resp
  * exit status. A SIGINT/SIGTERM/SIGHUP before the start ends it too.
  */
 int instance_main(struct instance *in, bool start_now);
+
+/* Makes the start (instance_main's start_now, or the next request) a restore of these files. */
+int instance_set_restore(struct instance *in, const char *snapshot_path, const char *mem_path, bool resume,
+			 struct vmon_error *err);
 
 const char *instance_state_name(enum instance_state s);
 

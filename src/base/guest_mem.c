@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define GUARD_SIZE (2ull << 20)
@@ -57,6 +58,22 @@ int guest_mem_create_split(struct guest_mem *mem, uint64_t ram_size, uint64_t ho
 			.gpa = high_start, .size = high, .host = map + GUARD_SIZE + low };
 		mem->nregions = 2;
 	}
+	return 0;
+}
+
+int guest_mem_map_file(struct guest_mem *mem, int fd, const char *name, struct vmon_error *err)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return error_set(err, -errno, "%s: %s", name, strerror(errno));
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != mem->ram_size)
+		return error_set(err, -EINVAL, "%s: %llu bytes, the guest has %llu bytes of RAM", name,
+				 (unsigned long long)st.st_size, (unsigned long long)mem->ram_size);
+	void *at = mmap(mem->regions[0].host, mem->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+	if (at == MAP_FAILED)
+		return error_set(err, -errno, "%s: mapping it as guest memory: %s", name, strerror(errno));
+	madvise(at, mem->ram_size, MADV_DONTDUMP);
 	return 0;
 }
 

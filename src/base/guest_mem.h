@@ -46,6 +46,14 @@ int guest_mem_create_split(struct guest_mem *mem, uint64_t ram_size, uint64_t ho
 			   struct vmon_error *err);
 void guest_mem_destroy(struct guest_mem *mem);
 
+/*
+ * Puts the file fd (exactly ram_size bytes: guest RAM in host order, low
+ * region then high) behind the RAM, copy-on-write (MAP_PRIVATE): pages load
+ * from the file on first touch, guest writes stay in this process. What a
+ * restore does instead of copying RAM. name: for messages.
+ */
+int guest_mem_map_file(struct guest_mem *mem, int fd, const char *name, struct vmon_error *err);
+
 /* Host pointer for [gpa, gpa+len) when all of it is RAM inside one region, else NULL. */
 void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 

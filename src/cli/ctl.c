@@ -134,6 +134,8 @@ static void usage(FILE *out)
 	      "  flush-metrics      write a metrics line to the metrics path (PUT /actions FlushMetrics)\n"
 	      "  metrics            the counters, Prometheus text (GET /metrics)\n"
 	      "  config             the VM's configuration (GET /vm/config)\n"
+	      "  snapshot SNAP MEM  pause, write a full snapshot (PUT /snapshot/create), resume\n"
+	      "  load SNAP MEM      restore a snapshot into this not yet started vmon, resumed (PUT /snapshot/load)\n"
 	      "  get PATH | put PATH BODY | patch PATH BODY   any request; BODY is JSON or @FILE\n"
 	      "  --api-sock defaults to " FC_DEFAULT_API_SOCK "; --wait retries until the API answers.\n",
 	      out);
@@ -168,6 +170,109 @@ static char *body_arg(const char *arg, FILE *errout)
 	if (text)
 		text[len] = '\0';
 	return text;
+}
+
+/*
+ * One request (retried while the socket is not there yet, up to wait_s);
+ * prints the answer; returns ctl's exit status.
+ */
+static int call(const char *sock, const char *method, const char *path, const char *body, double wait_s, FILE *out,
+		FILE *errout)
+{
+	struct response resp;
+	struct timespec t0, now;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		r = request(sock, method, path, body, &resp);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		double waited = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+		if (r != -ENOENT && r != -ECONNREFUSED)
+			break;
+		if (waited >= wait_s)
+			break;
+		struct timespec pause = { 0, 20 * 1000 * 1000 };
+		nanosleep(&pause, NULL);
+	}
+	if (r) {
+		fprintf(errout, "vmon ctl: %s: %s\n", sock, strerror(-r));
+		free(resp.body);
+		return VMON_EXIT_HOST_ERROR;
+	}
+	if (resp.len)
+		fprintf(resp.status < 300 ? out : errout, "%s%s", resp.status < 300 ? "" : "vmon ctl: ", resp.body);
+	if (resp.len && resp.body[resp.len - 1] != '\n')
+		fputc('\n', resp.status < 300 ? out : errout);
+	free(resp.body);
+	if (resp.status >= 300) {
+		fprintf(errout, "vmon ctl: %s %s: HTTP %d\n", method, path, resp.status);
+		return CTL_EXIT_API_ERROR;
+	}
+	return 0;
+}
+
+/* s as a JSON string literal (quotes included) into out; false when it does not fit. */
+static bool json_quote(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+
+	if (size < 3)
+		return false;
+	out[n++] = '"';
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+		size_t len;
+		if (c == '"' || c == '\\')
+			len = (size_t)snprintf(esc, sizeof(esc), "\\%c", c);
+		else if (c < 0x20)
+			len = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c);
+		else
+			len = (size_t)snprintf(esc, sizeof(esc), "%c", c);
+		if (n + len + 2 > size)
+			return false;
+		memcpy(out + n, esc, len);
+		n += len;
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return true;
+}
+
+/*
+ * `snapshot SNAP MEM`: pause (if running), PUT /snapshot/create, resume what
+ * was running; `load SNAP MEM`: PUT /snapshot/load with the file backend, resumed.
+ */
+static int snapshot_verb(const char *sock, bool load, const char *snap, const char *mem, double wait_s, FILE *out,
+			 FILE *errout)
+{
+	char qsnap[4200], qmem[4200], body[8600];
+	int status;
+
+	if (!json_quote(snap, qsnap, sizeof(qsnap)) || !json_quote(mem, qmem, sizeof(qmem))) {
+		fprintf(errout, "vmon ctl: a path is too long\n");
+		return VMON_EXIT_USAGE;
+	}
+	if (load) {
+		snprintf(body, sizeof(body),
+			 "{\"snapshot_path\": %s, \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": %s}, "
+			 "\"resume_vm\": true}", qsnap, qmem);
+		return call(sock, "PUT", "/snapshot/load", body, wait_s, out, errout);
+	}
+	FILE *quiet = fopen("/dev/null", "w");
+	bool was_running = call(sock, "PATCH", "/vm", "{\"state\": \"Paused\"}", wait_s, quiet ? quiet : out,
+				errout) == 0;
+	if (quiet)
+		fclose(quiet);
+	snprintf(body, sizeof(body), "{\"snapshot_path\": %s, \"mem_file_path\": %s, \"snapshot_type\": \"Full\"}",
+		 qsnap, qmem);
+	status = call(sock, "PUT", "/snapshot/create", body, 0, out, errout);
+	if (was_running) {
+		int r = call(sock, "PATCH", "/vm", "{\"state\": \"Resumed\"}", 0, out, errout);
+		status = status ? status : r;
+	}
+	return status;
 }
 
 int ctl_main(int argc, char **argv, FILE *out, FILE *errout)
@@ -210,6 +315,13 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *errout)
 		return VMON_EXIT_USAGE;
 	}
 	const char *verb = argv[optind++];
+	if (!strcmp(verb, "snapshot") || !strcmp(verb, "load")) {
+		if (argc - optind != 2) {
+			fprintf(errout, "vmon ctl: %s takes SNAPSHOT_FILE MEM_FILE\n", verb);
+			return VMON_EXIT_USAGE;
+		}
+		return snapshot_verb(sock, verb[0] == 'l', argv[optind], argv[optind + 1], wait_s, out, errout);
+	}
 	const char *method = NULL, *path = NULL;
 	char *body = NULL;
 	unsigned want_args = 0;
@@ -255,35 +367,7 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *errout)
 			return VMON_EXIT_USAGE;
 	}
 
-	struct response resp;
-	struct timespec t0, now;
-	int r;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		r = request(sock, method, path, body, &resp);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		double waited = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
-		if (r != -ENOENT && r != -ECONNREFUSED)
-			break;
-		if (waited >= wait_s)
-			break;
-		struct timespec pause = { 0, 20 * 1000 * 1000 };
-		nanosleep(&pause, NULL);
-	}
+	int status = call(sock, method, path, body, wait_s, out, errout);
 	free(body);
-	if (r) {
-		fprintf(errout, "vmon ctl: %s: %s\n", sock, strerror(-r));
-		free(resp.body);
-		return VMON_EXIT_HOST_ERROR;
-	}
-	if (resp.len)
-		fprintf(resp.status < 300 ? out : errout, "%s%s", resp.status < 300 ? "" : "vmon ctl: ", resp.body);
-	if (resp.len && resp.body[resp.len - 1] != '\n')
-		fputc('\n', resp.status < 300 ? out : errout);
-	free(resp.body);
-	if (resp.status >= 300) {
-		fprintf(errout, "vmon ctl: %s %s: HTTP %d\n", method, path, resp.status);
-		return CTL_EXIT_API_ERROR;
-	}
-	return 0;
+	return status;
 }

@@ -14,7 +14,7 @@ enum {
 	OPT_API_SOCK = 256, OPT_NO_API, OPT_CONFIG_FILE, OPT_ID, OPT_METADATA, OPT_LOG_PATH, OPT_LEVEL,
 	OPT_SHOW_LEVEL, OPT_SHOW_LOG_ORIGIN, OPT_METRICS_PATH, OPT_BOOT_TIMER, OPT_SECCOMP_FILTER,
 	OPT_NO_SECCOMP, OPT_MAX_PAYLOAD, OPT_MMDS_LIMIT, OPT_START_TIME_US, OPT_START_TIME_CPU_US,
-	OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP,
+	OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP, OPT_SNAPSHOT, OPT_MEM, OPT_PAUSED,
 };
 
 static const struct option fc_options[] = {
@@ -39,6 +39,10 @@ static const struct option fc_options[] = {
 	{ "parent-cpu-time-us", required_argument, NULL, OPT_PARENT_CPU_TIME_US },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "help", no_argument, NULL, OPT_HELP },
+	/* `vmon restore` only (fc_args_match never matches them: a restore is asked for by name). */
+	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
+	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "paused", no_argument, NULL, OPT_PAUSED },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -48,11 +52,24 @@ bool fc_args_match(int argc, char **argv)
 		return false;
 	for (const struct option *o = fc_options; o->name; o++) {
 		size_t n = strlen(o->name);
-		if (o->val != OPT_VERSION && o->val != OPT_HELP && !strncmp(argv[1] + 2, o->name, n) &&
+		if (o->val != OPT_VERSION && o->val != OPT_HELP && o->val < OPT_SNAPSHOT && !strncmp(argv[1] + 2, o->name, n) &&
 		    (argv[1][2 + n] == '\0' || argv[1][2 + n] == '='))
 			return true;
 	}
 	return false;
+}
+
+static enum cli_action parse(int argc, char **argv, bool restore, struct fc_args *a, FILE *out,
+			     struct vmon_error *err);
+
+enum cli_action fc_args_parse(int argc, char **argv, struct fc_args *a, FILE *out, struct vmon_error *err)
+{
+	return parse(argc, argv, false, a, out, err);
+}
+
+enum cli_action fc_args_parse_restore(int argc, char **argv, struct fc_args *a, FILE *out, struct vmon_error *err)
+{
+	return parse(argc, argv, true, a, out, err);
 }
 
 bool fc_id_valid(const char *id)
@@ -98,13 +115,16 @@ static void print_usage(FILE *out)
 	      "      --http-api-max-payload-size N   largest request body (default 51200 bytes)\n"
 	      "      --mmds-size-limit N      largest MMDS content (default 51200 bytes)\n"
 	      "      --seccomp-filter FILE, --no-seccomp   accepted; not enforced yet\n"
+	      "  vmon restore --snapshot FILE --mem FILE [--paused] [flags above]: start from a snapshot\n"
+	      "  (PUT /snapshot/create writes one); without --api-sock, no API.\n"
 	      "  Other commands: vmon run ..., vmon ctl ..., vmon --help\n",
 	      out);
 }
 
-enum cli_action fc_args_parse(int argc, char **argv, struct fc_args *a, FILE *out, struct vmon_error *err)
+static enum cli_action parse(int argc, char **argv, bool restore, struct fc_args *a, FILE *out,
+			     struct vmon_error *err)
 {
-	bool no_api = false;
+	bool no_api = false, api_sock_given = false;
 	int opt;
 
 	memset(a, 0, sizeof(*a));
@@ -118,6 +138,21 @@ enum cli_action fc_args_parse(int argc, char **argv, struct fc_args *a, FILE *ou
 		switch (opt) {
 		case OPT_API_SOCK:
 			a->api_sock = optarg;
+			api_sock_given = true;
+			break;
+		case OPT_SNAPSHOT:
+		case OPT_MEM:
+		case OPT_PAUSED:
+			if (!restore) {
+				error_set(err, -EINVAL, "%s belongs to `vmon restore`", argv[optind - 1]);
+				return CLI_ERROR;
+			}
+			if (opt == OPT_SNAPSHOT)
+				a->restore_snapshot = optarg;
+			else if (opt == OPT_MEM)
+				a->restore_mem = optarg;
+			else
+				a->restore_paused = true;
 			break;
 		case OPT_NO_API:
 			no_api = true;
@@ -192,6 +227,23 @@ enum cli_action fc_args_parse(int argc, char **argv, struct fc_args *a, FILE *ou
 	if (a->seccomp_filter && a->no_seccomp) {
 		error_set(err, -EINVAL, "--seccomp-filter and --no-seccomp exclude each other");
 		return CLI_ERROR;
+	}
+	if (restore) {
+		if (!a->restore_snapshot || !a->restore_mem) {
+			error_set(err, -EINVAL, "vmon restore needs --snapshot FILE and --mem FILE");
+			return CLI_ERROR;
+		}
+		if (a->config_file) {
+			error_set(err, -EINVAL, "vmon restore takes no --config-file: the snapshot describes the machine");
+			return CLI_ERROR;
+		}
+		if (a->restore_paused && !api_sock_given) {
+			error_set(err, -EINVAL, "--paused needs --api-sock (nothing could resume the VM)");
+			return CLI_ERROR;
+		}
+		if (!api_sock_given)
+			a->api_sock = NULL;
+		return CLI_RUN;
 	}
 	if (no_api) {
 		if (!a->config_file) {

@@ -33,6 +33,10 @@ struct fc_args {
 	bool no_seccomp;
 	size_t max_payload;           /* --http-api-max-payload-size, bytes */
 	size_t mmds_size_limit;       /* --mmds-size-limit, bytes */
+	/* `vmon restore`: the snapshot to start from instead of a boot. */
+	const char *restore_snapshot; /* --snapshot FILE */
+	const char *restore_mem;      /* --mem FILE */
+	bool restore_paused;          /* --paused: leave the restored VM paused (resume through the API) */
 };
 
 /*
@@ -43,6 +47,12 @@ bool fc_args_match(int argc, char **argv);
 
 /* CLI_RUN with a filled *a, CLI_DONE (help/version printed), or CLI_ERROR with err. */
 enum cli_action fc_args_parse(int argc, char **argv, struct fc_args *a, FILE *out, struct vmon_error *err);
+
+/*
+ * `vmon restore --snapshot FILE --mem FILE [--paused] [flags above]` (argv[0]
+ * is "restore"): a new vmon from a snapshot; without --api-sock, no API.
+ */
+enum cli_action fc_args_parse_restore(int argc, char **argv, struct fc_args *a, FILE *out, struct vmon_error *err);
 
 /* Firecracker's rule for instance ids: 1 to 64 characters, ASCII letters, digits and '-'. */
 bool fc_id_valid(const char *id);

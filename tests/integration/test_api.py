@@ -123,7 +123,7 @@ def test_unknown_paths_later_issues_and_phase_errors():
         assert status == 400 and "Invalid request method and/or path" in fault(body)
         status, body = p.api.call("DELETE", "/machine-config")
         assert status == 400 and "Invalid request method and/or path" in fault(body)
-        for path, words in [("/vsock", "issue 12"), ("/balloon", "issue 12"), ("/snapshot/create", "issue 11")]:
+        for path, words in [("/vsock", "issue 12"), ("/balloon", "issue 12"), ("/snapshot/create", "snapshot_path")]:
             status, body = p.api.call("PUT", path, {})
             assert status == 400 and words in fault(body), (path, body)
         status, body = p.api.call("PATCH", "/vm", {"state": "Paused"})

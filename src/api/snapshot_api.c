@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+#include "api/snapshot_api.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/fc_json.h"
+
+static const char *const snapshot_types[] = { "Full", "Diff", NULL };
+static const char *const backend_types[] = { "File", "Uffd", NULL };
+
+static const struct fc_json_field create_fields[] = {
+	{ .name = "snapshot_path", .type = FC_JSON_STRING, .required = true },
+	{ .name = "mem_file_path", .type = FC_JSON_STRING, .required = true },
+	{ .name = "snapshot_type", .type = FC_JSON_STRING, .choices = snapshot_types },
+};
+static const struct fc_json_schema create_schema = FC_JSON_SCHEMA(create_fields);
+
+static const struct fc_json_field backend_fields[] = {
+	{ .name = "backend_type", .type = FC_JSON_STRING, .required = true, .choices = backend_types },
+	{ .name = "backend_path", .type = FC_JSON_STRING, .required = true },
+};
+static const struct fc_json_schema backend_schema = FC_JSON_SCHEMA(backend_fields);
+
+/* network_overrides and vsock_override are checked by hand: arrays of objects are not in fc_json's types. */
+static const struct fc_json_field load_fields[] = {
+	{ .name = "snapshot_path", .type = FC_JSON_STRING, .required = true },
+	{ .name = "mem_file_path", .type = FC_JSON_STRING },
+	{ .name = "mem_backend", .type = FC_JSON_OBJECT, .object = &backend_schema },
+	{ .name = "enable_diff_snapshots", .type = FC_JSON_BOOL },
+	{ .name = "track_dirty_pages", .type = FC_JSON_BOOL },
+	{ .name = "resume_vm", .type = FC_JSON_BOOL },
+};
+
+static int nonempty_path(const char *field, const char *path, struct vmon_error *err)
+{
+	if (!path[0])
+		return error_set(err, -EINVAL, "%s: must not be empty", field);
+	return 0;
+}
+
+int snapshot_create_req_parse(const char *body, struct snapshot_create_req *out, struct vmon_error *err)
+{
+	json_object *obj;
+	bool ok = true;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = fc_json_parse_object(body, &create_schema, &obj, err)))
+		return r;
+	if (!(r = nonempty_path("snapshot_path", fc_json_str(obj, "snapshot_path", ""), err)) &&
+	    !(r = nonempty_path("mem_file_path", fc_json_str(obj, "mem_file_path", ""), err))) {
+		out->snapshot_path = fc_json_strdup(fc_json_str(obj, "snapshot_path", NULL), &ok);
+		out->mem_file_path = fc_json_strdup(fc_json_str(obj, "mem_file_path", NULL), &ok);
+		out->diff = !strcmp(fc_json_str(obj, "snapshot_type", "Full"), "Diff");
+		if (!ok)
+			r = error_set(err, -ENOMEM, "out of memory");
+	}
+	json_object_put(obj);
+	if (r)
+		snapshot_create_req_free(out);
+	return r;
+}
+
+/* Parses body with the hand-checked fields taken out first (their own checks), the rest by schema. */
+int snapshot_load_req_parse(const char *body, struct snapshot_load_req *out, struct vmon_error *err)
+{
+	static const struct fc_json_schema load_schema = FC_JSON_SCHEMA(load_fields);
+	json_object *obj, *overrides = NULL, *vsock = NULL;
+	bool ok = true;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = fc_json_parse(body, strlen(body), &obj, err)))
+		return r;
+	if (!json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		return error_set(err, -EINVAL, "the body must be a JSON object");
+	}
+	if (json_object_object_get_ex(obj, "network_overrides", &overrides)) {
+		json_object_get(overrides);
+		json_object_object_del(obj, "network_overrides");
+	}
+	if (json_object_object_get_ex(obj, "vsock_override", &vsock)) {
+		json_object_get(vsock);
+		json_object_object_del(obj, "vsock_override");
+	}
+	if ((r = fc_json_check(obj, &load_schema, NULL, err)))
+		goto out;
+	if (overrides && !json_object_is_type(overrides, json_type_array)) {
+		r = error_set(err, -EINVAL, "network_overrides: expected an array");
+		goto out;
+	}
+	out->network_overrides = overrides ? (unsigned)json_object_array_length(overrides) : 0;
+	if (vsock) {
+		r = error_set(err, -EINVAL, "vsock_override: vsock is not supported yet (issue 12)");
+		goto out;
+	}
+	json_object *backend = fc_json_get(obj, "mem_backend");
+	const char *mem_file = fc_json_str(obj, "mem_file_path", NULL);
+	if (!backend == !mem_file) {
+		r = error_set(err, -EINVAL, "exactly one of mem_backend and mem_file_path must be given");
+		goto out;
+	}
+	const char *mem = backend ? fc_json_str(backend, "backend_path", "") : mem_file;
+	if ((r = nonempty_path("snapshot_path", fc_json_str(obj, "snapshot_path", ""), err)) ||
+	    (r = nonempty_path(backend ? "mem_backend.backend_path" : "mem_file_path", mem, err)))
+		goto out;
+	out->snapshot_path = fc_json_strdup(fc_json_str(obj, "snapshot_path", NULL), &ok);
+	out->mem_path = fc_json_strdup(mem, &ok);
+	out->uffd = backend && !strcmp(fc_json_str(backend, "backend_type", "File"), "Uffd");
+	out->track_dirty_pages = fc_json_bool(obj, "track_dirty_pages", false) ||
+				 fc_json_bool(obj, "enable_diff_snapshots", false);
+	out->resume_vm = fc_json_bool(obj, "resume_vm", false);
+	if (!ok)
+		r = error_set(err, -ENOMEM, "out of memory");
+out:
+	json_object_put(overrides);
+	json_object_put(vsock);
+	json_object_put(obj);
+	if (r)
+		snapshot_load_req_free(out);
+	return r;
+}
+
+void snapshot_create_req_free(struct snapshot_create_req *r)
+{
+	free(r->snapshot_path);
+	free(r->mem_file_path);
+	memset(r, 0, sizeof(*r));
+}
+
+void snapshot_load_req_free(struct snapshot_load_req *r)
+{
+	free(r->snapshot_path);
+	free(r->mem_path);
+	memset(r, 0, sizeof(*r));
+}

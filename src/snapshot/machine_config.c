@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+#include "snapshot/machine_config.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- encoding ---------------------------------------------------------------- */
+
+static void put_str(struct json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
+}
+
+static void put_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static void put_bool(struct json_object *o, const char *key, bool v)
+{
+	json_object_object_add(o, key, json_object_new_boolean(v));
+}
+
+static struct json_object *encode_net(const struct net_config *n)
+{
+	struct json_object *o = json_object_new_object(), *fwds = json_object_new_array();
+	char mac[18];
+
+	put_str(o, "backend", n->backend == NET_BACKEND_TAP ? "tap" : "user");
+	put_str(o, "tap_name", n->tap_name);
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2], n->mac[3],
+		 n->mac[4], n->mac[5]);
+	put_str(o, "mac", mac);
+	for (unsigned i = 0; i < n->nhostfwd; i++) {
+		const struct net_hostfwd *f = &n->hostfwd[i];
+		struct json_object *fo = json_object_new_object();
+		put_bool(fo, "udp", f->udp);
+		put_u64(fo, "host_addr", f->host_addr);
+		put_u64(fo, "host_port", f->host_port);
+		put_u64(fo, "guest_addr", f->guest_addr);
+		put_u64(fo, "guest_port", f->guest_port);
+		json_object_array_add(fwds, fo);
+	}
+	json_object_object_add(o, "hostfwd", fwds);
+	return o;
+}
+
+char *snapshot_config_encode(const struct vm_config *cfg)
+{
+	struct json_object *o = json_object_new_object(), *drives = json_object_new_array();
+	struct json_object *nets = json_object_new_array();
+	char *text;
+
+	put_u64(o, "version", SNAPSHOT_CONFIG_VERSION);
+	put_u64(o, "mem_size", cfg->mem_size);
+	put_u64(o, "ncpus", cfg->ncpus);
+	put_u64(o, "host_profile", (uint64_t)cfg->host_profile);
+	put_str(o, "kernel_path", cfg->kernel_path);
+	put_str(o, "initrd_path", cfg->initrd_path);
+	put_str(o, "cmdline", cfg->cmdline);
+	for (unsigned i = 0; i < cfg->ndrives; i++) {
+		struct json_object *d = json_object_new_object();
+		put_str(d, "path", cfg->drives[i].path);
+		put_bool(d, "readonly", cfg->drives[i].readonly);
+		put_str(d, "id", cfg->drives[i].id);
+		json_object_array_add(drives, d);
+	}
+	json_object_object_add(o, "drives", drives);
+	for (unsigned i = 0; i < cfg->nnets; i++)
+		json_object_array_add(nets, encode_net(&cfg->nets[i]));
+	json_object_object_add(o, "nets", nets);
+	put_bool(o, "rng", cfg->rng);
+	put_str(o, "vconsole_socket", cfg->vconsole_socket);
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return text;
+}
+
+/* ---- decoding ---------------------------------------------------------------- */
+
+struct decoder {
+	struct vm_config *cfg;
+	struct vmon_error *err;
+	char where[64];
+};
+
+static int bad(struct decoder *d, const char *key, const char *problem)
+{
+	return error_set(d->err, -EINVAL, "machine-config: %s%s: %s", d->where, key, problem);
+}
+
+static struct json_object *member(struct decoder *d, struct json_object *o, const char *key, enum json_type type,
+				  bool nullable, int *r)
+{
+	struct json_object *v = NULL;
+
+	*r = 0;
+	if (!json_object_object_get_ex(o, key, &v)) {
+		*r = bad(d, key, "missing");
+		return NULL;
+	}
+	if (!v && nullable)
+		return NULL;
+	if (!v || !json_object_is_type(v, type))
+		*r = bad(d, key, "wrong type");
+	return *r ? NULL : v;
+}
+
+/* A string member into cfg->text (NULL stays NULL when nullable). */
+static int get_str(struct decoder *d, struct json_object *o, const char *key, bool nullable, const char **out)
+{
+	int r;
+	struct json_object *v = member(d, o, key, json_type_string, nullable, &r);
+	struct vm_config *cfg = d->cfg;
+
+	*out = NULL;
+	if (r || !v)
+		return r;
+	size_t n = (size_t)json_object_get_string_len(v) + 1;
+	if (n > sizeof(cfg->text) - cfg->text_used)
+		return bad(d, key, "too long for vmon's configuration text");
+	char *copy = cfg->text + cfg->text_used;
+	memcpy(copy, json_object_get_string(v), n);
+	if (strlen(copy) + 1 != n)
+		return bad(d, key, "contains a NUL byte");
+	cfg->text_used += n;
+	*out = copy;
+	return 0;
+}
+
+static int get_u64(struct decoder *d, struct json_object *o, const char *key, uint64_t max, uint64_t *out)
+{
+	int r;
+	struct json_object *v = member(d, o, key, json_type_int, false, &r);
+
+	if (r)
+		return r;
+	errno = 0;
+	uint64_t x = json_object_get_uint64(v);
+	if (errno || json_object_get_int64(v) < 0 || x > max)
+		return bad(d, key, "out of range");
+	*out = x;
+	return 0;
+}
+
+static int get_bool(struct decoder *d, struct json_object *o, const char *key, bool *out)
+{
+	int r;
+	struct json_object *v = member(d, o, key, json_type_boolean, false, &r);
+
+	if (!r)
+		*out = json_object_get_boolean(v);
+	return r;
+}
+
+static int decode_net(struct decoder *d, struct json_object *o, struct net_config *n)
+{
+	const char *backend, *mac;
+	struct json_object *fwds;
+	uint64_t v;
+	int r;
+
+	if ((r = get_str(d, o, "backend", false, &backend)) || (r = get_str(d, o, "tap_name", true, &n->tap_name)) ||
+	    (r = get_str(d, o, "mac", false, &mac)))
+		return r;
+	if (!strcmp(backend, "tap"))
+		n->backend = NET_BACKEND_TAP;
+	else if (!strcmp(backend, "user"))
+		n->backend = NET_BACKEND_USER;
+	else
+		return bad(d, "backend", "not tap or user");
+	unsigned m[6];
+	char end;
+	if (sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &end) != 6)
+		return bad(d, "mac", "not a MAC address");
+	for (int i = 0; i < 6; i++)
+		n->mac[i] = (uint8_t)m[i];
+	if (!(fwds = member(d, o, "hostfwd", json_type_array, false, &r)))
+		return r;
+	if (json_object_array_length(fwds) > NET_MAX_HOSTFWD)
+		return bad(d, "hostfwd", "too many");
+	n->nhostfwd = (unsigned)json_object_array_length(fwds);
+	for (unsigned i = 0; i < n->nhostfwd; i++) {
+		struct json_object *f = json_object_array_get_idx(fwds, i);
+		struct net_hostfwd *h = &n->hostfwd[i];
+		if (!json_object_is_type(f, json_type_object))
+			return bad(d, "hostfwd", "entries must be objects");
+		if ((r = get_bool(d, f, "udp", &h->udp)) || (r = get_u64(d, f, "host_addr", UINT32_MAX, &v)))
+			return r;
+		h->host_addr = (uint32_t)v;
+		if ((r = get_u64(d, f, "host_port", UINT16_MAX, &v)))
+			return r;
+		h->host_port = (uint16_t)v;
+		if ((r = get_u64(d, f, "guest_addr", UINT32_MAX, &v)))
+			return r;
+		h->guest_addr = (uint32_t)v;
+		if ((r = get_u64(d, f, "guest_port", UINT16_MAX, &v)))
+			return r;
+		h->guest_port = (uint16_t)v;
+	}
+	return 0;
+}
+
+static int decode(struct decoder *d, struct json_object *o)
+{
+	struct vm_config *cfg = d->cfg;
+	struct json_object *arr;
+	uint64_t v;
+	int r;
+
+	if (!json_object_is_type(o, json_type_object))
+		return bad(d, "", "not a JSON object");
+	if ((r = get_u64(d, o, "version", UINT32_MAX, &v)))
+		return r;
+	if (v != SNAPSHOT_CONFIG_VERSION)
+		return bad(d, "version", "not a version this vmon reads");
+	if ((r = get_u64(d, o, "mem_size", UINT64_MAX, &cfg->mem_size)) || (r = get_u64(d, o, "ncpus", 65535, &v)))
+		return r;
+	cfg->ncpus = (unsigned)v;
+	if ((r = get_u64(d, o, "host_profile", HOST_PROFILE_PVM, &v)))
+		return r;
+	cfg->host_profile = (enum host_profile_mode)v;
+	if ((r = get_str(d, o, "kernel_path", true, &cfg->kernel_path)) ||
+	    (r = get_str(d, o, "initrd_path", true, &cfg->initrd_path)) ||
+	    (r = get_str(d, o, "cmdline", false, &cfg->cmdline)) || (r = get_bool(d, o, "rng", &cfg->rng)) ||
+	    (r = get_str(d, o, "vconsole_socket", true, &cfg->vconsole_socket)))
+		return r;
+	if (!(arr = member(d, o, "drives", json_type_array, false, &r)))
+		return r;
+	if (json_object_array_length(arr) > VM_CONFIG_MAX_DRIVES)
+		return bad(d, "drives", "too many");
+	cfg->ndrives = (unsigned)json_object_array_length(arr);
+	for (unsigned i = 0; i < cfg->ndrives; i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i);
+		snprintf(d->where, sizeof(d->where), "drives[%u].", i);
+		if (!json_object_is_type(e, json_type_object))
+			return bad(d, "", "not an object");
+		if ((r = get_str(d, e, "path", false, &cfg->drives[i].path)) ||
+		    (r = get_bool(d, e, "readonly", &cfg->drives[i].readonly)) ||
+		    (r = get_str(d, e, "id", true, &cfg->drives[i].id)))
+			return r;
+	}
+	d->where[0] = '\0';
+	if (!(arr = member(d, o, "nets", json_type_array, false, &r)))
+		return r;
+	if (json_object_array_length(arr) > VM_CONFIG_MAX_NETS)
+		return bad(d, "nets", "too many");
+	cfg->nnets = (unsigned)json_object_array_length(arr);
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i);
+		snprintf(d->where, sizeof(d->where), "nets[%u].", i);
+		if (!json_object_is_type(e, json_type_object))
+			return bad(d, "", "not an object");
+		if ((r = decode_net(d, e, &cfg->nets[i])))
+			return r;
+	}
+	d->where[0] = '\0';
+	return 0;
+}
+
+int snapshot_config_decode(const char *text, struct vm_config *cfg, struct vmon_error *err)
+{
+	struct decoder d = { .cfg = cfg, .err = err };
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o;
+	int r;
+
+	vm_config_init(cfg);
+	if (!tok)
+		return error_set(err, -ENOMEM, "out of memory");
+	o = json_tokener_parse_ex(tok, text, (int)strlen(text));
+	if (!o || json_tokener_get_error(tok) != json_tokener_success)
+		r = error_set(err, -EINVAL, "machine-config: not JSON: %s",
+			      json_tokener_error_desc(json_tokener_get_error(tok)));
+	else
+		r = decode(&d, o);
+	json_object_put(o);
+	json_tokener_free(tok);
+	return r;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_SNAPSHOT_MACHINE_CONFIG_H
+#define VMON_SNAPSHOT_MACHINE_CONFIG_H
+
+#include "base/error.h"
+#include "vmm/config.h"
+
+/*
+ * The machine description a snapshot carries (its "machine-config" section),
+ * so that a new process rebuilds the same machine before the saved states go
+ * in: RAM size, vCPUs, the host profile mode, and the devices in the order
+ * they were created (drives, network interfaces, rng, virtio console), with
+ * what their backends need to open again (image paths, TAP names, MACs,
+ * forwarded ports). JSON (json-c), versioned; what only booting needs
+ * (kernel, initrd, command line) is kept for the record.
+ */
+#define SNAPSHOT_CONFIG_VERSION 1
+
+/* malloc'd JSON text, or NULL when out of memory. */
+char *snapshot_config_encode(const struct vm_config *cfg);
+
+/*
+ * Fills cfg (vm_config_init'ed here; its strings live in cfg->text) from
+ * text: 0, or -EINVAL with err naming the field ("machine-config: drives[1].path: ...").
+ */
+int snapshot_config_decode(const char *text, struct vm_config *cfg, struct vmon_error *err);
+
+#endif

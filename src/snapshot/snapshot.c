@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+#include "snapshot/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "snapshot/machine_config.h"
+
+#define SECTION_CONFIG_VERSION SNAPSHOT_CONFIG_VERSION
+#define SECTION_DEVICES_VERSION 1
+
+int snapshot_create(struct machine *m, const char *snapshot_path, const char *mem_path, struct vmon_error *err)
+{
+	struct vm *vm = m->vm;
+	struct vm_state st = { 0 };
+	struct snapshot_desc desc = { 0 };
+	struct snapshot_section *sections = NULL;
+	struct snapshot_fact fact = { .name = "xsave_size", .rule = SNAPSHOT_FACT_AT_LEAST };
+	char *config = NULL;
+	size_t written = 0;
+	int r;
+
+	if (!vm)
+		return error_set(err, -EINVAL, "no machine to snapshot");
+	if ((r = vm_save(vm, &st, err)))
+		return r;
+	config = snapshot_config_encode(m->cfg);
+	sections = calloc(2 + st.ncpus, sizeof(*sections));
+	if (!config || !sections) {
+		r = error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(sections[0].name, sizeof(sections[0].name), "%s", SNAPSHOT_SECTION_CONFIG);
+	sections[0].version = SECTION_CONFIG_VERSION;
+	sections[0].data = (const uint8_t *)config;
+	sections[0].size = strlen(config);
+	snprintf(sections[1].name, sizeof(sections[1].name), "%s", SNAPSHOT_SECTION_DEVICES);
+	sections[1].version = SECTION_DEVICES_VERSION;
+	sections[1].data = st.devices;
+	sections[1].size = st.devices_size;
+	for (unsigned i = 0; i < st.ncpus; i++) {
+		snprintf(sections[2 + i].name, sizeof(sections[2 + i].name), "%s%u", SNAPSHOT_SECTION_VCPU_PREFIX, i);
+		sections[2 + i].version = X86_VCPU_STATE_VERSION;
+		sections[2 + i].data = (const uint8_t *)&st.vcpus[i];
+		sections[2 + i].size = sizeof(st.vcpus[i]);
+	}
+	fact.value = vm->vcpu_caps.xsave_size;
+	desc.ram_size = vm->mem.ram_size;
+	desc.vcpu_count = st.ncpus;
+	desc.facts = &fact;
+	desc.nfacts = 1;
+	desc.sections = sections;
+	desc.nsections = 2 + st.ncpus;
+	if ((r = snapshot_write(snapshot_path, &desc, err)))
+		goto out;
+	/* Guest RAM is one contiguous host range (low region, then high): the memory file is that range. */
+	if ((r = snapshot_mem_write(mem_path, vm->mem.regions[0].host, vm->mem.ram_size, &written, err)))
+		goto out;
+	log_info("snapshot: %s (%u vCPUs, %zu bytes of device state), memory %s (%llu MiB, %zu bytes written)",
+		 snapshot_path, st.ncpus, st.devices_size, mem_path, (unsigned long long)(vm->mem.ram_size >> 20),
+		 written);
+out:
+	free(sections);
+	free(config);
+	vm_state_free(&st);
+	return r;
+}
+
+int snapshot_open(const char *snapshot_path, struct snapshot_desc *desc, struct vm_config *cfg,
+		  struct vmon_error *err)
+{
+	const struct snapshot_section *s;
+	char *text;
+	int r;
+
+	if ((r = snapshot_read(snapshot_path, desc, err)))
+		return r;
+	if (desc->warning[0])
+		log_warn("%s: %s", snapshot_path, desc->warning);
+	if (!(s = snapshot_find(desc, SNAPSHOT_SECTION_CONFIG)) || s->version != SECTION_CONFIG_VERSION) {
+		r = error_set(err, -EINVAL, "%s: no machine-config section of version %u", snapshot_path,
+			      SECTION_CONFIG_VERSION);
+		goto fail;
+	}
+	if (!(text = malloc(s->size + 1))) {
+		r = error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	memcpy(text, s->data, s->size);
+	text[s->size] = '\0';
+	r = snapshot_config_decode(text, cfg, err);
+	free(text);
+	if (!r && (cfg->mem_size != desc->ram_size || cfg->ncpus != desc->vcpu_count))
+		r = error_set(err, -EINVAL, "%s: the machine description (%llu bytes, %u vCPUs) disagrees with "
+			      "the header (%llu bytes, %u vCPUs)", snapshot_path, (unsigned long long)cfg->mem_size,
+			      cfg->ncpus, (unsigned long long)desc->ram_size, desc->vcpu_count);
+	if (!r)
+		return 0;
+	error_prefix(err, "%s", snapshot_path);
+fail:
+	snapshot_desc_free(desc);
+	return r;
+}
+
+/* The vm_state the sections describe (pointing into desc: nothing to free but the vCPU array). */
+static int state_of(const struct snapshot_desc *desc, struct vm_state *st, struct vmon_error *err)
+{
+	const struct snapshot_section *s = snapshot_find(desc, SNAPSHOT_SECTION_DEVICES);
+
+	memset(st, 0, sizeof(*st));
+	if (!s || s->version != SECTION_DEVICES_VERSION)
+		return error_set(err, -EINVAL, "no devices section of version %u", SECTION_DEVICES_VERSION);
+	st->devices = (uint8_t *)s->data;
+	st->devices_size = s->size;
+	st->ncpus = desc->vcpu_count;
+	st->vcpus = calloc(st->ncpus, sizeof(*st->vcpus));
+	if (!st->vcpus)
+		return error_set(err, -ENOMEM, "out of memory");
+	for (unsigned i = 0; i < st->ncpus; i++) {
+		char name[SNAPSHOT_NAME_MAX];
+		snprintf(name, sizeof(name), "%s%u", SNAPSHOT_SECTION_VCPU_PREFIX, i);
+		s = snapshot_find(desc, name);
+		if (!s || s->version != X86_VCPU_STATE_VERSION || s->size != sizeof(st->vcpus[i])) {
+			free(st->vcpus);
+			st->vcpus = NULL;
+			return error_set(err, -EINVAL, "section %s missing, or not version %u of %zu bytes", name,
+					 X86_VCPU_STATE_VERSION, sizeof(st->vcpus[i]));
+		}
+		memcpy(&st->vcpus[i], s->data, sizeof(st->vcpus[i]));
+	}
+	return 0;
+}
+
+int snapshot_restore(struct machine *m, const struct vm_config *cfg, const struct snapshot_desc *desc,
+		     const char *mem_path, const struct timespec *start, struct vmon_error *err)
+{
+	struct vm_state st;
+	int status, fd;
+
+	if ((status = machine_prepare(m, cfg, start, err)))
+		goto fail;
+	fd = open(mem_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		error_set(err, -errno, "memory file %s: %s", mem_path, strerror(errno));
+		status = VMON_EXIT_USAGE;
+		goto fail;
+	}
+	int r = guest_mem_map_file(&m->mem, fd, mem_path, err);
+	close(fd);   /* the mapping keeps the file */
+	if (r) {
+		status = VMON_EXIT_USAGE;
+		goto fail;
+	}
+	if ((status = machine_build(m, err)))
+		goto fail;
+	if (state_of(desc, &st, err)) {
+		status = VMON_EXIT_USAGE;
+		goto fail;
+	}
+	r = vm_restore(m->vm, &st, err);
+	free(st.vcpus);
+	if (r) {
+		status = VMON_EXIT_USAGE;
+		goto fail;
+	}
+	return 0;
+fail:
+	machine_destroy(m);
+	return status;
+}

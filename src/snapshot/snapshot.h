@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMON_SNAPSHOT_SNAPSHOT_H
+#define VMON_SNAPSHOT_SNAPSHOT_H
+
+#include <time.h>
+
+#include "base/error.h"
+#include "snapshot/snapshot_file.h"
+#include "vmm/machine.h"
+
+/*
+ * Snapshots of a whole machine, on top of the machine model: the snapshot
+ * file (snapshot_file.h) carries the machine description (machine_config.h),
+ * the device registry's sections and every vCPU's state; guest RAM goes to
+ * the memory file. A restore builds the same machine in a new process, puts
+ * the memory file behind guest RAM copy-on-write (nothing proportional to RAM
+ * is read or copied) and loads the states before any vCPU runs.
+ */
+
+/* Full snapshot of a paused machine (vm_pause first): both files written atomically. */
+int snapshot_create(struct machine *m, const char *snapshot_path, const char *mem_path, struct vmon_error *err);
+
+/*
+ * Step 1 of a restore: reads and verifies the snapshot file (checksum, format,
+ * host CPU) into desc and decodes its machine description into cfg, which the
+ * caller may adjust (process-level settings, network backends) and must keep
+ * alive as long as the machine. snapshot_desc_free(desc) after step 2.
+ */
+int snapshot_open(const char *snapshot_path, struct snapshot_desc *desc, struct vm_config *cfg,
+		  struct vmon_error *err);
+
+/*
+ * Step 2: prepares and builds the machine cfg describes, maps mem_path behind
+ * its RAM and restores every device's and vCPU's state; the machine is then
+ * ready for machine_run (no machine_load/machine_boot). Returns 0 or vmon's
+ * exit status (VMON_EXIT_USAGE for a bad file, VMON_EXIT_HOST_ERROR for the
+ * host), err saying why; the machine is destroyed on failure.
+ */
+int snapshot_restore(struct machine *m, const struct vm_config *cfg, const struct snapshot_desc *desc,
+		     const char *mem_path, const struct timespec *start, struct vmon_error *err);
+
+#endif

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snapshot/machine_config.h"
+
+/* A machine with one of everything the description carries. */
+static void full_config(struct vm_config *cfg)
+{
+	vm_config_init(cfg);
+	cfg->kernel_path = "/boot/vmlinux";
+	cfg->cmdline = "console=ttyS0";
+	cfg->mem_size = 256ull << 20;
+	cfg->ncpus = 3;
+	cfg->host_profile = HOST_PROFILE_PVM;
+	cfg->ndrives = 2;
+	cfg->drives[0] = (struct drive_config){ .path = "/img/root.ext4", .readonly = false, .id = "rootfs" };
+	cfg->drives[1] = (struct drive_config){ .path = "/img/data \"quoted\".img", .readonly = true };
+	cfg->nnets = 2;
+	cfg->nets[0] = (struct net_config){ .backend = NET_BACKEND_TAP, .tap_name = "tap7",
+					    .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 } };
+	cfg->nets[1] = (struct net_config){ .backend = NET_BACKEND_USER, .mac = { 2, 0, 0, 0, 0, 0xfe }, .nhostfwd = 1,
+					    .hostfwd = { { .udp = true, .host_addr = 0x7f000001, .host_port = 8080,
+							   .guest_addr = 0x0a00020f, .guest_port = 80 } } };
+	cfg->rng = true;
+	cfg->vconsole_socket = "/run/vc.sock";
+}
+
+static void the_description_round_trips(void **state)
+{
+	struct vm_config a, b;
+	struct vmon_error err = { 0 };
+	(void)state;
+
+	full_config(&a);
+	char *text = snapshot_config_encode(&a);
+	assert_non_null(text);
+	assert_int_equal(snapshot_config_decode(text, &b, &err), 0);
+	free(text);
+	assert_int_equal(b.mem_size, a.mem_size);
+	assert_int_equal(b.ncpus, 3);
+	assert_int_equal(b.host_profile, HOST_PROFILE_PVM);
+	assert_string_equal(b.kernel_path, "/boot/vmlinux");
+	assert_null(b.initrd_path);
+	assert_int_equal(b.ndrives, 2);
+	assert_string_equal(b.drives[0].path, "/img/root.ext4");
+	assert_string_equal(b.drives[0].id, "rootfs");
+	assert_false(b.drives[0].readonly);
+	assert_string_equal(b.drives[1].path, "/img/data \"quoted\".img");
+	assert_null(b.drives[1].id);
+	assert_true(b.drives[1].readonly);
+	assert_int_equal(b.nnets, 2);
+	assert_int_equal(b.nets[0].backend, NET_BACKEND_TAP);
+	assert_string_equal(b.nets[0].tap_name, "tap7");
+	assert_memory_equal(b.nets[0].mac, a.nets[0].mac, 6);
+	assert_int_equal(b.nets[1].backend, NET_BACKEND_USER);
+	assert_null(b.nets[1].tap_name);
+	assert_int_equal(b.nets[1].nhostfwd, 1);
+	assert_memory_equal(&b.nets[1].hostfwd[0], &a.nets[1].hostfwd[0], sizeof(struct net_hostfwd));
+	assert_true(b.rng);
+	assert_string_equal(b.vconsole_socket, "/run/vc.sock");
+	/* The decoded description is one vmon accepts. */
+	assert_int_equal(vm_config_check(&b, NULL, &err), 0);
+}
+
+static void expect_refused(const char *text, const char *words)
+{
+	struct vm_config cfg;
+	struct vmon_error err = { 0 };
+
+	assert_int_equal(snapshot_config_decode(text, &cfg, &err), -EINVAL);
+	if (!strstr(err.msg, words))
+		fail_msg("'%s' does not contain '%s'", err.msg, words);
+}
+
+static void damaged_descriptions_are_refused_by_field(void **state)
+{
+	struct vm_config a;
+	(void)state;
+
+	full_config(&a);
+	char *good = snapshot_config_encode(&a);
+	char *bad = malloc(strlen(good) + 64);
+	assert_non_null(good);
+	assert_non_null(bad);
+	expect_refused("not json", "not JSON");
+	expect_refused("[]", "not a JSON object");
+	expect_refused("{}", "version: missing");
+#define MUTATE(from, to, words)                                          \
+	do {                                                             \
+		char *at = strstr(good, from);                           \
+		assert_non_null(at);                                     \
+		size_t head = (size_t)(at - good);                       \
+		memcpy(bad, good, head);                                 \
+		strcpy(bad + head, to);                                  \
+		strcat(bad, at + strlen(from));                          \
+		expect_refused(bad, words);                              \
+	} while (0)
+	MUTATE("\"version\":1", "\"version\":2", "version: not a version");
+	MUTATE("\"ncpus\":3", "\"ncpus\":-3", "ncpus: out of range");
+	MUTATE("\"ncpus\":3", "\"ncpus\":\"3\"", "ncpus: wrong type");
+	MUTATE("\"backend\":\"tap\"", "\"backend\":\"vde\"", "nets[0].backend: not tap or user");
+	MUTATE("\"mac\":\"52:54:00:12:34:56\"", "\"mac\":\"52:54\"", "nets[0].mac: not a MAC");
+	MUTATE("\"host_port\":8080", "\"host_port\":70000", "nets[1].host_port: out of range");
+	MUTATE("\"readonly\":true", "\"readonly\":1", "drives[1].readonly: wrong type");
+	MUTATE("\"path\":\"/img/root.ext4\",", "", "drives[0].path: missing");
+#undef MUTATE
+	free(bad);
+	free(good);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(the_description_round_trips),
+		cmocka_unit_test(damaged_descriptions_are_refused_by_field),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
