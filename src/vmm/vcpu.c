@@ -529,6 +529,14 @@ static void *vcpu_thread(void *arg)
 	 */
 	bool check_startup = vcpu->vm->profile.emulated_ring0;
 
+	/*
+	 * A pause requested before this thread ran (a VM restored paused) parks
+	 * it before its first KVM_RUN. Later pauses park only after a kicked
+	 * KVM_RUN: an exit's completion (the data of a port read) reaches the
+	 * registers only in the next KVM_RUN, so parking between an exit and
+	 * that KVM_RUN would save a state without it.
+	 */
+	vm_park_vcpu(vcpu->vm);
 	while (!vm_stopping(vcpu->vm)) {
 		if (check_startup) {
 			check_startup = false;
