@@ -15,7 +15,10 @@ from conftest import VMON, describe, guest, vm_case
 # 2. run on three ticks, pause, a Diff snapshot (pages dirtied since the Full one), then a second Diff
 #    at once (nothing ran in between: it must hold no page), then end that vmon;
 # 3. merge the first Diff onto a copy of the Full memory file, restore the Diff's snapshot file with
-#    the merged memory in a new vmon: it must print the tick after the last one before the Diff.
+#    the merged memory in a new vmon: it must print the tick after the last one before the Diff;
+#    that vmon tracks no dirty pages, so a Diff of it is refused;
+# 4. PUT /snapshot/load of the Full snapshot with the deprecated enable_diff_snapshots: tracking from
+#    the load on, so a Diff after a few ticks holds the pages dirtied since the load.
 DIFF_SCRIPT = r'''
 vmon=$1; kernel=$2; d=$(mktemp -d /tmp/vmon-diff-XXXXXX); sock=$d/api.sock; out=$d/out; out2=$d/out2
 "$vmon" --api-sock "$sock" >"$out" 2>&1 & pid=$!
@@ -43,9 +46,24 @@ echo "allocated: full $(( $(stat -c '%b * %B' "$d/full.mem") )) diff $(( $(stat 
 cp --sparse=always "$d/full.mem" "$d/merged.mem"
 "$vmon" snapshot-merge "$d/merged.mem" "$d/diff.mem"; echo "merge: $?"
 "$vmon" snapshot-merge "$d/merged.mem" "$d/nonexistent.mem"; echo "merge of a missing file: $?"
-"$vmon" restore --snapshot "$d/diff.snap" --mem "$d/merged.mem" >"$out2" 2>&1 & pid2=$!
+"$vmon" restore --snapshot "$d/diff.snap" --mem "$d/merged.mem" --api-sock "$d/api2.sock" >"$out2" 2>&1 &
+pid2=$!
 wait_for "^tick $((t2 + 1))" "$out2" && echo "restored ticks on from $((t2 + 1))"
+"$vmon" ctl --api-sock "$d/api2.sock" pause >/dev/null
+"$vmon" ctl --api-sock "$d/api2.sock" put /snapshot/create "$(diff_body "$d/x.snap" "$d/x.mem")"
+echo "diff without tracking: $?"
 kill $pid2; wait $pid2
+out3=$d/out3; sock3=$d/api3.sock
+"$vmon" --api-sock "$sock3" >"$out3" 2>&1 & pid3=$!
+"$vmon" ctl --api-sock "$sock3" --wait 10 put /snapshot/load "{\"snapshot_path\": \"$d/full.snap\",
+ \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$d/full.mem\"},
+ \"enable_diff_snapshots\": true, \"resume_vm\": true}"; echo "load with tracking: $?"
+wait_for "^tick $((t1 + 2))" "$out3" || echo "no tick $((t1 + 2)) after the load"
+"$vmon" ctl --api-sock "$sock3" pause >/dev/null
+"$vmon" ctl --api-sock "$sock3" put /snapshot/create "$(diff_body "$d/diff3.snap" "$d/diff3.mem")"
+echo "diff after the load: $?"
+kill $pid3; wait $pid3
+grep 'diff3.mem' "$out3" | sed 's/^.*snapshot: /after the load: /'
 sed 's/^/restored: /' "$out2" | head -n 20
 sed 's/^/console: /' "$out"
 rm -rf "$d"
@@ -74,6 +92,17 @@ def test_diff_snapshot_merged_onto_the_full_one_restores_and_continues(vm_result
     # A merge of a file that is not there is refused with a message naming it.
     assert "merge of a missing file: 2" in out, describe(r)
     assert "nonexistent.mem: cannot open" in r.stderr.decode(errors="replace"), describe(r)
+    # Without track_dirty_pages a Diff is refused, naming the setting.
+    assert "diff without tracking: 1" in out, describe(r)
+    assert "a Diff snapshot needs dirty page tracking: set track_dirty_pages" in out, describe(r)
+
+
+def test_snapshot_load_with_tracking_allows_a_diff(vm_results):
+    r = vm_results["snapshot_diff"]
+    out = r.stdout.decode(errors="replace")
+    assert "load with tracking: 0" in out and "diff after the load: 0" in out, describe(r)
+    m = re.search(r"after the load: .* diff memory \S+ \(\d+ MiB, (\d+) bytes written, (\d+) pages dirty\)", out)
+    assert m and int(m.group(2)) > 0 and int(m.group(1)) == int(m.group(2)) * 4096, describe(r)
 
 
 def test_diff_of_an_idle_guest_is_far_smaller_than_the_full_snapshot(vm_results):
