@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "cli/ctl.h"
 #include "cli/fc_args.h"
+#include "snapshot/snapshot_file.h"
 #include "vmm/machine.h"
 
 static int print_host_profile(const struct vm_config *cfg)
@@ -23,6 +24,28 @@ static int print_host_profile(const struct vm_config *cfg)
 
 	host_profile_for_this_host(cfg->host_profile, &profile);
 	host_profile_print(&profile, stdout);
+	return VMON_EXIT_OK;
+}
+
+/* `vmon snapshot-merge BASE DIFF`: a Diff snapshot's memory file onto the one before it (in place). */
+static int snapshot_merge_main(int argc, char **argv)
+{
+	struct vmon_error err = { 0 };
+	uint64_t copied;
+
+	if (argc != 3 || argv[1][0] == '-') {
+		fprintf(argc == 2 && !strcmp(argv[1], "--help") ? stdout : stderr,
+			"usage: vmon snapshot-merge BASE_MEM DIFF_MEM\n"
+			"  writes the dirty pages of the Diff snapshot's memory file DIFF_MEM over BASE_MEM (in place;\n"
+			"  copy it first with cp --sparse=always to keep it); BASE_MEM then holds the guest RAM of the\n"
+			"  Diff snapshot, to restore with its snapshot file\n");
+		return argc == 2 && !strcmp(argv[1], "--help") ? VMON_EXIT_OK : VMON_EXIT_USAGE;
+	}
+	if (snapshot_mem_merge(argv[1], argv[2], &copied, &err)) {
+		log_error("snapshot-merge: %s", err.msg);
+		return VMON_EXIT_USAGE;
+	}
+	printf("merged %llu bytes of %s into %s\n", (unsigned long long)copied, argv[2], argv[1]);
 	return VMON_EXIT_OK;
 }
 
@@ -39,6 +62,8 @@ int main(int argc, char **argv)
 		return fc_main(argc, argv, &start);
 	if (argc > 1 && !strcmp(argv[1], "restore"))
 		return fc_main_restore(argc - 1, argv + 1, &start);
+	if (argc > 1 && !strcmp(argv[1], "snapshot-merge"))
+		return snapshot_merge_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
 		return ctl_main(argc - 1, argv + 1, stdout, stderr);
 	switch (cli_parse(argc, argv, &cfg, stdout, &err)) {

@@ -323,9 +323,6 @@ static int machine_config_update(const struct fc_machine_config *base, json_obje
 	if (fc_json_bool(body, "smt", false))
 		return error_set(err, -EINVAL, "smt: vmon cannot enable SMT: its CPUID shows the guest one thread "
 				 "per core (leaves 0xb/0x1f), so there are no sibling threads to give");
-	if (fc_json_bool(body, "track_dirty_pages", false))
-		return error_set(err, -EINVAL, "track_dirty_pages: vmon has no dirty page tracking (diff "
-				 "snapshots) yet (issue 11)");
 	if (strcmp(fc_json_str(body, "cpu_template", "None"), "None"))
 		return error_set(err, -EINVAL, "cpu_template: vmon has no CPU templates; only \"None\" is accepted "
 				 "(got \"%s\")", fc_json_str(body, "cpu_template", ""));
@@ -334,12 +331,13 @@ static int machine_config_update(const struct fc_machine_config *base, json_obje
 				 "is accepted (got \"%s\")", fc_json_str(body, "huge_pages", ""));
 	out->vcpu_count = (unsigned)fc_json_int(body, "vcpu_count", base->vcpu_count);
 	out->mem_size_mib = (uint64_t)fc_json_int(body, "mem_size_mib", (int64_t)base->mem_size_mib);
+	out->track_dirty_pages = fc_json_bool(body, "track_dirty_pages", base->track_dirty_pages);
 	return 0;
 }
 
 static int put_machine_config_obj(struct fc_spec *s, json_object *body, struct vmon_error *err)
 {
-	const struct fc_machine_config defaults = { 1, VM_CONFIG_DEFAULT_MEM >> 20 };
+	const struct fc_machine_config defaults = { .vcpu_count = 1, .mem_size_mib = VM_CONFIG_DEFAULT_MEM >> 20 };
 
 	return machine_config_update(&defaults, body, &s->machine, err);
 }

@@ -102,7 +102,8 @@ struct fc_drive {
 struct fc_machine_config {
 	unsigned vcpu_count;
 	uint64_t mem_size_mib;
-	/* smt, track_dirty_pages, cpu_template and huge_pages: only their defaults are accepted. */
+	bool track_dirty_pages;   /* dirty page tracking from the start (diff snapshots) */
+	/* smt, cpu_template and huge_pages: only their defaults are accepted. */
 };
 
 struct fc_net {

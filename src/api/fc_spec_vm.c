@@ -64,7 +64,7 @@ static json_object *machine_config_obj(const struct fc_spec *s, bool *ok)
 	put(o, "vcpu_count", json_object_new_int64(s->machine.vcpu_count), ok);
 	put(o, "mem_size_mib", json_object_new_int64((int64_t)s->machine.mem_size_mib), ok);
 	put(o, "smt", json_object_new_boolean(false), ok);
-	put(o, "track_dirty_pages", json_object_new_boolean(false), ok);
+	put(o, "track_dirty_pages", json_object_new_boolean(s->machine.track_dirty_pages), ok);
 	put(o, "huge_pages", json_object_new_string("None"), ok);
 	return o;   /* cpu_template "None" is left out, as Firecracker leaves it out */
 }

@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "base/thread.h"
 #include "snapshot/snapshot.h"
+#include "vmm/dirty.h"
 #include "base/utf8.h"
 #include "vmm/metrics_source.h"
 
@@ -305,6 +306,7 @@ int instance_set_restore(struct instance *in, const char *snapshot_path, const c
 	in->restore_snapshot = snap;
 	in->restore_mem = mem;
 	in->restore_resume = resume;
+	in->restore_track_dirty = false;
 	return 0;
 }
 
@@ -469,7 +471,7 @@ static void put_snapshot_create(struct instance *in, const char *body, struct ht
 		r = error_set(&err, -EINVAL, "%s", running(in) ? "the microVM must be paused first (PATCH /vm Paused)"
 					      : MSG_BEFORE_START);
 	else if (req.diff)
-		r = error_set(&err, -ENOTSUP, "snapshot_type Diff: diff snapshots are not supported yet (issue 11)");
+		r = snapshot_create_diff(&in->machine, req.snapshot_path, req.mem_file_path, &err);
 	else
 		r = snapshot_create(&in->machine, req.snapshot_path, req.mem_file_path, &err);
 	snapshot_create_req_free(&req);
@@ -492,12 +494,12 @@ static void put_snapshot_load(struct instance *in, const char *body, struct http
 			      "resources.");
 	else if (req.uffd)
 		r = error_set(&err, -ENOTSUP, "mem_backend: the Uffd backend is not supported yet (issue 11); use File");
-	else if (req.track_dirty_pages)
-		r = error_set(&err, -ENOTSUP, "track_dirty_pages: dirty page tracking is not supported yet (issue 11)");
 	else if (req.network_overrides)
 		r = error_set(&err, -ENOTSUP, "network_overrides: not supported yet; the saved interfaces are reopened");
-	else if (!(r = instance_set_restore(in, req.snapshot_path, req.mem_path, req.resume_vm, &err)))
+	else if (!(r = instance_set_restore(in, req.snapshot_path, req.mem_path, req.resume_vm, &err))) {
+		in->restore_track_dirty = req.track_dirty_pages;
 		r = request_start(in, &err);
+	}
 	if (r && !started(in))
 		in->restore = false;
 	snapshot_load_req_free(&req);
@@ -761,6 +763,17 @@ static int restore_snapshot(struct instance *in, struct vmon_error *err)
 	return status;
 }
 
+/* track_dirty_pages (machine-config, or the snapshot load's): the log starts before any vCPU runs. */
+static int start_dirty_log(struct instance *in, struct vmon_error *err)
+{
+	if (!(in->restore ? in->restore_track_dirty : in->spec.machine.track_dirty_pages))
+		return 0;
+	if (!vm_dirty_log_start(in->machine.vm, err))
+		return 0;
+	machine_destroy(&in->machine);
+	return VMON_EXIT_HOST_ERROR;
+}
+
 /* Waits for InstanceStart or a stop signal: 0 to start, or the exit status. */
 static int wait_for_start(struct instance *in, int signal_fd)
 {
@@ -821,6 +834,8 @@ int instance_main(struct instance *in, bool start_now)
 		}
 		/* The API thread waits in request_start (lock released) until start_done. */
 		status = in->restore ? restore_snapshot(in, &err) : build_and_boot(in, &err);
+		if (!status)
+			status = start_dirty_log(in, &err);
 		pthread_mutex_lock(&in->lock);
 		in->start_done = true;
 		in->start_status = status;

@@ -55,6 +55,7 @@ struct instance {
 	bool restore;
 	char *restore_snapshot, *restore_mem;
 	bool restore_resume;
+	bool restore_track_dirty;     /* PUT /snapshot/load's track_dirty_pages */
 	bool start_done;              /* the main thread answered: start_status, start_err */
 	int start_status;
 	struct vmon_error start_err;

@@ -2,6 +2,7 @@
 #include "base/guest_mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -79,6 +80,7 @@ int guest_mem_map_file(struct guest_mem *mem, int fd, const char *name, struct v
 
 void guest_mem_destroy(struct guest_mem *mem)
 {
+	free(mem->written);
 	if (mem->mapping)
 		munmap(mem->mapping, mem->mapping_size);
 	memset(mem, 0, sizeof(*mem));
@@ -126,4 +128,125 @@ int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, uint64_
 uint64_t guest_mem_low_end(const struct guest_mem *mem)
 {
 	return mem->regions[0].size;
+}
+
+/* ---- writes by vmon's own threads --------------------------------------- */
+
+int guest_mem_track_writes(struct guest_mem *mem, bool on)
+{
+	size_t words = guest_mem_bitmap_words(mem);
+
+	if (!on) {
+		__atomic_store_n(&mem->tracking_writes, false, __ATOMIC_RELEASE);
+		return 0;
+	}
+	if (!mem->written && !(mem->written = calloc(words, sizeof(uint64_t))))
+		return -ENOMEM;
+	/* Marks from an earlier tracking period are stale: "since start" starts now. */
+	for (size_t i = 0; i < words; i++)
+		__atomic_store_n(&mem->written[i], 0, __ATOMIC_RELAXED);
+	/* Release: a marker that sees the flag sees the bitmap. */
+	__atomic_store_n(&mem->tracking_writes, true, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/*
+ * Pages [first, last] set. Always a locked OR, never "skip when already
+ * set": the OR is a full barrier on x86, so a fetcher that clears the bit
+ * after it also sees the data written before it.
+ */
+static void set_pages(uint64_t *bits, uint64_t first, uint64_t last)
+{
+	for (uint64_t page = first; page <= last;) {
+		unsigned bit = (unsigned)(page % 64);
+		uint64_t n = 64 - bit;
+		uint64_t mask;
+
+		if (n > last - page + 1)
+			n = last - page + 1;
+		mask = (n == 64 ? ~0ull : (1ull << n) - 1) << bit;
+		__atomic_fetch_or(&bits[page / 64], mask, __ATOMIC_SEQ_CST);
+		page += n;
+	}
+}
+
+/* RAM offsets [off, off+len), clamped to RAM. */
+static void mark_offsets(const struct guest_mem *mem, uint64_t off, uint64_t len)
+{
+	if (!len || off >= mem->ram_size || !mem->written)
+		return;
+	if (len > mem->ram_size - off)
+		len = mem->ram_size - off;
+	set_pages(mem->written, off >> GUEST_MEM_PAGE_SHIFT, (off + len - 1) >> GUEST_MEM_PAGE_SHIFT);
+}
+
+void guest_mem_mark_written_slow(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < mem->nregions && len; i++) {
+		const struct guest_mem_region *r = &mem->regions[i];
+		uint64_t ram_off = (uint64_t)(r->host - mem->regions[0].host);
+		uint64_t end = len > UINT64_MAX - gpa ? UINT64_MAX : gpa + len;
+		uint64_t from = gpa > r->gpa ? gpa : r->gpa;
+		uint64_t to = end < r->gpa + r->size ? end : r->gpa + r->size;
+
+		if (from < to)
+			mark_offsets(mem, ram_off + (from - r->gpa), to - from);
+	}
+}
+
+void guest_mem_mark_host_slow(const struct guest_mem *mem, const void *host, uint64_t len)
+{
+	const uint8_t *p = host, *base = mem->regions[0].host;
+
+	/* Guest RAM is one host range: the offset from its start is the RAM offset. */
+	if (mem->nregions && p >= base && (uint64_t)(p - base) < mem->ram_size)
+		mark_offsets(mem, (uint64_t)(p - base), len);
+}
+
+void guest_mem_fetch_written(const struct guest_mem *mem, uint64_t *bitmap)
+{
+	size_t words = guest_mem_bitmap_words(mem);
+
+	if (!mem->written)
+		return;
+	for (size_t i = 0; i < words; i++)
+		if (__atomic_load_n(&mem->written[i], __ATOMIC_RELAXED))
+			bitmap[i] |= __atomic_exchange_n(&mem->written[i], 0, __ATOMIC_SEQ_CST);
+}
+
+void guest_mem_mark_bitmap(const struct guest_mem *mem, const uint64_t *bitmap)
+{
+	size_t words = guest_mem_bitmap_words(mem);
+
+	if (!guest_mem_tracking_writes(mem))
+		return;
+	for (size_t i = 0; i < words; i++)
+		if (bitmap[i])
+			__atomic_fetch_or(&mem->written[i], bitmap[i], __ATOMIC_SEQ_CST);
+}
+
+void guest_mem_or_region_bitmap(const struct guest_mem *mem, unsigned region, const uint64_t *region_bits,
+				uint64_t *bitmap)
+{
+	const struct guest_mem_region *r;
+	uint64_t first, pages;
+
+	if (region >= mem->nregions)
+		return;
+	r = &mem->regions[region];
+	first = (uint64_t)(r->host - mem->regions[0].host) >> GUEST_MEM_PAGE_SHIFT;
+	pages = r->size >> GUEST_MEM_PAGE_SHIFT;
+	for (uint64_t w = 0; w < (pages + 63) / 64; w++) {
+		uint64_t v = region_bits[w];
+		uint64_t at = first + w * 64;
+		unsigned shift = (unsigned)(at % 64);
+
+		if (!v)
+			continue;
+		if (pages - w * 64 < 64)
+			v &= (1ull << (pages - w * 64)) - 1;   /* bits past the region's end are not RAM */
+		bitmap[at / 64] |= v << shift;
+		if (shift && (v >> (64 - shift)))
+			bitmap[at / 64 + 1] |= v >> (64 - shift);
+	}
 }

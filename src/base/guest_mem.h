@@ -31,7 +31,19 @@ struct guest_mem {
 	/* resources */
 	uint8_t *mapping;                 /* includes the guard pages */
 	size_t mapping_size;
+	/*
+	 * Pages vmon's own threads wrote (KVM's dirty log sees only the
+	 * guest's writes): one bit per 4 KiB page, bit i = RAM offset i*4096.
+	 * Allocated at the first guest_mem_track_writes(true), kept until
+	 * guest_mem_destroy (a marking thread may still hold it); marked only
+	 * while tracking_writes is set (read with __atomic builtins).
+	 */
+	uint64_t *written;
+	bool tracking_writes;
 };
+
+#define GUEST_MEM_PAGE_SHIFT 12
+#define GUEST_MEM_PAGE 4096ull
 
 /* Smallest and largest RAM vmon accepts. */
 #define GUEST_MEM_MIN (2ull << 20)
@@ -69,5 +81,72 @@ int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, uint64_
 
 /* Highest guest-physical address + 1 of RAM below 4 GiB (the low region's end). */
 uint64_t guest_mem_low_end(const struct guest_mem *mem);
+
+/*
+ * Dirty-page bitmaps over guest RAM: one bit per 4 KiB page, bit i = RAM
+ * offset i*4096 in the one contiguous host range (low region, then high
+ * region), guest_mem_bitmap_words() 64-bit words.
+ */
+static inline size_t guest_mem_bitmap_words(const struct guest_mem *mem)
+{
+	return (size_t)((mem->ram_size / GUEST_MEM_PAGE + 63) / 64);
+}
+
+/* Pages set in a bitmap of `words` words. */
+static inline uint64_t guest_mem_bitmap_count(const uint64_t *bitmap, size_t words)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < words; i++)
+		n += (uint64_t)__builtin_popcountll(bitmap[i]);
+	return n;
+}
+
+/*
+ * Device-write tracking: while on, guest_mem_mark_written() and
+ * guest_mem_mark_host() record the pages vmon's own threads write into guest
+ * RAM (KVM's dirty log does not see them). Turning it on clears what was
+ * recorded before. Any thread; 0 or -ENOMEM.
+ */
+int guest_mem_track_writes(struct guest_mem *mem, bool on);
+
+static inline bool guest_mem_tracking_writes(const struct guest_mem *mem)
+{
+	return __atomic_load_n(&mem->tracking_writes, __ATOMIC_ACQUIRE);
+}
+
+void guest_mem_mark_written_slow(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+void guest_mem_mark_host_slow(const struct guest_mem *mem, const void *host, uint64_t len);
+
+/*
+ * [gpa, gpa+len) (a guest-physical range; the part outside RAM is ignored)
+ * or [host, host+len) (a host range inside guest RAM) was written by vmon.
+ * Thread-safe (atomic OR); while tracking is off they cost one branch.
+ */
+static inline void guest_mem_mark_written(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	if (__builtin_expect(guest_mem_tracking_writes(mem), 0))
+		guest_mem_mark_written_slow(mem, gpa, len);
+}
+
+static inline void guest_mem_mark_host(const struct guest_mem *mem, const void *host, uint64_t len)
+{
+	if (__builtin_expect(guest_mem_tracking_writes(mem), 0))
+		guest_mem_mark_host_slow(mem, host, len);
+}
+
+/* ORs the pages marked since tracking started or the last fetch into bitmap, and clears them (atomically per word). */
+void guest_mem_fetch_written(const struct guest_mem *mem, uint64_t *bitmap);
+
+/* Puts pages back into the written log (a fetch whose pages could not be used); nothing while tracking is off. */
+void guest_mem_mark_bitmap(const struct guest_mem *mem, const uint64_t *bitmap);
+
+/*
+ * ORs a bitmap over region `region` (bit i = the page at regions[region].gpa
+ * + i*4096, as KVM_GET_DIRTY_LOG returns one for a memslot) into a RAM
+ * bitmap at that region's RAM offset.
+ */
+void guest_mem_or_region_bitmap(const struct guest_mem *mem, unsigned region, const uint64_t *region_bits,
+				uint64_t *bitmap);
 
 #endif

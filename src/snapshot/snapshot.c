@@ -10,11 +10,49 @@
 
 #include "base/log.h"
 #include "snapshot/machine_config.h"
+#include "vmm/dirty.h"
 
 #define SECTION_CONFIG_VERSION SNAPSHOT_CONFIG_VERSION
 #define SECTION_DEVICES_VERSION 1
 
-int snapshot_create(struct machine *m, const char *snapshot_path, const char *mem_path, struct vmon_error *err)
+/*
+ * The memory file: all of RAM, or (diff) the pages dirtied since tracking
+ * started or the last snapshot. Either way the dirty log restarts here, so
+ * the next diff holds what changes after this snapshot. A failed diff puts
+ * the pages it took back into the log: the next diff still has them.
+ */
+static int write_memory(struct vm *vm, const char *mem_path, bool diff, size_t *written, uint64_t *dirty_pages,
+			struct vmon_error *err)
+{
+	size_t words = guest_mem_bitmap_words(&vm->mem);
+	uint64_t *bitmap = NULL;
+	int r;
+
+	if (diff && !vm_dirty_log_active(vm))
+		return error_set(err, -EINVAL, "a Diff snapshot needs dirty page tracking: set track_dirty_pages "
+				 "(PUT /machine-config before the start, or PUT /snapshot/load)");
+	if (vm_dirty_log_active(vm)) {
+		if (!(bitmap = calloc(words, sizeof(*bitmap))))
+			return error_set(err, -ENOMEM, "out of memory for the dirty page bitmap");
+		if ((r = vm_dirty_log_fetch(vm, bitmap, err))) {
+			free(bitmap);
+			return r;
+		}
+		*dirty_pages = guest_mem_bitmap_count(bitmap, words);
+	}
+	/* Guest RAM is one contiguous host range (low region, then high): the memory file is that range. */
+	if (diff)
+		r = snapshot_mem_write_diff(mem_path, vm->mem.regions[0].host, vm->mem.ram_size, bitmap, written, err);
+	else
+		r = snapshot_mem_write(mem_path, vm->mem.regions[0].host, vm->mem.ram_size, written, err);
+	if (r && bitmap)
+		guest_mem_mark_bitmap(&vm->mem, bitmap);
+	free(bitmap);
+	return r;
+}
+
+static int create(struct machine *m, const char *snapshot_path, const char *mem_path, bool diff,
+		  struct vmon_error *err)
 {
 	struct vm *vm = m->vm;
 	struct vm_state st = { 0 };
@@ -23,6 +61,7 @@ int snapshot_create(struct machine *m, const char *snapshot_path, const char *me
 	struct snapshot_fact fact = { .name = "xsave_size", .rule = SNAPSHOT_FACT_AT_LEAST };
 	char *config = NULL;
 	size_t written = 0;
+	uint64_t dirty_pages = 0;
 	int r;
 
 	if (!vm)
@@ -58,17 +97,26 @@ int snapshot_create(struct machine *m, const char *snapshot_path, const char *me
 	desc.nsections = 2 + st.ncpus;
 	if ((r = snapshot_write(snapshot_path, &desc, err)))
 		goto out;
-	/* Guest RAM is one contiguous host range (low region, then high): the memory file is that range. */
-	if ((r = snapshot_mem_write(mem_path, vm->mem.regions[0].host, vm->mem.ram_size, &written, err)))
+	if ((r = write_memory(vm, mem_path, diff, &written, &dirty_pages, err)))
 		goto out;
-	log_info("snapshot: %s (%u vCPUs, %zu bytes of device state), memory %s (%llu MiB, %zu bytes written)",
-		 snapshot_path, st.ncpus, st.devices_size, mem_path, (unsigned long long)(vm->mem.ram_size >> 20),
-		 written);
+	log_info("snapshot: %s (%u vCPUs, %zu bytes of device state), %s memory %s (%llu MiB, %zu bytes written, "
+		 "%llu pages dirty)", snapshot_path, st.ncpus, st.devices_size, diff ? "diff" : "full", mem_path,
+		 (unsigned long long)(vm->mem.ram_size >> 20), written, (unsigned long long)dirty_pages);
 out:
 	free(sections);
 	free(config);
 	vm_state_free(&st);
 	return r;
+}
+
+int snapshot_create(struct machine *m, const char *snapshot_path, const char *mem_path, struct vmon_error *err)
+{
+	return create(m, snapshot_path, mem_path, false, err);
+}
+
+int snapshot_create_diff(struct machine *m, const char *snapshot_path, const char *mem_path, struct vmon_error *err)
+{
+	return create(m, snapshot_path, mem_path, true, err);
 }
 
 int snapshot_open(const char *snapshot_path, struct snapshot_desc *desc, struct vm_config *cfg,

@@ -17,8 +17,21 @@
  * is read or copied) and loads the states before any vCPU runs.
  */
 
-/* Full snapshot of a paused machine (vm_pause first): both files written atomically. */
+/*
+ * Full snapshot of a paused machine (vm_pause first): both files written
+ * atomically. With dirty page tracking on (vmm/dirty.h) the log restarts:
+ * the next diff snapshot holds what changes after this one.
+ */
 int snapshot_create(struct machine *m, const char *snapshot_path, const char *mem_path, struct vmon_error *err);
+
+/*
+ * Diff snapshot (Firecracker's snapshot_type Diff) of a paused machine with
+ * dirty page tracking on: the same full snapshot file, and a memory file
+ * (snapshot_mem_write_diff) holding only the pages dirtied since tracking
+ * started or the last snapshot, to be merged onto the previous memory file
+ * (snapshot_mem_merge, `vmon snapshot-merge`). -EINVAL when tracking is off.
+ */
+int snapshot_create_diff(struct machine *m, const char *snapshot_path, const char *mem_path, struct vmon_error *err);
 
 /*
  * Step 1 of a restore: reads and verifies the snapshot file (checksum, format,

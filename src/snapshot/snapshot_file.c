@@ -614,6 +614,55 @@ int snapshot_mem_write(const char *path, const void *ram, size_t size, size_t *w
 	return 0;
 }
 
+int snapshot_mem_write_diff(const char *path, const void *ram, size_t size, const uint64_t *dirty, size_t *written,
+			    struct vmon_error *err)
+{
+	const uint8_t *p = ram;
+	const size_t pages = (size + MEM_PAGE - 1) / MEM_PAGE;
+	struct tmp_file t;
+	size_t done = 0;
+	int rc;
+
+	if (written)
+		*written = 0;
+	if (size == 0 || !ram || !dirty)
+		return error_set(err, -EINVAL, "%s: no guest RAM or dirty page bitmap to write", path);
+	if ((rc = tmp_open(&t, path, err)))
+		return rc;
+	/*
+	 * Runs of dirty pages in one pwrite each, zero pages included: a page
+	 * the guest zeroed must overwrite the base when merged. Clean pages stay
+	 * holes, which is how the merge tells them apart (SEEK_DATA/SEEK_HOLE).
+	 */
+	for (size_t page = 0; page < pages;) {
+		if (!(dirty[page / 64] & (1ull << (page % 64)))) {
+			page++;
+			continue;
+		}
+		size_t end = page + 1;
+		while (end < pages && (dirty[end / 64] & (1ull << (end % 64))))
+			end++;
+		size_t off = page * MEM_PAGE, len = (end * MEM_PAGE < size ? end * MEM_PAGE : size) - off;
+		if ((rc = write_all(t.fd, p + off, len, (off_t)off))) {
+			error_set(err, rc, "%s: write at offset %zu: %s", t.path, off, strerror(-rc));
+			tmp_abort(&t);
+			return rc;
+		}
+		done += len;
+		page = end;
+	}
+	if (ftruncate(t.fd, (off_t)size)) {
+		rc = error_set(err, -errno, "%s: ftruncate to %zu: %s", t.path, size, strerror(errno));
+		tmp_abort(&t);
+		return rc;
+	}
+	if ((rc = tmp_commit(&t, path, err)))
+		return rc;
+	if (written)
+		*written = done;
+	return 0;
+}
+
 int snapshot_mem_map(const char *path, size_t expected, void **out, struct vmon_error *err)
 {
 	struct stat st;

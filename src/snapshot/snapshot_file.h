@@ -137,6 +137,26 @@ void snapshot_desc_free(struct snapshot_desc *desc);
 int snapshot_mem_write(const char *path, const void *ram, size_t size, size_t *written, struct vmon_error *err);
 
 /*
+ * A diff memory file (Firecracker's Diff snapshot): size bytes like a full
+ * one, but only the pages set in dirty (bit i = RAM offset i*4096) are
+ * written, at their offsets, zero pages included; every other page is a
+ * hole. Merged onto the base memory file (snapshot_mem_merge) it gives the
+ * RAM at the time of the diff. Atomic as snapshot_mem_write; written
+ * (optional) gets the bytes written.
+ */
+int snapshot_mem_write_diff(const char *path, const void *ram, size_t size, const uint64_t *dirty, size_t *written,
+			    struct vmon_error *err);
+
+/*
+ * Copies every data extent of the diff memory file onto base (in place,
+ * then fsync), found with SEEK_DATA/SEEK_HOLE: what `vmon snapshot-merge`
+ * does (Firecracker ships rebase-snap for it). Both files must have the same
+ * size; a filesystem that does not report holes is refused rather than
+ * merged wrongly. copied (optional) gets the bytes copied.
+ */
+int snapshot_mem_merge(const char *base, const char *diff, uint64_t *copied, struct vmon_error *err);
+
+/*
  * Maps the memory file MAP_PRIVATE (copy-on-write: pages are read on first
  * touch, guest writes never reach the file), so a restore does no work
  * proportional to RAM size. The file must be exactly expected bytes. Unmap

@@ -37,6 +37,22 @@ static inline void guest_store32(void *p, uint32_t v)
 }
 
 /*
+ * Dirty-page tracking (guest_mem_track_writes: diff snapshots, migration).
+ * KVM's dirty log sees only the guest's own writes; what vmon writes into
+ * guest RAM is marked here, where the device-writable buffers and the used
+ * ring become host pointers. Conservative: a chain's whole writable part
+ * counts as written when it is popped (devices rarely fill less, and a page
+ * marked but unchanged costs one page copy). It is marked again when the
+ * chain is pushed and where virtq_chain_write copies, i.e. after the device
+ * wrote: a dirty log fetched between pop and write still sees the page
+ * later. Each mark is one predictable branch while tracking is off.
+ */
+static inline void mark_guest_write(const struct virtq *vq, const void *host, size_t len)
+{
+	guest_mem_mark_host(vq->mem, host, len);
+}
+
+/*
  * One descriptor, each field read once. The descriptor table is 16-aligned
  * (checked at enable); an indirect table need not be (the spec does not
  * require it), so a misaligned one is read byte by byte through volatile.
@@ -270,6 +286,7 @@ static int add_segment(struct virtq *vq, struct walk *w, uint32_t idx, const str
 	}
 	chain->iov[n] = (struct iovec){ .iov_base = host, .iov_len = d->len };
 	if (writable) {
+		mark_guest_write(vq, host, d->len);
 		chain->nin++;
 		chain->in_bytes += d->len;
 	} else {
@@ -288,6 +305,7 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *chain
 	char where[64];
 
 	chain->head = head;
+	chain->mem = vq->mem;
 	chain->nout = chain->nin = 0;
 	chain->out_bytes = chain->in_bytes = 0;
 	for (;;) {
@@ -339,10 +357,13 @@ static uint16_t pending(const struct virtq *vq, uint16_t *avail_idx)
  */
 static uint16_t arm_notification(struct virtq *vq, uint16_t *avail_idx)
 {
-	if (vq->event_idx)
+	if (vq->event_idx) {
 		guest_store16(avail_event_field(vq), vq->last_avail_idx);
-	else
+		mark_guest_write(vq, avail_event_field(vq), 2);
+	} else {
 		guest_store16(&vq->used->flags, 0);
+		mark_guest_write(vq, &vq->used->flags, 2);
+	}
 	atomic_thread_fence(memory_order_seq_cst);
 	return pending(vq, avail_idx);
 }
@@ -414,6 +435,11 @@ void virtq_push_many(struct virtq *vq, const struct vring_used_elem *elems, unsi
 	/* The entries must be visible before the index that publishes them. */
 	atomic_thread_fence(memory_order_release);
 	guest_store16(&vq->used->idx, vq->used_idx);
+	if (guest_mem_tracking_writes(vq->mem)) {
+		mark_guest_write(vq, &vq->used->idx, 2);
+		for (unsigned i = 0; i < count; i++)
+			mark_guest_write(vq, &vq->used->ring[(uint16_t)(old + i) % vq->size], sizeof(vq->used->ring[0]));
+	}
 	/* 65536 pushes without an interrupt check: "signalled" no longer tells old from new. */
 	if ((uint16_t)(vq->signalled_used - old - 1) < count)
 		vq->signalled_used_valid = false;
@@ -426,6 +452,10 @@ void virtq_push(struct virtq *vq, const struct virtq_chain *chain, uint32_t writ
 		.len = written > chain->in_bytes ? (uint32_t)chain->in_bytes : written,
 	};
 
+	/* Again after the device wrote (see mark_guest_write): the whole writable part, conservatively. */
+	if (guest_mem_tracking_writes(vq->mem))
+		for (unsigned i = chain->nout; i < chain->nout + chain->nin; i++)
+			mark_guest_write(vq, chain->iov[i].iov_base, chain->iov[i].iov_len);
 	virtq_push_many(vq, &elem, 1);
 }
 
@@ -459,8 +489,10 @@ bool virtq_set_notification(struct virtq *vq, bool enable)
 		return false;
 	if (!enable) {
 		/* With EVENT_IDX, leaving avail_event behind last_avail_idx is what suppresses kicks. */
-		if (!vq->event_idx)
+		if (!vq->event_idx) {
 			guest_store16(&vq->used->flags, VRING_USED_F_NO_NOTIFY);
+			mark_guest_write(vq, &vq->used->flags, 2);
+		}
 		return false;
 	}
 	return arm_notification(vq, &avail_idx) != 0;
@@ -468,7 +500,8 @@ bool virtq_set_notification(struct virtq *vq, bool enable)
 
 /* ---- data access ------------------------------------------------------- */
 
-static size_t chain_copy(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len, bool to_chain)
+static size_t chain_copy(const struct guest_mem *mem, const struct iovec *iov, unsigned n, size_t offset, void *buf,
+			 size_t len, bool to_chain)
 {
 	size_t done = 0;
 
@@ -482,9 +515,11 @@ static size_t chain_copy(const struct iovec *iov, unsigned n, size_t offset, voi
 		chunk = seg - offset;
 		if (chunk > len - done)
 			chunk = len - done;
-		if (to_chain)
+		if (to_chain) {
 			memcpy((uint8_t *)iov[i].iov_base + offset, (const uint8_t *)buf + done, chunk);
-		else
+			if (mem)
+				guest_mem_mark_host(mem, (uint8_t *)iov[i].iov_base + offset, chunk);
+		} else
 			memcpy((uint8_t *)buf + done, (const uint8_t *)iov[i].iov_base + offset, chunk);
 		done += chunk;
 		offset = 0;
@@ -494,10 +529,10 @@ static size_t chain_copy(const struct iovec *iov, unsigned n, size_t offset, voi
 
 size_t virtq_chain_read(const struct virtq_chain *chain, size_t offset, void *dst, size_t len)
 {
-	return chain_copy(chain->iov, chain->nout, offset, dst, len, false);
+	return chain_copy(NULL, chain->iov, chain->nout, offset, dst, len, false);
 }
 
 size_t virtq_chain_write(const struct virtq_chain *chain, size_t offset, const void *src, size_t len)
 {
-	return chain_copy(chain->iov + chain->nout, chain->nin, offset, (void *)src, len, true);
+	return chain_copy(chain->mem, chain->iov + chain->nout, chain->nin, offset, (void *)src, len, true);
 }

@@ -59,6 +59,7 @@ struct virtq {
 /* One available buffer: device-readable segments first, then device-writable ones. */
 struct virtq_chain {
 	uint16_t head;              /* descriptor index to give back in virtq_push() */
+	const struct guest_mem *mem; /* the queue's: virtq_chain_write marks what it writes (dirty tracking) */
 	uint16_t nout;              /* device-readable: iov[0 .. nout) */
 	uint16_t nin;               /* device-writable: iov[nout .. nout + nin) */
 	uint64_t out_bytes;         /* sum of the readable lengths */

@@ -275,12 +275,13 @@ static int check_kvm(struct vm *vm, struct vmon_error *err)
 	return 0;
 }
 
-static int setup_memory(struct vm *vm, struct vmon_error *err)
+int vm_set_memory_slots(struct vm *vm, uint32_t flags, struct vmon_error *err)
 {
 	for (unsigned i = 0; i < vm->mem.nregions; i++) {
 		const struct guest_mem_region *region = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
 			.slot = i,
+			.flags = flags,
 			.guest_phys_addr = region->gpa,
 			.memory_size = region->size,
 			.userspace_addr = (uint64_t)(uintptr_t)region->host,
@@ -420,7 +421,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 		r = error_set(err, -errno, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	if ((r = setup_memory(vm, err)) || (r = setup_platform(vm, err)))
+	if ((r = vm_set_memory_slots(vm, 0, err)) || (r = setup_platform(vm, err)))
 		goto fail;
 	if ((r = console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO, err)))
 		goto fail;
@@ -719,6 +720,9 @@ void vm_destroy(struct vm *vm)
 		free(vm->vcpus);
 		vm->vcpus = NULL;
 	}
+	free(vm->dirty_slot_bits);
+	vm->dirty_slot_bits = NULL;
+	vm->dirty_logging = false;
 	/* The transports deassign their irqfds/ioeventfds: before the VM fd closes. */
 	if (vm->virtio)
 		virtio_devices_detach(vm->virtio);

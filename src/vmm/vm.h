@@ -46,6 +46,8 @@ struct vm {
 	unsigned ncpus;
 	struct vcpu *vcpus;
 	struct virtio_devices *virtio;   /* borrowed: opened and closed by the caller; NULL or empty: none */
+	bool dirty_logging;              /* vm_dirty_log_start'ed (src/vmm/dirty.h) */
+	uint64_t *dirty_slot_bits;       /* KVM_GET_DIRTY_LOG's buffer, sized for the largest memslot */
 
 	atomic_int stop_reason;       /* enum vm_stop_reason; first writer wins */
 	int exit_status;              /* written by that first writer */
@@ -99,6 +101,12 @@ void vm_destroy(struct vm *vm);
  */
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
+
+/*
+ * (Re)registers every guest RAM region as KVM memslot i (region i) with
+ * these KVM_MEM_* flags: 0 at creation, KVM_MEM_LOG_DIRTY_PAGES to log.
+ */
+int vm_set_memory_slots(struct vm *vm, uint32_t flags, struct vmon_error *err);
 
 /* Another image behind the running drive drive_id (Firecracker's PATCH /drives). */
 int vm_replace_drive_image(struct vm *vm, const char *drive_id, const char *path, struct vmon_error *err);

@@ -100,8 +100,6 @@ ANY = object()
 DEVIATIONS = [
     ("MachineConfiguration", "smt", [True], "smt: vmon cannot enable SMT",
      "vmon's CPUID shows one thread per core"),
-    ("MachineConfiguration", "track_dirty_pages", [True], "track_dirty_pages: vmon has no dirty page tracking",
-     "no diff snapshots until issue 11"),
     ("MachineConfiguration", "cpu_template", ["C3", "T2", "T2S", "T2CL", "T2A", "V1N1"],
      "cpu_template: vmon has no CPU templates", "no CPU templates"),
     ("MachineConfiguration", "huge_pages", ["Transparent", "2M"], "huge_pages: vmon backs guest memory with 4 KiB",

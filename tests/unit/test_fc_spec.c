@@ -213,6 +213,20 @@ static void machine_config_put_and_patch(void **state)
 	assert_int_equal(spec.machine.mem_size_mib, 1048576);
 	ASSERT_OK(fc_spec_put_machine_config(&spec, "{\"vcpu_count\": 1, \"mem_size_mib\": 2}", err));
 	assert_int_equal(spec.machine.mem_size_mib, 2);
+	assert_false(spec.machine.track_dirty_pages);
+	/* Dirty page tracking (diff snapshots): PATCH keeps it, a PUT without it goes back to false. */
+	ASSERT_OK(fc_spec_patch_machine_config(&spec, "{\"track_dirty_pages\": true}", err));
+	assert_true(spec.machine.track_dirty_pages);
+	ASSERT_OK(fc_spec_patch_machine_config(&spec, "{\"vcpu_count\": 3}", err));
+	assert_true(spec.machine.track_dirty_pages);
+	ASSERT_OK(fc_spec_put_machine_config(&spec, "{\"vcpu_count\": 1, \"mem_size_mib\": 2}", err));
+	assert_false(spec.machine.track_dirty_pages);
+	ASSERT_OK(fc_spec_put_machine_config(&spec, "{\"vcpu_count\": 1, \"mem_size_mib\": 2, "
+				"\"track_dirty_pages\": true}", err));
+	assert_true(spec.machine.track_dirty_pages);
+	char *json = fc_spec_machine_config_json(&spec);
+	assert_non_null(strstr(json, "\"track_dirty_pages\":true"));
+	free(json);
 }
 
 static void bad_machine_configs_are_refused(void **state)
@@ -232,8 +246,6 @@ static void bad_machine_configs_are_refused(void **state)
 							 "\"smt\": true}", err),
 		       "smt: vmon cannot enable SMT: its CPUID shows the guest one thread per core (leaves 0xb/0x1f), "
 		       "so there are no sibling threads to give");
-	ASSERT_REFUSED(&spec, fc_spec_patch_machine_config(&spec, "{\"track_dirty_pages\": true}", err),
-		       "track_dirty_pages: vmon has no dirty page tracking (diff snapshots) yet (issue 11)");
 	ASSERT_REFUSED(&spec, fc_spec_patch_machine_config(&spec, "{\"cpu_template\": \"T2\"}", err),
 		       "cpu_template: vmon has no CPU templates; only \"None\" is accepted (got \"T2\")");
 	ASSERT_REFUSED(&spec, fc_spec_patch_machine_config(&spec, "{\"cpu_template\": \"T3\"}", err),

@@ -38,14 +38,19 @@ static uint64_t load_entry(const void *p, bool wide)
 	return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE);
 }
 
-static void set_entry_bits(void *p, bool wide, uint64_t bits)
+/* Sets A/D bits in a guest page-table entry: a write by vmon, so marked for dirty-page tracking. */
+static void set_entry_bits(const struct guest_mem *mem, void *p, bool wide, uint64_t bits)
 {
 	if (wide) {
-		if ((__atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) & bits) != bits)
+		if ((__atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) & bits) != bits) {
 			__atomic_fetch_or((uint64_t *)p, bits, __ATOMIC_SEQ_CST);
+			guest_mem_mark_host(mem, p, 8);
+		}
 	} else {
-		if ((__atomic_load_n((uint32_t *)p, __ATOMIC_RELAXED) & bits) != bits)
+		if ((__atomic_load_n((uint32_t *)p, __ATOMIC_RELAXED) & bits) != bits) {
 			__atomic_fetch_or((uint32_t *)p, (uint32_t)bits, __ATOMIC_SEQ_CST);
+			guest_mem_mark_host(mem, p, 4);
+		}
 	}
 }
 
@@ -184,9 +189,9 @@ int page_walk_translate(const struct guest_mem *mem, const struct kvm_sregs *sre
 		return page_fault(fault, la, code | X86_PF_P, "protection violation", err);
 	if (!(access & PAGE_WALK_PEEK)) {
 		for (unsigned i = 0; i < ntouched; i++)
-			set_entry_bits(touched[i], wide, X86_PTE_A);
+			set_entry_bits(mem, touched[i], wide, X86_PTE_A);
 		if (access & PAGE_WALK_WRITE)
-			set_entry_bits(touched[ntouched - 1], wide, X86_PTE_D);
+			set_entry_bits(mem, touched[ntouched - 1], wide, X86_PTE_D);
 	}
 	*gpa = frame | (la & (page_size - 1));
 	return 0;
@@ -244,8 +249,12 @@ int page_walk_write(const struct guest_mem *mem, const struct kvm_sregs *sregs, 
 
 	if (r < 0)
 		return r;
+	/* vmon's instruction emulator writes for the guest: KVM's dirty log does not see it. */
 	memcpy(host[0], src, part[0]);
-	if (part[1])
+	guest_mem_mark_host(mem, host[0], part[0]);
+	if (part[1]) {
 		memcpy(host[1], (const uint8_t *)src + part[0], part[1]);
+		guest_mem_mark_host(mem, host[1], part[1]);
+	}
 	return 0;
 }
