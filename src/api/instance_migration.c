@@ -79,13 +79,20 @@ int instance_migration_send(struct instance *in, const char *body, struct vmon_e
 
 	if ((r = migration_send_req_parse(body, &req, err)))
 		return r;
+	if (mig->state == MIGRATION_COMPLETED) {
+		migration_send_req_free(&req);
+		return error_set(err, -EINVAL, "the microVM has moved to %s already", mig->destination);
+	}
+	if (mig->thread_started && mig->state != MIGRATION_ACTIVE) {
+		/* An earlier migration failed or was cancelled: its thread is past its last use of the lock. */
+		pthread_join(mig->thread, NULL);
+		mig->thread_started = false;
+	}
 	if (in->state != INSTANCE_RUNNING) {
 		r = error_set(err, -EINVAL, "only a running microVM can be migrated (state: %s)",
 			      instance_state_name(in->state));
 	} else if (mig->state == MIGRATION_ACTIVE) {
 		r = error_set(err, -EBUSY, "a migration to %s is in progress", mig->destination);
-	} else if (mig->thread_started) {
-		r = error_set(err, -EINVAL, "a migration already ran (%s)", state_name(mig->state));
 	} else if ((r = mig_addr_parse(req.destination, &addr, err)) || (fd = mig_connect(&addr, err)) < 0) {
 		r = r ? r : -EINVAL;
 		error_prefix(err, "destination");

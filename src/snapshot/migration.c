@@ -375,10 +375,8 @@ int migration_recv_accept(struct migration_recv *r, int listen_fd, int abort_fd,
 	r->connected = true;
 	if (!rc)
 		rc = read_hello(r, cfg, err);
-	if (rc) {
+	if (rc)
 		send_error(&r->stream, err->msg);
-		error_prefix(err, "migration");
-	}
 	return rc;
 }
 
@@ -511,7 +509,6 @@ int migration_recv_machine(struct migration_recv *r, struct machine *m, const st
 	if (rc) {
 		if (rc != -ECANCELED)
 			send_error(&r->stream, err->msg);
-		error_prefix(err, "migration");
 		machine_destroy(m);
 		return rc == -EPROTO || rc == -EBADMSG || rc == -EINVAL ? VMON_EXIT_USAGE : VMON_EXIT_HOST_ERROR;
 	}
