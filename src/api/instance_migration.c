@@ -36,11 +36,15 @@ bool instance_migration_active(const struct instance *in)
 
 static void log_stats(const char *side, const struct migration_stats *st)
 {
+	char downtime[96] = "";
+
+	if (!strcmp(side, "sent"))   /* only the source sees the whole pause, up to GO */
+		snprintf(downtime, sizeof(downtime), "; downtime %.2f ms", st->downtime_ms);
 	log_info("migration %s: %.1f ms in all, %llu bytes (%.1f MiB), %u rounds, %llu pages (%llu zero), "
-		 "%llu in the final round; downtime %.2f ms (destination restore %.2f ms)", side, st->total_ms,
+		 "%llu in the final round%s (destination restore %.2f ms)", side, st->total_ms,
 		 (unsigned long long)st->bytes, (double)st->bytes / (1 << 20), st->rounds,
 		 (unsigned long long)st->pages, (unsigned long long)st->zero_pages,
-		 (unsigned long long)st->final_pages, st->downtime_ms, st->dest_restore_ms);
+		 (unsigned long long)st->final_pages, downtime, st->dest_restore_ms);
 }
 
 static void *migrate_thread(void *arg)
