@@ -64,6 +64,8 @@ int main(int argc, char **argv)
 		return fc_main_restore(argc - 1, argv + 1, &start);
 	if (argc > 1 && !strcmp(argv[1], "snapshot-merge"))
 		return snapshot_merge_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "receive"))
+		return fc_main_receive(argc - 1, argv + 1, &start);
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
 		return ctl_main(argc - 1, argv + 1, stdout, stderr);
 	switch (cli_parse(argc, argv, &cfg, stdout, &err)) {

@@ -109,7 +109,7 @@ static void record_startup_time(struct instance *in, const struct timespec *star
 	pthread_mutex_unlock(&in->lock);
 }
 
-static int run(int argc, char **argv, const struct timespec *start, bool restore)
+static int run(int argc, char **argv, const struct timespec *start, bool restore, bool receive)
 {
 	struct vmon_error err = { 0 };
 	struct http_server *server = NULL;
@@ -118,7 +118,8 @@ static int run(int argc, char **argv, const struct timespec *start, bool restore
 	sigset_t signals;
 	int status;
 
-	switch (restore ? fc_args_parse_restore(argc, argv, &args, stdout, &err)
+	switch (receive ? fc_args_parse_receive(argc, argv, &args, stdout, &err)
+		: restore ? fc_args_parse_restore(argc, argv, &args, stdout, &err)
 			: fc_args_parse(argc, argv, &args, stdout, &err)) {
 	case CLI_DONE:
 		return VMON_EXIT_OK;
@@ -147,7 +148,8 @@ static int run(int argc, char **argv, const struct timespec *start, bool restore
 		return VMON_EXIT_HOST_ERROR;
 	}
 	if (apply_process_flags(&in, &args, &err) ||
-	    (restore && instance_set_restore(&in, args.restore_snapshot, args.restore_mem, !args.restore_paused, &err))) {
+	    (restore && instance_set_restore(&in, args.restore_snapshot, args.restore_mem, !args.restore_paused, &err)) ||
+	    (receive && instance_set_receive(&in, args.receive_listen, &err))) {
 		log_error("%s", err.msg);
 		instance_destroy(&in);
 		return VMON_EXIT_USAGE;
@@ -163,7 +165,7 @@ static int run(int argc, char **argv, const struct timespec *start, bool restore
 		log_info("API server listening on %s", args.api_sock);
 	}
 	record_startup_time(&in, start);
-	status = instance_main(&in, args.config_file != NULL || restore);
+	status = instance_main(&in, args.config_file != NULL || restore || receive);
 	http_server_destroy(server);
 	instance_destroy(&in);
 	return status;
@@ -171,10 +173,15 @@ static int run(int argc, char **argv, const struct timespec *start, bool restore
 
 int fc_main(int argc, char **argv, const struct timespec *start)
 {
-	return run(argc, argv, start, false);
+	return run(argc, argv, start, false, false);
 }
 
 int fc_main_restore(int argc, char **argv, const struct timespec *start)
 {
-	return run(argc, argv, start, true);
+	return run(argc, argv, start, true, false);
+}
+
+int fc_main_receive(int argc, char **argv, const struct timespec *start)
+{
+	return run(argc, argv, start, false, true);
 }

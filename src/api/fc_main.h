@@ -14,4 +14,7 @@ int fc_main(int argc, char **argv, const struct timespec *start);
 /* `vmon restore ...` (argv[0] is "restore"): the same process, started from a snapshot. */
 int fc_main_restore(int argc, char **argv, const struct timespec *start);
 
+/* `vmon receive ...` (argv[0] is "receive"): take in a live migration (docs/MIGRATION.md). */
+int fc_main_receive(int argc, char **argv, const struct timespec *start);
+
 #endif

@@ -24,6 +24,7 @@
 #include "snapshot/snapshot.h"
 #include "vmm/dirty.h"
 #include "base/utf8.h"
+#include "api/migration_api.h"
 #include "vmm/metrics_source.h"
 
 /* Firecracker's own texts for requests in the wrong phase: clients match on them. */
@@ -506,18 +507,6 @@ static void put_snapshot_load(struct instance *in, const char *body, struct http
 	respond_result(resp, r, &err);
 }
 
-/* Endpoints of later issues: a clear answer instead of a generic 400. */
-static const struct {
-	const char *prefix;
-	const char *what;
-} not_yet[] = {
-	{ "/snapshot", "only /snapshot/create and /snapshot/load are served" },
-	{ "/vsock", "vsock is not supported yet (issue 12)" },
-	{ "/balloon", "the balloon device is not supported yet (issue 12)" },
-	{ "/cpu-config", "custom CPU templates are not supported" },
-	{ "/hotplug", "hot-plug is not supported" },
-};
-
 /* A NUL-terminated field of size bytes equals want (memcmp: GCC's -Wstringop-overread misjudges strcmp here under ASan). */
 static bool field_is(const char *field, size_t size, const char *want)
 {
@@ -530,6 +519,47 @@ static bool is(const struct http_request *req, const char *method, const char *p
 {
 	return field_is(req->method, sizeof(req->method), method) && field_is(req->path, sizeof(req->path), path);
 }
+
+/* vmon's live migration endpoints (docs/MIGRATION.md; instance_migration.c). */
+static void route_migration(struct instance *in, const struct http_request *req, const char *body,
+			    struct http_response *resp)
+{
+	struct vmon_error err = { 0 };
+	char *listen;
+	int r;
+
+	if (is(req, "GET", "/migration"))
+		return respond_text(resp, 200, instance_migration_json(in), NULL);
+	if (is(req, "PUT", "/migration/send"))
+		return respond_result(resp, instance_migration_send(in, body, &err), &err);
+	if (is(req, "PUT", "/migration/cancel"))
+		return respond_result(resp, instance_migration_cancel(in, &err), &err);
+	if (!is(req, "PUT", "/migration/receive"))
+		return respond_fault(resp, 400, "Invalid request method and/or path: %s %s.", req->method, req->path);
+	if ((r = migration_receive_req_parse(body, &listen, &err)))
+		return respond_fault(resp, 400, "%s", err.msg);
+	if (started(in))
+		r = error_set(&err, -EINVAL, MSG_AFTER_START);
+	else if (in->spec.boot_source.set || in->spec.ndrives || in->spec.nnets)
+		r = error_set(&err, -EINVAL, "a migration brings its own machine: receive it before configuring "
+			      "boot-specific resources");
+	else
+		r = instance_migration_receive(in, listen, &err);
+	free(listen);
+	respond_result(resp, r, &err);
+}
+
+/* Endpoints of later issues: a clear answer instead of a generic 400. */
+static const struct {
+	const char *prefix;
+	const char *what;
+} not_yet[] = {
+	{ "/snapshot", "only /snapshot/create and /snapshot/load are served" },
+	{ "/vsock", "vsock is not supported yet (issue 12)" },
+	{ "/balloon", "the balloon device is not supported yet (issue 12)" },
+	{ "/cpu-config", "custom CPU templates are not supported" },
+	{ "/hotplug", "hot-plug is not supported" },
+};
 
 /* Pre-boot PUT/PATCH of the description: 400 once started, else the spec call's result. */
 #define PRE_BOOT(call)                                                              \
@@ -571,6 +601,11 @@ static void route(struct instance *in, const struct http_request *req, struct ht
 		return put_snapshot_create(in, body, resp);
 	if (is(req, "PUT", "/snapshot/load"))
 		return put_snapshot_load(in, body, resp);
+	if (!strncmp(req->path, "/migration", 10) && (!req->path[10] || req->path[10] == '/'))
+		return route_migration(in, req, body, resp);
+	if (instance_migration_active(in) && (is(req, "PATCH", "/vm") || is(req, "PUT", "/snapshot/create") ||
+					      path_id(req->path, "/drives")))
+		return respond_fault(resp, 400, "a live migration is in progress (PUT /migration/cancel to stop it)");
 	if (is(req, "PATCH", "/vm"))
 		return patch_vm(in, body, resp);
 	if (is(req, "PUT", "/boot-source"))
@@ -665,6 +700,8 @@ int instance_init(struct instance *in, const struct fc_args *args, const struct 
 	in->args = args;
 	in->start_time = *start;
 	in->state = INSTANCE_NOT_STARTED;
+	in->receive_fd = -1;
+	in->migration.fd = -1;
 	fc_spec_init(&in->spec);
 	metrics_sink_init(&in->metrics);
 	metrics_baseline_init(&in->baseline);
@@ -689,6 +726,7 @@ void instance_destroy(struct instance *in)
 	if (in->metrics_thread_started)
 		pthread_join(in->metrics_thread, NULL);
 	metrics_sink_close(&in->metrics);
+	instance_migration_destroy(in);
 	free(in->restore_snapshot);
 	free(in->restore_mem);
 	fc_spec_free(&in->spec);
@@ -820,7 +858,7 @@ int instance_main(struct instance *in, bool start_now)
 
 		if (start_now) {
 			pthread_mutex_lock(&in->lock);
-			status = !in->restore && description_to_config(in, &err) ? VMON_EXIT_USAGE : 0;
+			status = !in->restore && !in->receive && description_to_config(in, &err) ? VMON_EXIT_USAGE : 0;
 			in->state = INSTANCE_STARTING;
 			pthread_mutex_unlock(&in->lock);
 			if (status) {
@@ -833,7 +871,8 @@ int instance_main(struct instance *in, bool start_now)
 			return status;
 		}
 		/* The API thread waits in request_start (lock released) until start_done. */
-		status = in->restore ? restore_snapshot(in, &err) : build_and_boot(in, &err);
+		status = in->receive ? instance_receive_machine(in, signal_fd, &err)
+			 : in->restore ? restore_snapshot(in, &err) : build_and_boot(in, &err);
 		if (!status)
 			status = start_dirty_log(in, &err);
 		pthread_mutex_lock(&in->lock);
@@ -848,8 +887,8 @@ int instance_main(struct instance *in, bool start_now)
 		pthread_mutex_unlock(&in->lock);
 		if (!status)
 			break;
-		log_error("%s: %s", in->restore ? "snapshot load" : "InstanceStart", err.msg);
-		if (start_now) {
+		log_error("%s: %s", in->receive ? "migration" : in->restore ? "snapshot load" : "InstanceStart", err.msg);
+		if (start_now || in->receive) {   /* a failed incoming migration ends the destination */
 			close(signal_fd);
 			return status;
 		}
@@ -857,6 +896,7 @@ int instance_main(struct instance *in, bool start_now)
 	close(signal_fd);   /* vm_run reads these signals from here on */
 	log_info("VM %s started", in->args->id);
 	status = machine_run(&in->machine);
+	instance_migration_finish(in);
 
 	pthread_mutex_lock(&in->lock);
 	if (in->metrics_configured) {

@@ -12,6 +12,7 @@
 #include "api/mmds.h"
 #include "api/snapshot_api.h"
 #include "cli/fc_args.h"
+#include "snapshot/migration.h"
 #include "vmm/machine.h"
 
 /*
@@ -25,6 +26,28 @@
  */
 /* Firecracker writes a metrics line this often, besides FlushMetrics. */
 #define FC_METRICS_PERIOD_S 60
+
+/* The source's side of a live migration (instance_migration.c). */
+enum instance_migration_state {
+	MIGRATION_NONE,
+	MIGRATION_ACTIVE,
+	MIGRATION_COMPLETED,
+	MIGRATION_FAILED,
+	MIGRATION_CANCELLED,
+};
+
+struct instance_migration {
+	enum instance_migration_state state;
+	pthread_t thread;                   /* "vmon-migrate": runs migration_send without the lock */
+	bool thread_started;
+	atomic_bool cancel;
+	int fd;                             /* connected to the destination, handed to the thread */
+	unsigned downtime_ms;
+	char *destination;
+	struct migration_stats stats;
+	char error[320];
+	bool outcome_read;                  /* a GET /migration saw the end: the source may exit */
+};
 
 enum instance_state {
 	INSTANCE_NOT_STARTED,
@@ -56,6 +79,11 @@ struct instance {
 	char *restore_snapshot, *restore_mem;
 	bool restore_resume;
 	bool restore_track_dirty;     /* PUT /snapshot/load's track_dirty_pages */
+	/* What the start does instead: receive a live migration (PUT /migration/receive, vmon receive). */
+	bool receive;
+	int receive_fd;               /* the listening socket, -1 when none */
+	char *receive_addr;
+	struct instance_migration migration;
 	bool start_done;              /* the main thread answered: start_status, start_err */
 	int start_status;
 	struct vmon_error start_err;
@@ -80,6 +108,21 @@ int instance_main(struct instance *in, bool start_now);
 /* Makes the start (instance_main's start_now, or the next request) a restore of these files. */
 int instance_set_restore(struct instance *in, const char *snapshot_path, const char *mem_path, bool resume,
 			 struct vmon_error *err);
+
+/* Live migration (instance_migration.c); the lock is held unless said otherwise. */
+int instance_set_receive(struct instance *in, const char *listen, struct vmon_error *err);
+/* PUT /migration/receive once checked: listens, and the main thread takes the migration in. */
+int instance_migration_receive(struct instance *in, const char *listen, struct vmon_error *err);
+int instance_migration_send(struct instance *in, const char *body, struct vmon_error *err);
+int instance_migration_cancel(struct instance *in, struct vmon_error *err);
+/* GET /migration: malloc'd JSON ({"state": ..., figures, "error"}), or NULL when out of memory. */
+char *instance_migration_json(struct instance *in);
+bool instance_migration_active(const struct instance *in);
+/* Main thread, lock not held: the machine from the incoming migration (0 or an exit status). */
+int instance_receive_machine(struct instance *in, int signal_fd, struct vmon_error *err);
+/* Main thread, lock not held, after machine_run: the migration thread ended and its outcome told. */
+void instance_migration_finish(struct instance *in);
+void instance_migration_destroy(struct instance *in);
 
 const char *instance_state_name(enum instance_state s);
 

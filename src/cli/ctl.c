@@ -136,6 +136,11 @@ static void usage(FILE *out)
 	      "  config             the VM's configuration (GET /vm/config)\n"
 	      "  snapshot SNAP MEM  pause, write a full snapshot (PUT /snapshot/create), resume\n"
 	      "  load SNAP MEM      restore a snapshot into this not yet started vmon, resumed (PUT /snapshot/load)\n"
+	      "  migrate ADDR [--downtime-ms N]   live-migrate the running VM to a `vmon receive` (or PUT\n"
+	      "                     /migration/receive) listening on ADDR (unix:PATH, tcp:HOST:PORT); waits for\n"
+	      "                     the end and prints it; 0 when the destination runs the VM (this vmon exits)\n"
+	      "  receive ADDR       make this not yet configured vmon wait for a migration on ADDR\n"
+	      "  migrate-status | migrate-cancel   GET /migration | PUT /migration/cancel\n"
 	      "  get PATH | put PATH BODY | patch PATH BODY   any request; BODY is JSON or @FILE\n"
 	      "  --api-sock defaults to " FC_DEFAULT_API_SOCK "; --wait retries until the API answers.\n",
 	      out);
@@ -275,6 +280,70 @@ static int snapshot_verb(const char *sock, bool load, const char *snap, const ch
 	return status;
 }
 
+/* GET /migration once: 0 with its body, or -errno / the HTTP status. */
+static int migration_state(const char *sock, char **body)
+{
+	struct response resp;
+	int r = request(sock, "GET", "/migration", NULL, &resp);
+
+	*body = resp.body;
+	if (r)
+		return r;
+	return resp.status < 300 ? 0 : resp.status;
+}
+
+/*
+ * `migrate ADDR [--downtime-ms N]`: PUT /migration/send, then GET
+ * /migration until it is no longer active; prints the last answer.
+ */
+static int migrate_verb(const char *sock, int argc, char **argv, double wait_s, FILE *out, FILE *errout)
+{
+	char qaddr[4200], body[4400], *state = NULL;
+	unsigned long downtime = 0;
+	int status;
+
+	if (argc == 3 && !strcmp(argv[1], "--downtime-ms")) {
+		char *end;
+		errno = 0;
+		downtime = strtoul(argv[2], &end, 10);
+		if (errno || end == argv[2] || *end || argv[2][0] == '-' || downtime == 0 || downtime > 60000) {
+			fprintf(errout, "vmon ctl: --downtime-ms '%s': expected 1 to 60000\n", argv[2]);
+			return VMON_EXIT_USAGE;
+		}
+	} else if (argc != 1) {
+		fprintf(errout, "vmon ctl: migrate takes ADDR [--downtime-ms N]\n");
+		return VMON_EXIT_USAGE;
+	}
+	if (!json_quote(argv[0], qaddr, sizeof(qaddr))) {
+		fprintf(errout, "vmon ctl: the address is too long\n");
+		return VMON_EXIT_USAGE;
+	}
+	if (downtime)
+		snprintf(body, sizeof(body), "{\"destination\": %s, \"downtime_ms\": %lu}", qaddr, downtime);
+	else
+		snprintf(body, sizeof(body), "{\"destination\": %s}", qaddr);
+	if ((status = call(sock, "PUT", "/migration/send", body, wait_s, out, errout)))
+		return status;
+	for (;;) {
+		int r = migration_state(sock, &state);
+		if (r) {
+			/* The source exits once the outcome was read or after a grace period: gone means unknown here. */
+			fprintf(errout, "vmon ctl: %s: GET /migration: %s\n", sock, r < 0 ? strerror(-r) : "HTTP error");
+			free(state);
+			return VMON_EXIT_HOST_ERROR;
+		}
+		if (!strstr(state, "\"state\":\"active\""))
+			break;
+		free(state);
+		struct timespec pause = { 0, 20 * 1000 * 1000 };
+		nanosleep(&pause, NULL);
+	}
+	fprintf(out, "%s\n", state);
+	status = strstr(state, "\"state\":\"completed\"") ? 0 : CTL_EXIT_API_ERROR;
+	free(state);
+	return status;
+}
+
 int ctl_main(int argc, char **argv, FILE *out, FILE *errout)
 {
 	static const struct option opts[] = {
@@ -322,6 +391,22 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *errout)
 		}
 		return snapshot_verb(sock, verb[0] == 'l', argv[optind], argv[optind + 1], wait_s, out, errout);
 	}
+	if (!strcmp(verb, "migrate")) {
+		if (argc - optind < 1) {
+			fprintf(errout, "vmon ctl: migrate takes ADDR [--downtime-ms N]\n");
+			return VMON_EXIT_USAGE;
+		}
+		return migrate_verb(sock, argc - optind, argv + optind, wait_s, out, errout);
+	}
+	if (!strcmp(verb, "receive")) {
+		char qaddr[4200], body[4300];
+		if (argc - optind != 1 || !json_quote(argv[optind], qaddr, sizeof(qaddr))) {
+			fprintf(errout, "vmon ctl: receive takes ADDR (unix:PATH or tcp:HOST:PORT)\n");
+			return VMON_EXIT_USAGE;
+		}
+		snprintf(body, sizeof(body), "{\"listen\": %s}", qaddr);
+		return call(sock, "PUT", "/migration/receive", body, wait_s, out, errout);
+	}
 	const char *method = NULL, *path = NULL;
 	char *body = NULL;
 	unsigned want_args = 0;
@@ -336,6 +421,8 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *errout)
 		{ "flush-metrics", "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}" },
 		{ "metrics", "GET", "/metrics", NULL },
 		{ "config", "GET", "/vm/config", NULL },
+		{ "migrate-status", "GET", "/migration", NULL },
+		{ "migrate-cancel", "PUT", "/migration/cancel", "{}" },
 		{ "get", "GET", NULL, NULL },
 		{ "put", "PUT", NULL, NULL },
 		{ "patch", "PATCH", NULL, NULL },

@@ -14,7 +14,7 @@ enum {
 	OPT_API_SOCK = 256, OPT_NO_API, OPT_CONFIG_FILE, OPT_ID, OPT_METADATA, OPT_LOG_PATH, OPT_LEVEL,
 	OPT_SHOW_LEVEL, OPT_SHOW_LOG_ORIGIN, OPT_METRICS_PATH, OPT_BOOT_TIMER, OPT_SECCOMP_FILTER,
 	OPT_NO_SECCOMP, OPT_MAX_PAYLOAD, OPT_MMDS_LIMIT, OPT_START_TIME_US, OPT_START_TIME_CPU_US,
-	OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP, OPT_SNAPSHOT, OPT_MEM, OPT_PAUSED,
+	OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP, OPT_SNAPSHOT, OPT_MEM, OPT_PAUSED, OPT_LISTEN,
 };
 
 static const struct option fc_options[] = {
@@ -43,6 +43,8 @@ static const struct option fc_options[] = {
 	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
 	{ "mem", required_argument, NULL, OPT_MEM },
 	{ "paused", no_argument, NULL, OPT_PAUSED },
+	/* `vmon receive` only. */
+	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -59,17 +61,24 @@ bool fc_args_match(int argc, char **argv)
 	return false;
 }
 
-static enum cli_action parse(int argc, char **argv, bool restore, struct fc_args *a, FILE *out,
+enum fc_mode { FC_API, FC_RESTORE, FC_RECEIVE };
+
+static enum cli_action parse(int argc, char **argv, enum fc_mode mode, struct fc_args *a, FILE *out,
 			     struct vmon_error *err);
 
 enum cli_action fc_args_parse(int argc, char **argv, struct fc_args *a, FILE *out, struct vmon_error *err)
 {
-	return parse(argc, argv, false, a, out, err);
+	return parse(argc, argv, FC_API, a, out, err);
 }
 
 enum cli_action fc_args_parse_restore(int argc, char **argv, struct fc_args *a, FILE *out, struct vmon_error *err)
 {
-	return parse(argc, argv, true, a, out, err);
+	return parse(argc, argv, FC_RESTORE, a, out, err);
+}
+
+enum cli_action fc_args_parse_receive(int argc, char **argv, struct fc_args *a, FILE *out, struct vmon_error *err)
+{
+	return parse(argc, argv, FC_RECEIVE, a, out, err);
 }
 
 bool fc_id_valid(const char *id)
@@ -117,13 +126,16 @@ static void print_usage(FILE *out)
 	      "      --seccomp-filter FILE, --no-seccomp   accepted; not enforced yet\n"
 	      "  vmon restore --snapshot FILE --mem FILE [--paused] [flags above]: start from a snapshot\n"
 	      "  (PUT /snapshot/create writes one); without --api-sock, no API.\n"
+	      "  vmon receive --listen unix:PATH|tcp:HOST:PORT [flags above]: take in a live migration\n"
+	      "  (vmon ctl migrate on the source; docs/MIGRATION.md); without --api-sock, no API.\n"
 	      "  Other commands: vmon run ..., vmon ctl ..., vmon --help\n",
 	      out);
 }
 
-static enum cli_action parse(int argc, char **argv, bool restore, struct fc_args *a, FILE *out,
+static enum cli_action parse(int argc, char **argv, enum fc_mode mode, struct fc_args *a, FILE *out,
 			     struct vmon_error *err)
 {
+	bool restore = mode == FC_RESTORE, receive = mode == FC_RECEIVE;
 	bool no_api = false, api_sock_given = false;
 	int opt;
 
@@ -153,6 +165,13 @@ static enum cli_action parse(int argc, char **argv, bool restore, struct fc_args
 				a->restore_mem = optarg;
 			else
 				a->restore_paused = true;
+			break;
+		case OPT_LISTEN:
+			if (!receive) {
+				error_set(err, -EINVAL, "%s belongs to `vmon receive`", argv[optind - 1]);
+				return CLI_ERROR;
+			}
+			a->receive_listen = optarg;
 			break;
 		case OPT_NO_API:
 			no_api = true;
@@ -227,6 +246,19 @@ static enum cli_action parse(int argc, char **argv, bool restore, struct fc_args
 	if (a->seccomp_filter && a->no_seccomp) {
 		error_set(err, -EINVAL, "--seccomp-filter and --no-seccomp exclude each other");
 		return CLI_ERROR;
+	}
+	if (receive) {
+		if (!a->receive_listen) {
+			error_set(err, -EINVAL, "vmon receive needs --listen unix:PATH or tcp:HOST:PORT");
+			return CLI_ERROR;
+		}
+		if (a->config_file) {
+			error_set(err, -EINVAL, "vmon receive takes no --config-file: the source describes the machine");
+			return CLI_ERROR;
+		}
+		if (!api_sock_given)
+			a->api_sock = NULL;
+		return CLI_RUN;
 	}
 	if (restore) {
 		if (!a->restore_snapshot || !a->restore_mem) {

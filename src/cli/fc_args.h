@@ -37,6 +37,8 @@ struct fc_args {
 	const char *restore_snapshot; /* --snapshot FILE */
 	const char *restore_mem;      /* --mem FILE */
 	bool restore_paused;          /* --paused: leave the restored VM paused (resume through the API) */
+	/* `vmon receive`: the live migration to take in instead of a boot. */
+	const char *receive_listen;   /* --listen ADDR */
 };
 
 /*
@@ -53,6 +55,13 @@ enum cli_action fc_args_parse(int argc, char **argv, struct fc_args *a, FILE *ou
  * is "restore"): a new vmon from a snapshot; without --api-sock, no API.
  */
 enum cli_action fc_args_parse_restore(int argc, char **argv, struct fc_args *a, FILE *out, struct vmon_error *err);
+
+/*
+ * `vmon receive --listen ADDR [flags above]` (argv[0] is "receive"): a new
+ * vmon that waits for a live migration on ADDR (unix:PATH or tcp:HOST:PORT)
+ * and runs what arrives; without --api-sock, no API.
+ */
+enum cli_action fc_args_parse_receive(int argc, char **argv, struct fc_args *a, FILE *out, struct vmon_error *err);
 
 /* Firecracker's rule for instance ids: 1 to 64 characters, ASCII letters, digits and '-'. */
 bool fc_id_valid(const char *id);

@@ -51,61 +51,98 @@ static int write_memory(struct vm *vm, const char *mem_path, bool diff, size_t *
 	return r;
 }
 
+/* The snapshot of a paused machine in memory: the desc and what its sections point into. */
+struct machine_state {
+	struct snapshot_desc desc;
+	struct vm_state st;
+	struct snapshot_section *sections;
+	struct snapshot_fact fact;
+	char *config;
+};
+
+static void machine_state_free(struct machine_state *ms)
+{
+	free(ms->sections);
+	free(ms->config);
+	vm_state_free(&ms->st);
+	memset(ms, 0, sizeof(*ms));
+}
+
+/* Every section a snapshot has, from the paused machine m: the machine description, devices, vCPUs. */
+static int machine_state_save(struct machine *m, struct machine_state *ms, struct vmon_error *err)
+{
+	struct vm *vm = m->vm;
+	int r;
+
+	memset(ms, 0, sizeof(*ms));
+	if (!vm)
+		return error_set(err, -EINVAL, "no machine to snapshot");
+	if ((r = vm_save(vm, &ms->st, err)))
+		return r;
+	ms->config = snapshot_config_encode(m->cfg);
+	ms->sections = calloc(2 + ms->st.ncpus, sizeof(*ms->sections));
+	if (!ms->config || !ms->sections) {
+		machine_state_free(ms);
+		return error_set(err, -ENOMEM, "out of memory");
+	}
+	struct snapshot_section *sections = ms->sections;
+	snprintf(sections[0].name, sizeof(sections[0].name), "%s", SNAPSHOT_SECTION_CONFIG);
+	sections[0].version = SECTION_CONFIG_VERSION;
+	sections[0].data = (const uint8_t *)ms->config;
+	sections[0].size = strlen(ms->config);
+	snprintf(sections[1].name, sizeof(sections[1].name), "%s", SNAPSHOT_SECTION_DEVICES);
+	sections[1].version = SECTION_DEVICES_VERSION;
+	sections[1].data = ms->st.devices;
+	sections[1].size = ms->st.devices_size;
+	for (unsigned i = 0; i < ms->st.ncpus; i++) {
+		snprintf(sections[2 + i].name, sizeof(sections[2 + i].name), "%s%u", SNAPSHOT_SECTION_VCPU_PREFIX, i);
+		sections[2 + i].version = X86_VCPU_STATE_VERSION;
+		sections[2 + i].data = (const uint8_t *)&ms->st.vcpus[i];
+		sections[2 + i].size = sizeof(ms->st.vcpus[i]);
+	}
+	snprintf(ms->fact.name, sizeof(ms->fact.name), "xsave_size");
+	ms->fact.rule = SNAPSHOT_FACT_AT_LEAST;
+	ms->fact.value = vm->vcpu_caps.xsave_size;
+	ms->desc.ram_size = vm->mem.ram_size;
+	ms->desc.vcpu_count = ms->st.ncpus;
+	ms->desc.facts = &ms->fact;
+	ms->desc.nfacts = 1;
+	ms->desc.sections = sections;
+	ms->desc.nsections = 2 + ms->st.ncpus;
+	return 0;
+}
+
 static int create(struct machine *m, const char *snapshot_path, const char *mem_path, bool diff,
 		  struct vmon_error *err)
 {
-	struct vm *vm = m->vm;
-	struct vm_state st = { 0 };
-	struct snapshot_desc desc = { 0 };
-	struct snapshot_section *sections = NULL;
-	struct snapshot_fact fact = { .name = "xsave_size", .rule = SNAPSHOT_FACT_AT_LEAST };
-	char *config = NULL;
+	struct machine_state ms;
 	size_t written = 0;
 	uint64_t dirty_pages = 0;
 	int r;
 
-	if (!vm)
-		return error_set(err, -EINVAL, "no machine to snapshot");
-	if ((r = vm_save(vm, &st, err)))
+	if ((r = machine_state_save(m, &ms, err)))
 		return r;
-	config = snapshot_config_encode(m->cfg);
-	sections = calloc(2 + st.ncpus, sizeof(*sections));
-	if (!config || !sections) {
-		r = error_set(err, -ENOMEM, "out of memory");
+	if ((r = snapshot_write(snapshot_path, &ms.desc, err)))
 		goto out;
-	}
-	snprintf(sections[0].name, sizeof(sections[0].name), "%s", SNAPSHOT_SECTION_CONFIG);
-	sections[0].version = SECTION_CONFIG_VERSION;
-	sections[0].data = (const uint8_t *)config;
-	sections[0].size = strlen(config);
-	snprintf(sections[1].name, sizeof(sections[1].name), "%s", SNAPSHOT_SECTION_DEVICES);
-	sections[1].version = SECTION_DEVICES_VERSION;
-	sections[1].data = st.devices;
-	sections[1].size = st.devices_size;
-	for (unsigned i = 0; i < st.ncpus; i++) {
-		snprintf(sections[2 + i].name, sizeof(sections[2 + i].name), "%s%u", SNAPSHOT_SECTION_VCPU_PREFIX, i);
-		sections[2 + i].version = X86_VCPU_STATE_VERSION;
-		sections[2 + i].data = (const uint8_t *)&st.vcpus[i];
-		sections[2 + i].size = sizeof(st.vcpus[i]);
-	}
-	fact.value = vm->vcpu_caps.xsave_size;
-	desc.ram_size = vm->mem.ram_size;
-	desc.vcpu_count = st.ncpus;
-	desc.facts = &fact;
-	desc.nfacts = 1;
-	desc.sections = sections;
-	desc.nsections = 2 + st.ncpus;
-	if ((r = snapshot_write(snapshot_path, &desc, err)))
-		goto out;
-	if ((r = write_memory(vm, mem_path, diff, &written, &dirty_pages, err)))
+	if ((r = write_memory(m->vm, mem_path, diff, &written, &dirty_pages, err)))
 		goto out;
 	log_info("snapshot: %s (%u vCPUs, %zu bytes of device state), %s memory %s (%llu MiB, %zu bytes written, "
-		 "%llu pages dirty)", snapshot_path, st.ncpus, st.devices_size, diff ? "diff" : "full", mem_path,
-		 (unsigned long long)(vm->mem.ram_size >> 20), written, (unsigned long long)dirty_pages);
+		 "%llu pages dirty)", snapshot_path, ms.st.ncpus, ms.st.devices_size, diff ? "diff" : "full", mem_path,
+		 (unsigned long long)(m->vm->mem.ram_size >> 20), written, (unsigned long long)dirty_pages);
 out:
-	free(sections);
-	free(config);
-	vm_state_free(&st);
+	machine_state_free(&ms);
+	return r;
+}
+
+int snapshot_state_encode(struct machine *m, uint8_t **out, size_t *size, struct vmon_error *err)
+{
+	struct machine_state ms;
+	int r;
+
+	if ((r = machine_state_save(m, &ms, err)))
+		return r;
+	r = snapshot_encode(&ms.desc, out, size, err);
+	machine_state_free(&ms);
 	return r;
 }
 
@@ -184,10 +221,23 @@ static int state_of(const struct snapshot_desc *desc, struct vm_state *st, struc
 	return 0;
 }
 
+int snapshot_restore_state(struct machine *m, const struct snapshot_desc *desc, struct vmon_error *err)
+{
+	struct vm_state st;
+	int r;
+
+	if (!m->vm)
+		return error_set(err, -EINVAL, "no machine to restore into");
+	if ((r = state_of(desc, &st, err)))
+		return r;
+	r = vm_restore(m->vm, &st, err);
+	free(st.vcpus);
+	return r;
+}
+
 int snapshot_restore(struct machine *m, const struct vm_config *cfg, const struct snapshot_desc *desc,
 		     const char *mem_path, const struct timespec *start, struct vmon_error *err)
 {
-	struct vm_state st;
 	int status, fd;
 
 	if ((status = machine_prepare(m, cfg, start, err)))
@@ -206,13 +256,7 @@ int snapshot_restore(struct machine *m, const struct vm_config *cfg, const struc
 	}
 	if ((status = machine_build(m, err)))
 		goto fail;
-	if (state_of(desc, &st, err)) {
-		status = VMON_EXIT_USAGE;
-		goto fail;
-	}
-	r = vm_restore(m->vm, &st, err);
-	free(st.vcpus);
-	if (r) {
+	if (snapshot_restore_state(m, desc, err)) {
 		status = VMON_EXIT_USAGE;
 		goto fail;
 	}

@@ -52,4 +52,13 @@ int snapshot_open(const char *snapshot_path, struct snapshot_desc *desc, struct 
 int snapshot_restore(struct machine *m, const struct vm_config *cfg, const struct snapshot_desc *desc,
 		     const char *mem_path, const struct timespec *start, struct vmon_error *err);
 
+/*
+ * For streams (live migration): the snapshot file's bytes of a paused
+ * machine in memory (snapshot_encode; free(*out)), and the restore of the
+ * devices' and vCPUs' states from a verified desc into a built machine whose
+ * RAM already holds the guest's memory. 0 or a negative errno with err.
+ */
+int snapshot_state_encode(struct machine *m, uint8_t **out, size_t *size, struct vmon_error *err);
+int snapshot_restore_state(struct machine *m, const struct snapshot_desc *desc, struct vmon_error *err);
+
 #endif

@@ -297,31 +297,28 @@ static void put_name(uint8_t *p, const char *name, size_t field)
 	memcpy(p, name, n);
 }
 
-int snapshot_write(const char *path, const struct snapshot_desc *desc, struct vmon_error *err)
+int snapshot_encode(const struct snapshot_desc *desc, uint8_t **out, size_t *out_size, struct vmon_error *err)
 {
 	struct snapshot_cpu cpu;
-	struct tmp_file t;
 	uint64_t total;
 	int rc;
 
-	if ((rc = check_structure(desc, err))) {
-		error_prefix(err, "%s: refusing to write", path);
+	if ((rc = check_structure(desc, err)))
 		return rc;
-	}
 	total = HDR_SIZE + (uint64_t)desc->nfacts * FACT_SIZE + CHECKSUM_SIZE;
 	for (unsigned i = 0; i < desc->nsections; i++) {
 		if (desc->sections[i].size > SNAPSHOT_MAX_FILE)
-			return error_set(err, -EFBIG, "%s: section %s is %zu bytes, more than a snapshot may hold (%u)",
-					 path, desc->sections[i].name, desc->sections[i].size, SNAPSHOT_MAX_FILE);
+			return error_set(err, -EFBIG, "section %s is %zu bytes, more than a snapshot may hold (%u)",
+					 desc->sections[i].name, desc->sections[i].size, SNAPSHOT_MAX_FILE);
 		total += SECTION_HDR_SIZE + pad8(desc->sections[i].size);
 	}
 	if (total > SNAPSHOT_MAX_FILE)
-		return error_set(err, -EFBIG, "%s: %" PRIu64 " bytes of state, more than a snapshot may hold (%u)", path,
-				 total, SNAPSHOT_MAX_FILE);
+		return error_set(err, -EFBIG, "%" PRIu64 " bytes of state, more than a snapshot may hold (%u)", total,
+				 SNAPSHOT_MAX_FILE);
 
 	uint8_t *buf = calloc(1, total);
 	if (!buf)
-		return error_set(err, -ENOMEM, "%s: no memory for %" PRIu64 " bytes", path, total);
+		return error_set(err, -ENOMEM, "no memory for %" PRIu64 " bytes", total);
 	snapshot_host_cpu(&cpu);
 	memcpy(buf + HDR_MAGIC, SNAPSHOT_MAGIC, 8);
 	put32(buf + HDR_VERSION, SNAPSHOT_FORMAT_VERSION);
@@ -351,7 +348,22 @@ int snapshot_write(const char *path, const struct snapshot_desc *desc, struct vm
 		off += SECTION_HDR_SIZE + pad8(s->size);
 	}
 	put64(buf + off, lzma_crc64(buf, off, 0));
+	*out = buf;
+	*out_size = total;
+	return 0;
+}
 
+int snapshot_write(const char *path, const struct snapshot_desc *desc, struct vmon_error *err)
+{
+	struct tmp_file t;
+	uint8_t *buf;
+	size_t total;
+	int rc;
+
+	if ((rc = snapshot_encode(desc, &buf, &total, err))) {
+		error_prefix(err, "%s: refusing to write", path);
+		return rc;
+	}
 	if ((rc = tmp_open(&t, path, err))) {
 		free(buf);
 		return rc;
@@ -528,16 +540,12 @@ static int parse(uint8_t *buf, size_t size, struct snapshot_desc *d, struct vmon
 	return check_structure(d, err);
 }
 
-int snapshot_read(const char *path, struct snapshot_desc *out, struct vmon_error *err)
+int snapshot_decode(uint8_t *buf, size_t size, struct snapshot_desc *out, struct vmon_error *err)
 {
 	struct snapshot_cpu host;
-	uint8_t *buf = NULL;
-	size_t size = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = read_whole(path, &buf, &size, err)))
-		goto fail;
 	out->buf = buf;
 	if ((rc = check_envelope(buf, size, err)) || (rc = parse(buf, size, out, err)))
 		goto fail;
@@ -547,8 +555,21 @@ int snapshot_read(const char *path, struct snapshot_desc *out, struct vmon_error
 	return 0;
 fail:
 	snapshot_desc_free(out);
-	error_prefix(err, "%s", path);
 	return rc;
+}
+
+int snapshot_read(const char *path, struct snapshot_desc *out, struct vmon_error *err)
+{
+	uint8_t *buf = NULL;
+	size_t size = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = read_whole(path, &buf, &size, err)) || (rc = snapshot_decode(buf, size, out, err))) {
+		error_prefix(err, "%s", path);
+		return rc;
+	}
+	return 0;
 }
 
 void snapshot_desc_free(struct snapshot_desc *desc)

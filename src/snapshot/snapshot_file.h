@@ -125,6 +125,15 @@ int snapshot_write(const char *path, const struct snapshot_desc *desc, struct vm
  */
 int snapshot_read(const char *path, struct snapshot_desc *out, struct vmon_error *err);
 
+/*
+ * The same bytes in memory, for a stream (live migration sends the state so):
+ * snapshot_encode gives a malloc'd image of desc; snapshot_decode verifies
+ * size bytes at buf exactly as snapshot_read does a file and takes buf over
+ * (freed with the desc, or at once on failure).
+ */
+int snapshot_encode(const struct snapshot_desc *desc, uint8_t **out, size_t *out_size, struct vmon_error *err);
+int snapshot_decode(uint8_t *buf, size_t size, struct snapshot_desc *out, struct vmon_error *err);
+
 void snapshot_desc_free(struct snapshot_desc *desc);
 
 /*
