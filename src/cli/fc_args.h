@@ -37,6 +37,7 @@ struct fc_args {
 	const char *restore_snapshot; /* --snapshot FILE */
 	const char *restore_mem;      /* --mem FILE */
 	bool restore_paused;          /* --paused: leave the restored VM paused (resume through the API) */
+	bool restore_uffd;            /* --uffd: the Uffd memory backend (--mem: memory file or handler socket) */
 };
 
 /*
