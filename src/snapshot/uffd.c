@@ -126,6 +126,15 @@ static void fail(struct uffd_backend *b, const char *fmt, ...)
 		vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
 }
 
+/* Lets go of the userfaultfd: if nobody else holds it, the RAM is unregistered and every waiting fault resolves. */
+static void let_go(struct uffd_backend *b)
+{
+	int fd = atomic_exchange(&b->uffd, -1);
+
+	if (fd >= 0)
+		close(fd);
+}
+
 static void wake(struct uffd_backend *b, uint64_t addr, uint64_t len)
 {
 	struct uffdio_range r = { .start = addr, .len = len };
@@ -236,7 +245,9 @@ static void *serve_thread(void *arg)
 		if (p[1].revents)
 			break;
 		if (p[0].revents & (POLLERR | POLLNVAL)) {
+			/* Nothing more can be served: letting go resolves every waiting fault (the VM is stopping). */
 			fail(b, "userfaultfd: poll reports an error on it");
+			let_go(b);
 			break;
 		}
 		ssize_t n = read(p[0].fd, msgs, sizeof(msgs));
@@ -254,15 +265,6 @@ static void *serve_thread(void *arg)
 		b->serve_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec));
 	}
 	return NULL;
-}
-
-/* Lets go of the userfaultfd: if nobody else holds it, the RAM is unregistered and every waiting fault resolves. */
-static void let_go(struct uffd_backend *b)
-{
-	int fd = atomic_exchange(&b->uffd, -1);
-
-	if (fd >= 0)
-		close(fd);
 }
 
 /* External: waits for the handler's end (or ours); its end stops the VM, and a VM that will not stop ends vmon. */
