@@ -148,7 +148,8 @@ static int run(int argc, char **argv, const struct timespec *start, bool restore
 		return VMON_EXIT_HOST_ERROR;
 	}
 	if (apply_process_flags(&in, &args, &err) ||
-	    (restore && instance_set_restore(&in, args.restore_snapshot, args.restore_mem, !args.restore_paused, &err)) ||
+	    (restore && instance_set_restore(&in, args.restore_snapshot, args.restore_mem, args.restore_uffd,
+					     !args.restore_paused, &err)) ||
 	    (receive && instance_set_receive(&in, args.receive_listen, &err))) {
 		log_error("%s", err.msg);
 		instance_destroy(&in);

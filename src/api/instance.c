@@ -291,8 +291,8 @@ static int description_to_config(struct instance *in, struct vmon_error *err)
 	return vm_config_check(&in->cfg, &field, err);
 }
 
-int instance_set_restore(struct instance *in, const char *snapshot_path, const char *mem_path, bool resume,
-			 struct vmon_error *err)
+int instance_set_restore(struct instance *in, const char *snapshot_path, const char *mem_path, bool uffd,
+			 bool resume, struct vmon_error *err)
 {
 	char *snap = strdup(snapshot_path), *mem = strdup(mem_path);
 
@@ -308,6 +308,7 @@ int instance_set_restore(struct instance *in, const char *snapshot_path, const c
 	in->restore_mem = mem;
 	in->restore_resume = resume;
 	in->restore_track_dirty = false;
+	in->restore_uffd = uffd;
 	return 0;
 }
 
@@ -493,11 +494,10 @@ static void put_snapshot_load(struct instance *in, const char *body, struct http
 	else if (in->spec.boot_source.set || in->spec.ndrives || in->spec.nnets)
 		r = error_set(&err, -EINVAL, "Loading a microVM snapshot not allowed after configuring boot-specific "
 			      "resources.");
-	else if (req.uffd)
-		r = error_set(&err, -ENOTSUP, "mem_backend: the Uffd backend is not supported yet (issue 11); use File");
 	else if (req.network_overrides)
 		r = error_set(&err, -ENOTSUP, "network_overrides: not supported yet; the saved interfaces are reopened");
-	else if (!(r = instance_set_restore(in, req.snapshot_path, req.mem_path, req.resume_vm, &err))) {
+	else if (!(r = instance_set_restore(in, req.snapshot_path, req.mem_path, req.uffd, req.resume_vm,
+						  &err))) {
 		in->restore_track_dirty = req.track_dirty_pages;
 		r = request_start(in, &err);
 	}
@@ -792,12 +792,14 @@ static int restore_snapshot(struct instance *in, struct vmon_error *err)
 	in->cfg.vcpus_on_own_threads = true;
 	in->cfg.announce_boot_time = in->args->boot_timer;
 	in->cfg.verbosity = 0;
-	status = snapshot_restore(&in->machine, &in->cfg, &desc, in->restore_mem, &in->start_time, err);
+	status = snapshot_restore(&in->machine, &in->cfg, &desc, in->restore_mem,
+				  in->restore_uffd ? SNAPSHOT_MEM_UFFD : SNAPSHOT_MEM_FILE, &in->start_time, err);
 	snapshot_desc_free(&desc);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (!status)
-		log_info("snapshot %s restored in %.3f ms", in->restore_snapshot,
-			 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		log_info("snapshot %s restored in %.3f ms (memory: %s)", in->restore_snapshot,
+			 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+			 in->restore_uffd ? "Uffd" : "File, MAP_PRIVATE");
 	return status;
 }
 

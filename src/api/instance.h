@@ -84,6 +84,7 @@ struct instance {
 	int receive_fd;               /* the listening socket, -1 when none */
 	char *receive_addr;
 	struct instance_migration migration;
+	bool restore_uffd;
 	bool start_done;              /* the main thread answered: start_status, start_err */
 	int start_status;
 	struct vmon_error start_err;
@@ -105,9 +106,13 @@ void instance_handle(void *ctx, const struct http_request *req, struct http_resp
  */
 int instance_main(struct instance *in, bool start_now);
 
-/* Makes the start (instance_main's start_now, or the next request) a restore of these files. */
-int instance_set_restore(struct instance *in, const char *snapshot_path, const char *mem_path, bool resume,
-			 struct vmon_error *err);
+/*
+ * Makes the start (instance_main's start_now, or the next request) a restore
+ * of these files; uffd: mem_path through the Uffd backend (a memory file
+ * served in-process, or an external handler's socket).
+ */
+int instance_set_restore(struct instance *in, const char *snapshot_path, const char *mem_path, bool uffd,
+			 bool resume, struct vmon_error *err);
 
 /* Live migration (instance_migration.c); the lock is held unless said otherwise. */
 int instance_set_receive(struct instance *in, const char *listen, struct vmon_error *err);

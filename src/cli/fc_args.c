@@ -14,7 +14,7 @@ enum {
 	OPT_API_SOCK = 256, OPT_NO_API, OPT_CONFIG_FILE, OPT_ID, OPT_METADATA, OPT_LOG_PATH, OPT_LEVEL,
 	OPT_SHOW_LEVEL, OPT_SHOW_LOG_ORIGIN, OPT_METRICS_PATH, OPT_BOOT_TIMER, OPT_SECCOMP_FILTER,
 	OPT_NO_SECCOMP, OPT_MAX_PAYLOAD, OPT_MMDS_LIMIT, OPT_START_TIME_US, OPT_START_TIME_CPU_US,
-	OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP, OPT_SNAPSHOT, OPT_MEM, OPT_PAUSED, OPT_LISTEN,
+	OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP, OPT_SNAPSHOT, OPT_MEM, OPT_PAUSED, OPT_UFFD, OPT_LISTEN,
 };
 
 static const struct option fc_options[] = {
@@ -43,6 +43,7 @@ static const struct option fc_options[] = {
 	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
 	{ "mem", required_argument, NULL, OPT_MEM },
 	{ "paused", no_argument, NULL, OPT_PAUSED },
+	{ "uffd", no_argument, NULL, OPT_UFFD },
 	/* `vmon receive` only. */
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ NULL, 0, NULL, 0 },
@@ -124,8 +125,10 @@ static void print_usage(FILE *out)
 	      "      --http-api-max-payload-size N   largest request body (default 51200 bytes)\n"
 	      "      --mmds-size-limit N      largest MMDS content (default 51200 bytes)\n"
 	      "      --seccomp-filter FILE, --no-seccomp   accepted; not enforced yet\n"
-	      "  vmon restore --snapshot FILE --mem FILE [--paused] [flags above]: start from a snapshot\n"
-	      "  (PUT /snapshot/create writes one); without --api-sock, no API.\n"
+	      "  vmon restore --snapshot FILE --mem FILE [--paused] [--uffd] [flags above]: start from a\n"
+	      "  snapshot (PUT /snapshot/create writes one); without --api-sock, no API. --uffd: guest RAM\n"
+	      "  filled on first touch through userfaultfd, from the memory file FILE by vmon itself, or by\n"
+	      "  the external handler listening on FILE when it is a UNIX socket (docs/SNAPSHOT.md).\n"
 	      "  vmon receive --listen unix:PATH|tcp:HOST:PORT [flags above]: take in a live migration\n"
 	      "  (vmon ctl migrate on the source; docs/MIGRATION.md); without --api-sock, no API.\n"
 	      "  Other commands: vmon run ..., vmon ctl ..., vmon --help\n",
@@ -155,6 +158,7 @@ static enum cli_action parse(int argc, char **argv, enum fc_mode mode, struct fc
 		case OPT_SNAPSHOT:
 		case OPT_MEM:
 		case OPT_PAUSED:
+		case OPT_UFFD:
 			if (!restore) {
 				error_set(err, -EINVAL, "%s belongs to `vmon restore`", argv[optind - 1]);
 				return CLI_ERROR;
@@ -163,8 +167,10 @@ static enum cli_action parse(int argc, char **argv, enum fc_mode mode, struct fc
 				a->restore_snapshot = optarg;
 			else if (opt == OPT_MEM)
 				a->restore_mem = optarg;
-			else
+			else if (opt == OPT_PAUSED)
 				a->restore_paused = true;
+			else
+				a->restore_uffd = true;
 			break;
 		case OPT_LISTEN:
 			if (!receive) {

@@ -39,6 +39,7 @@ struct fc_args {
 	bool restore_paused;          /* --paused: leave the restored VM paused (resume through the API) */
 	/* `vmon receive`: the live migration to take in instead of a boot. */
 	const char *receive_listen;   /* --listen ADDR */
+	bool restore_uffd;            /* --uffd: the Uffd memory backend (--mem: memory file or handler socket) */
 };
 
 /*

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "snapshot/machine_config.h"
 #include "vmm/dirty.h"
+#include "snapshot/uffd.h"
 
 #define SECTION_CONFIG_VERSION SNAPSHOT_CONFIG_VERSION
 #define SECTION_DEVICES_VERSION 1
@@ -235,29 +236,56 @@ int snapshot_restore_state(struct machine *m, const struct snapshot_desc *desc, 
 	return r;
 }
 
-int snapshot_restore(struct machine *m, const struct vm_config *cfg, const struct snapshot_desc *desc,
-		     const char *mem_path, const struct timespec *start, struct vmon_error *err)
+/* The memory file mapped copy-on-write behind guest RAM. */
+static int map_mem_file(struct machine *m, const char *mem_path, struct vmon_error *err)
 {
-	int status, fd;
+	int fd = open(mem_path, O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return error_set(err, -errno, "memory file %s: %s", mem_path, strerror(errno));
+	r = guest_mem_map_file(&m->mem, fd, mem_path, err);
+	close(fd);   /* the mapping keeps the file */
+	return r;
+}
+
+static void stop_uffd_backend(void *ctx)
+{
+	uffd_backend_stop(ctx);
+}
+
+int snapshot_restore(struct machine *m, const struct vm_config *cfg, const struct snapshot_desc *desc,
+		     const char *mem_path, enum snapshot_mem_backend backend, const struct timespec *start,
+		     struct vmon_error *err)
+{
+	struct uffd_backend *uffd = NULL;
+	int status, r;
 
 	if ((status = machine_prepare(m, cfg, start, err)))
 		goto fail;
-	fd = open(mem_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		error_set(err, -errno, "memory file %s: %s", mem_path, strerror(errno));
-		status = VMON_EXIT_USAGE;
-		goto fail;
+	if (backend == SNAPSHOT_MEM_UFFD) {
+		/* Served from now on: machine_destroy stops it after the last thread that could fault. */
+		r = uffd_backend_start(&uffd, &m->mem, mem_path, err);
+		if (!r)
+			m->mem_server = (struct machine_mem_server){ .stop = stop_uffd_backend, .ctx = uffd };
+	} else {
+		r = map_mem_file(m, mem_path, err);
 	}
-	int r = guest_mem_map_file(&m->mem, fd, mem_path, err);
-	close(fd);   /* the mapping keeps the file */
 	if (r) {
-		status = VMON_EXIT_USAGE;
+		status = backend == SNAPSHOT_MEM_FILE || r == -EINVAL ? VMON_EXIT_USAGE : VMON_EXIT_HOST_ERROR;
 		goto fail;
 	}
 	if ((status = machine_build(m, err)))
 		goto fail;
+	if (uffd)
+		uffd_backend_attach_vm(uffd, m->vm);
 	if (snapshot_restore_state(m, desc, err)) {
 		status = VMON_EXIT_USAGE;
+		goto fail;
+	}
+	/* A page the restore needed and the backend could not serve: the state is not the snapshot's. */
+	if (uffd && uffd_backend_failed(uffd, err)) {
+		status = VMON_EXIT_HOST_ERROR;
 		goto fail;
 	}
 	return 0;

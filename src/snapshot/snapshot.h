@@ -42,15 +42,24 @@ int snapshot_create_diff(struct machine *m, const char *snapshot_path, const cha
 int snapshot_open(const char *snapshot_path, struct snapshot_desc *desc, struct vm_config *cfg,
 		  struct vmon_error *err);
 
+/* Where guest RAM comes from in a restore. */
+enum snapshot_mem_backend {
+	SNAPSHOT_MEM_FILE,   /* the memory file mapped copy-on-write (MAP_PRIVATE) */
+	SNAPSHOT_MEM_UFFD,   /* anonymous RAM filled on first touch by a userfaultfd handler (snapshot/uffd.h) */
+};
+
 /*
- * Step 2: prepares and builds the machine cfg describes, maps mem_path behind
- * its RAM and restores every device's and vCPU's state; the machine is then
+ * Step 2: prepares and builds the machine cfg describes, puts mem_path
+ * behind its RAM (backend File: the memory file; Uffd: the memory file,
+ * served in-process, or an external handler's socket) and restores every
+ * device's and vCPU's state; the machine is then
  * ready for machine_run (no machine_load/machine_boot). Returns 0 or vmon's
  * exit status (VMON_EXIT_USAGE for a bad file, VMON_EXIT_HOST_ERROR for the
  * host), err saying why; the machine is destroyed on failure.
  */
 int snapshot_restore(struct machine *m, const struct vm_config *cfg, const struct snapshot_desc *desc,
-		     const char *mem_path, const struct timespec *start, struct vmon_error *err);
+		     const char *mem_path, enum snapshot_mem_backend backend, const struct timespec *start,
+		     struct vmon_error *err);
 
 /*
  * For streams (live migration): the snapshot file's bytes of a paused

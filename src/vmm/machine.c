@@ -185,6 +185,10 @@ int machine_run(struct machine *m)
 
 void machine_destroy(struct machine *m)
 {
+	if (m->mem_server.stop) {
+		m->mem_server.stop(m->mem_server.ctx);
+		m->mem_server = (struct machine_mem_server){ 0 };
+	}
 	if (m->vm) {
 		vm_destroy(m->vm);
 		free(m->vm);

@@ -32,6 +32,16 @@
  * for bad input, VMON_EXIT_HOST_ERROR for the host), err saying why.
  * machine_destroy undoes whatever ran, in any state.
  */
+/*
+ * Whoever serves guest RAM's page faults when the kernel does not (a
+ * restore's userfaultfd backend): machine_destroy stops it first, once every
+ * thread that touched guest RAM has ended and while the VM still exists.
+ */
+struct machine_mem_server {
+	void (*stop)(void *ctx);
+	void *ctx;
+};
+
 struct machine {
 	const struct vm_config *cfg;
 	struct timespec start;              /* vmon's start: the origin of run and boot times */
@@ -42,6 +52,7 @@ struct machine {
 	struct boot_result boot;
 	bool loaded;
 	struct vm *vm;                      /* NULL before machine_build */
+	struct machine_mem_server mem_server;
 };
 
 int machine_prepare(struct machine *m, const struct vm_config *cfg, const struct timespec *start,
