@@ -41,6 +41,11 @@ subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o", UNI
 UDP_FLOOD = os.path.join(BUILD, "udp_flood")
 subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o", UDP_FLOOD,
                 os.path.join(HERE, "udp_flood.c")], check=True)
+# uffd_handler: an external page-fault handler for the Uffd memory backend (test_snapshot_uffd.py),
+# as Firecracker's users run one; static for the same reason (and so never built with sanitizers).
+UFFD_HANDLER = os.path.join(BUILD, "uffd_handler")
+subprocess.run(["cc", "-std=c17", "-O2", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-static", "-o",
+                UFFD_HANDLER, os.path.join(HERE, "uffd_handler.c")], check=True)
 
 # kvm_state saves a VM through vmon's state APIs (x86 vCPU state, KVM's irqchip/PIT/kvmclock devices) and
 # restores it into a fresh one; built from those sources with vmon's flags, static for the sandbox.

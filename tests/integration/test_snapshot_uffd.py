@@ -9,9 +9,8 @@ Shell scripts driving `vmon ctl`, so they run in the KVM sandbox too."""
 import os
 import re
 
-from conftest import BUILD, VMON, describe, guest, vm_case
+from conftest import UFFD_HANDLER, VMON, describe, guest, vm_case
 
-UFFD_HANDLER = os.path.join(BUILD, "tests", "integration", "uffd_handler")
 HOST_ERROR = 6
 
 # Common part: boot the ticker, pause after tick 2, snapshot, kill its vmon. Prints "ticks before: N".
