@@ -104,12 +104,12 @@ static void respond_result(struct http_response *resp, int r, const struct vmon_
 
 /* ---- request helpers ------------------------------------------------------- */
 
-static bool started(const struct instance *in)
+bool instance_started(const struct instance *in)
 {
 	return in->state != INSTANCE_NOT_STARTED;
 }
 
-static bool running(const struct instance *in)
+bool instance_running(const struct instance *in)
 {
 	return in->state == INSTANCE_RUNNING || in->state == INSTANCE_PAUSED;
 }
@@ -197,7 +197,7 @@ static void get_version(struct http_response *resp)
 }
 
 /* One Firecracker metrics line to the sink; the lock is held. */
-static int write_metrics_line(struct instance *in, struct vmon_error *err)
+int instance_write_metrics_line(struct instance *in, struct vmon_error *err)
 {
 	struct vm_metrics *vmm = NULL;
 	struct timespec now;
@@ -205,7 +205,7 @@ static int write_metrics_line(struct instance *in, struct vmon_error *err)
 
 	if (!in->metrics_configured)
 		return error_set(err, -EINVAL, "the metrics system is not initialized (PUT /metrics first)");
-	if (running(in) && (vmm = malloc(sizeof(*vmm))))
+	if (instance_running(in) && (vmm = malloc(sizeof(*vmm))))
 		vm_metrics_snapshot(in->machine.vm, vmm);
 	clock_gettime(CLOCK_REALTIME, &now);
 	api_counters_sync_logger(&in->counters, log_missed_lines(), &in->metrics);
@@ -239,7 +239,7 @@ static void *metrics_timer(void *arg)
 		while (!in->shutting_down && r != ETIMEDOUT)
 			r = pthread_cond_timedwait(&in->cond, &in->lock, &deadline);
 		struct vmon_error err = { 0 };
-		if (!in->shutting_down && write_metrics_line(in, &err))
+		if (!in->shutting_down && instance_write_metrics_line(in, &err))
 			log_warn("periodic metrics: %s", err.msg);
 	}
 	pthread_mutex_unlock(&in->lock);
@@ -278,7 +278,7 @@ int instance_apply_logger(struct instance *in, const struct fc_logger *l, struct
 }
 
 /* The boot's vm_config from the API's description (the lock is held). */
-static int description_to_config(struct instance *in, struct vmon_error *err)
+int instance_description_to_config(struct instance *in, struct vmon_error *err)
 {
 	const char *field = NULL;
 	int r;
@@ -318,7 +318,7 @@ static int request_start(struct instance *in, struct vmon_error *err)
 	uint64_t one = 1;
 	int r;
 
-	if (!in->restore && (r = description_to_config(in, err)))
+	if (!in->restore && (r = instance_description_to_config(in, err)))
 		return r;
 	in->state = INSTANCE_STARTING;
 	in->start_requested = true;
@@ -344,21 +344,21 @@ static void put_actions(struct instance *in, const char *body, struct http_respo
 
 	switch (parse_enum_body(body, "action_type", actions, 3, &err)) {
 	case 0:
-		if (started(in)) {
+		if (instance_started(in)) {
 			respond_fault(resp, 400, MSG_AFTER_START);
 			return;
 		}
 		r = request_start(in, &err);
 		break;
 	case 1:
-		if (!running(in)) {
+		if (!instance_running(in)) {
 			respond_fault(resp, 400, MSG_BEFORE_START);
 			return;
 		}
 		r = vm_send_ctrl_alt_del(in->machine.vm, &err);
 		break;
 	case 2:
-		r = write_metrics_line(in, &err);
+		r = instance_write_metrics_line(in, &err);
 		break;
 	default:
 		r = -EINVAL;
@@ -377,7 +377,7 @@ static void patch_vm(struct instance *in, const char *body, struct http_response
 		respond_fault(resp, 400, "%s", err.msg);
 		return;
 	}
-	if (!running(in)) {
+	if (!instance_running(in)) {
 		respond_fault(resp, 400, in->state == INSTANCE_STOPPED ? "the microVM has stopped" : MSG_BEFORE_START);
 		return;
 	}
@@ -438,7 +438,7 @@ static void patch_drive(struct instance *in, const char *id, const char *body, s
 	char *old_path;
 	int r;
 
-	if (!running(in))
+	if (!instance_running(in))
 		return respond_fault(resp, 400, in->state == INSTANCE_STOPPED ? "the microVM has stopped" : MSG_BEFORE_START);
 	if (!(d = spec_drive(&in->spec, id)))
 		return respond_fault(resp, 400, "drive_id: no drive \"%s\" (PUT /drives/%s before the start)", id, id);
@@ -470,7 +470,7 @@ static void put_snapshot_create(struct instance *in, const char *body, struct ht
 	if ((r = snapshot_create_req_parse(body, &req, &err)))
 		return respond_fault(resp, 400, "%s", err.msg);
 	if (in->state != INSTANCE_PAUSED)
-		r = error_set(&err, -EINVAL, "%s", running(in) ? "the microVM must be paused first (PATCH /vm Paused)"
+		r = error_set(&err, -EINVAL, "%s", instance_running(in) ? "the microVM must be paused first (PATCH /vm Paused)"
 					      : MSG_BEFORE_START);
 	else if (req.diff)
 		r = snapshot_create_diff(&in->machine, req.snapshot_path, req.mem_file_path, &err);
@@ -489,7 +489,7 @@ static void put_snapshot_load(struct instance *in, const char *body, struct http
 
 	if ((r = snapshot_load_req_parse(body, &req, &err)))
 		return respond_fault(resp, 400, "%s", err.msg);
-	if (started(in))
+	if (instance_started(in))
 		r = error_set(&err, -EINVAL, MSG_AFTER_START);
 	else if (in->spec.boot_source.set || in->spec.ndrives || in->spec.nnets)
 		r = error_set(&err, -EINVAL, "Loading a microVM snapshot not allowed after configuring boot-specific "
@@ -501,7 +501,7 @@ static void put_snapshot_load(struct instance *in, const char *body, struct http
 		in->restore_track_dirty = req.track_dirty_pages;
 		r = request_start(in, &err);
 	}
-	if (r && !started(in))
+	if (r && !instance_started(in))
 		in->restore = false;
 	snapshot_load_req_free(&req);
 	respond_result(resp, r, &err);
@@ -538,7 +538,7 @@ static void route_migration(struct instance *in, const struct http_request *req,
 		return respond_fault(resp, 400, "Invalid request method and/or path: %s %s.", req->method, req->path);
 	if ((r = migration_receive_req_parse(body, &listen, &err)))
 		return respond_fault(resp, 400, "%s", err.msg);
-	if (started(in))
+	if (instance_started(in))
 		r = error_set(&err, -EINVAL, MSG_AFTER_START);
 	else if (in->spec.boot_source.set || in->spec.ndrives || in->spec.nnets)
 		r = error_set(&err, -EINVAL, "a migration brings its own machine: receive it before configuring "
@@ -565,7 +565,7 @@ static const struct {
 #define PRE_BOOT(call)                                                              \
 	do {                                                                        \
 		struct vmon_error e_ = { 0 };                                       \
-		if (started(in)) {                                                  \
+		if (instance_started(in)) {                                                  \
 			respond_fault(resp, 400, MSG_AFTER_START);                  \
 		} else {                                                            \
 			int r_ = (call);                                            \
@@ -588,7 +588,7 @@ static void route(struct instance *in, const struct http_request *req, struct ht
 	if (is(req, "GET", "/vm/config"))
 		return respond_text(resp, 200, fc_spec_vm_config_json(&in->spec), NULL);
 	if (is(req, "GET", "/metrics")) {
-		struct vm_metrics *vmm = running(in) ? malloc(sizeof(*vmm)) : NULL;
+		struct vm_metrics *vmm = instance_running(in) ? malloc(sizeof(*vmm)) : NULL;
 		if (vmm)
 			vm_metrics_snapshot(in->machine.vm, vmm);
 		char *text = metrics_prometheus_text(vmm, &in->counters);
@@ -621,12 +621,12 @@ static void route(struct instance *in, const struct http_request *req, struct ht
 	if (is(req, "PUT", "/mmds/config"))
 		PRE_BOOT(fc_spec_put_mmds_config(&in->spec, body, &e_));
 	if (is(req, "PUT", "/logger")) {
-		if (started(in))
+		if (instance_started(in))
 			return respond_fault(resp, 400, MSG_AFTER_START);
 		return put_logger(in, body, resp);
 	}
 	if (is(req, "PUT", "/metrics")) {
-		if (started(in))
+		if (instance_started(in))
 			return respond_fault(resp, 400, MSG_AFTER_START);
 		return put_metrics(in, body, resp);
 	}
@@ -640,7 +640,7 @@ static void route(struct instance *in, const struct http_request *req, struct ht
 		if (!strcmp(req->method, "PUT"))
 			PRE_BOOT(fc_spec_put_network_interface(&in->spec, id, body, &e_));
 		if (!strcmp(req->method, "PATCH")) {
-			if (!started(in))
+			if (!instance_started(in))
 				return respond_fault(resp, 400, MSG_BEFORE_START);
 			return respond_fault(resp, 400,
 					     "network interface %s: rate limiters are not supported yet (issue 13)", id);
@@ -691,223 +691,3 @@ void instance_handle(void *ctx, const struct http_request *req, struct http_resp
 		log_debug("API %s %s: %d", req->method, req->path, resp->status);
 }
 
-/* ---- the main thread ------------------------------------------------------- */
-
-int instance_init(struct instance *in, const struct fc_args *args, const struct timespec *start,
-		  struct vmon_error *err)
-{
-	memset(in, 0, sizeof(*in));
-	in->args = args;
-	in->start_time = *start;
-	in->state = INSTANCE_NOT_STARTED;
-	in->receive_fd = -1;
-	in->migration.fd = -1;
-	fc_spec_init(&in->spec);
-	metrics_sink_init(&in->metrics);
-	metrics_baseline_init(&in->baseline);
-	if (mmds_create(&in->mmds, args->mmds_size_limit, err))
-		return -ENOMEM;
-	in->start_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (in->start_eventfd < 0) {
-		mmds_destroy(in->mmds);
-		return error_set(err, -errno, "eventfd: %s", strerror(errno));
-	}
-	pthread_mutex_init(&in->lock, NULL);
-	pthread_cond_init(&in->cond, NULL);
-	return 0;
-}
-
-void instance_destroy(struct instance *in)
-{
-	pthread_mutex_lock(&in->lock);
-	in->shutting_down = true;
-	pthread_cond_broadcast(&in->cond);
-	pthread_mutex_unlock(&in->lock);
-	if (in->metrics_thread_started)
-		pthread_join(in->metrics_thread, NULL);
-	metrics_sink_close(&in->metrics);
-	instance_migration_destroy(in);
-	free(in->restore_snapshot);
-	free(in->restore_mem);
-	fc_spec_free(&in->spec);
-	mmds_destroy(in->mmds);
-	if (in->start_eventfd >= 0)
-		close(in->start_eventfd);
-	pthread_cond_destroy(&in->cond);
-	pthread_mutex_destroy(&in->lock);
-}
-
-/*
- * PUT /serial's serial_out_path: the guest console's output goes there (a
- * file, created if missing and appended to, or a FIFO, opened read-write so
- * that no reader is needed yet) instead of vmon's standard output.
- */
-static int redirect_serial(const struct fc_serial *serial, struct vmon_error *err)
-{
-	struct stat st;
-	int fd;
-
-	if (!serial->set || !serial->serial_out_path)
-		return 0;
-	if (!stat(serial->serial_out_path, &st) && S_ISFIFO(st.st_mode))
-		fd = open(serial->serial_out_path, O_RDWR | O_CLOEXEC);
-	else
-		fd = open(serial->serial_out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return error_set(err, -errno, "serial_out_path %s: %s", serial->serial_out_path, strerror(errno));
-	if (dup2(fd, STDOUT_FILENO) < 0) {
-		int e = errno;
-		close(fd);
-		return error_set(err, -e, "serial_out_path %s: dup2: %s", serial->serial_out_path, strerror(e));
-	}
-	close(fd);
-	return 0;
-}
-
-/* Builds and boots the machine from in->cfg; 0 or an exit status with err. */
-static int build_and_boot(struct instance *in, struct vmon_error *err)
-{
-	int status;
-
-	if (redirect_serial(&in->spec.serial, err))
-		return VMON_EXIT_USAGE;
-
-	if ((status = machine_prepare(&in->machine, &in->cfg, &in->start_time, err)) ||
-	    (status = machine_load(&in->machine, err)) || (status = machine_build(&in->machine, err)) ||
-	    (status = machine_boot(&in->machine, err)))
-		machine_destroy(&in->machine);
-	return status;
-}
-
-/* The machine a snapshot describes, its states loaded: in->cfg from the file, adjusted for this process. */
-static int restore_snapshot(struct instance *in, struct vmon_error *err)
-{
-	struct snapshot_desc desc;
-	struct timespec t0, t1;
-	int status;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (snapshot_open(in->restore_snapshot, &desc, &in->cfg, err))
-		return VMON_EXIT_USAGE;
-	in->cfg.vcpus_on_own_threads = true;
-	in->cfg.announce_boot_time = in->args->boot_timer;
-	in->cfg.verbosity = 0;
-	status = snapshot_restore(&in->machine, &in->cfg, &desc, in->restore_mem,
-				  in->restore_uffd ? SNAPSHOT_MEM_UFFD : SNAPSHOT_MEM_FILE, &in->start_time, err);
-	snapshot_desc_free(&desc);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (!status)
-		log_info("snapshot %s restored in %.3f ms (memory: %s)", in->restore_snapshot,
-			 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-			 in->restore_uffd ? "Uffd" : "File, MAP_PRIVATE");
-	return status;
-}
-
-/* track_dirty_pages (machine-config, or the snapshot load's): the log starts before any vCPU runs. */
-static int start_dirty_log(struct instance *in, struct vmon_error *err)
-{
-	if (!(in->restore ? in->restore_track_dirty : in->spec.machine.track_dirty_pages))
-		return 0;
-	if (!vm_dirty_log_start(in->machine.vm, err))
-		return 0;
-	machine_destroy(&in->machine);
-	return VMON_EXIT_HOST_ERROR;
-}
-
-/* Waits for InstanceStart or a stop signal: 0 to start, or the exit status. */
-static int wait_for_start(struct instance *in, int signal_fd)
-{
-	struct pollfd fds[2] = { { .fd = signal_fd, .events = POLLIN }, { .fd = in->start_eventfd, .events = POLLIN } };
-
-	for (;;) {
-		if (poll(fds, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error("poll: %s", strerror(errno));
-			return VMON_EXIT_HOST_ERROR;
-		}
-		if (fds[0].revents) {
-			struct signalfd_siginfo si;
-			if (read(signal_fd, &si, sizeof(si)) == sizeof(si)) {
-				log_info("received signal %u before the VM started; exiting", si.ssi_signo);
-				return 128 + (int)si.ssi_signo;
-			}
-		}
-		if (fds[1].revents) {
-			uint64_t n;
-			if (read(in->start_eventfd, &n, sizeof(n)) == sizeof(n))
-				return 0;
-		}
-	}
-}
-
-int instance_main(struct instance *in, bool start_now)
-{
-	sigset_t signals;
-	int signal_fd, status;
-
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGINT);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGHUP);
-	signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (signal_fd < 0) {
-		log_error("signalfd: %s", strerror(errno));
-		return VMON_EXIT_HOST_ERROR;
-	}
-	for (;;) {
-		struct vmon_error err = { 0 };
-
-		if (start_now) {
-			pthread_mutex_lock(&in->lock);
-			status = !in->restore && !in->receive && description_to_config(in, &err) ? VMON_EXIT_USAGE : 0;
-			in->state = INSTANCE_STARTING;
-			pthread_mutex_unlock(&in->lock);
-			if (status) {
-				log_error("%s", err.msg);
-				close(signal_fd);
-				return status;
-			}
-		} else if ((status = wait_for_start(in, signal_fd))) {
-			close(signal_fd);
-			return status;
-		}
-		/* The API thread waits in request_start (lock released) until start_done. */
-		status = in->receive ? instance_receive_machine(in, signal_fd, &err)
-			 : in->restore ? restore_snapshot(in, &err) : build_and_boot(in, &err);
-		if (!status)
-			status = start_dirty_log(in, &err);
-		pthread_mutex_lock(&in->lock);
-		in->start_done = true;
-		in->start_status = status;
-		in->start_err = err;
-		in->state = status ? INSTANCE_NOT_STARTED : in->restore && !in->restore_resume ? INSTANCE_PAUSED
-			    : INSTANCE_RUNNING;
-		if (!status && in->state == INSTANCE_PAUSED)
-			vm_pause(in->machine.vm);   /* no vCPU runs yet: they park as they start */
-		pthread_cond_broadcast(&in->cond);
-		pthread_mutex_unlock(&in->lock);
-		if (!status)
-			break;
-		log_error("%s: %s", in->receive ? "migration" : in->restore ? "snapshot load" : "InstanceStart", err.msg);
-		if (start_now || in->receive) {   /* a failed incoming migration ends the destination */
-			close(signal_fd);
-			return status;
-		}
-	}
-	close(signal_fd);   /* vm_run reads these signals from here on */
-	log_info("VM %s started", in->args->id);
-	status = machine_run(&in->machine);
-	instance_migration_finish(in);
-
-	pthread_mutex_lock(&in->lock);
-	if (in->metrics_configured) {
-		struct vmon_error err = { 0 };
-		if (write_metrics_line(in, &err))
-			log_warn("final metrics: %s", err.msg);
-	}
-	in->state = INSTANCE_STOPPED;
-	pthread_mutex_unlock(&in->lock);
-	machine_destroy(&in->machine);
-	return status;
-}

@@ -131,6 +131,12 @@ void instance_migration_destroy(struct instance *in);
 
 const char *instance_state_name(enum instance_state s);
 
+/* Shared by the instance's files (instance.c: endpoints; instance_main.c: the main thread); lock held. */
+bool instance_started(const struct instance *in);
+bool instance_running(const struct instance *in);   /* Running or Paused: the machine exists */
+int instance_description_to_config(struct instance *in, struct vmon_error *err);
+int instance_write_metrics_line(struct instance *in, struct vmon_error *err);
+
 /* PUT /logger's settings (or the --log-path/--level flags) applied to the logger. */
 int instance_apply_logger(struct instance *in, const struct fc_logger *l, struct vmon_error *err);
 /* PUT /metrics' path (or --metrics-path): opens the sink and starts the periodic flush. */
