@@ -312,14 +312,10 @@ int instance_set_restore(struct instance *in, const char *snapshot_path, const c
 	return 0;
 }
 
-/* The main thread builds and boots; this waits for its answer (the API is one request at a time anyway). */
-static int request_start(struct instance *in, struct vmon_error *err)
+int instance_wake_main(struct instance *in, struct vmon_error *err)
 {
 	uint64_t one = 1;
-	int r;
 
-	if (!in->restore && (r = instance_description_to_config(in, err)))
-		return r;
 	in->state = INSTANCE_STARTING;
 	in->start_requested = true;
 	in->start_done = false;
@@ -327,6 +323,18 @@ static int request_start(struct instance *in, struct vmon_error *err)
 		in->state = INSTANCE_NOT_STARTED;
 		return error_set(err, -errno, "waking the main thread: %s", strerror(errno));
 	}
+	return 0;
+}
+
+/* The main thread builds and boots; this waits for its answer (the API is one request at a time anyway). */
+static int request_start(struct instance *in, struct vmon_error *err)
+{
+	int r;
+
+	if (!in->restore && (r = instance_description_to_config(in, err)))
+		return r;
+	if ((r = instance_wake_main(in, err)))
+		return r;
 	while (!in->start_done)
 		pthread_cond_wait(&in->cond, &in->lock);
 	if (in->start_status) {

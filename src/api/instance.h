@@ -136,6 +136,8 @@ bool instance_started(const struct instance *in);
 bool instance_running(const struct instance *in);   /* Running or Paused: the machine exists */
 int instance_description_to_config(struct instance *in, struct vmon_error *err);
 int instance_write_metrics_line(struct instance *in, struct vmon_error *err);
+/* Asks the main thread to start (state STARTING); 0, or the error (state back to NOT_STARTED). */
+int instance_wake_main(struct instance *in, struct vmon_error *err);
 
 /* PUT /logger's settings (or the --log-path/--level flags) applied to the logger. */
 int instance_apply_logger(struct instance *in, const struct fc_logger *l, struct vmon_error *err);

@@ -220,19 +220,14 @@ int instance_set_receive(struct instance *in, const char *listen, struct vmon_er
 
 int instance_migration_receive(struct instance *in, const char *listen, struct vmon_error *err)
 {
-	uint64_t one = 1;
 	int r;
 
 	if ((r = instance_set_receive(in, listen, err)))
 		return r;
 	/* The main thread waits on the socket from here; this request does not wait for the source. */
-	in->state = INSTANCE_STARTING;
-	in->start_requested = true;
-	in->start_done = false;
-	if (write(in->start_eventfd, &one, sizeof(one)) != sizeof(one)) {
-		in->state = INSTANCE_NOT_STARTED;
+	if ((r = instance_wake_main(in, err))) {
 		in->receive = false;
-		return error_set(err, -errno, "waking the main thread: %s", strerror(errno));
+		return r;
 	}
 	return 0;
 }

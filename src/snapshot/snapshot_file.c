@@ -587,6 +587,24 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
 }
 
+/* A memory file's end: its length covers trailing holes, then the atomic rename; *written = done. */
+static int finish_mem_file(struct tmp_file *t, const char *path, size_t size, size_t done, size_t *written,
+			   struct vmon_error *err)
+{
+	int rc;
+
+	if (ftruncate(t->fd, (off_t)size)) {
+		rc = error_set(err, -errno, "%s: ftruncate to %zu: %s", t->path, size, strerror(errno));
+		tmp_abort(t);
+		return rc;
+	}
+	if ((rc = tmp_commit(t, path, err)))
+		return rc;
+	if (written)
+		*written = done;
+	return 0;
+}
+
 int snapshot_mem_write(const char *path, const void *ram, size_t size, size_t *written, struct vmon_error *err)
 {
 	const uint8_t *p = ram;
@@ -622,17 +640,7 @@ int snapshot_mem_write(const char *path, const void *ram, size_t size, size_t *w
 		done += run - off;
 		off = run;
 	}
-	/* The file's length covers trailing zero pages (as a hole). */
-	if (ftruncate(t.fd, (off_t)size)) {
-		rc = error_set(err, -errno, "%s: ftruncate to %zu: %s", t.path, size, strerror(errno));
-		tmp_abort(&t);
-		return rc;
-	}
-	if ((rc = tmp_commit(&t, path, err)))
-		return rc;
-	if (written)
-		*written = done;
-	return 0;
+	return finish_mem_file(&t, path, size, done, written, err);
 }
 
 int snapshot_mem_write_diff(const char *path, const void *ram, size_t size, const uint64_t *dirty, size_t *written,
@@ -672,16 +680,7 @@ int snapshot_mem_write_diff(const char *path, const void *ram, size_t size, cons
 		done += len;
 		page = end;
 	}
-	if (ftruncate(t.fd, (off_t)size)) {
-		rc = error_set(err, -errno, "%s: ftruncate to %zu: %s", t.path, size, strerror(errno));
-		tmp_abort(&t);
-		return rc;
-	}
-	if ((rc = tmp_commit(&t, path, err)))
-		return rc;
-	if (written)
-		*written = done;
-	return 0;
+	return finish_mem_file(&t, path, size, done, written, err);
 }
 
 int snapshot_mem_map(const char *path, size_t expected, void **out, struct vmon_error *err)
