@@ -171,13 +171,13 @@ if HAVE_LINUX and shutil.which("mkfs.ext4"):
         "sh", "-c",
         'busybox httpd -f -p 127.0.0.1:"$1" -h "$(dirname "$2")" & httpd=$!; '
         'sock=/tmp/vmon-vconsole-$$.sock; '
-        '"$9" "$sock" "guest ready" "ping from the host\\n" "pong from the guest" 120 & client=$!; '
+        '"$9" "$sock" "guest ready" "ping from the host\\n" "pong from the guest" 350 & client=$!; '
         '"$3" run --kernel "$4" --initrd "$5" --mem 128M --drive path="$6" --net user --rng '
         '--vconsole socket="$sock" --cmdline "console=ttyS0 reboot=k panic=-1 vmon.cmd64=$7"; s=$?; '
         'kill $httpd; wait $client; echo "client status: $?"; '
         'echo "debugfs: $("$8" -R "cat /from-guest.txt" "$6" 2>/dev/null)"; exit $s',
         "sh", str(HTTP_PORT), PAGE, vmon_run()[0], BZIMAGE, INITRD, DISK, cmd64, DEBUGFS, UNIX_CLIENT],
-        timeout=150)
+        timeout=400)   # ~2 min on a PVM host; the sanitizer build on a loaded one took over 150 s
 
 
 @needs_linux
