@@ -309,6 +309,7 @@ int instance_set_restore(struct instance *in, const char *snapshot_path, const c
 	in->restore_resume = resume;
 	in->restore_track_dirty = false;
 	in->restore_uffd = uffd;
+	in->restore_requested = in->start_time;
 	return 0;
 }
 
@@ -493,8 +494,10 @@ static void put_snapshot_load(struct instance *in, const char *body, struct http
 {
 	struct snapshot_load_req req;
 	struct vmon_error err = { 0 };
+	struct timespec arrival;
 	int r;
 
+	clock_gettime(CLOCK_MONOTONIC, &arrival);
 	if ((r = snapshot_load_req_parse(body, &req, &err)))
 		return respond_fault(resp, 400, "%s", err.msg);
 	if (instance_started(in))
@@ -507,6 +510,7 @@ static void put_snapshot_load(struct instance *in, const char *body, struct http
 	else if (!(r = instance_set_restore(in, req.snapshot_path, req.mem_path, req.uffd, req.resume_vm,
 						  &err))) {
 		in->restore_track_dirty = req.track_dirty_pages;
+		in->restore_requested = arrival;
 		r = request_start(in, &err);
 	}
 	if (r && !instance_started(in))

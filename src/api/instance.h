@@ -79,6 +79,7 @@ struct instance {
 	char *restore_snapshot, *restore_mem;
 	bool restore_resume;
 	bool restore_track_dirty;     /* PUT /snapshot/load's track_dirty_pages */
+	struct timespec restore_requested;   /* the load request's arrival (vmon restore: vmon's start) */
 	/* What the start does instead: receive a live migration (PUT /migration/receive, vmon receive). */
 	bool receive;
 	int receive_fd;               /* the listening socket, -1 when none */

@@ -125,11 +125,16 @@ static int restore_snapshot(struct instance *in, struct vmon_error *err)
 				  in->restore_uffd ? SNAPSHOT_MEM_UFFD : SNAPSHOT_MEM_FILE, &in->start_time, err);
 	snapshot_desc_free(&desc);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (!status)
-		log_info("snapshot %s restored in %.3f ms (memory: %s)", in->restore_snapshot,
-			 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-			 in->restore_uffd ? "Uffd" : "File, MAP_PRIVATE");
-	return status;
+	if (status)
+		return status;
+	log_info("snapshot %s restored in %.3f ms (memory: %s)", in->restore_snapshot,
+		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+		 in->restore_uffd ? "Uffd" : "File, MAP_PRIVATE");
+	/* Restored paused, the first KVM_RUN waits for a resume: no restore figure then. */
+	if (in->restore_resume)
+		vm_time_first_run(in->machine.vm, &in->restore_requested,
+				  in->start_requested ? "snapshot load request" : "start of vmon");
+	return 0;
 }
 
 /* track_dirty_pages (machine-config, or the snapshot load's): the log starts before any vCPU runs. */

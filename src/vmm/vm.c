@@ -599,6 +599,12 @@ static void *event_thread(void *arg)
 	return NULL;
 }
 
+void vm_time_first_run(struct vm *vm, const struct timespec *since, const char *what)
+{
+	vm->first_run_since = *since;
+	vm->first_run_what = what;
+}
+
 int vm_run(struct vm *vm)
 {
 	struct event_thread events = { .vm = vm };

@@ -70,6 +70,9 @@ struct vm {
 	/* Stop signals handled (metrics; any thread may read them). */
 	_Atomic uint64_t sigint_count, sigterm_count, sighup_count;
 	struct timespec start_time;
+	/* When set (vm_time_first_run): vCPU 0 logs its first KVM_RUN's delay since first_run_since. */
+	const char *first_run_what;
+	struct timespec first_run_since;
 };
 
 /*
@@ -86,6 +89,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 
 /* The boot protocol's entry state on the boot vCPU. */
 int vm_boot(struct vm *vm, const struct boot_result *boot, struct vmon_error *err);
+
+/*
+ * vCPU 0 logs (info) how long after *since, CLOCK_MONOTONIC, its first KVM_RUN
+ * starts, "after the <what>": the end of a restore as the guest sees it. Call
+ * before vm_run.
+ */
+void vm_time_first_run(struct vm *vm, const struct timespec *since, const char *what);
 
 /* Runs until the guest or the user stops it; returns vmon's exit status. */
 int vm_run(struct vm *vm);
