@@ -7,7 +7,7 @@ of [16 MiB, min(size - 32, 992) MiB), so the memory file holds data, not holes) 
 paused and snapshotted --creates times (PUT /snapshot/create round trip on the client: the state and the
 whole memory file written); the snapshot and memory file sizes are then read (apparent size and blocks
 allocated: the memory file is sparse, zero pages are holes). Then, for each --backend, --repeat new vmon
-processes restore it (PUT /snapshot/load, resume_vm true) and the bench records:
+processes restore it, all sizes and backends in turn each round (PUT /snapshot/load, resume_vm true) and the bench records:
   - first KVM_RUN: vmon's in-process figure from the load request's arrival (the API handler's entry) to
     vCPU 0's first KVM_RUN ioctl (log line "vCPU 0: first KVM_RUN X ms after the snapshot load request"):
     the issue's "from the load request to the vCPUs running";
@@ -61,31 +61,35 @@ def main():
         p.error(f"{args.handler} missing: run any tests/integration test once (conftest.py builds it)")
     print(machine_line("direct"))
     print(f"{args.repeat} restores per size and backend, {args.creates} snapshots per size; medians (min-max), ms")
-    rows = []
-    for size in sizes:
-        d = tempfile.mkdtemp(prefix=f"vmon-bench-snap-{size}-", dir=args.dir)
-        try:
+    dirs, rows = {}, {}
+    try:
+        for size in sizes:
+            d = dirs[size] = tempfile.mkdtemp(prefix=f"vmon-bench-snap-{size}-", dir=args.dir)
             free = shutil.disk_usage(d).free
             if free < (size << 20) * 2:
                 print(f"{size} MiB: skipped, {mib(free)} MiB free under {d}")
+                del dirs[size]
+                shutil.rmtree(d)
                 continue
             creates = snapshot(args, d, size, args.creates)
             snap_size, _ = file_sizes(f"{d}/snap")
             mem_size, mem_alloc = file_sizes(f"{d}/mem")
             print(f"{size} MiB RAM ({touched_mib(size)} MiB written): create {cell(creates)}; snapshot file "
                   f"{snap_size} bytes; memory file {mib(mem_size)} MiB, {mib(mem_alloc)} MiB allocated", flush=True)
-            for b in backends:
-                runs = [restore_once(args, d, b, i, passes=False) for i in range(args.repeat)]
-                cols = [cell([r[k] for r in runs]) for k in ("first_run_ms", "inside_ms", "load_ms")]
-                rows.append((size, b, *cols))
-                print(f"  {b:<16} first KVM_RUN {cols[0]}  restored in {cols[1]}  load request {cols[2]}",
-                      flush=True)
-        finally:
+        # Interleaved (each round restores every size with every backend) so that the host's load, which
+        # drifts on a shared machine, falls on all sizes alike.
+        for i in range(args.repeat):
+            for size in dirs:
+                for b in backends:
+                    rows.setdefault((size, b), []).append(restore_once(args, dirs[size], b, i, passes=False))
+    finally:
+        for d in dirs.values():
             shutil.rmtree(d)
     print("\n| RAM | backend | first KVM_RUN after the load request (vmon) | vmon \"restored in\" | "
           "PUT /snapshot/load (client) |")
     print("|---|---|---|---|---|")
-    for size, b, *cols in rows:
+    for (size, b), runs in rows.items():
+        cols = [cell([r[k] for r in runs]) for k in ("first_run_ms", "inside_ms", "load_ms")]
         print(f"| {size} MiB | {b} | {' | '.join(cols)} |")
 
 
