@@ -265,19 +265,30 @@ int mig_flush(struct mig_stream *s, struct vmon_error *err)
 	return r;
 }
 
+/*
+ * The checksum is taken over the copy in the buffer, never over p: p is
+ * guest RAM that a running vCPU may write at any moment, and a page written
+ * between the checksum and the copy would reach the destination as a
+ * damaged stream (the page itself is dirty again and goes in a later round).
+ */
 static int put_bytes(struct mig_stream *s, const void *p, size_t n, struct vmon_error *err)
 {
-	s->crc_out = lzma_crc64(p, n, s->crc_out);
+	const uint8_t *src = p;
+
 	s->bytes_out += n;
-	if (n > WBUF_SIZE - s->wlen) {
-		int r = mig_flush(s, err);
-		if (r)
-			return r;
-		if (n > WBUF_SIZE)
-			return send_all(s, p, n, err);
+	while (n) {
+		if (s->wlen == WBUF_SIZE) {
+			int r = mig_flush(s, err);
+			if (r)
+				return r;
+		}
+		size_t chunk = n < WBUF_SIZE - s->wlen ? n : WBUF_SIZE - s->wlen;
+		memcpy(s->wbuf + s->wlen, src, chunk);
+		s->crc_out = lzma_crc64(s->wbuf + s->wlen, chunk, s->crc_out);
+		s->wlen += chunk;
+		src += chunk;
+		n -= chunk;
 	}
-	memcpy(s->wbuf + s->wlen, p, n);
-	s->wlen += n;
 	return 0;
 }
 

@@ -44,6 +44,7 @@ wait_for b.out "^tick $((before + 2))" && echo "ticking on"
 echo "first tick after: $(grep -o '^tick [0-9]*' b.out | head -1 | cut -d' ' -f2)"
 kill -TERM $pid; wait $pid; echo "restored exit: $?"
 grep -o 'restored in [0-9.]* ms' b.err | sed 's/^/log: /'
+grep -o 'first KVM_RUN [0-9.]* ms after the [a-z ]*' b.err | sed 's/^/log: /'
 '''
 vm_case("snap_api", ["sh", "-c", API_SCRIPT, "sh", VMON, guest("ticker")], timeout=120)
 
@@ -61,6 +62,7 @@ kill -TERM $pid; wait $pid
 "$vmon" restore --snapshot "$dir/vm.snap" --mem "$dir/vm.mem" >c.out 2>c.err & pid=$!
 wait_for c.out '^tick' && echo "first tick after restore: $(grep -o '^tick [0-9]*' c.out | head -1 | cut -d' ' -f2)"
 kill -TERM $pid; wait $pid; echo "restore exit: $?"
+grep -o 'first KVM_RUN [0-9.]* ms after the [a-z ]*' c.err | sed 's/^/cli log: /'
 "$vmon" restore --snapshot "$dir/vm.snap" --mem "$dir/vm.mem" --paused --api-sock d.sock >d.out 2>d.err & pid=$!
 i=0; until st=$("$vmon" ctl --api-sock d.sock --wait 10 status) && case $st in *Started*|*started*) false;; esac; do
 	i=$((i+1)); [ $i -gt 100 ] && break; sleep 0.1; done   # the API answers while the restore runs
@@ -69,6 +71,7 @@ sleep 2; echo "ticks while paused: $(grep -c '^tick' d.out)"
 "$vmon" ctl --api-sock d.sock resume; echo "resume: $?"
 wait_for d.out '^tick' && echo "resumed ticking"
 kill -TERM $pid; wait $pid
+echo "paused restore first-run lines: $(grep -c 'first KVM_RUN' d.err)"
 '''
 vm_case("snap_cli", ["sh", "-c", CLI_SCRIPT, "sh", VMON, guest("ticker")], timeout=120)
 
@@ -119,6 +122,8 @@ def test_api_snapshot_and_load_continue_the_count(vm_results):
     assert first == before + 1, describe(r)
     assert "ticking on" in out and "restored exit: 143" in out, describe(r)
     assert re.search(r"log: restored in [\d.]+ ms", out), describe(r)
+    # The restore as the guest sees it: the load request's arrival to vCPU 0's first KVM_RUN.
+    assert re.search(r"log: first KVM_RUN [\d.]+ ms after the snapshot load request$", out, re.M), describe(r)
 
 
 def test_ctl_snapshot_keeps_the_source_running_and_restore_continues(vm_results):
@@ -133,6 +138,9 @@ def test_ctl_snapshot_keeps_the_source_running_and_restore_continues(vm_results)
     assert before + 1 <= first <= after + 1, describe(r)
     assert '"state":"Paused"' in out.replace(" ", "") and "ticks while paused: 0" in out, describe(r)
     assert "resume: 0" in out and "resumed ticking" in out, describe(r)
+    # vmon restore times its first KVM_RUN from its own start; restored paused, it waits for a resume: no figure.
+    assert re.search(r"cli log: first KVM_RUN [\d.]+ ms after the start of vmon$", out, re.M), describe(r)
+    assert "paused restore first-run lines: 0" in out, describe(r)
 
 
 def test_damaged_snapshots_are_refused_with_the_reason(vm_results):
