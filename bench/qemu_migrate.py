@@ -3,7 +3,7 @@
 """QEMU's side of the issue 11 figures: live migration and snapshot restore of the same test guests
 (docs/PERFORMANCE.md compares them with bench/migrate.sh and bench/snapshot.py).
 
-QEMU runs each guest as bench/startup.py does: `-M microvm` (qboot, no option ROMs, no ACPI; the RTC on,
+QEMU runs each guest as bench/startup.py does: `-M microvm` (qboot, no option ROMs, no ACPI; rtc=on, which microvm leaves off under KVM by default,
 as the guests read the CMOS clock), `-kernel` the test guest's ELF through QEMU's PVH loader, -accel kvm,
 the first CPU model of host_tools.QEMU_CPU_MODELS this host runs (a PVM host aborts `host` and `max`);
 driven over QMP.
@@ -15,8 +15,9 @@ driven over QMP.
     print a tick after it.
   - restore: for each --restore-mib size, the page_touch guest (bench/snapshot.py's, same command line)
     boots, is stopped and migrated to `exec:cat > FILE` (QEMU 7.2 has no file: URI; savevm needs a qcow2
-    disk); then --restore-repeat times a new QEMU started with `-incoming defer` loads it: the time from
-    QMP `migrate-incoming exec:cat FILE` to the RESUME event (the vCPUs running), measured on the client.
+    disk); then --restore-repeat times a new QEMU started with `-incoming defer` loads it, measured on the
+    client from QMP `migrate-incoming exec:cat FILE` to the MIGRATION completed event, and to the RESUME
+    event (the vCPUs running) after a `cont` sent at once (the state was saved stopped, so it loads stopped).
 Refusals (a CPU model QEMU aborts on, a migration that fails) are printed with QEMU's own words.
 
 Usage: bench/qemu_migrate.py [--build build] [--mem-mib 1024] [--repeat 5] [--warmup-s 3]
@@ -40,7 +41,7 @@ sys.path.insert(0, HERE)
 from host_tools import QEMU_CPU_MODELS, machine_line, qemu_refusal, require_tools  # noqa: E402
 from snapshot_uffd import ROOT, cell, touched_mib  # noqa: E402
 
-QEMU_MICROVM = "microvm,x-option-roms=off,acpi=off,auto-kernel-cmdline=off"
+QEMU_MICROVM = "microvm,x-option-roms=off,acpi=off,rtc=on,auto-kernel-cmdline=off"   # rtc: auto is off under KVM
 
 
 class QemuFailed(RuntimeError):
@@ -86,9 +87,20 @@ class Qemu:
         return qemu_refusal(text) or f"QEMU exited {self.proc.returncode}: {text[-600:]!r}"
 
     def _read(self):
-        line = self.rfile.readline()
+        try:
+            line = self.rfile.readline()
+        except (socket.timeout, TimeoutError):
+            raise
+        except OSError as e:
+            line = ""
+            why = e
         if not line:
-            raise QemuFailed(f"{self.name}: QMP closed: {self.refusal()}")
+            try:
+                self.proc.wait(timeout=5)   # QEMU aborting: its last words are what matters
+            except subprocess.TimeoutExpired:
+                pass
+            raise QemuFailed(f"{self.name}: QMP closed ({why if 'why' in locals() else 'end of file'}): "
+                             f"{self.refusal()}")
         return json.loads(line)
 
     def cmd(self, name, **arguments):
@@ -119,6 +131,19 @@ class Qemu:
                 raise QemuFailed(f"{self.name}: no {event} event in {timeout} s")
             if "event" in r:
                 self.events.append((time.perf_counter_ns(), r))
+
+    def wait_event_any(self, timeout):
+        """Reads the next event onto self.events; its arrival time."""
+        self.sock.settimeout(max(0.01, timeout))
+        while True:
+            try:
+                r = self._read()
+            except (socket.timeout, TimeoutError):
+                raise QemuFailed(f"{self.name}: no QMP event in {timeout:.0f} s")
+            if "event" in r:
+                t = time.perf_counter_ns()
+                self.events.append((t, r))
+                return t
 
     def wait_serial(self, text, timeout=60, after=0):
         """The serial output once text appears in it past offset after."""
@@ -158,6 +183,19 @@ def wait_migration(q, timeout=300):
             raise QemuFailed(f"{q.name}: migration {info['status']}: {info.get('error-desc', '')}")
         time.sleep(0.005)
     raise QemuFailed(f"{q.name}: migration not done in {timeout} s")
+
+
+def wait_completed(q, timeout=120):
+    """perf_counter_ns of the incoming migration's MIGRATION completed event (refusing a failed one)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for t, e in q.events:
+            if e["event"] == "MIGRATION" and e["data"]["status"] in ("completed", "failed"):
+                if e["data"]["status"] == "failed":
+                    raise QemuFailed(f"{q.name}: incoming migration failed: {q.refusal()}")
+                return t
+        q.wait_event_any(deadline - time.time())
+    raise QemuFailed(f"{q.name}: incoming migration not completed in {timeout} s")
 
 
 def pick_cpu(args, d):
@@ -217,9 +255,12 @@ def restore_figures(args, d, cpu, size):
         r = Qemu(d, f"load{size}-{i}", cpu, size, args.page_touch, append=f"from=16 size={touched_mib(size)}",
                  incoming="defer")
         try:
+            r.cmd("migrate-set-capabilities", capabilities=[{"capability": "events", "state": True}])
             t0 = time.perf_counter_ns()
             r.cmd("migrate-incoming", uri=f"exec:cat {state}")
-            loads.append((r.wait_event("RESUME", timeout=120) - t0) / 1e6)
+            t1 = wait_completed(r)
+            r.cmd("cont")   # saved stopped, so loaded stopped
+            loads.append(((t1 - t0) / 1e6, (r.wait_event("RESUME", timeout=10) - t0) / 1e6))
         finally:
             r.stop()
     return create_ms, info["total-time"], os.path.getsize(state), loads
@@ -273,8 +314,9 @@ def main():
                 print(f"restore {size} MiB: failed: {e}")
                 continue
             print(f"restore {size} MiB ({touched_mib(size)} MiB written): state file {nbytes / (1 << 20):.1f} MiB "
-                  f"made in {create_ms:.1f} ms (query-migrate total-time {total_ms} ms); migrate-incoming to "
-                  f"RESUME, {len(loads)} loads: {cell(loads)} ms", flush=True)
+                  f"made in {create_ms:.1f} ms (query-migrate total-time {total_ms} ms); {len(loads)} loads, "
+                  f"migrate-incoming to MIGRATION completed {cell([c for c, _ in loads])} ms, to RESUME after "
+                  f"cont {cell([r for _, r in loads])} ms", flush=True)
             os.unlink(os.path.join(d, f"state-{size}"))
     finally:
         shutil.rmtree(d)
