@@ -86,8 +86,8 @@ start_guest() {   # SOCK: configure and start through the API (1 vCPU, 128 MiB, 
 stop_guest() {
 	echo stop >page.txt
 	kill -0 $1 && { wait_for $2 "http stop" 120 || echo "$3: no stop seen"; }
-	(sleep 60; kill -KILL $1) & watchdog=$!
-	wait $1; echo "$3 exit: $?"; kill $watchdog
+	(trap 'kill $s; exit 0' TERM; sleep 60 & s=$!; wait $s; echo "$3: still running, killed"; kill -KILL $1) &
+	watchdog=$!; wait $1; echo "$3 exit: $?"; kill $watchdog; wait $watchdog
 }
 check_disk() {
 	kill $httpd; wait $httpd
