@@ -134,7 +134,7 @@ static void usage(FILE *out)
 	      "  flush-metrics      write a metrics line to the metrics path (PUT /actions FlushMetrics)\n"
 	      "  metrics            the counters, Prometheus text (GET /metrics)\n"
 	      "  config             the VM's configuration (GET /vm/config)\n"
-	      "  snapshot SNAP MEM  pause, write a full snapshot (PUT /snapshot/create), resume\n"
+	      "  snapshot SNAP MEM  pause, write a full snapshot (PUT /snapshot/create), resume (a paused VM stays paused)\n"
 	      "  load SNAP MEM      restore a snapshot into this not yet started vmon, resumed (PUT /snapshot/load)\n"
 	      "  migrate ADDR [--downtime-ms N]   live-migrate the running VM to a `vmon receive` (or PUT\n"
 	      "                     /migration/receive) listening on ADDR (unix:PATH, tcp:HOST:PORT); waits for\n"
@@ -181,25 +181,34 @@ static char *body_arg(const char *arg, FILE *errout)
  * One request (retried while the socket is not there yet, up to wait_s);
  * prints the answer; returns ctl's exit status.
  */
-static int call(const char *sock, const char *method, const char *path, const char *body, double wait_s, FILE *out,
-		FILE *errout)
+/* request(), retried while the socket is not there yet, up to wait_s. */
+static int request_waiting(const char *sock, const char *method, const char *path, const char *body, double wait_s,
+			   struct response *resp)
 {
-	struct response resp;
 	struct timespec t0, now;
 	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		r = request(sock, method, path, body, &resp);
+		r = request(sock, method, path, body, resp);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		double waited = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
 		if (r != -ENOENT && r != -ECONNREFUSED)
-			break;
+			return r;
 		if (waited >= wait_s)
-			break;
+			return r;
+		free(resp->body);
 		struct timespec pause = { 0, 20 * 1000 * 1000 };
 		nanosleep(&pause, NULL);
 	}
+}
+
+static int call(const char *sock, const char *method, const char *path, const char *body, double wait_s, FILE *out,
+		FILE *errout)
+{
+	struct response resp;
+	int r = request_waiting(sock, method, path, body, wait_s, &resp);
+
 	if (r) {
 		fprintf(errout, "vmon ctl: %s: %s\n", sock, strerror(-r));
 		free(resp.body);
@@ -245,6 +254,24 @@ static bool json_quote(const char *s, char *out, size_t size)
 	return true;
 }
 
+/* GET /: 1 when the instance state is "Running", 0 when another, -errno when unknown. */
+static int vm_running(const char *sock, double wait_s)
+{
+	struct response resp;
+	int r = request_waiting(sock, "GET", "/", NULL, wait_s, &resp);
+	const char *p = r || resp.status >= 300 || !resp.body ? NULL : strstr(resp.body, "\"state\"");
+
+	if (!r && !p)
+		r = -EPROTO;
+	if (p) {
+		p += strlen("\"state\"");
+		p += strspn(p, " \t\r\n:");
+		r = !strncmp(p, "\"Running\"", strlen("\"Running\""));
+	}
+	free(resp.body);
+	return r;
+}
+
 /*
  * `snapshot SNAP MEM`: pause (if running), PUT /snapshot/create, resume what
  * was running; `load SNAP MEM`: PUT /snapshot/load with the file backend, resumed.
@@ -265,17 +292,22 @@ static int snapshot_verb(const char *sock, bool load, const char *snap, const ch
 			 "\"resume_vm\": true}", qsnap, qmem);
 		return call(sock, "PUT", "/snapshot/load", body, wait_s, out, errout);
 	}
-	FILE *quiet = fopen("/dev/null", "w");
-	bool was_running = call(sock, "PATCH", "/vm", "{\"state\": \"Paused\"}", wait_s, quiet ? quiet : out,
-				errout) == 0;
-	if (quiet)
-		fclose(quiet);
+	/* PATCH /vm Paused succeeds on a paused VM too: only GET / tells whether to resume afterwards. */
+	int r = vm_running(sock, wait_s);
+	if (r < 0) {
+		fprintf(errout, "vmon ctl: %s: GET /: %s\n", sock, r == -EPROTO ? "no instance state in the answer"
+										  : strerror(-r));
+		return VMON_EXIT_HOST_ERROR;
+	}
+	bool was_running = r == 1;
+	if (was_running && (status = call(sock, "PATCH", "/vm", "{\"state\": \"Paused\"}", 0, out, errout)))
+		return status;
 	snprintf(body, sizeof(body), "{\"snapshot_path\": %s, \"mem_file_path\": %s, \"snapshot_type\": \"Full\"}",
 		 qsnap, qmem);
 	status = call(sock, "PUT", "/snapshot/create", body, 0, out, errout);
 	if (was_running) {
-		int r = call(sock, "PATCH", "/vm", "{\"state\": \"Resumed\"}", 0, out, errout);
-		status = status ? status : r;
+		int resumed = call(sock, "PATCH", "/vm", "{\"state\": \"Resumed\"}", 0, out, errout);
+		status = status ? status : resumed;
 	}
 	return status;
 }

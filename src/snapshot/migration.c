@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -16,6 +17,7 @@
 #include "vmm/dirty.h"
 
 #define CHECK_EVERY_PAGES 1024      /* how often a round looks at cancel and the VM's stop */
+#define IMAGE_RELOCK_TRIES 500     /* 10 ms apart: how long a failed source waits for the destination to let go */
 #define REPLY_STALL_MS 200          /* how long a failing side waits to read the other's error record */
 
 static const uint8_t zero_page[MIG_PAGE_SIZE];
@@ -213,6 +215,8 @@ static int run_source(struct source *src, unsigned downtime_ms, struct vmon_erro
 	clock_gettime(CLOCK_MONOTONIC, &t_pause);
 	vm_pause(src->vm);
 	*paused = true;
+	/* Nothing writes the images from here (the pause completed the requests): the destination takes them. */
+	vm_unlock_images(src->vm);
 	uint64_t *pre = malloc(src->words * sizeof(uint64_t));
 	if (!pre)
 		return error_set(err, -ENOMEM, "out of memory");
@@ -236,6 +240,25 @@ static int run_source(struct source *src, unsigned downtime_ms, struct vmon_erro
 	st->downtime_ms = ms_since(&t_pause);
 	st->dest_restore_ms = (double)restore_ns / 1e6;
 	return 0;
+}
+
+/*
+ * A failed migration's source takes its images' locks back. A destination that took them lets go when
+ * it exits, which may come a little after the source saw the failure: retried for a while. The VM
+ * carries on even without them (it still owns the disks: the destination never ran).
+ */
+static void take_back_images(struct vm *vm)
+{
+	struct vmon_error err = { 0 };
+
+	for (int i = 0; vm_lock_images(vm, &err); i++) {
+		if (i == IMAGE_RELOCK_TRIES) {
+			log_warn("migration: the disk images stay unlocked: %s", err.msg);
+			return;
+		}
+		struct timespec pause = { 0, 10 * 1000 * 1000 };
+		nanosleep(&pause, NULL);
+	}
 }
 
 int migration_send(struct machine *m, int fd, unsigned downtime_ms, const atomic_bool *cancel,
@@ -274,8 +297,10 @@ int migration_send(struct machine *m, int fd, unsigned downtime_ms, const atomic
 	stats->total_ms = ms_since(&t0);
 	if (vm_dirty_log_active(src.vm))
 		vm_dirty_log_stop(src.vm);
-	if (r && paused)
+	if (r && paused) {
+		take_back_images(src.vm);
 		vm_resume(src.vm);   /* before GO the source still owns the VM: it carries on */
+	}
 	free(src.bitmap);
 	mig_stream_close(&src.s);
 	return r;
@@ -354,6 +379,9 @@ static int read_hello(struct migration_recv *r, struct vm_config *cfg, struct vm
 			       cfg->ncpus, h.arg, vcpus);
 		goto out;
 	}
+	/* The source holds the images' locks until its final pause: taken before READY (receive_stream). */
+	for (unsigned i = 0; i < cfg->ndrives; i++)
+		cfg->drives[i].lock_later = true;
 	r->ram_size = h.arg;
 	log_info("migration: from vmon %s: %" PRIu64 " MiB, %" PRIu32 " vCPUs", (char *)p + 8, h.arg >> 20, vcpus);
 out:
@@ -464,6 +492,11 @@ static int receive_stream(struct migration_recv *r, struct machine *m, struct mi
 			}
 			if ((rc = receive_state(r, m, &h, err)))
 				break;
+			/* The source let go of the images when it paused for the final round. */
+			if ((rc = vm_lock_images(m->vm, err))) {
+				error_prefix(err, "taking over the disk images");
+				break;
+			}
 			restored = true;
 			st->dest_restore_ms = ms_since(&t0);
 			uint64_t ns = (uint64_t)(st->dest_restore_ms * 1e6);

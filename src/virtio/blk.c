@@ -130,7 +130,11 @@ int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const st
 		r = error_set(err, -errno, "%s: %s", cfg->path, strerror(errno));
 		goto fail;
 	}
-	if ((r = lock_image(blk->fd, blk->readonly, cfg->path, err)) ||
+	if (!(blk->path = strdup(cfg->path))) {
+		r = error_set(err, -ENOMEM, "virtio-blk: out of memory");
+		goto fail;
+	}
+	if ((!cfg->lock_later && (r = virtio_blk_lock(blk, err))) ||
 	    (r = image_size(blk->fd, cfg->path, &size, err)) || (r = set_serial(blk, cfg, index, err)))
 		goto fail;
 	blk->capacity = size / VIRTIO_BLK_SECTOR;
@@ -154,16 +158,21 @@ int virtio_blk_replace_image(struct virtio_blk *blk, const char *path, struct vm
 {
 	uint64_t size;
 	int fd = open(path, (blk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	char *copy = NULL;
 	int r;
 
 	if (fd < 0)
 		return error_set(err, -errno, "%s: %s", path, strerror(errno));
-	if ((r = lock_image(fd, blk->readonly, path, err)) || (r = image_size(fd, path, &size, err))) {
+	if ((r = lock_image(fd, blk->readonly, path, err)) || (r = image_size(fd, path, &size, err)) ||
+	    (!(copy = strdup(path)) && (r = error_set(err, -ENOMEM, "virtio-blk: out of memory")))) {
 		close(fd);
 		return r;
 	}
 	close(blk->fd);
 	blk->fd = fd;
+	free(blk->path);
+	blk->path = copy;
+	blk->locked = true;
 	blk->capacity = size / VIRTIO_BLK_SECTOR;
 	/* The negotiated features stay: DISCARD / WRITE_ZEROES fall back where this image cannot punch holes. */
 	blk->can_punch_hole = !blk->readonly && fallocate_works(fd, FALLOC_FL_PUNCH_HOLE, size);
@@ -173,6 +182,29 @@ int virtio_blk_replace_image(struct virtio_blk *blk, const char *path, struct vm
 		 (unsigned long long)blk->capacity);
 	virtio_config_changed(blk->vdev);
 	return 0;
+}
+
+int virtio_blk_lock(struct virtio_blk *blk, struct vmon_error *err)
+{
+	int r;
+
+	if (blk->locked)
+		return 0;
+	if ((r = lock_image(blk->fd, blk->readonly, blk->path, err)))
+		return r;
+	blk->locked = true;
+	return 0;
+}
+
+void virtio_blk_unlock(struct virtio_blk *blk)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	if (!blk->locked)
+		return;
+	if (fcntl(blk->fd, F_OFD_SETLK, &fl))
+		log_warn("virtio-blk: %s: unlocking: %s", blk->path, strerror(errno));
+	blk->locked = false;
 }
 
 bool virtio_blk_has_id(const struct virtio_blk *blk, const char *id)
@@ -189,6 +221,7 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 		return;
 	if (blk->fd >= 0)
 		close(blk->fd);
+	free(blk->path);
 	free(blk);
 }
 

@@ -19,6 +19,12 @@ struct drive_config {
 	const char *path;
 	bool readonly;
 	const char *id;              /* serial the guest reads with GET_ID (<= 20 bytes); NULL: "vmon-drive<N>" */
+	/*
+	 * Open the image without its lock; virtio_blk_lock takes it later. A live
+	 * migration's destination on the same host: the source holds the lock
+	 * until it stands still for the final round (not part of the description).
+	 */
+	bool lock_later;
 };
 
 /*
@@ -62,7 +68,9 @@ struct virtio_blk {
 	struct virtio_dev *vdev;
 	struct virtio_device_ops ops;         /* virtio_blk_ops with this image's feature bits */
 	int fd;
+	char *path;                           /* the image's, for messages */
 	bool readonly;
+	bool locked;                          /* holds the image's lock (virtio_blk_lock) */
 	bool can_punch_hole;                  /* fallocate(PUNCH_HOLE | KEEP_SIZE) works */
 	bool can_zero_range;                  /* fallocate(ZERO_RANGE | KEEP_SIZE) works */
 	uint64_t capacity;                    /* sectors */
@@ -101,7 +109,7 @@ extern const struct virtio_device_ops virtio_blk_ops;
 const struct virtio_device_ops *virtio_blk_device_ops(const struct virtio_blk *blk);
 
 /*
- * Opens and locks cfg->path. vdev: the core (&transport.vdev) of the
+ * Opens and locks cfg->path (unless cfg->lock_later). vdev: the core (&transport.vdev) of the
  * transport the caller initialises after this returns, with the model as
  * `dev`; used only from the callbacks.
  * index: for the default serial "vmon-drive<index>" when cfg->id is NULL.
@@ -116,6 +124,17 @@ int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const st
  * request in flight). On error the old image stays.
  */
 int virtio_blk_replace_image(struct virtio_blk *blk, const char *path, struct vmon_error *err);
+
+/*
+ * The image's lock: an OFD lock on the whole file, write for a writable
+ * drive, read (shared) for a read-only one; held from virtio_blk_create on,
+ * so two vmon processes never write one image. A live migration on one host
+ * hands it over: the source lets go once its VM stands still for the final
+ * round, the destination takes it before it says READY (and the source takes
+ * it back if the migration fails). Locking a drive that holds it does nothing.
+ */
+int virtio_blk_lock(struct virtio_blk *blk, struct vmon_error *err);
+void virtio_blk_unlock(struct virtio_blk *blk);
 
 /* Is id the drive's serial (its drive_id)? */
 bool virtio_blk_has_id(const struct virtio_blk *blk, const char *id);

@@ -106,6 +106,39 @@ void vm_resume(struct vm *vm)
 	pthread_mutex_unlock(&vm->control_lock);
 }
 
+static struct virtio_blk *drive_at(struct vm *vm, unsigned slot)
+{
+	return vm->virtio && !strcmp(vm->virtio->slots[slot].kind, "virtio-blk") ? vm->virtio->slots[slot].model : NULL;
+}
+
+int vm_lock_images(struct vm *vm, struct vmon_error *err)
+{
+	unsigned n = vm->virtio ? vm->virtio->count : 0;
+	bool taken[X86_VIRTIO_MAX_DEVICES] = { false };
+
+	for (unsigned i = 0; i < n; i++) {
+		struct virtio_blk *blk = drive_at(vm, i);
+		if (!blk || blk->locked)
+			continue;
+		int r = virtio_blk_lock(blk, err);
+		if (r) {
+			while (i--)
+				if (taken[i])
+					virtio_blk_unlock(drive_at(vm, i));
+			return r;
+		}
+		taken[i] = true;
+	}
+	return 0;
+}
+
+void vm_unlock_images(struct vm *vm)
+{
+	for (unsigned i = 0; vm->virtio && i < vm->virtio->count; i++)
+		if (drive_at(vm, i))
+			virtio_blk_unlock(drive_at(vm, i));
+}
+
 int vm_replace_drive_image(struct vm *vm, const char *drive_id, const char *path, struct vmon_error *err)
 {
 	struct virtio_blk *blk = NULL;

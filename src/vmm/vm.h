@@ -118,6 +118,14 @@ void vm_resume(struct vm *vm);
  */
 int vm_set_memory_slots(struct vm *vm, uint32_t flags, struct vmon_error *err);
 
+/*
+ * The locks of every drive's image (virtio_blk_lock): a live migration's
+ * handover on one host. vm_lock_images takes all or none (on an error it lets
+ * go of those it took); call both with the VM paused.
+ */
+int vm_lock_images(struct vm *vm, struct vmon_error *err);
+void vm_unlock_images(struct vm *vm);
+
 /* Another image behind the running drive drive_id (Firecracker's PATCH /drives). */
 int vm_replace_drive_image(struct vm *vm, const char *drive_id, const char *path, struct vmon_error *err);
 

@@ -22,11 +22,12 @@ MIG_SINK = os.path.join(BUILD, "mig_sink")
 subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o", MIG_SINK,
                 os.path.join(HERE, "mig_sink.c")], check=True)
 
-# $1 vmon, $2 kernel, $3 boot args, $4 MiB, $5 progress line prefix (its number goes up), $6 address kind.
-# The source runs the guest until it made progress, migrates, and must exit 0; the destination must go
-# on counting from where the source stopped; then SIGTERM ends it.
+# $1 vmon, $2 kernel, $3 boot args, $4 MiB, $5 progress line prefix (its number goes up), $6 address kind,
+# $7 (optional) a disk image for a writable drive. The source runs the guest until it made progress,
+# migrates, and must exit 0; the destination must go on counting from where the source stopped (and
+# hold the image's lock: a third vmon is refused it); then SIGTERM ends it.
 MIGRATE_SCRIPT = r'''
-vmon=$1; kernel=$2; args=$3; mem=$4; progress=$5; d=/tmp/vmon-mig-$$; mkdir -p $d
+vmon=$1; kernel=$2; args=$3; mem=$4; progress=$5; disk=$7; d=/tmp/vmon-mig-$$; mkdir -p $d
 if [ "$6" = tcp ]; then addr=tcp:127.0.0.1:$((20000 + $$ % 20000)); else addr=unix:$d/mig.sock; fi
 "$vmon" --api-sock $d/src.sock --id mig-src >$d/src.out 2>&1 & src=$!
 "$vmon" receive --listen $addr --api-sock $d/dst.sock --id mig-dst >$d/dst.out 2>&1 & dst=$!
@@ -35,6 +36,7 @@ wait_for() { i=0; while ! grep -q "$2" "$1"; do i=$((i+1)); [ $i -gt 1200 ] && r
 last() { grep "^$progress" "$1" | tail -1 | sed "s/^$progress\([0-9]*\).*/\1/"; }
 ctl put /boot-source "{\"kernel_image_path\": \"$kernel\", \"boot_args\": \"$args\"}" >/dev/null
 ctl put /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": $mem}" >/dev/null
+[ -n "$disk" ] && ctl put /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$disk\", \"is_root_device\": false}"
 ctl start; echo "start: $?"
 wait_for $d/src.out "^${progress}2" || echo "no progress on the source"
 "$vmon" ctl --api-sock $d/dst.sock --wait 10 status | sed 's/^/destination before: /'
@@ -42,6 +44,7 @@ wait_for $d/src.out "^${progress}2" || echo "no progress on the source"
 wait $src; echo "source exit: $?"
 n=$(last $d/src.out); echo "source last: $n"
 wait_for $d/dst.out "^$progress$((n + 2))" && echo "destination continued to $((n + 2))"
+[ -n "$disk" ] && { "$vmon" run --kernel "$kernel" --drive path="$disk" 2>&1 | tail -1 | sed 's/^/third vmon: /'; }
 "$vmon" ctl --api-sock $d/dst.sock status | sed 's/^/destination after: /'
 kill -TERM $dst; wait $dst; echo "destination exit: $?"
 sed 's/^/src: /' $d/src.out; sed 's/^/dst: /' $d/dst.out
@@ -49,6 +52,13 @@ rm -rf $d
 '''
 vm_case("mig_ticker", ["sh", "-c", MIGRATE_SCRIPT, "sh", VMON, guest("ticker"), "", "64", "tick ", "unix"],
         timeout=120)
+# A writable disk on the same host: the source lets go of the image's lock once it stands still for
+# the final round, the destination takes it before READY (it used to fail: "locked by another user").
+MIG_DISK = os.path.join(tempfile.mkdtemp(prefix="vmon-mig-disk-"), "disk.img")
+with open(MIG_DISK, "wb") as f:
+    f.truncate(1 << 20)
+vm_case("mig_ticker_disk", ["sh", "-c", MIGRATE_SCRIPT, "sh", VMON, guest("ticker"), "", "64", "tick ", "unix",
+                            MIG_DISK], timeout=120)
 vm_case("mig_dirtier_tcp", ["sh", "-c", MIGRATE_SCRIPT, "sh", VMON, guest("dirtier"), "pages=4096 rate=20", "256",
                             "dirtier: second ", "tcp"], timeout=120)
 
@@ -98,6 +108,17 @@ def test_ticker_continues_on_the_destination(vm_results):
     assert "dst: ticker: running" not in out, describe(r)
     assert f"dst: tick {n + 1}\n" in out and f"dst: tick {n}\n" not in out, describe(r)
     assert re.search(r"src: vmon: migration sent: .* \d+ rounds, .*downtime [\d.]+ ms", out), describe(r)
+    assert "destination exit: 143" in out, describe(r)
+
+
+def test_a_writable_disk_on_the_same_host_goes_over_with_its_lock(vm_results):
+    r = vm_results["mig_ticker_disk"]
+    out = r.stdout.decode(errors="replace")
+    assert "start: 0" in out and "source exit: 0" in out, describe(r)
+    assert '"state":"completed"' in out, describe(r)
+    n = int(re.search(r"source last: (\d+)", out).group(1))
+    assert f"destination continued to {n + 2}" in out, describe(r)
+    assert re.search(r"^third vmon: .*disk\.img is locked by another user", out, re.M), describe(r)
     assert "destination exit: 143" in out, describe(r)
 
 

@@ -58,6 +58,9 @@ echo "tick before: $(last_tick a.out)"
 at=$(last_tick a.out); echo "tick after: $at"
 echo "source state: $("$vmon" ctl --api-sock a.sock status)"
 wait_for a.out "^tick $((at + 2))" && echo "source ticking on"
+"$vmon" ctl --api-sock a.sock pause
+"$vmon" ctl --api-sock a.sock snapshot "$dir/p.snap" "$dir/p.mem"; echo "ctl snapshot of a paused VM: $?"
+echo "paused source state: $("$vmon" ctl --api-sock a.sock status)"
 kill -TERM $pid; wait $pid
 "$vmon" restore --snapshot "$dir/vm.snap" --mem "$dir/vm.mem" >c.out 2>c.err & pid=$!
 wait_for c.out '^tick' && echo "first tick after restore: $(grep -o '^tick [0-9]*' c.out | head -1 | cut -d' ' -f2)"
@@ -131,6 +134,9 @@ def test_ctl_snapshot_keeps_the_source_running_and_restore_continues(vm_results)
     out = out_of(r)
     assert "ctl snapshot: 0" in out and '"state":"Running"' in out.replace(" ", ""), describe(r)
     assert "source ticking on" in out, describe(r)
+    # A VM paused before `vmon ctl snapshot` stays paused (PATCH /vm Paused alone cannot tell).
+    assert "ctl snapshot of a paused VM: 0" in out, describe(r)
+    assert re.search(r'paused source state: .*"state":\s*"Paused"', out), describe(r)
     before = int(re.search(r"tick before: (\d+)", out).group(1))
     after = int(re.search(r"tick after: (\d+)", out).group(1))
     first = int(re.search(r"first tick after restore: (\d+)", out).group(1))

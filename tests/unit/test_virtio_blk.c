@@ -641,6 +641,78 @@ static void test_locked_image_refused(void **state)
 	virtio_blk_destroy(c);
 }
 
+/* A live migration on one host: the destination opens unlocked, the source lets go, the destination takes it. */
+static void test_lock_handed_over(void **state)
+{
+	struct fixture *f = *state;
+	struct vmon_error err = { 0 };
+	struct drive_config later = { .path = f->path, .lock_later = true };
+	struct virtio_blk *src, *dst, *third;
+
+	assert_int_equal(create_blk(f, &src, false, NULL, &err), 0);
+	assert_int_equal(virtio_blk_create(&dst, &f->h.t.vdev, &later, 0, &err), 0);
+	assert_false(dst->locked);
+	/* While the source holds it, taking it fails and names the image; nothing changes. */
+	assert_int_equal(virtio_blk_lock(dst, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, f->path));
+	assert_non_null(strstr(err.msg, "locked"));
+	assert_false(dst->locked);
+	virtio_blk_unlock(src);
+	assert_false(src->locked);
+	assert_int_equal(virtio_blk_lock(dst, &err), 0);
+	assert_int_equal(virtio_blk_lock(dst, &err), 0);   /* held already: nothing to do */
+	assert_int_equal(virtio_blk_lock(src, &err), -EBUSY);
+	assert_int_equal(create_blk(f, &third, false, NULL, &err), -EBUSY);
+	/* Handed back (a failed migration): the destination lets go, the source takes it again. */
+	virtio_blk_unlock(dst);
+	virtio_blk_unlock(dst);                             /* not held: nothing to do */
+	assert_int_equal(virtio_blk_lock(src, &err), 0);
+	assert_true(src->locked);
+	assert_int_equal(virtio_blk_lock(dst, &err), -EBUSY);
+	virtio_blk_destroy(dst);
+	virtio_blk_destroy(src);
+
+	/* Read-only drives share theirs, and keep out a writer. */
+	later.readonly = true;
+	assert_int_equal(create_blk(f, &src, true, NULL, &err), 0);
+	assert_int_equal(virtio_blk_create(&dst, &f->h.t.vdev, &later, 0, &err), 0);
+	assert_int_equal(virtio_blk_lock(dst, &err), 0);
+	assert_int_equal(create_blk(f, &third, false, NULL, &err), -EBUSY);
+	virtio_blk_unlock(src);
+	virtio_blk_unlock(dst);
+	assert_int_equal(create_blk(f, &third, false, NULL, &err), 0);
+	virtio_blk_destroy(third);
+	virtio_blk_destroy(dst);
+	virtio_blk_destroy(src);
+}
+
+/* A drive whose image changed (PATCH /drives) hands over the new image's lock. */
+static void test_replaced_image_keeps_the_lock_rules(void **state)
+{
+	struct fixture *f = *state;
+	struct vmon_error err = { 0 };
+	char other[] = "/dev/shm/vmon-blk-test-other-XXXXXX";
+	int fd = mkstemp(other);
+	struct virtio_blk *blk, *rival;
+	struct drive_config cfg = { .path = other };
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	close(fd);
+	start(f, false, NULL, ALL_FEATURES);   /* replacing tells the driver: a live transport */
+	blk = f->blk;
+	assert_int_equal(virtio_blk_replace_image(blk, other, &err), 0);
+	assert_true(blk->locked);
+	assert_int_equal(virtio_blk_create(&rival, &f->h.t.vdev, &cfg, 0, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, other));
+	virtio_blk_unlock(blk);
+	assert_int_equal(virtio_blk_create(&rival, &f->h.t.vdev, &cfg, 0, &err), 0);
+	assert_int_equal(virtio_blk_lock(blk, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, other));   /* the message names the image it is on now */
+	virtio_blk_destroy(rival);
+	unlink(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -662,6 +734,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_odd_size_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_or_not_a_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locked_image_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_handed_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replaced_image_keeps_the_lock_rules, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
