@@ -350,6 +350,8 @@ static int fill(const struct fc_spec *s, struct vm_config *cfg, struct vmon_erro
 	for (unsigned i = 0; i < s->nnets; i++) {
 		struct net_config *n = &cfg->nets[i];
 		memset(n, 0, sizeof(*n));
+		if (!(n->id = keep(cfg, "iface_id", s->nets[i].iface_id, err)))
+			return -E2BIG;
 		if (!strcmp(s->nets[i].host_dev_name, FC_SPEC_USER_NET)) {
 			n->backend = NET_BACKEND_USER;
 		} else {

@@ -308,6 +308,7 @@ int instance_set_restore(struct instance *in, const char *snapshot_path, const c
 	in->restore_mem = mem;
 	in->restore_resume = resume;
 	in->restore_track_dirty = false;
+	in->restore_noverrides = 0;
 	in->restore_uffd = uffd;
 	in->restore_requested = in->start_time;
 	return 0;
@@ -505,11 +506,11 @@ static void put_snapshot_load(struct instance *in, const char *body, struct http
 	else if (in->spec.boot_source.set || in->spec.ndrives || in->spec.nnets)
 		r = error_set(&err, -EINVAL, "Loading a microVM snapshot not allowed after configuring boot-specific "
 			      "resources.");
-	else if (req.network_overrides)
-		r = error_set(&err, -ENOTSUP, "network_overrides: not supported yet; the saved interfaces are reopened");
 	else if (!(r = instance_set_restore(in, req.snapshot_path, req.mem_path, req.uffd, req.resume_vm,
 						  &err))) {
 		in->restore_track_dirty = req.track_dirty_pages;
+		in->restore_noverrides = req.noverrides;
+		memcpy(in->restore_overrides, req.overrides, sizeof(req.overrides));
 		in->restore_requested = arrival;
 		r = request_start(in, &err);
 	}

@@ -86,6 +86,8 @@ struct instance {
 	char *receive_addr;
 	struct instance_migration migration;
 	bool restore_uffd;
+	unsigned restore_noverrides;  /* PUT /snapshot/load's network_overrides */
+	struct snapshot_net_override restore_overrides[SNAPSHOT_MAX_NET_OVERRIDES];
 	bool start_done;              /* the main thread answered: start_status, start_err */
 	int start_status;
 	struct vmon_error start_err;

@@ -19,6 +19,7 @@
 
 #include "api/instance.h"
 #include "base/log.h"
+#include "snapshot/machine_config.h"
 #include "snapshot/snapshot.h"
 #include "vmm/dirty.h"
 
@@ -121,6 +122,14 @@ static int restore_snapshot(struct instance *in, struct vmon_error *err)
 	in->cfg.vcpus_on_own_threads = true;
 	in->cfg.announce_boot_time = in->args->boot_timer;
 	in->cfg.verbosity = 0;
+	for (unsigned i = 0; i < in->restore_noverrides; i++) {
+		const struct snapshot_net_override *o = &in->restore_overrides[i];
+		if (snapshot_config_override_net(&in->cfg, o->iface_id, o->host_dev_name, err)) {
+			snapshot_desc_free(&desc);
+			return VMON_EXIT_USAGE;
+		}
+		log_info("network interface %s: now on %s", o->iface_id, o->host_dev_name);
+	}
 	status = snapshot_restore(&in->machine, &in->cfg, &desc, in->restore_mem,
 				  in->restore_uffd ? SNAPSHOT_MEM_UFFD : SNAPSHOT_MEM_FILE, &in->start_time, err);
 	snapshot_desc_free(&desc);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "api/fc_json.h"
@@ -32,6 +33,39 @@ static const struct fc_json_field load_fields[] = {
 	{ .name = "track_dirty_pages", .type = FC_JSON_BOOL },
 	{ .name = "resume_vm", .type = FC_JSON_BOOL },
 };
+
+static const struct fc_json_field override_fields[] = {
+	{ .name = "iface_id", .type = FC_JSON_STRING, .required = true },
+	{ .name = "host_dev_name", .type = FC_JSON_STRING, .required = true },
+};
+
+/* network_overrides: an array of NetworkOverride objects, each checked like a body. */
+static int parse_overrides(json_object *arr, struct snapshot_load_req *out, struct vmon_error *err)
+{
+	static const struct fc_json_schema schema = FC_JSON_SCHEMA(override_fields);
+	size_t n = json_object_array_length(arr);
+	char prefix[40];
+	int r;
+
+	if (n > SNAPSHOT_MAX_NET_OVERRIDES)
+		return error_set(err, -EINVAL, "network_overrides: at most %d entries", SNAPSHOT_MAX_NET_OVERRIDES);
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(arr, i);
+		struct snapshot_net_override *o = &out->overrides[i];
+		snprintf(prefix, sizeof(prefix), "network_overrides[%zu]", i);
+		if (!json_object_is_type(e, json_type_object))
+			return error_set(err, -EINVAL, "%s: expected an object", prefix);
+		if ((r = fc_json_check(e, &schema, prefix, err)))
+			return r;
+		const char *id = fc_json_str(e, "iface_id", ""), *dev = fc_json_str(e, "host_dev_name", "");
+		if (strlen(id) >= sizeof(o->iface_id) || strlen(dev) >= sizeof(o->host_dev_name))
+			return error_set(err, -EINVAL, "%s: a name is too long", prefix);
+		strcpy(o->iface_id, id);
+		strcpy(o->host_dev_name, dev);
+	}
+	out->noverrides = (unsigned)n;
+	return 0;
+}
 
 static int nonempty_path(const char *field, const char *path, struct vmon_error *err)
 {
@@ -92,7 +126,8 @@ int snapshot_load_req_parse(const char *body, struct snapshot_load_req *out, str
 		r = error_set(err, -EINVAL, "network_overrides: expected an array");
 		goto out;
 	}
-	out->network_overrides = overrides ? (unsigned)json_object_array_length(overrides) : 0;
+	if (overrides && (r = parse_overrides(overrides, out, err)))
+		goto out;
 	if (vsock) {
 		r = error_set(err, -EINVAL, "vsock_override: vsock is not supported yet (issue 12)");
 		goto out;

@@ -13,6 +13,8 @@ struct snapshot_create_req {
 	bool diff;                 /* snapshot_type "Diff" */
 };
 
+#define SNAPSHOT_MAX_NET_OVERRIDES 8
+
 /* PUT /snapshot/load (SnapshotLoadParams; mem_backend File, or the deprecated mem_file_path). */
 struct snapshot_load_req {
 	char *snapshot_path;
@@ -20,7 +22,11 @@ struct snapshot_load_req {
 	bool uffd;                 /* mem_backend.backend_type "Uffd" */
 	bool track_dirty_pages;    /* or the deprecated enable_diff_snapshots */
 	bool resume_vm;
-	unsigned network_overrides;
+	unsigned noverrides;       /* network_overrides */
+	struct snapshot_net_override {
+		char iface_id[64];
+		char host_dev_name[64];
+	} overrides[SNAPSHOT_MAX_NET_OVERRIDES];
 };
 
 /* Each checks the whole body (unknown fields, types, required, the mem_* rule); 0 or -EINVAL naming the field. */

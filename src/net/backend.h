@@ -31,6 +31,7 @@ struct net_hostfwd {
 struct net_config {
 	enum net_backend_kind backend;
 	const char *tap_name;        /* TAP: existing interface; NULL: create one (needs CAP_NET_ADMIN) */
+	const char *id;              /* the API's iface_id, NULL from the CLI: how a snapshot load names it */
 	uint8_t mac[6];              /* always set after parsing (default 52:54:00:12:34:5N) */
 	unsigned nhostfwd;
 	struct net_hostfwd hostfwd[NET_MAX_HOSTFWD];

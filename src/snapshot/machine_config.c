@@ -30,6 +30,7 @@ static struct json_object *encode_net(const struct net_config *n)
 
 	put_str(o, "backend", n->backend == NET_BACKEND_TAP ? "tap" : "user");
 	put_str(o, "tap_name", n->tap_name);
+	put_str(o, "id", n->id);
 	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2], n->mac[3],
 		 n->mac[4], n->mac[5]);
 	put_str(o, "mac", mac);
@@ -163,7 +164,7 @@ static int decode_net(struct decoder *d, struct json_object *o, struct net_confi
 	int r;
 
 	if ((r = get_str(d, o, "backend", false, &backend)) || (r = get_str(d, o, "tap_name", true, &n->tap_name)) ||
-	    (r = get_str(d, o, "mac", false, &mac)))
+	    (r = get_str(d, o, "id", true, &n->id)) || (r = get_str(d, o, "mac", false, &mac)))
 		return r;
 	if (!strcmp(backend, "tap"))
 		n->backend = NET_BACKEND_TAP;
@@ -258,6 +259,35 @@ static int decode(struct decoder *d, struct json_object *o)
 	}
 	d->where[0] = '\0';
 	return 0;
+}
+
+int snapshot_config_override_net(struct vm_config *cfg, const char *iface_id, const char *host_dev_name,
+				 struct vmon_error *err)
+{
+	struct decoder d = { .cfg = cfg, .err = err };
+	struct net_config *n = NULL;
+
+	for (unsigned i = 0; i < cfg->nnets && !n; i++)
+		if (cfg->nets[i].id && !strcmp(cfg->nets[i].id, iface_id))
+			n = &cfg->nets[i];
+	if (!n)
+		return error_set(err, -EINVAL, "network_overrides: the snapshot has no network interface \"%s\"",
+				 iface_id);
+	if (!host_dev_name[0] || strlen(host_dev_name) > 15 || strpbrk(host_dev_name, "/ "))
+		return error_set(err, -EINVAL, "network_overrides: host_dev_name \"%s\" is not an interface name",
+				 host_dev_name);
+	if (!strcmp(host_dev_name, SNAPSHOT_USER_NET)) {
+		n->backend = NET_BACKEND_USER;
+		n->tap_name = NULL;
+		return 0;
+	}
+	struct json_object *name = json_object_new_object();
+	json_object_object_add(name, "n", json_object_new_string(host_dev_name));
+	int r = get_str(&d, name, "n", false, &n->tap_name);
+	json_object_put(name);
+	if (!r)
+		n->backend = NET_BACKEND_TAP;
+	return r;
 }
 
 int snapshot_config_decode(const char *text, struct vm_config *cfg, struct vmon_error *err)

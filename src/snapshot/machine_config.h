@@ -25,4 +25,16 @@ char *snapshot_config_encode(const struct vm_config *cfg);
  */
 int snapshot_config_decode(const char *text, struct vm_config *cfg, struct vmon_error *err);
 
+/* The API's name of the user-mode (libslirp) backend (fc_spec.h's FC_SPEC_USER_NET). */
+#define SNAPSHOT_USER_NET "vmon:user"
+
+/*
+ * PUT /snapshot/load's network_overrides: the interface iface_id of the
+ * decoded description gets another backend (a TAP interface, or the
+ * user-mode network for "vmon:user"). 0, or -EINVAL naming the problem
+ * (an iface_id the snapshot does not have, a bad name).
+ */
+int snapshot_config_override_net(struct vm_config *cfg, const char *iface_id, const char *host_dev_name,
+				 struct vmon_error *err);
+
 #endif

@@ -108,6 +108,34 @@ kill -TERM $pid; wait $pid
 vm_case("snap_damage", ["sh", "-c", DAMAGE_SCRIPT, "sh", VMON, guest("ticker")], timeout=120)
 
 
+# PUT /snapshot/load's network_overrides: the interface keeps its guest side (MAC, virtio device) and gets
+# the backend the override names (here the user-mode network again: no TAP needs privileges); an
+# iface_id the snapshot lacks is refused with its name and the vmon can still load.
+OVERRIDE_SCRIPT = COMMON + r'''
+"$vmon" --api-sock a.sock >a.out 2>a.err & pid=$!
+"$vmon" ctl --api-sock a.sock --wait 10 put /boot-source "{\"kernel_image_path\": \"$kernel\"}" >/dev/null
+"$vmon" ctl --api-sock a.sock put /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}' >/dev/null
+"$vmon" ctl --api-sock a.sock put /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "vmon:user", "guest_mac": "AA:FC:00:00:00:01"}'
+echo "net: $?"
+"$vmon" ctl --api-sock a.sock start >/dev/null
+wait_for a.out '^tick 1' || echo "no tick 1"
+"$vmon" ctl --api-sock a.sock snapshot "$dir/vm.snap" "$dir/vm.mem" >/dev/null; echo "snapshot: $?"
+before=$(last_tick a.out)
+kill -TERM $pid; wait $pid
+"$vmon" --api-sock b.sock >b.out 2>b.err & pid=$!
+"$vmon" ctl --api-sock b.sock --wait 10 put /snapshot/load "{\"snapshot_path\": \"$dir/vm.snap\", \"mem_file_path\": \"$dir/vm.mem\", \"network_overrides\": [{\"iface_id\": \"eth9\", \"host_dev_name\": \"tap0\"}]}"
+echo "unknown iface load: $?"
+"$vmon" ctl --api-sock b.sock put /snapshot/load "{\"snapshot_path\": \"$dir/vm.snap\", \"mem_file_path\": \"$dir/vm.mem\", \"network_overrides\": [{\"iface_id\": \"eth0\"}]}"
+echo "incomplete override: $?"
+"$vmon" ctl --api-sock b.sock put /snapshot/load "{\"snapshot_path\": \"$dir/vm.snap\", \"mem_file_path\": \"$dir/vm.mem\", \"resume_vm\": true, \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"vmon:user\"}]}"
+echo "override load: $?"
+wait_for b.out "^tick $((before + 1))" && echo "ticking after the override"
+kill -TERM $pid; wait $pid
+grep -o 'network interface eth0: now on [^ ]*' b.err | sed 's/^/log: /'
+'''
+vm_case("snap_override", ["sh", "-c", OVERRIDE_SCRIPT, "sh", VMON, guest("ticker")], timeout=120)
+
+
 def out_of(r):
     return r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
 
@@ -160,3 +188,13 @@ def test_damaged_snapshots_are_refused_with_the_reason(vm_results):
     assert "api damaged load: 1" in out and "checksum" in out, describe(r)
     assert '"state":"Notstarted"' in out.replace(" ", ""), describe(r)
     assert "api good load: 0" in out and "ticking after the refused load" in out, describe(r)
+
+
+def test_network_overrides_on_load(vm_results):
+    r = vm_results["snap_override"]
+    out = out_of(r)
+    assert "net: 0" in out and "snapshot: 0" in out, describe(r)
+    assert "unknown iface load: 1" in out and re.search(r'no network interface \\?"eth9', out), describe(r)
+    assert "incomplete override: 1" in out and "host_dev_name: required" in out, describe(r)
+    assert "override load: 0" in out and "ticking after the override" in out, describe(r)
+    assert "log: network interface eth0: now on vmon:user" in out, describe(r)

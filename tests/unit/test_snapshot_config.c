@@ -24,7 +24,7 @@ static void full_config(struct vm_config *cfg)
 	cfg->drives[0] = (struct drive_config){ .path = "/img/root.ext4", .readonly = false, .id = "rootfs" };
 	cfg->drives[1] = (struct drive_config){ .path = "/img/data \"quoted\".img", .readonly = true };
 	cfg->nnets = 2;
-	cfg->nets[0] = (struct net_config){ .backend = NET_BACKEND_TAP, .tap_name = "tap7",
+	cfg->nets[0] = (struct net_config){ .backend = NET_BACKEND_TAP, .tap_name = "tap7", .id = "eth0",
 					    .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 } };
 	cfg->nets[1] = (struct net_config){ .backend = NET_BACKEND_USER, .mac = { 2, 0, 0, 0, 0, 0xfe }, .nhostfwd = 1,
 					    .hostfwd = { { .udp = true, .host_addr = 0x7f000001, .host_port = 8080,
@@ -59,6 +59,8 @@ static void the_description_round_trips(void **state)
 	assert_int_equal(b.nnets, 2);
 	assert_int_equal(b.nets[0].backend, NET_BACKEND_TAP);
 	assert_string_equal(b.nets[0].tap_name, "tap7");
+	assert_string_equal(b.nets[0].id, "eth0");
+	assert_null(b.nets[1].id);
 	assert_memory_equal(b.nets[0].mac, a.nets[0].mac, 6);
 	assert_int_equal(b.nets[1].backend, NET_BACKEND_USER);
 	assert_null(b.nets[1].tap_name);
@@ -116,11 +118,41 @@ static void damaged_descriptions_are_refused_by_field(void **state)
 	free(good);
 }
 
+static void network_overrides_change_the_backend_of_a_named_interface(void **state)
+{
+	struct vm_config a, b;
+	struct vmon_error err = { 0 };
+	(void)state;
+
+	full_config(&a);
+	char *text = snapshot_config_encode(&a);
+	assert_non_null(text);
+	assert_int_equal(snapshot_config_decode(text, &b, &err), 0);
+	free(text);
+	/* eth0 (TAP tap7) to the user-mode network, then to another TAP. */
+	assert_int_equal(snapshot_config_override_net(&b, "eth0", "vmon:user", &err), 0);
+	assert_int_equal(b.nets[0].backend, NET_BACKEND_USER);
+	assert_null(b.nets[0].tap_name);
+	assert_int_equal(snapshot_config_override_net(&b, "eth0", "tap9", &err), 0);
+	assert_int_equal(b.nets[0].backend, NET_BACKEND_TAP);
+	assert_string_equal(b.nets[0].tap_name, "tap9");
+	assert_memory_equal(b.nets[0].mac, a.nets[0].mac, 6);   /* the guest's NIC stays the same */
+	assert_int_equal(vm_config_check(&b, NULL, &err), 0);
+	/* An interface the snapshot does not have, and names no interface can have. */
+	assert_int_equal(snapshot_config_override_net(&b, "eth9", "tap1", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "no network interface \"eth9\""));
+	assert_int_equal(snapshot_config_override_net(&b, "eth0", "a/b", &err), -EINVAL);
+	assert_int_equal(snapshot_config_override_net(&b, "eth0", "much-too-long-name0", &err), -EINVAL);
+	assert_int_equal(snapshot_config_override_net(&b, "eth0", "", &err), -EINVAL);
+	assert_string_equal(b.nets[0].tap_name, "tap9");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(the_description_round_trips),
 		cmocka_unit_test(damaged_descriptions_are_refused_by_field),
+		cmocka_unit_test(network_overrides_change_the_backend_of_a_named_interface),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
