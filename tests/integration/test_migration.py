@@ -6,9 +6,11 @@
   * the destination's refusals of a bad stream and the API's checks need no KVM: direct, on any host.
 """
 
+import atexit
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -54,7 +56,9 @@ vm_case("mig_ticker", ["sh", "-c", MIGRATE_SCRIPT, "sh", VMON, guest("ticker"), 
         timeout=120)
 # A writable disk on the same host: the source lets go of the image's lock once it stands still for
 # the final round, the destination takes it before READY (it used to fail: "locked by another user").
-MIG_DISK = os.path.join(tempfile.mkdtemp(prefix="vmon-mig-disk-"), "disk.img")
+MIG_DISK_DIR = tempfile.mkdtemp(prefix="vmon-mig-disk-")
+atexit.register(shutil.rmtree, MIG_DISK_DIR, ignore_errors=True)
+MIG_DISK = os.path.join(MIG_DISK_DIR, "disk.img")
 with open(MIG_DISK, "wb") as f:
     f.truncate(1 << 20)
 vm_case("mig_ticker_disk", ["sh", "-c", MIGRATE_SCRIPT, "sh", VMON, guest("ticker"), "", "64", "tick ", "unix",
