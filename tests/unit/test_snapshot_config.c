@@ -33,17 +33,25 @@ static void full_config(struct vm_config *cfg)
 	cfg->vconsole_socket = "/run/vc.sock";
 }
 
+/* a = the full machine, b = a through the encoder and the decoder. */
+static void round_trip(struct vm_config *a, struct vm_config *b)
+{
+	struct vmon_error err = { 0 };
+
+	full_config(a);
+	char *text = snapshot_config_encode(a);
+	assert_non_null(text);
+	assert_int_equal(snapshot_config_decode(text, b, &err), 0);
+	free(text);
+}
+
 static void the_description_round_trips(void **state)
 {
 	struct vm_config a, b;
 	struct vmon_error err = { 0 };
 	(void)state;
 
-	full_config(&a);
-	char *text = snapshot_config_encode(&a);
-	assert_non_null(text);
-	assert_int_equal(snapshot_config_decode(text, &b, &err), 0);
-	free(text);
+	round_trip(&a, &b);
 	assert_int_equal(b.mem_size, a.mem_size);
 	assert_int_equal(b.ncpus, 3);
 	assert_int_equal(b.host_profile, HOST_PROFILE_PVM);
@@ -124,11 +132,7 @@ static void network_overrides_change_the_backend_of_a_named_interface(void **sta
 	struct vmon_error err = { 0 };
 	(void)state;
 
-	full_config(&a);
-	char *text = snapshot_config_encode(&a);
-	assert_non_null(text);
-	assert_int_equal(snapshot_config_decode(text, &b, &err), 0);
-	free(text);
+	round_trip(&a, &b);
 	/* eth0 (TAP tap7) to the user-mode network, then to another TAP. */
 	assert_int_equal(snapshot_config_override_net(&b, "eth0", "vmon:user", &err), 0);
 	assert_int_equal(b.nets[0].backend, NET_BACKEND_USER);
