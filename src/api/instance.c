@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/fc_json.h"
 #include "base/log.h"
 #include "base/thread.h"
 #include "snapshot/snapshot.h"
@@ -127,51 +128,22 @@ static const char *path_id(const char *path, const char *prefix)
 	return path + n + 1;
 }
 
-/* A body that is exactly {"KEY": "<one of values>"}; the value's index or -1 with err. */
-static int parse_enum_body(const char *body, const char *key, const char *const *values, unsigned nvalues,
-			   struct vmon_error *err)
+/*
+ * A body that is exactly {"KEY": "<one of values>"} (values NULL-terminated),
+ * checked like every other body (fc_json: strict JSON, unknown fields,
+ * required, the enum): the value's index, or -1 with err.
+ */
+static int parse_enum_body(const char *body, const char *key, const char *const *values, struct vmon_error *err)
 {
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *obj = tok ? json_tokener_parse_ex(tok, body, (int)strlen(body)) : NULL;
-	int found = -1;
+	const struct fc_json_field field = { .name = key, .type = FC_JSON_STRING, .required = true, .choices = values };
+	const struct fc_json_schema schema = { &field, 1 };
+	json_object *obj;
+	int found;
 
-	if (!tok)
-		return error_set(err, -ENOMEM, "out of memory"), -1;
-	if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
-		error_set(err, -EINVAL, "the body is not JSON: %s",
-			  json_tokener_error_desc(json_tokener_get_error(tok)));
-		goto out;
-	}
-	if (!json_object_is_type(obj, json_type_object)) {
-		error_set(err, -EINVAL, "the body must be a JSON object");
-		goto out;
-	}
-	json_object_object_foreach(obj, k, v) {
-		if (strcmp(k, key)) {
-			error_set(err, -EINVAL, "unknown field \"%s\"", k);
-			goto out;
-		}
-		if (!json_object_is_type(v, json_type_string)) {
-			error_set(err, -EINVAL, "%s: expected a string", key);
-			goto out;
-		}
-		for (unsigned i = 0; i < nvalues; i++)
-			if (!strcmp(json_object_get_string(v), values[i]))
-				found = (int)i;
-		if (found < 0) {
-			char list[128] = "";
-			for (unsigned i = 0; i < nvalues; i++)
-				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
-					 values[i]);
-			error_set(err, -EINVAL, "%s: \"%s\" is not one of %s", key, json_object_get_string(v), list);
-			goto out;
-		}
-	}
-	if (found < 0 && !err->msg[0])
-		error_set(err, -EINVAL, "%s: missing", key);
-out:
+	if (fc_json_parse_object(body, &schema, &obj, err))
+		return -1;
+	found = fc_json_choice(values, fc_json_str(obj, key, ""), false);
 	json_object_put(obj);
-	json_tokener_free(tok);
 	return found;
 }
 
@@ -348,11 +320,11 @@ static int request_start(struct instance *in, struct vmon_error *err)
 
 static void put_actions(struct instance *in, const char *body, struct http_response *resp)
 {
-	static const char *const actions[] = { "InstanceStart", "SendCtrlAltDel", "FlushMetrics" };
+	static const char *const actions[] = { "InstanceStart", "SendCtrlAltDel", "FlushMetrics", NULL };
 	struct vmon_error err = { 0 };
 	int r = 0;
 
-	switch (parse_enum_body(body, "action_type", actions, 3, &err)) {
+	switch (parse_enum_body(body, "action_type", actions, &err)) {
 	case 0:
 		if (instance_started(in)) {
 			respond_fault(resp, 400, MSG_AFTER_START);
@@ -379,9 +351,9 @@ static void put_actions(struct instance *in, const char *body, struct http_respo
 
 static void patch_vm(struct instance *in, const char *body, struct http_response *resp)
 {
-	static const char *const states[] = { "Paused", "Resumed" };
+	static const char *const states[] = { "Paused", "Resumed", NULL };
 	struct vmon_error err = { 0 };
-	int want = parse_enum_body(body, "state", states, 2, &err);
+	int want = parse_enum_body(body, "state", states, &err);
 
 	if (want < 0) {
 		respond_fault(resp, 400, "%s", err.msg);
