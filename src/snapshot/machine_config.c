@@ -109,26 +109,33 @@ static struct json_object *member(struct decoder *d, struct json_object *o, cons
 	return *r ? NULL : v;
 }
 
+/* len bytes of text (no NUL among them) into cfg->text, NUL-terminated. */
+static int keep(struct decoder *d, const char *key, const char *text, size_t len, const char **out)
+{
+	struct vm_config *cfg = d->cfg;
+
+	if (len + 1 > sizeof(cfg->text) - cfg->text_used)
+		return bad(d, key, "too long for vmon's configuration text");
+	if (memchr(text, '\0', len))
+		return bad(d, key, "contains a NUL byte");
+	char *copy = cfg->text + cfg->text_used;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	cfg->text_used += len + 1;
+	*out = copy;
+	return 0;
+}
+
 /* A string member into cfg->text (NULL stays NULL when nullable). */
 static int get_str(struct decoder *d, struct json_object *o, const char *key, bool nullable, const char **out)
 {
 	int r;
 	struct json_object *v = member(d, o, key, json_type_string, nullable, &r);
-	struct vm_config *cfg = d->cfg;
 
 	*out = NULL;
 	if (r || !v)
 		return r;
-	size_t n = (size_t)json_object_get_string_len(v) + 1;
-	if (n > sizeof(cfg->text) - cfg->text_used)
-		return bad(d, key, "too long for vmon's configuration text");
-	char *copy = cfg->text + cfg->text_used;
-	memcpy(copy, json_object_get_string(v), n);
-	if (strlen(copy) + 1 != n)
-		return bad(d, key, "contains a NUL byte");
-	cfg->text_used += n;
-	*out = copy;
-	return 0;
+	return keep(d, key, json_object_get_string(v), (size_t)json_object_get_string_len(v), out);
 }
 
 static int get_u64(struct decoder *d, struct json_object *o, const char *key, uint64_t max, uint64_t *out)
@@ -281,10 +288,7 @@ int snapshot_config_override_net(struct vm_config *cfg, const char *iface_id, co
 		n->tap_name = NULL;
 		return 0;
 	}
-	struct json_object *name = json_object_new_object();
-	json_object_object_add(name, "n", json_object_new_string(host_dev_name));
-	int r = get_str(&d, name, "n", false, &n->tap_name);
-	json_object_put(name);
+	int r = keep(&d, "host_dev_name", host_dev_name, strlen(host_dev_name), &n->tap_name);
 	if (!r)
 		n->backend = NET_BACKEND_TAP;
 	return r;
