@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <http_parser.h>
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,48 +227,37 @@ static int call(const char *sock, const char *method, const char *path, const ch
 	return 0;
 }
 
-/* s as a JSON string literal (quotes included) into out; false when it does not fit. */
-static bool json_quote(const char *s, char *out, size_t size)
+/* The request body o as JSON text (malloc'd; NULL when out of memory); o is released. */
+static char *json_body(json_object *o)
 {
-	size_t n = 0;
+	char *text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 
-	if (size < 3)
-		return false;
-	out[n++] = '"';
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char esc[8];
-		size_t len;
-		if (c == '"' || c == '\\')
-			len = (size_t)snprintf(esc, sizeof(esc), "\\%c", c);
-		else if (c < 0x20)
-			len = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c);
-		else
-			len = (size_t)snprintf(esc, sizeof(esc), "%c", c);
-		if (n + len + 2 > size)
-			return false;
-		memcpy(out + n, esc, len);
-		n += len;
-	}
-	out[n++] = '"';
-	out[n] = '\0';
-	return true;
+	json_object_put(o);
+	return text;
+}
+
+/* {"KEY": "value"} */
+static json_object *json_with(const char *key, const char *value)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, key, json_object_new_string(value));
+	return o;
 }
 
 /* GET /: 1 when the instance state is "Running", 0 when another, -errno when unknown. */
 static int vm_running(const char *sock, double wait_s)
 {
 	struct response resp;
+	json_object *obj = NULL, *state;
 	int r = request_waiting(sock, "GET", "/", NULL, wait_s, &resp);
-	const char *p = r || resp.status >= 300 || !resp.body ? NULL : strstr(resp.body, "\"state\"");
 
-	if (!r && !p)
+	if (!r && (resp.status >= 300 || !resp.body || !(obj = json_tokener_parse(resp.body)) ||
+		   !json_object_object_get_ex(obj, "state", &state) || !json_object_is_type(state, json_type_string)))
 		r = -EPROTO;
-	if (p) {
-		p += strlen("\"state\"");
-		p += strspn(p, " \t\r\n:");
-		r = !strncmp(p, "\"Running\"", strlen("\"Running\""));
-	}
+	if (!r)
+		r = !strcmp(json_object_get_string(state), "Running");
+	json_object_put(obj);
 	free(resp.body);
 	return r;
 }
@@ -279,18 +269,19 @@ static int vm_running(const char *sock, double wait_s)
 static int snapshot_verb(const char *sock, bool load, const char *snap, const char *mem, double wait_s, FILE *out,
 			 FILE *errout)
 {
-	char qsnap[4200], qmem[4200], body[8600];
+	char *body;
 	int status;
 
-	if (!json_quote(snap, qsnap, sizeof(qsnap)) || !json_quote(mem, qmem, sizeof(qmem))) {
-		fprintf(errout, "vmon ctl: a path is too long\n");
-		return VMON_EXIT_USAGE;
-	}
 	if (load) {
-		snprintf(body, sizeof(body),
-			 "{\"snapshot_path\": %s, \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": %s}, "
-			 "\"resume_vm\": true}", qsnap, qmem);
-		return call(sock, "PUT", "/snapshot/load", body, wait_s, out, errout);
+		json_object *o = json_with("snapshot_path", snap), *backend = json_with("backend_type", "File");
+		json_object_object_add(backend, "backend_path", json_object_new_string(mem));
+		json_object_object_add(o, "mem_backend", backend);
+		json_object_object_add(o, "resume_vm", json_object_new_boolean(true));
+		if (!(body = json_body(o)))
+			return VMON_EXIT_HOST_ERROR;
+		status = call(sock, "PUT", "/snapshot/load", body, wait_s, out, errout);
+		free(body);
+		return status;
 	}
 	/* PATCH /vm Paused succeeds on a paused VM too: only GET / tells whether to resume afterwards. */
 	int r = vm_running(sock, wait_s);
@@ -302,9 +293,12 @@ static int snapshot_verb(const char *sock, bool load, const char *snap, const ch
 	bool was_running = r == 1;
 	if (was_running && (status = call(sock, "PATCH", "/vm", "{\"state\": \"Paused\"}", 0, out, errout)))
 		return status;
-	snprintf(body, sizeof(body), "{\"snapshot_path\": %s, \"mem_file_path\": %s, \"snapshot_type\": \"Full\"}",
-		 qsnap, qmem);
-	status = call(sock, "PUT", "/snapshot/create", body, 0, out, errout);
+	json_object *o = json_with("snapshot_path", snap);
+	json_object_object_add(o, "mem_file_path", json_object_new_string(mem));
+	json_object_object_add(o, "snapshot_type", json_object_new_string("Full"));
+	body = json_body(o);
+	status = body ? call(sock, "PUT", "/snapshot/create", body, 0, out, errout) : VMON_EXIT_HOST_ERROR;
+	free(body);
 	if (was_running) {
 		int resumed = call(sock, "PATCH", "/vm", "{\"state\": \"Resumed\"}", 0, out, errout);
 		status = status ? status : resumed;
@@ -330,7 +324,7 @@ static int migration_state(const char *sock, char **body)
  */
 static int migrate_verb(const char *sock, int argc, char **argv, double wait_s, FILE *out, FILE *errout)
 {
-	char qaddr[4200], body[4400], *state = NULL;
+	char *body, *state = NULL;
 	unsigned long downtime = 0;
 	int status;
 
@@ -346,15 +340,14 @@ static int migrate_verb(const char *sock, int argc, char **argv, double wait_s, 
 		fprintf(errout, "vmon ctl: migrate takes ADDR [--downtime-ms N]\n");
 		return VMON_EXIT_USAGE;
 	}
-	if (!json_quote(argv[0], qaddr, sizeof(qaddr))) {
-		fprintf(errout, "vmon ctl: the address is too long\n");
-		return VMON_EXIT_USAGE;
-	}
+	json_object *o = json_with("destination", argv[0]);
 	if (downtime)
-		snprintf(body, sizeof(body), "{\"destination\": %s, \"downtime_ms\": %lu}", qaddr, downtime);
-	else
-		snprintf(body, sizeof(body), "{\"destination\": %s}", qaddr);
-	if ((status = call(sock, "PUT", "/migration/send", body, wait_s, out, errout)))
+		json_object_object_add(o, "downtime_ms", json_object_new_uint64(downtime));
+	if (!(body = json_body(o)))
+		return VMON_EXIT_HOST_ERROR;
+	status = call(sock, "PUT", "/migration/send", body, wait_s, out, errout);
+	free(body);
+	if (status)
 		return status;
 	for (;;) {
 		int r = migration_state(sock, &state);
@@ -431,13 +424,15 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *errout)
 		return migrate_verb(sock, argc - optind, argv + optind, wait_s, out, errout);
 	}
 	if (!strcmp(verb, "receive")) {
-		char qaddr[4200], body[4300];
-		if (argc - optind != 1 || !json_quote(argv[optind], qaddr, sizeof(qaddr))) {
+		if (argc - optind != 1) {
 			fprintf(errout, "vmon ctl: receive takes ADDR (unix:PATH or tcp:HOST:PORT)\n");
 			return VMON_EXIT_USAGE;
 		}
-		snprintf(body, sizeof(body), "{\"listen\": %s}", qaddr);
-		return call(sock, "PUT", "/migration/receive", body, wait_s, out, errout);
+		char *listen = json_body(json_with("listen", argv[optind]));
+		int status = listen ? call(sock, "PUT", "/migration/receive", listen, wait_s, out, errout)
+				    : VMON_EXIT_HOST_ERROR;
+		free(listen);
+		return status;
 	}
 	const char *method = NULL, *path = NULL;
 	char *body = NULL;
