@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/unix_socket.h"
 #include "base/log.h"
 #include "base/thread.h"
 
@@ -336,43 +337,13 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-/* Makes way for our socket at path, or says why not. */
-static int clear_path(const char *path, const struct sockaddr_un *addr, struct vmon_error *err)
-{
-	struct stat st;
-	int probe, r;
-
-	if (lstat(path, &st))
-		return errno == ENOENT ? 0 : error_set(err, -errno, "%s: %s", path, strerror(errno));
-	if (!S_ISSOCK(st.st_mode))
-		return error_set(err, -EEXIST, "%s: exists and is not a socket", path);
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (probe < 0)
-		return error_set(err, -errno, "%s: socket: %s", path, strerror(errno));
-	r = connect(probe, (const struct sockaddr *)addr, sizeof(*addr)) ? errno : 0;
-	close(probe);
-	/* EAGAIN: a listener whose backlog is full, still a live one. */
-	if (r == 0 || r == EAGAIN)
-		return error_set(err, -EADDRINUSE, "%s: in use by another process", path);
-	if (r != ECONNREFUSED)
-		return error_set(err, -r, "%s: cannot tell whether the socket is in use: %s", path, strerror(r));
-	if (unlink(path) && errno != ENOENT)
-		return error_set(err, -errno, "%s: removing the stale socket: %s", path, strerror(errno));
-	return 0;
-}
-
 static int listen_at(struct http_server *s, const char *path, struct vmon_error *err)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr;
 	struct stat st;
 	int r;
 
-	if (strlen(path) >= sizeof(addr.sun_path))
-		return error_set(err, -ENAMETOOLONG, "%s: socket path longer than %zu bytes", path,
-				 sizeof(addr.sun_path) - 1);
-	memcpy(addr.sun_path, path, strlen(path) + 1);
-	r = clear_path(path, &addr, err);
-	if (r)
+	if ((r = unix_socket_address(path, &addr, err)) || (r = unix_socket_clear_stale(path, &addr, err)))
 		return r;
 	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->listen_fd < 0)

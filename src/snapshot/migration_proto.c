@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/guest_mem.h"
+#include "base/unix_socket.h"
 #include "snapshot/snapshot_file.h"
 
 #define WBUF_SIZE (256u << 10)
@@ -131,27 +132,19 @@ static int tcp_socket(const struct mig_addr *a, bool listening, struct vmon_erro
 int mig_listen(const struct mig_addr *a, struct vmon_error *err)
 {
 	struct sockaddr_un sun;
-	struct stat st;
 	int fd;
 
 	if (a->tcp)
 		return tcp_socket(a, true, err);
 	unix_addr(a, &sun);
+	/* A socket file left by an earlier run is replaced; a live one or anything else at the path is refused. */
+	if ((fd = unix_socket_clear_stale(a->path, &sun, err))) {
+		error_prefix(err, "unix");
+		return fd;
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return error_set(err, -errno, "socket: %s", strerror(errno));
-	/* A socket file left by an earlier run is replaced; anything else at the path is refused. */
-	if (!lstat(a->path, &st) && S_ISSOCK(st.st_mode)) {
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool live = probe >= 0 && !connect(probe, (struct sockaddr *)&sun, sizeof(sun));
-		if (probe >= 0)
-			close(probe);
-		if (live) {
-			close(fd);
-			return error_set(err, -EADDRINUSE, "unix:%s: in use by another process", a->path);
-		}
-		unlink(a->path);
-	}
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || listen(fd, 1)) {
 		int e = errno;
 		close(fd);

@@ -14,6 +14,7 @@
 
 #include "virtio/core.h"
 #include "virtio/iov.h"
+#include "base/unix_socket.h"
 #include "base/log.h"
 
 /*
@@ -258,52 +259,15 @@ static void listener_ready(void *ctx, uint32_t events)
 
 /* ---- the listening socket ------------------------------------------------- */
 
-static int socket_address(const char *path, struct sockaddr_un *addr, struct vmon_error *err)
-{
-	memset(addr, 0, sizeof(*addr));
-	addr->sun_family = AF_UNIX;
-	if (!path || !*path)
-		return error_set(err, -EINVAL, "virtio-console: empty socket path");
-	if (strlen(path) >= sizeof(addr->sun_path))
-		return error_set(err, -ENAMETOOLONG, "%s: socket path longer than %zu bytes", path,
-				 sizeof(addr->sun_path) - 1);
-	strcpy(addr->sun_path, path);
-	return 0;
-}
-
-/* An existing path is replaced only when it is a socket nobody listens on (left by a crashed vmon). */
-static int clear_stale_socket(const char *path, const struct sockaddr_un *addr, struct vmon_error *err)
-{
-	struct stat st;
-	int fd, r;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : error_set(err, -errno, "%s: %s", path, strerror(errno));
-	if (!S_ISSOCK(st.st_mode))
-		return error_set(err, -EEXIST, "%s exists and is not a socket; not replacing it", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return error_set(err, -errno, "socket: %s", strerror(errno));
-	r = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
-	int e = errno;
-	close(fd);
-	if (r == 0 || e == EAGAIN)
-		return error_set(err, -EADDRINUSE, "%s: another process is listening on this socket", path);
-	if (e != ECONNREFUSED)
-		return error_set(err, -e, "%s: probing the existing socket: %s", path, strerror(e));
-	if (unlink(path) < 0)
-		return error_set(err, -errno, "%s: removing the stale socket: %s", path, strerror(errno));
-	log_info("virtio-console: replaced the stale socket %s", path);
-	return 0;
-}
-
 static int listen_on(struct virtio_console *con, const char *path, struct vmon_error *err)
 {
 	struct sockaddr_un addr;
 	int r;
 
-	if ((r = socket_address(path, &addr, err)) || (r = clear_stale_socket(path, &addr, err)))
+	if ((r = unix_socket_address(path, &addr, err)) || (r = unix_socket_clear_stale(path, &addr, err))) {
+		error_prefix(err, "virtio-console");
 		return r;
+	}
 	con->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (con->listen_fd < 0)
 		return error_set(err, -errno, "socket: %s", strerror(errno));
