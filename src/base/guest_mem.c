@@ -78,6 +78,20 @@ int guest_mem_map_file(struct guest_mem *mem, int fd, const char *name, struct v
 	return 0;
 }
 
+int guest_mem_discard(const struct guest_mem *mem, void *host, uint64_t len)
+{
+	uintptr_t start = ((uintptr_t)host + GUEST_MEM_PAGE - 1) & ~(uintptr_t)(GUEST_MEM_PAGE - 1);
+	uintptr_t end = ((uintptr_t)host + len) & ~(uintptr_t)(GUEST_MEM_PAGE - 1);
+
+	if (end <= start)
+		return 0;
+	/* Private mappings, file or anonymous: DONTNEED is the call that frees (see the header). */
+	if (madvise((void *)start, end - start, MADV_DONTNEED) < 0)
+		return -errno;
+	guest_mem_mark_host(mem, (void *)start, end - start);
+	return 0;
+}
+
 void guest_mem_destroy(struct guest_mem *mem)
 {
 	free(mem->written);

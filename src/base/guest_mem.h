@@ -66,6 +66,25 @@ void guest_mem_destroy(struct guest_mem *mem);
  */
 int guest_mem_map_file(struct guest_mem *mem, int fd, const char *name, struct vmon_error *err);
 
+/*
+ * Gives the pages of [host, host+len) (inside guest RAM; rounded inwards to
+ * whole pages) back to the host: the guest no longer needs their contents
+ * (a balloon's pages, pages a guest reported free). Each backend the RAM can
+ * have, and what the pages read as afterwards:
+ *  - anonymous private memory: MADV_DONTNEED frees them; they read as zero
+ *    and fault in fresh on the next touch;
+ *  - a memory file mapped MAP_PRIVATE (a restore): MADV_DONTNEED drops the
+ *    private copy; they read as the file's page again (page cache, not this
+ *    process's anonymous memory; RSS counts it once touched again);
+ *  - either one registered with a userfaultfd (Uffd restore): the next touch
+ *    faults to the handler, which serves the page from its source again.
+ * A shared (MAP_SHARED / memfd) backend would need MADV_REMOVE to free the
+ * backing store; vmon has none. The pages are marked written (dirty log):
+ * what they read as now reaches a diff snapshot or a migration's other side,
+ * so both sides agree byte for byte. Returns 0, or a negative errno.
+ */
+int guest_mem_discard(const struct guest_mem *mem, void *host, uint64_t len);
+
 /* Host pointer for [gpa, gpa+len) when all of it is RAM inside one region, else NULL. */
 void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 
