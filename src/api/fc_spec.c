@@ -640,11 +640,77 @@ static int refuse_vsock(struct fc_spec *s, const char *id, json_object *b, struc
 	return not_supported_yet("vsock", "12", e);
 }
 
-static int refuse_balloon(struct fc_spec *s, const char *id, json_object *b, struct vmon_error *e)
+/* amount_mib of a body that passed the schema: 0 .. the guest's memory (Firecracker: TooManyPagesRequested). */
+static int balloon_amount(const struct fc_spec *s, json_object *body, uint32_t *out, struct vmon_error *err)
 {
-	(void)s, (void)id, (void)b;
-	return not_supported_yet("balloon", "12", e);
+	int64_t mib = fc_json_int(body, "amount_mib", 0);
+
+	if (mib < 0 || (uint64_t)mib > s->machine.mem_size_mib)
+		return error_set(err, -EINVAL, "amount_mib: %lld is outside 0 .. the guest's %llu MiB", (long long)mib,
+				 (unsigned long long)s->machine.mem_size_mib);
+	*out = (uint32_t)mib;
+	return 0;
 }
+
+static int balloon_interval(json_object *body, uint32_t *out, struct vmon_error *err)
+{
+	int64_t s = fc_json_int(body, "stats_polling_interval_s", 0);
+
+	if (s < 0 || s > BALLOON_MAX_STATS_INTERVAL_S)
+		return error_set(err, -EINVAL, "stats_polling_interval_s: %lld is outside 0 .. %u", (long long)s,
+				 BALLOON_MAX_STATS_INTERVAL_S);
+	*out = (uint32_t)s;
+	return 0;
+}
+
+static int put_balloon_obj(struct fc_spec *s, json_object *body, struct vmon_error *err)
+{
+	struct fc_balloon b = { .set = true };
+	int ret;
+
+	if (fc_json_bool(body, "free_page_hinting", false))
+		return error_set(err, -EINVAL, "free_page_hinting: vmon does not implement free page hinting "
+				 "(VIRTIO_BALLOON_F_FREE_PAGE_HINT); free_page_reporting gives freed pages back");
+	if ((ret = balloon_amount(s, body, &b.amount_mib, err)) || (ret = balloon_interval(body, &b.stats_polling_interval_s, err)))
+		return ret;
+	b.deflate_on_oom = fc_json_bool(body, "deflate_on_oom", false);
+	b.free_page_reporting = fc_json_bool(body, "free_page_reporting", false);
+	s->balloon = b;
+	return 0;
+}
+
+static int patch_balloon_obj(struct fc_spec *s, const char *id, json_object *body, struct vmon_error *err)
+{
+	uint32_t mib = 0;
+	int ret;
+
+	(void)id;
+	if (!s->balloon.set)
+		return error_set(err, -EINVAL, "the balloon device is not configured (PUT /balloon before the start)");
+	if ((ret = balloon_amount(s, body, &mib, err)))
+		return ret;
+	s->balloon.amount_mib = mib;
+	return 0;
+}
+
+static int patch_balloon_stats_obj(struct fc_spec *s, const char *id, json_object *body, struct vmon_error *err)
+{
+	uint32_t interval = 0;
+	int ret;
+
+	(void)id;
+	if (!s->balloon.set)
+		return error_set(err, -EINVAL, "the balloon device is not configured (PUT /balloon before the start)");
+	if ((ret = balloon_interval(body, &interval, err)))
+		return ret;
+	if (!interval != !s->balloon.stats_polling_interval_s)
+		return error_set(err, -EINVAL, "stats_polling_interval_s: statistics were %s at the start and cannot "
+				 "be turned %s", interval ? "off" : "on", interval ? "on" : "off");
+	s->balloon.stats_polling_interval_s = interval;
+	return 0;
+}
+
+APPLY_WITHOUT_ID(balloon)
 
 int fc_spec_put_boot_source(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
@@ -714,5 +780,15 @@ int fc_spec_put_vsock(struct fc_spec *s, const char *body, struct vmon_error *er
 
 int fc_spec_put_balloon(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
-	return request(s, NULL, body, &fc_schema_balloon, refuse_balloon, err);
+	return request(s, NULL, body, &fc_schema_balloon, fc_spec_apply_balloon, err);
+}
+
+int fc_spec_patch_balloon(struct fc_spec *s, const char *body, struct vmon_error *err)
+{
+	return request(s, NULL, body, &fc_schema_balloon_update, patch_balloon_obj, err);
+}
+
+int fc_spec_patch_balloon_stats(struct fc_spec *s, const char *body, struct vmon_error *err)
+{
+	return request(s, NULL, body, &fc_schema_balloon_stats_update, patch_balloon_stats_obj, err);
 }

@@ -143,6 +143,14 @@ struct fc_mmds_config {
 	bool imds_compat;
 };
 
+struct fc_balloon {
+	bool set;
+	uint32_t amount_mib;
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s;
+	bool free_page_reporting;
+};
+
 struct fc_spec {
 	struct fc_boot_source boot_source;
 	struct fc_machine_config machine;
@@ -155,6 +163,7 @@ struct fc_spec {
 	struct fc_metrics metrics;
 	struct fc_serial serial;
 	struct fc_mmds_config mmds;
+	struct fc_balloon balloon;
 };
 
 /* Firecracker's defaults: 1 vCPU, 128 MiB, smt false, nothing else configured. */
@@ -181,9 +190,21 @@ int fc_spec_put_entropy(struct fc_spec *s, const char *body, struct vmon_error *
 int fc_spec_put_serial(struct fc_spec *s, const char *body, struct vmon_error *err);
 /* network_interfaces must name configured interfaces (at least one). */
 int fc_spec_put_mmds_config(struct fc_spec *s, const char *body, struct vmon_error *err);
-/* Refused with the issue that will bring them: 400 "vsock is not supported yet (issue 12)". */
+/* Refused with the issue that will bring it: 400 "vsock is not supported yet (issue 12)". */
 int fc_spec_put_vsock(struct fc_spec *s, const char *body, struct vmon_error *err);
+/*
+ * Balloon: amount_mib 0 .. mem_size_mib, stats_polling_interval_s 0 .. 65535
+ * (Firecracker's u16), free_page_hinting refused (not implemented).
+ */
 int fc_spec_put_balloon(struct fc_spec *s, const char *body, struct vmon_error *err);
+/* BalloonUpdate: a new amount_mib (the caller hands it to the running device). */
+int fc_spec_patch_balloon(struct fc_spec *s, const char *body, struct vmon_error *err);
+/* BalloonStatsUpdate: a new interval; statistics cannot be turned on or off (Firecracker's rule). */
+int fc_spec_patch_balloon_stats(struct fc_spec *s, const char *body, struct vmon_error *err);
+/* GET /balloon body (Balloon) of the configured balloon, malloc'd; NULL when out of memory. */
+char *fc_spec_balloon_json(const struct balloon_config *b);
+/* GET /balloon/statistics body (BalloonStats), malloc'd; NULL when out of memory. */
+char *fc_spec_balloon_stats_json(const struct balloon_status *st);
 
 /*
  * Firecracker's --config-file JSON (its FullVmConfiguration plus "serial"):

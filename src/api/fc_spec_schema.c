@@ -152,3 +152,13 @@ static const struct fc_json_field balloon[] = {
 	BOOL("free_page_reporting", false),
 };
 const struct fc_json_schema fc_schema_balloon = FC_JSON_SCHEMA(balloon);
+
+static const struct fc_json_field balloon_update[] = {
+	INT("amount_mib", true, 0, 0),
+};
+const struct fc_json_schema fc_schema_balloon_update = FC_JSON_SCHEMA(balloon_update);
+
+static const struct fc_json_field balloon_stats_update[] = {
+	INT("stats_polling_interval_s", true, 0, 0),
+};
+const struct fc_json_schema fc_schema_balloon_stats_update = FC_JSON_SCHEMA(balloon_stats_update);

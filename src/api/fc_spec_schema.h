@@ -37,5 +37,7 @@ extern const struct fc_json_schema fc_schema_serial;
 extern const struct fc_json_schema fc_schema_mmds_config;
 extern const struct fc_json_schema fc_schema_vsock;
 extern const struct fc_json_schema fc_schema_balloon;
+extern const struct fc_json_schema fc_schema_balloon_update;        /* PATCH /balloon (BalloonUpdate) */
+extern const struct fc_json_schema fc_schema_balloon_stats_update;  /* PATCH /balloon/statistics (BalloonStatsUpdate) */
 
 #endif

@@ -69,6 +69,23 @@ static json_object *machine_config_obj(const struct fc_spec *s, bool *ok)
 	return o;   /* cpu_template "None" is left out, as Firecracker leaves it out */
 }
 
+/* Balloon: Firecracker's GET /balloon body (free_page_hinting always false: not implemented). */
+static json_object *balloon_obj(const struct balloon_config *b, bool *ok)
+{
+	json_object *o = json_object_new_object();
+
+	if (!o) {
+		*ok = false;
+		return NULL;
+	}
+	put(o, "amount_mib", json_object_new_int64(b->amount_mib), ok);
+	put(o, "deflate_on_oom", json_object_new_boolean(b->deflate_on_oom), ok);
+	put(o, "stats_polling_interval_s", json_object_new_int64(b->stats_interval_s), ok);
+	put(o, "free_page_hinting", json_object_new_boolean(false), ok);
+	put(o, "free_page_reporting", json_object_new_boolean(b->free_page_reporting), ok);
+	return o;
+}
+
 /* The body, or NULL (out of memory); drops o. */
 static char *finish(json_object *o, bool ok)
 {
@@ -227,7 +244,14 @@ char *fc_spec_vm_config_json(const struct fc_spec *s)
 		append(drives, drive_obj(&s->drives[i], &ok), &ok);
 	for (unsigned i = 0; i < s->nnets; i++)
 		append(nets, net_obj(&s->nets[i], &ok), &ok);
-	put_null(o, "balloon", &ok);
+	if (s->balloon.set) {
+		const struct balloon_config b = { .enabled = true, .amount_mib = s->balloon.amount_mib,
+			.deflate_on_oom = s->balloon.deflate_on_oom, .stats_interval_s = s->balloon.stats_polling_interval_s,
+			.free_page_reporting = s->balloon.free_page_reporting };
+		put(o, "balloon", balloon_obj(&b, &ok), &ok);
+	} else {
+		put_null(o, "balloon", &ok);
+	}
 	put(o, "drives", drives, &ok);
 	put(o, "boot-source", boot_source_obj(&s->boot_source, &ok), &ok);
 	put_null(o, "cpu-config", &ok);
@@ -365,6 +389,11 @@ static int fill(const struct fc_spec *s, struct vm_config *cfg, struct vmon_erro
 			default_mac(s, i, n->mac);
 	}
 	cfg->rng = s->entropy;
+	memset(&cfg->balloon, 0, sizeof(cfg->balloon));
+	if (s->balloon.set)
+		cfg->balloon = (struct balloon_config){ .enabled = true, .amount_mib = s->balloon.amount_mib,
+			.deflate_on_oom = s->balloon.deflate_on_oom, .stats_interval_s = s->balloon.stats_polling_interval_s,
+			.free_page_reporting = s->balloon.free_page_reporting };
 	return 0;
 }
 
@@ -384,4 +413,30 @@ int fc_spec_to_vm_config(const struct fc_spec *s, struct vm_config *cfg, struct 
 	if (ret)
 		return ret;
 	return fill(s, cfg, err);   /* the same inputs: succeeds as the trial did */
+}
+
+char *fc_spec_balloon_json(const struct balloon_config *b)
+{
+	bool ok = true;
+	json_object *o = balloon_obj(b, &ok);
+
+	return finish(o, ok);
+}
+
+char *fc_spec_balloon_stats_json(const struct balloon_status *st)
+{
+	json_object *o = json_object_new_object();
+	bool ok = o != NULL;
+
+	if (!ok)
+		return NULL;
+	put(o, "target_pages", json_object_new_int64(st->target_pages), &ok);
+	put(o, "actual_pages", json_object_new_int64(st->actual_pages), &ok);
+	put(o, "target_mib", json_object_new_int64(st->target_pages >> 8), &ok);
+	put(o, "actual_mib", json_object_new_int64(st->actual_pages >> 8), &ok);
+	/* Only what the guest reported, as Firecracker leaves out the tags its driver did not send. */
+	for (unsigned tag = 0; tag < VIRTIO_BALLOON_NUM_STATS; tag++)
+		if (st->stats.valid & (1ull << tag))
+			put(o, virtio_balloon_stat_name(tag), json_object_new_int64((int64_t)st->stats.value[tag]), &ok);
+	return finish(o, ok);
 }

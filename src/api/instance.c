@@ -541,7 +541,6 @@ static const struct {
 } not_yet[] = {
 	{ "/snapshot", "only /snapshot/create and /snapshot/load are served" },
 	{ "/vsock", "vsock is not supported yet (issue 12)" },
-	{ "/balloon", "the balloon device is not supported yet (issue 12)" },
 	{ "/cpu-config", "custom CPU templates are not supported" },
 	{ "/hotplug", "hot-plug is not supported" },
 };
@@ -558,6 +557,70 @@ static const struct {
 		}                                                                   \
 		return;                                                             \
 	} while (0)
+
+/*
+ * /balloon and /balloon/statistics. Before the start they configure (PUT) or
+ * show (GET) the description; once running, the device is the truth (a
+ * restored machine has its balloon from the snapshot, not from a PUT).
+ */
+static void route_balloon(struct instance *in, const struct http_request *req, const char *body,
+			  struct http_response *resp)
+{
+	struct virtio_balloon *b = instance_running(in) ? virtio_devices_balloon(in->machine.vm->virtio) : NULL;
+	struct vmon_error err = { 0 };
+	struct balloon_status st;
+	int r;
+
+	if (b)
+		virtio_balloon_status(b, &st);
+	if (is(req, "PUT", "/balloon"))
+		PRE_BOOT(fc_spec_put_balloon(&in->spec, body, &e_));
+	if (is(req, "GET", "/balloon")) {
+		if (b)
+			return respond_text(resp, 200, fc_spec_balloon_json(&st.cfg), NULL);
+		if (instance_started(in) || !in->spec.balloon.set)
+			return respond_fault(resp, 400, "the balloon device is not configured (PUT /balloon before the start)");
+		const struct balloon_config c = { .enabled = true, .amount_mib = in->spec.balloon.amount_mib,
+			.deflate_on_oom = in->spec.balloon.deflate_on_oom,
+			.stats_interval_s = in->spec.balloon.stats_polling_interval_s,
+			.free_page_reporting = in->spec.balloon.free_page_reporting };
+		return respond_text(resp, 200, fc_spec_balloon_json(&c), NULL);
+	}
+	bool patch = is(req, "PATCH", "/balloon"), patch_stats = is(req, "PATCH", "/balloon/statistics");
+	if (!patch && !patch_stats && !is(req, "GET", "/balloon/statistics")) {
+		if (!strncmp(req->path, "/balloon/hinting", 16))
+			return respond_fault(resp, 400, "free page hinting is not implemented by vmon (its balloon gives "
+					     "freed pages back through free_page_reporting)");
+		return respond_fault(resp, 400, "Invalid request method and/or path: %s %s.", req->method, req->path);
+	}
+	if (!b)
+		return respond_fault(resp, 400, !instance_running(in) ? MSG_BEFORE_START
+					       : "the balloon device is not configured (PUT /balloon before the start)");
+	if (!patch && !patch_stats) {
+		if (!st.stats_enabled)
+			return respond_fault(resp, 400, "balloon statistics are not enabled (stats_polling_interval_s was 0 "
+					     "at the start)");
+		return respond_text(resp, 200, fc_spec_balloon_stats_json(&st), NULL);
+	}
+	/* The body checked against what the device runs with (after a restore the description has no balloon). */
+	struct fc_spec now;
+	fc_spec_init(&now);
+	now.machine.mem_size_mib = in->machine.vm->mem.ram_size >> 20;
+	now.balloon = (struct fc_balloon){ .set = true, .amount_mib = st.cfg.amount_mib,
+		.stats_polling_interval_s = st.cfg.stats_interval_s };
+	if (patch)
+		r = fc_spec_patch_balloon(&now, body, &err) ||
+		    virtio_balloon_set_target(b, now.balloon.amount_mib, &err) ? -EINVAL : 0;
+	else
+		r = fc_spec_patch_balloon_stats(&now, body, &err) ||
+		    virtio_balloon_set_stats_interval(b, now.balloon.stats_polling_interval_s, &err) ? -EINVAL : 0;
+	if (!r && in->spec.balloon.set) {
+		in->spec.balloon.amount_mib = now.balloon.amount_mib;
+		in->spec.balloon.stats_polling_interval_s = now.balloon.stats_polling_interval_s;
+	}
+	fc_spec_free(&now);
+	respond_result(resp, r, &err);
+}
 
 static void route(struct instance *in, const struct http_request *req, struct http_response *resp)
 {
@@ -601,6 +664,8 @@ static void route(struct instance *in, const struct http_request *req, struct ht
 		PRE_BOOT(fc_spec_patch_machine_config(&in->spec, body, &e_));
 	if (is(req, "PUT", "/entropy"))
 		PRE_BOOT(fc_spec_put_entropy(&in->spec, body, &e_));
+	if (!strncmp(req->path, "/balloon", 8) && (!req->path[8] || req->path[8] == '/'))
+		return route_balloon(in, req, body, resp);
 	if (is(req, "PUT", "/serial"))
 		PRE_BOOT(fc_spec_put_serial(&in->spec, body, &e_));
 	if (is(req, "PUT", "/mmds/config"))

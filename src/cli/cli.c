@@ -95,6 +95,9 @@ void cli_print_usage(FILE *out)
 	      "      --rng                virtio-rng fed from the host's getrandom()\n"
 	      "      --vconsole socket=PATH\n"
 	      "                           virtio-console port on a UNIX socket vmon listens on\n"
+	      "      --balloon amount_mib=N[,deflate_on_oom=on][,stats_interval=S][,free_page_reporting=on]\n"
+	      "                           virtio-balloon asking the guest for N MiB (vmon ctl balloon changes it);\n"
+	      "                           statistics every S s; pages the guest frees go back to the host\n"
 	      "\n"
 	      "testing the machine model:\n"
 	      "      --test-save-restore MS\n"
@@ -140,6 +143,7 @@ enum {
 	OPT_NET,
 	OPT_RNG,
 	OPT_VCONSOLE,
+	OPT_BALLOON,
 	OPT_TEST_SAVE_RESTORE,
 };
 
@@ -152,6 +156,7 @@ static int check_config(const struct vm_config *cfg, struct vmon_error *err)
 		{ "kernel_path", "--kernel" }, { "cmdline", "--cmdline" }, { "mem_size", "--mem" },
 		{ "ncpus", "--cpus" }, { "protocol", "--boot-protocol" }, { "host_profile", "--host-profile" },
 		{ "drives", "--drive" }, { "nets", "--net" }, { "vconsole_socket", "--vconsole" },
+		{ "balloon", "--balloon" },
 		{ "test_save_restore_ms", "--test-save-restore" },
 	};
 	const char *field = NULL;
@@ -189,6 +194,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "net", required_argument, NULL, OPT_NET },
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
+		{ "balloon", required_argument, NULL, OPT_BALLOON },
 		{ "test-save-restore", required_argument, NULL, OPT_TEST_SAVE_RESTORE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -309,6 +315,10 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			break;
 		case OPT_VCONSOLE:
 			if (config_parse_vconsole(cfg, optarg, err))
+				return CLI_ERROR;
+			break;
+		case OPT_BALLOON:
+			if (config_parse_balloon(cfg, optarg, err))
 				return CLI_ERROR;
 			break;
 		case 'v':

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Values of the device options: --drive, --net, --vconsole. Each is a
+ * Values of the device options: --drive, --net, --vconsole, --balloon. Each is a
  * comma-separated list of key=value words (a path may not contain a comma).
  */
 #include "cli/cli_devices.h"
@@ -256,5 +256,59 @@ int config_parse_vconsole(struct vm_config *cfg, const char *value, struct vmon_
 		return error_set(err, -EINVAL, "--vconsole '%s': expected socket=PATH", value);
 	if (!(cfg->vconsole_socket = keep_text(cfg, w.val, w.vlen)))
 		return error_set(err, -E2BIG, "--vconsole '%s': path too long", value);
+	return 0;
+}
+
+/* A decimal number of at most max in [text, text+len). */
+static int parse_uint(const char *text, size_t len, uint32_t max, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (!text || !len || len > 10)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)text[i]))
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(text[i] - '0');
+	}
+	if (v > max)
+		return -ERANGE;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int config_parse_balloon(struct vm_config *cfg, const char *value, struct vmon_error *err)
+{
+	struct balloon_config b = { .enabled = true };
+	struct option_word w;
+	const char *p = value;
+	bool amount_set = false;
+
+	if (cfg->balloon.enabled)
+		return error_set(err, -EINVAL, "--balloon given twice (one balloon is supported)");
+	while (next_word(&p, &w)) {
+		if (key_is(&w, "amount_mib")) {
+			if (parse_uint(w.val, w.vlen, BALLOON_MAX_MIB, &b.amount_mib))
+				return error_set(err, -EINVAL, "--balloon '%s': amount_mib takes a number of MiB, 0 to %u",
+						 value, BALLOON_MAX_MIB);
+			amount_set = true;
+		} else if (key_is(&w, "deflate_on_oom")) {
+			if (parse_on_off(&w, &b.deflate_on_oom))
+				return error_set(err, -EINVAL, "--balloon '%s': deflate_on_oom takes on or off", value);
+		} else if (key_is(&w, "free_page_reporting")) {
+			if (parse_on_off(&w, &b.free_page_reporting))
+				return error_set(err, -EINVAL, "--balloon '%s': free_page_reporting takes on or off", value);
+		} else if (key_is(&w, "stats_interval")) {
+			if (parse_uint(w.val, w.vlen, BALLOON_MAX_STATS_INTERVAL_S, &b.stats_interval_s))
+				return error_set(err, -EINVAL, "--balloon '%s': stats_interval takes seconds, 0 to %u "
+						 "(0: no statistics)", value, BALLOON_MAX_STATS_INTERVAL_S);
+		} else {
+			return error_set(err, -EINVAL, "--balloon '%s': unknown option '%.*s' (expected amount_mib=, "
+					 "deflate_on_oom=, stats_interval=, free_page_reporting=)", value, (int)w.klen, w.key);
+		}
+	}
+	if (!amount_set)
+		return error_set(err, -EINVAL, "--balloon '%s': amount_mib=N is required", value);
+	cfg->balloon = b;
 	return 0;
 }

@@ -142,6 +142,8 @@ static void usage(FILE *out)
 	      "                     the end and prints it; 0 when the destination runs the VM (this vmon exits)\n"
 	      "  receive ADDR       make this not yet configured vmon wait for a migration on ADDR\n"
 	      "  migrate-status | migrate-cancel   GET /migration | PUT /migration/cancel\n"
+	      "  balloon MIB        set the balloon's target to MIB MiB (PATCH /balloon)\n"
+	      "  balloon-stats      the balloon's target, actual size and guest statistics (GET /balloon/statistics)\n"
 	      "  get PATH | put PATH BODY | patch PATH BODY   any request; BODY is JSON or @FILE\n"
 	      "  --api-sock defaults to " FC_DEFAULT_API_SOCK "; --wait retries until the API answers.\n",
 	      out);
@@ -434,6 +436,20 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *errout)
 		free(listen);
 		return status;
 	}
+	if (!strcmp(verb, "balloon")) {
+		char *end;
+		unsigned long mib = argc - optind == 1 ? strtoul(argv[optind], &end, 10) : 0;
+		if (argc - optind != 1 || !argv[optind][0] || *end || argv[optind][0] == '-' || mib > BALLOON_MAX_MIB) {
+			fprintf(errout, "vmon ctl: balloon takes the target in MiB, 0 to %u\n", BALLOON_MAX_MIB);
+			return VMON_EXIT_USAGE;
+		}
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "amount_mib", json_object_new_int64((int64_t)mib));
+		char *text = json_body(o);
+		int status = text ? call(sock, "PATCH", "/balloon", text, wait_s, out, errout) : VMON_EXIT_HOST_ERROR;
+		free(text);
+		return status;
+	}
 	const char *method = NULL, *path = NULL;
 	char *body = NULL;
 	unsigned want_args = 0;
@@ -450,6 +466,7 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *errout)
 		{ "config", "GET", "/vm/config", NULL },
 		{ "migrate-status", "GET", "/migration", NULL },
 		{ "migrate-cancel", "PUT", "/migration/cancel", "{}" },
+		{ "balloon-stats", "GET", "/balloon/statistics", NULL },
 		{ "get", "GET", NULL, NULL },
 		{ "put", "PUT", NULL, NULL },
 		{ "patch", "PATCH", NULL, NULL },

@@ -74,6 +74,16 @@ char *snapshot_config_encode(const struct vm_config *cfg)
 	json_object_object_add(o, "nets", nets);
 	put_bool(o, "rng", cfg->rng);
 	put_str(o, "vconsole_socket", cfg->vconsole_socket);
+	if (cfg->balloon.enabled) {
+		struct json_object *b = json_object_new_object();
+		put_u64(b, "amount_mib", cfg->balloon.amount_mib);
+		put_bool(b, "deflate_on_oom", cfg->balloon.deflate_on_oom);
+		put_u64(b, "stats_interval_s", cfg->balloon.stats_interval_s);
+		put_bool(b, "free_page_reporting", cfg->balloon.free_page_reporting);
+		json_object_object_add(o, "balloon", b);
+	} else {
+		json_object_object_add(o, "balloon", NULL);
+	}
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return text;
@@ -211,6 +221,33 @@ static int decode_net(struct decoder *d, struct json_object *o, struct net_confi
 	return 0;
 }
 
+/* "balloon": null, or the balloon's settings; absent in descriptions written before the balloon (none then). */
+static int decode_balloon(struct decoder *d, struct json_object *o, struct balloon_config *b)
+{
+	struct json_object *v = NULL;
+	uint64_t n;
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	if (!json_object_object_get_ex(o, "balloon", &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_object))
+		return bad(d, "balloon", "wrong type");
+	snprintf(d->where, sizeof(d->where), "balloon.");
+	if ((r = get_u64(d, v, "amount_mib", BALLOON_MAX_MIB, &n)))
+		return r;
+	b->amount_mib = (uint32_t)n;
+	if ((r = get_u64(d, v, "stats_interval_s", BALLOON_MAX_STATS_INTERVAL_S, &n)))
+		return r;
+	b->stats_interval_s = (uint32_t)n;
+	if ((r = get_bool(d, v, "deflate_on_oom", &b->deflate_on_oom)) ||
+	    (r = get_bool(d, v, "free_page_reporting", &b->free_page_reporting)))
+		return r;
+	d->where[0] = '\0';
+	b->enabled = true;
+	return 0;
+}
+
 static int decode(struct decoder *d, struct json_object *o)
 {
 	struct vm_config *cfg = d->cfg;
@@ -233,7 +270,8 @@ static int decode(struct decoder *d, struct json_object *o)
 	if ((r = get_str(d, o, "kernel_path", true, &cfg->kernel_path)) ||
 	    (r = get_str(d, o, "initrd_path", true, &cfg->initrd_path)) ||
 	    (r = get_str(d, o, "cmdline", false, &cfg->cmdline)) || (r = get_bool(d, o, "rng", &cfg->rng)) ||
-	    (r = get_str(d, o, "vconsole_socket", true, &cfg->vconsole_socket)))
+	    (r = get_str(d, o, "vconsole_socket", true, &cfg->vconsole_socket)) ||
+	    (r = decode_balloon(d, o, &cfg->balloon)))
 		return r;
 	if (!(arr = member(d, o, "drives", json_type_array, false, &r)))
 		return r;

@@ -30,6 +30,13 @@ static const char *const stat_names[VIRTIO_BALLOON_NUM_STATS] = {
 	[VIRTIO_BALLOON_S_CACHES] = "disk_caches",
 	[VIRTIO_BALLOON_S_HTLB_PGALLOC] = "hugetlb_allocations",
 	[VIRTIO_BALLOON_S_HTLB_PGFAIL] = "hugetlb_failures",
+	/* Linux 6.12's tags (not in this host's header yet): Firecracker's names for them. */
+	[10] = "oom_kill",
+	[11] = "alloc_stall",
+	[12] = "async_scan",
+	[13] = "direct_scan",
+	[14] = "async_reclaim",
+	[15] = "direct_reclaim",
 };
 
 const char *virtio_balloon_stat_name(unsigned tag)

@@ -46,7 +46,8 @@
 
 #define VIRTIO_BALLOON_QUEUE_SIZE 256u
 #define VIRTIO_BALLOON_CONFIG_SIZE 16u       /* num_pages, actual, free_page_hint_cmd_id, poison_val */
-#define VIRTIO_BALLOON_NUM_STATS 10u         /* VIRTIO_BALLOON_S_SWAP_IN .. S_HTLB_PGFAIL */
+/* Tags 0 (SWAP_IN) .. 9 (HTLB_PGFAIL) of linux/virtio_balloon.h, 10 (OOM_KILL) .. 15 (DIRECT_RECLAIM) of Linux 6.12. */
+#define VIRTIO_BALLOON_NUM_STATS 16u
 #define VIRTIO_BALLOON_MAX_QUEUES 4u         /* inflate, deflate, stats, reporting */
 
 /* What the user asks for (CLI --balloon, PUT /balloon). */
@@ -60,6 +61,8 @@ struct balloon_config {
 
 /* The largest target: num_pages is a 32-bit count of 4 KiB pages. */
 #define BALLOON_MAX_MIB (UINT32_MAX / 256u)
+/* Firecracker's stats_polling_interval_s is a u16 of seconds. */
+#define BALLOON_MAX_STATS_INTERVAL_S 65535u
 
 enum balloon_queue_role {
 	BALLOON_Q_INFLATE,

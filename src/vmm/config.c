@@ -78,9 +78,21 @@ int vm_config_check(const struct vm_config *cfg, const char **field, struct vmon
 	if (cfg->test_save_restore_ms > 3600 * 1000)
 		BAD("test_save_restore_ms", -EINVAL, "test_save_restore_ms %u: at most one hour (3600000)",
 		    cfg->test_save_restore_ms);
-	unsigned nvirtio = cfg->ndrives + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vconsole_socket ? 1 : 0);
+	if (cfg->balloon.enabled && cfg->balloon.amount_mib > BALLOON_MAX_MIB)
+		BAD("balloon", -EINVAL, "balloon amount_mib %u: at most %u", cfg->balloon.amount_mib, BALLOON_MAX_MIB);
+	if (cfg->balloon.enabled && ((uint64_t)cfg->balloon.amount_mib << 20) > cfg->mem_size)
+		BAD("balloon", -EINVAL, "balloon amount_mib %u is more than the guest's %llu MiB", cfg->balloon.amount_mib,
+		    (unsigned long long)(cfg->mem_size >> 20));
+	if (cfg->balloon.enabled && cfg->balloon.stats_interval_s > BALLOON_MAX_STATS_INTERVAL_S)
+		BAD("balloon", -EINVAL, "balloon stats_interval %u s: at most %u", cfg->balloon.stats_interval_s,
+		    BALLOON_MAX_STATS_INTERVAL_S);
+	if (!cfg->balloon.enabled && (cfg->balloon.amount_mib || cfg->balloon.deflate_on_oom ||
+				      cfg->balloon.stats_interval_s || cfg->balloon.free_page_reporting))
+		BAD("balloon", -EINVAL, "balloon options given without the balloon");
+	unsigned nvirtio = cfg->ndrives + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vconsole_socket ? 1 : 0) +
+			   (cfg->balloon.enabled ? 1 : 0);
 	if (nvirtio > X86_VIRTIO_MAX_DEVICES)
-		BAD("drives", -EINVAL, "drives, nets, rng and vconsole make %u virtio devices; at most %d fit",
+		BAD("drives", -EINVAL, "drives, nets, rng, vconsole and balloon make %u virtio devices; at most %d fit",
 		    nvirtio, X86_VIRTIO_MAX_DEVICES);
 	return 0;
 }

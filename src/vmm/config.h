@@ -9,6 +9,7 @@
 #include "arch/x86/boot.h"
 #include "base/error.h"
 #include "net/backend.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "vmm/host_profile.h"
 
@@ -38,6 +39,7 @@ struct vm_config {
 	struct net_config nets[VM_CONFIG_MAX_NETS];
 	bool rng;                     /* --rng: virtio-rng fed by getrandom() */
 	const char *vconsole_socket;  /* --vconsole socket=PATH: virtio-console port on a UNIX socket vmon listens on */
+	struct balloon_config balloon; /* --balloon / PUT /balloon: virtio-balloon when .enabled */
 	/*
 	 * Test of the machine model: every this many ms, pause, save every
 	 * device's and vCPU's state, reset them all, restore, resume (0: never).

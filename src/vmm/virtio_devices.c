@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/net.h"
@@ -41,6 +42,8 @@ static void destroy_net(void *m) { virtio_net_destroy(m); }
 static void stop_net(void *m) { virtio_net_stop(m); }
 static void destroy_rng(void *m) { virtio_rng_destroy(m); }
 static void destroy_console(void *m) { virtio_console_destroy(m); }
+static void stop_balloon(void *m) { virtio_balloon_stop(m); }
+static void destroy_balloon(void *m) { virtio_balloon_destroy(m); }
 
 static int open_drives(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err)
 {
@@ -121,6 +124,34 @@ static int open_console(struct virtio_devices *d, const char *path, struct vmon_
 	return 0;
 }
 
+static int open_balloon(struct virtio_devices *d, const struct balloon_config *cfg, struct vmon_error *err)
+{
+	struct virtio_slot *slot = new_slot(d, "virtio-balloon", err);
+	struct virtio_balloon *b;
+
+	if (!slot)
+		return err->code;
+	int r = virtio_balloon_create(&b, &slot->transport.vdev, &d->loop, cfg, err);
+	if (r) {
+		error_prefix(err, "--balloon");
+		return r;
+	}
+	slot->ops = virtio_balloon_device_ops(b);
+	slot->model = b;
+	slot->stop_model = stop_balloon;
+	slot->destroy_model = destroy_balloon;
+	d->count++;
+	return 0;
+}
+
+struct virtio_balloon *virtio_devices_balloon(const struct virtio_devices *d)
+{
+	for (unsigned i = 0; d && i < d->count; i++)
+		if (!strcmp(d->slots[i].kind, "virtio-balloon"))
+			return d->slots[i].model;
+	return NULL;
+}
+
 int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, struct resources *pool,
 			struct vmon_error *err)
 {
@@ -128,14 +159,15 @@ int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, s
 
 	memset(d, 0, sizeof(*d));
 	d->resources = pool;
-	if (!cfg->ndrives && !cfg->nnets && !cfg->rng && !cfg->vconsole_socket)
+	if (!cfg->ndrives && !cfg->nnets && !cfg->rng && !cfg->vconsole_socket && !cfg->balloon.enabled)
 		return 0;    /* no devices, no I/O thread */
 	if ((r = event_loop_init(&d->loop, err)))
 		return r;
 	d->loop_ready = true;
 	if ((r = open_drives(d, cfg, err)) || (r = open_nets(d, cfg, err)) ||
 	    (cfg->rng && (r = open_rng(d, err))) ||
-	    (cfg->vconsole_socket && (r = open_console(d, cfg->vconsole_socket, err)))) {
+	    (cfg->vconsole_socket && (r = open_console(d, cfg->vconsole_socket, err))) ||
+	    (cfg->balloon.enabled && (r = open_balloon(d, &cfg->balloon, err)))) {
 		virtio_devices_close(d);
 		return r;
 	}
@@ -167,6 +199,8 @@ static const struct device_ops *registry_ops(const char *kind)
 		return &virtio_net_registry_ops;
 	if (!strcmp(kind, "virtio-rng"))
 		return &virtio_rng_registry_ops;
+	if (!strcmp(kind, "virtio-balloon"))
+		return &virtio_balloon_registry_ops;
 	return &virtio_console_registry_ops;
 }
 

@@ -15,7 +15,7 @@
 
 /*
  * The VM's virtio devices, built from the config in a fixed order — drives,
- * network devices, rng, console — each with an MMIO window and an interrupt
+ * network devices, rng, console, balloon — each with an MMIO window and an interrupt
  * line from the machine's resource allocator and a registry name KIND<n>
  * ("virtio-blk0"), and the I/O thread that serves them.
  *
@@ -47,6 +47,9 @@ struct virtio_devices {
 /* Opens every backend the config names (images, TAP, slirp, sockets). */
 int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, struct resources *pool,
 			struct vmon_error *err);
+
+/* The balloon (virtio/balloon.h), or NULL when the VM has none. */
+struct virtio_balloon *virtio_devices_balloon(const struct virtio_devices *d);
 
 /* Linux's virtio_mmio.device= words for the devices, space-separated, into buf ("" when none). */
 int virtio_devices_linux_args(const struct virtio_devices *d, char *buf, size_t size);

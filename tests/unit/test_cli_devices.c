@@ -151,6 +151,43 @@ static void rng_and_vconsole(void **state)
 	assert_non_null(strstr(err.msg, "twice"));
 }
 
+static void balloon_options(void **state)
+{
+	struct vmon_error err = { 0 };
+	(void)state;
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k"), CLI_RUN);
+	assert_false(cfg.balloon.enabled);
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--mem", "256", "--balloon",
+			       "amount_mib=64,deflate_on_oom=on,stats_interval=5,free_page_reporting=on"), CLI_RUN);
+	assert_true(cfg.balloon.enabled);
+	assert_int_equal(cfg.balloon.amount_mib, 64);
+	assert_true(cfg.balloon.deflate_on_oom);
+	assert_int_equal(cfg.balloon.stats_interval_s, 5);
+	assert_true(cfg.balloon.free_page_reporting);
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--balloon", "amount_mib=0"), CLI_RUN);
+	assert_false(cfg.balloon.deflate_on_oom);
+	assert_int_equal(cfg.balloon.stats_interval_s, 0);
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--balloon", "deflate_on_oom=on"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "amount_mib=N is required"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--balloon", "amount_mib=-1"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "amount_mib takes a number of MiB"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--balloon", "amount_mib=1,stats_interval=65536"),
+			 CLI_ERROR);
+	assert_non_null(strstr(err.msg, "stats_interval takes seconds"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--balloon", "amount_mib=1,hinting=on"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "unknown option 'hinting'"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--balloon", "amount_mib=1,deflate_on_oom=yes"),
+			 CLI_ERROR);
+	assert_non_null(strstr(err.msg, "deflate_on_oom takes on or off"));
+	/* More than the guest has: vm_config_check, named by the option. */
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--mem", "128", "--balloon", "amount_mib=129"),
+			 CLI_ERROR);
+	assert_non_null(strstr(err.msg, "--balloon: balloon amount_mib 129 is more than the guest's 128 MiB"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--balloon", "amount_mib=1", "--balloon",
+			       "amount_mib=2"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "twice"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -161,6 +198,7 @@ int main(void)
 		cmocka_unit_test(mac_addresses),
 		cmocka_unit_test(bad_nets_name_the_problem),
 		cmocka_unit_test(rng_and_vconsole),
+		cmocka_unit_test(balloon_options),
 	};
 	devnull = fopen("/dev/null", "w");
 	int r = cmocka_run_group_tests(tests, NULL, NULL);

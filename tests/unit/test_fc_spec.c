@@ -398,15 +398,50 @@ static void mmds_config_names_known_interfaces(void **state)
 						      err), "version: must be one of \"V1\", \"V2\" (got \"V3\")");
 }
 
-static void vsock_and_balloon_wait_for_issue_12(void **state)
+static void vsock_waits_for_issue_12(void **state)
 {
 	(void)state;
 	ASSERT_REFUSED(&spec, fc_spec_put_vsock(&spec, "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}", err),
 		       "vsock is not supported yet (issue 12)");
 	ASSERT_REFUSED(&spec, fc_spec_put_vsock(&spec, "{\"guest_cid\": 2, \"uds_path\": \"/tmp/v.sock\"}", err),
 		       "guest_cid: must be between 3 and 4294967295 (got 2)");
-	ASSERT_REFUSED(&spec, fc_spec_put_balloon(&spec, "{\"amount_mib\": 64, \"deflate_on_oom\": true}", err),
-		       "balloon is not supported yet (issue 12)");
+}
+
+static void balloon_bodies(void **state)
+{
+	(void)state;
+	ASSERT_REFUSED(&spec, fc_spec_patch_balloon(&spec, "{\"amount_mib\": 1}", err),
+		       "the balloon device is not configured (PUT /balloon before the start)");
+	ASSERT_OK(fc_spec_put_balloon(&spec, "{\"amount_mib\": 64, \"deflate_on_oom\": true}", err));
+	assert_true(spec.balloon.set);
+	assert_int_equal(spec.balloon.amount_mib, 64);
+	assert_true(spec.balloon.deflate_on_oom);
+	assert_int_equal(spec.balloon.stats_polling_interval_s, 0);
+	assert_false(spec.balloon.free_page_reporting);
+	ASSERT_REFUSED(&spec, fc_spec_put_balloon(&spec, "{\"amount_mib\": 129, \"deflate_on_oom\": true}", err),
+		       "amount_mib: 129 is outside 0 .. the guest's 128 MiB");
+	ASSERT_REFUSED(&spec, fc_spec_put_balloon(&spec, "{\"amount_mib\": -1, \"deflate_on_oom\": true}", err),
+		       "amount_mib: -1 is outside 0 .. the guest's 128 MiB");
+	ASSERT_REFUSED(&spec, fc_spec_put_balloon(&spec, "{\"amount_mib\": 1}", err), "deflate_on_oom: required");
+	ASSERT_REFUSED(&spec, fc_spec_put_balloon(&spec, "{\"amount_mib\": 1, \"deflate_on_oom\": true, "
+						 "\"stats_polling_interval_s\": 65536}", err),
+		       "stats_polling_interval_s: 65536 is outside 0 .. 65535");
+	ASSERT_REFUSED(&spec, fc_spec_put_balloon(&spec, "{\"amount_mib\": 1, \"deflate_on_oom\": true, "
+						 "\"free_page_hinting\": true}", err),
+		       "free_page_hinting: vmon does not implement free page hinting (VIRTIO_BALLOON_F_FREE_PAGE_HINT); "
+		       "free_page_reporting gives freed pages back");
+	ASSERT_OK(fc_spec_put_balloon(&spec, "{\"amount_mib\": 8, \"deflate_on_oom\": false, \"stats_polling_interval_s\": "
+				      "2, \"free_page_reporting\": true, \"free_page_hinting\": false}", err));
+	assert_int_equal(spec.balloon.stats_polling_interval_s, 2);
+	assert_true(spec.balloon.free_page_reporting);
+	ASSERT_OK(fc_spec_patch_balloon(&spec, "{\"amount_mib\": 100}", err));
+	assert_int_equal(spec.balloon.amount_mib, 100);
+	ASSERT_REFUSED(&spec, fc_spec_patch_balloon(&spec, "{\"amount_mib\": 100, \"deflate_on_oom\": true}", err),
+		       "unknown field \"deflate_on_oom\"");
+	ASSERT_OK(fc_spec_patch_balloon_stats(&spec, "{\"stats_polling_interval_s\": 9}", err));
+	assert_int_equal(spec.balloon.stats_polling_interval_s, 9);
+	ASSERT_REFUSED(&spec, fc_spec_patch_balloon_stats(&spec, "{\"stats_polling_interval_s\": 0}", err),
+		       "stats_polling_interval_s: statistics were on at the start and cannot be turned off");
 }
 
 int main(void)
@@ -426,7 +461,8 @@ int main(void)
 		T(bad_network_interfaces_are_refused),
 		T(logger_metrics_entropy_serial),
 		T(mmds_config_names_known_interfaces),
-		T(vsock_and_balloon_wait_for_issue_12),
+		T(vsock_waits_for_issue_12),
+		T(balloon_bodies),
 	};
 	return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

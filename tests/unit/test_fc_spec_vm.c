@@ -131,7 +131,7 @@ static void vm_config_check_refusals_leave_cfg_alone(void **state)
 	ASSERT_OK(fc_spec_put_network_interface(&spec, "n1", "{\"iface_id\": \"n1\", \"host_dev_name\": \"tap1\"}", err));
 	ASSERT_OK(fc_spec_put_entropy(&spec, "{}", err));
 	assert_int_equal(fc_spec_to_vm_config(&spec, &cfg, &err), -EINVAL);
-	assert_string_equal(err.msg, "vm config: drives, nets, rng and vconsole make 9 virtio devices; at most 8 fit");
+	assert_string_equal(err.msg, "vm config: drives, nets, rng, vconsole and balloon make 9 virtio devices; at most 8 fit");
 	assert_int_equal(cfg.ndrives, 0);
 	assert_int_equal(cfg.text_used, 0);
 	/* A command line that does not fit in vm_config's text. */
@@ -221,8 +221,28 @@ static void config_file_sections(void **state)
 	BAD_FILE(", \"mmds-config\": {\"network_interfaces\": [\"eth9\"]}",
 		 "mmds-config: network_interfaces: no network interface \"eth9\" (PUT /network-interfaces/eth9 first)");
 	BAD_FILE(", \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/v\"}", "vsock: vsock is not supported yet (issue 12)");
-	BAD_FILE(", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": false}",
-		 "balloon: balloon is not supported yet (issue 12)");
+	BAD_FILE(", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": false, \"free_page_hinting\": true}",
+		 "balloon: free_page_hinting: vmon does not implement free page hinting "
+		 "(VIRTIO_BALLOON_F_FREE_PAGE_HINT); free_page_reporting gives freed pages back");
+	BAD_FILE(", \"balloon\": {\"amount_mib\": 129, \"deflate_on_oom\": false}",
+		 "balloon: amount_mib: 129 is outside 0 .. the guest's 128 MiB");
+	/* The balloon section becomes vm_config's balloon (after machine-config, whose size bounds it). */
+	snprintf(doc, sizeof(doc), "{%s, \"balloon\": {\"amount_mib\": 200, \"deflate_on_oom\": true, "
+		 "\"stats_polling_interval_s\": 3, \"free_page_reporting\": true}, \"machine-config\": "
+		 "{\"vcpu_count\": 1, \"mem_size_mib\": 256}}", kernel);
+	ASSERT_OK(fc_spec_load_config_file(&spec, doc, err));
+	ASSERT_OK(fc_spec_to_vm_config(&spec, &cfg, err));
+	assert_true(cfg.balloon.enabled);
+	assert_int_equal(cfg.balloon.amount_mib, 200);
+	assert_true(cfg.balloon.deflate_on_oom);
+	assert_int_equal(cfg.balloon.stats_interval_s, 3);
+	assert_true(cfg.balloon.free_page_reporting);
+	char *full = fc_spec_vm_config_json(&spec);
+	assert_non_null(full);
+	assert_non_null(strstr(full, "\"balloon\":{\"amount_mib\":200,\"deflate_on_oom\":true,"
+				     "\"stats_polling_interval_s\":3,\"free_page_hinting\":false,"
+				     "\"free_page_reporting\":true}"));
+	free(full);
 	BAD_FILE(", \"cpu-config\": \"/t.json\"", "cpu-config: custom CPU templates are not supported by vmon");
 	BAD_FILE(", \"boot_source\": {}", "unknown field \"boot_source\"");
 	BAD_FILE(", \"logger\": []", "logger: expected an object");

@@ -31,6 +31,8 @@ static void full_config(struct vm_config *cfg)
 							   .guest_addr = 0x0a00020f, .guest_port = 80 } } };
 	cfg->rng = true;
 	cfg->vconsole_socket = "/run/vc.sock";
+	cfg->balloon = (struct balloon_config){ .enabled = true, .amount_mib = 64, .deflate_on_oom = true,
+						.stats_interval_s = 2, .free_page_reporting = true };
 }
 
 /* a = the full machine, b = a through the encoder and the decoder. */
@@ -76,6 +78,7 @@ static void the_description_round_trips(void **state)
 	assert_memory_equal(&b.nets[1].hostfwd[0], &a.nets[1].hostfwd[0], sizeof(struct net_hostfwd));
 	assert_true(b.rng);
 	assert_string_equal(b.vconsole_socket, "/run/vc.sock");
+	assert_memory_equal(&b.balloon, &a.balloon, sizeof(a.balloon));
 	/* The decoded description is one vmon accepts. */
 	assert_int_equal(vm_config_check(&b, NULL, &err), 0);
 }
@@ -121,6 +124,11 @@ static void damaged_descriptions_are_refused_by_field(void **state)
 	MUTATE("\"host_port\":8080", "\"host_port\":70000", "nets[1].host_port: out of range");
 	MUTATE("\"readonly\":true", "\"readonly\":1", "drives[1].readonly: wrong type");
 	MUTATE("\"path\":\"/img/root.ext4\",", "", "drives[0].path: missing");
+	MUTATE("\"amount_mib\":64", "\"amount_mib\":-1", "balloon.amount_mib: out of range");
+	MUTATE("\"stats_interval_s\":2", "\"stats_interval_s\":70000", "balloon.stats_interval_s: out of range");
+	MUTATE("\"free_page_reporting\":true", "\"free_page_reporting\":\"yes\"",
+	       "balloon.free_page_reporting: wrong type");
+	MUTATE("\"balloon\":{", "\"balloon\":7,\"x\":{", "balloon: wrong type");
 #undef MUTATE
 	free(bad);
 	free(good);
