@@ -324,6 +324,14 @@ static int balloon_activate(void *dev, uint64_t features)
 
 	b->features = features;
 	compute_roles(features, b->role);
+	/*
+	 * Linux primes the statistics queue and kicks it before DRIVER_OK (its
+	 * init_vqs runs before virtio_device_ready); that kick was ignored, so
+	 * the buffer is taken now (§3.1.1: no buffers are used before DRIVER_OK).
+	 */
+	int q = queue_of(b, BALLOON_Q_STATS);
+	if (q >= 0 && virtio_queue(b->vdev, (unsigned)q)->enabled)
+		serve_stats(b, (unsigned)q);
 	return 0;
 }
 

@@ -70,6 +70,8 @@ ENDPOINTS = {
     ("patch", "/mmds"): "/mmds",
     ("put", "/vsock"): "/vsock",
     ("put", "/balloon"): "/balloon",
+    ("patch", "/balloon"): "/balloon",
+    ("patch", "/balloon/statistics"): "/balloon/statistics",
 }
 
 # Bodies of the document that fc_spec does not parse, and who answers them.
@@ -78,10 +80,8 @@ ELSEWHERE = {
     ("patch", "/vm"): "the controller (Vm: Paused/Resumed)",
     ("put", "/snapshot/create"): "snapshots, issue 11: the controller refuses them",
     ("put", "/snapshot/load"): "snapshots, issue 11: the controller refuses them",
-    ("patch", "/balloon"): "the balloon, issue 12: the controller refuses it",
-    ("patch", "/balloon/statistics"): "the balloon, issue 12: the controller refuses it",
-    ("patch", "/balloon/hinting/start"): "the balloon, issue 12: the controller refuses it",
-    ("patch", "/balloon/hinting/stop"): "the balloon, issue 12: the controller refuses it",
+    ("patch", "/balloon/hinting/start"): "free page hinting: not implemented, the controller refuses it",
+    ("patch", "/balloon/hinting/stop"): "free page hinting: not implemented, the controller refuses it",
     ("put", "/cpu-config"): "custom CPU templates: not supported, the controller refuses them",
     ("put", "/pmem/{id}"): "virtio-pmem: not supported, the controller refuses it",
     ("patch", "/pmem/{id}"): "virtio-pmem: not supported, the controller refuses it",
@@ -126,7 +126,8 @@ DEVIATIONS = [
     ("SerialDevice", "rate_limiter", [{"size": 1000, "refill_time": 100}], "vmon has no rate limiters yet",
      "no rate limiters until issue 13"),
     ("Vsock", "", ANY, "vsock is not supported yet (issue 12)", "vsock comes with issue 12"),
-    ("Balloon", "", ANY, "balloon is not supported yet (issue 12)", "the balloon comes with issue 12"),
+    ("Balloon", "free_page_hinting", [True], "free_page_hinting: vmon does not implement free page hinting",
+     "no free page hinting"),
 ]
 
 # A PATCH that changes nothing: Firecracker refuses it too ("Please specify at least one property to patch").
@@ -147,6 +148,8 @@ def files(tmp_path_factory):
         "boot-source": {"kernel_image_path": paths["vmlinux"]},
         "drives": [{"drive_id": "d0", "path_on_host": paths["d0.img"], "is_root_device": False}],
         "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0"}],
+        # For PATCH /balloon and /balloon/statistics (statistics on: the interval can change, not turn on).
+        "balloon": {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s": 5},
     }
     paths["config"] = str(d / "config.json")
     with open(paths["config"], "w") as f:

@@ -59,6 +59,10 @@ static int dispatch(struct fc_spec *s, struct mmds *m, const char *method, const
 		       patch ? fc_spec_patch_network_interface(s, id, body, err) : -ENOSYS;
 	if (!strcmp(path, "/mmds"))
 		return put ? mmds_put(m, body, err) : patch ? mmds_patch(m, body, err) : -ENOSYS;
+	if (patch && !strcmp(path, "/balloon"))
+		return fc_spec_patch_balloon(s, body, err);
+	if (patch && !strcmp(path, "/balloon/statistics"))
+		return fc_spec_patch_balloon_stats(s, body, err);
 	if (!put)
 		return -ENOSYS;
 	if (!strcmp(path, "/logger"))

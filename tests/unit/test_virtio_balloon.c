@@ -281,6 +281,33 @@ static void test_statistics(void **state)
 	fixture_free(f);
 }
 
+/* Linux queues and kicks its first statistics buffer before DRIVER_OK: the device takes it at DRIVER_OK. */
+static void test_statistics_primed_before_driver_ok(void **state)
+{
+	(void)state;
+	struct fixture *f = fixture_new(&all_on);
+	struct balloon_status st;
+	uint8_t stats[10];
+	uint32_t id, len;
+
+	virtio_harness_negotiate(&f->h, ~0ull);
+	for (unsigned q = 0; q < 4; q++)
+		assert_true(virtio_harness_setup_queue(&f->h, q, 64));
+	put_stat(stats, VIRTIO_BALLOON_S_MEMTOT, 1234);
+	struct virtq_driver_buf buf = virtq_driver_buf_out(&f->h.drv[2], stats, sizeof(stats));
+	virtq_driver_add(&f->h.drv[2], &buf, 1);
+	virtio_harness_kick(&f->h, 2);
+	virtio_balloon_status(f->b, &st);
+	assert_int_equal(st.stats.valid, 0);                          /* not before DRIVER_OK */
+	assert_false(virtio_harness_driver_ok(&f->h) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	virtio_balloon_status(f->b, &st);
+	assert_int_equal(st.stats.value[VIRTIO_BALLOON_S_MEMTOT], 1234);
+	assert_false(virtq_driver_get_used(&f->h.drv[2], &id, &len)); /* held */
+	assert_true(virtio_balloon_request_stats(f->b));
+	assert_true(virtq_driver_get_used(&f->h.drv[2], &id, &len));
+	fixture_free(f);
+}
+
 /* Reported ranges are released and given back; queue numbers follow the negotiated features. */
 static void test_free_page_reporting(void **state)
 {
@@ -457,6 +484,7 @@ int main(void)
 		cmocka_unit_test(test_writable_frame_list_is_a_driver_bug),
 		cmocka_unit_test(test_target_change),
 		cmocka_unit_test(test_statistics),
+		cmocka_unit_test(test_statistics_primed_before_driver_ok),
 		cmocka_unit_test(test_free_page_reporting),
 		cmocka_unit_test(test_release_marks_dirty),
 		cmocka_unit_test(test_state_round_trip),
