@@ -154,7 +154,7 @@ static enum pci_bar_refusal check_bar(const struct pci_host *h, const struct pci
 		return PCI_BAR_OVER_RAM;
 	if (ranges_overlap(addr, len, h->ecam_base, (uint64_t)PCI_MAX_DEVICES * 8 * PCI_ECAM_FUNCTION_SIZE))
 		return PCI_BAR_OVER_ECAM;
-	if (addr < h->mmio_base || addr + len > h->mmio_end)
+	if (addr < h->mmio_base || len > h->mmio_end - h->mmio_base || addr > h->mmio_end - len)   /* no overflow */
 		return PCI_BAR_OUTSIDE_WINDOW;
 	for (unsigned d = 0; d < PCI_MAX_DEVICES; d++) {
 		const struct pci_function *o = h->functions[d];
