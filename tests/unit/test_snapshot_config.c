@@ -31,6 +31,10 @@ static void full_config(struct vm_config *cfg)
 							   .guest_addr = 0x0a00020f, .guest_port = 80 } } };
 	cfg->rng = true;
 	cfg->vconsole_socket = "/run/vc.sock";
+	/* PCI machine, one drive and one NIC on virtio-mmio. */
+	cfg->virtio_transport = VIRTIO_TRANSPORT_PCI;
+	cfg->drive_transport[1] = VIRTIO_TRANSPORT_MMIO;
+	cfg->net_transport[0] = VIRTIO_TRANSPORT_MMIO;
 }
 
 /* a = the full machine, b = a through the encoder and the decoder. */
@@ -76,6 +80,12 @@ static void the_description_round_trips(void **state)
 	assert_memory_equal(&b.nets[1].hostfwd[0], &a.nets[1].hostfwd[0], sizeof(struct net_hostfwd));
 	assert_true(b.rng);
 	assert_string_equal(b.vconsole_socket, "/run/vc.sock");
+	/* Transports come back resolved: the machine's default where a device had none. */
+	assert_int_equal(b.virtio_transport, VIRTIO_TRANSPORT_PCI);
+	assert_int_equal(b.drive_transport[0], VIRTIO_TRANSPORT_PCI);
+	assert_int_equal(b.drive_transport[1], VIRTIO_TRANSPORT_MMIO);
+	assert_int_equal(b.net_transport[0], VIRTIO_TRANSPORT_MMIO);
+	assert_int_equal(b.net_transport[1], VIRTIO_TRANSPORT_PCI);
 	/* The decoded description is one vmon accepts. */
 	assert_int_equal(vm_config_check(&b, NULL, &err), 0);
 }
@@ -121,6 +131,8 @@ static void damaged_descriptions_are_refused_by_field(void **state)
 	MUTATE("\"host_port\":8080", "\"host_port\":70000", "nets[1].host_port: out of range");
 	MUTATE("\"readonly\":true", "\"readonly\":1", "drives[1].readonly: wrong type");
 	MUTATE("\"path\":\"/img/root.ext4\",", "", "drives[0].path: missing");
+	MUTATE("\"virtio_transport\":\"pci\"", "\"virtio_transport\":\"isa\"", "virtio_transport: not \"pci\" or");
+	MUTATE("\"transport\":\"mmio\"", "\"transport\":7", "transport: not \"pci\" or");
 #undef MUTATE
 	free(bad);
 	free(good);
