@@ -69,6 +69,9 @@
 /* Firecracker's default boot arguments with its "8250.nr_uarts=0" turned into 1: vmon's console is the 8250. */
 #define FC_SPEC_DEFAULT_BOOT_ARGS \
 	"reboot=k panic=1 pci=off nomodule 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
+/* The same without pci=off, for --enable-pci (the devices are on the PCI bus). */
+#define FC_SPEC_DEFAULT_BOOT_ARGS_PCI \
+	"reboot=k panic=1 nomodule 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
 
 /* host_dev_name that selects vmon's user-mode network instead of a TAP interface. */
 #define FC_SPEC_USER_NET "vmon:user"

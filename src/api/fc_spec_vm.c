@@ -308,7 +308,9 @@ static const char *keep(struct vm_config *cfg, const char *field, const char *s,
 /* Firecracker's root argument, appended after the boot arguments: root=/dev/vda or root=PARTUUID=..., then rw|ro. */
 static int build_cmdline(const struct fc_spec *s, struct vm_config *cfg, struct vmon_error *err)
 {
-	const char *base = s->boot_source.boot_args ? s->boot_source.boot_args : FC_SPEC_DEFAULT_BOOT_ARGS;
+	const char *base = s->boot_source.boot_args ? s->boot_source.boot_args
+			   : cfg->virtio_transport == VIRTIO_TRANSPORT_PCI ? FC_SPEC_DEFAULT_BOOT_ARGS_PCI
+									  : FC_SPEC_DEFAULT_BOOT_ARGS;
 	const struct fc_drive *root = s->ndrives && s->drives[0].is_root_device ? &s->drives[0] : NULL;
 	char *line = NULL;
 	int n;

@@ -256,6 +256,8 @@ int instance_description_to_config(struct instance *in, struct vmon_error *err)
 	int r;
 
 	vm_config_init(&in->cfg);
+	/* Firecracker's default is virtio-mmio; --enable-pci (Firecracker >= 1.13) puts devices on PCI. */
+	in->cfg.virtio_transport = in->args->enable_pci ? VIRTIO_TRANSPORT_PCI : VIRTIO_TRANSPORT_MMIO;
 	if ((r = fc_spec_to_vm_config(&in->spec, &in->cfg, err)))
 		return r;
 	in->cfg.vcpus_on_own_threads = true;

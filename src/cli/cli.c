@@ -79,18 +79,22 @@ void cli_print_usage(FILE *out)
 	      "                           on the host\n"
 	      "      --stats              print exit counts by reason and port when the VM ends\n"
 	      "      --no-linux-device-args\n"
-	      "                           do not append \"" VMON_LINUX_DEVICE_ARGS "\" to a Linux\n"
-	      "                           kernel's command line (vmon has no PCI, one UART, no mouse)\n"
+	      "                           do not append \"" VMON_LINUX_DEVICE_ARGS "\" (and \"" VMON_LINUX_NO_PCI_ARG "\"\n"
+	      "                           when no device is on PCI) to a Linux kernel's command line\n"
+	      "                           (vmon has one UART, no mouse)\n"
 	      "      --host-profile P     auto (default): detect a host whose KVM runs guest kernel code in\n"
 	      "                           an instruction emulator (PVM) and work around it; none; pvm\n"
 	      "\n"
-	      "virtio devices (virtio-mmio; Linux gets the matching virtio_mmio.device= arguments):\n"
-	      "      --drive path=FILE[,readonly=on|off][,id=SERIAL]\n"
+	      "virtio devices (virtio-pci with MSI-X by default; on virtio-mmio Linux gets the matching\n"
+	      "virtio_mmio.device= arguments):\n"
+	      "      --virtio-transport pci|mmio\n"
+	      "                           the transport of every device without its own transport= (pci)\n"
+	      "      --drive path=FILE[,readonly=on|off][,id=SERIAL][,transport=pci|mmio]\n"
 	      "                           virtio-blk disk on a raw image (size a multiple of 512; repeatable)\n"
-	      "      --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,mac=MAC]\n"
+	      "      --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,mac=MAC][,transport=pci|mmio]\n"
 	      "                           virtio-net with user-mode networking (libslirp: guest 10.0.2.15,\n"
 	      "                           host 10.0.2.2, DNS 10.0.2.3; needs no privileges)\n"
-	      "      --net tap[=NAME][,mac=MAC]\n"
+	      "      --net tap[=NAME][,mac=MAC][,transport=pci|mmio]\n"
 	      "                           virtio-net on a host TAP interface (created when no NAME is given)\n"
 	      "      --rng                virtio-rng fed from the host's getrandom()\n"
 	      "      --vconsole socket=PATH\n"
@@ -144,6 +148,7 @@ enum {
 	OPT_RNG,
 	OPT_VCONSOLE,
 	OPT_BALLOON,
+	OPT_VIRTIO_TRANSPORT,
 	OPT_TEST_SAVE_RESTORE,
 };
 
@@ -195,6 +200,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
 		{ "balloon", required_argument, NULL, OPT_BALLOON },
+		{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
 		{ "test-save-restore", required_argument, NULL, OPT_TEST_SAVE_RESTORE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -205,6 +211,8 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 	int opt;
 
 	vm_config_init(cfg);
+	/* vmon's own CLI: virtio-pci, which stock distribution kernels find without arguments. */
+	cfg->virtio_transport = VIRTIO_TRANSPORT_PCI;
 
 	if (argc < 2) {
 		error_set(err, -EINVAL, "no command given (try 'vmon --help')");
@@ -320,6 +328,12 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		case OPT_BALLOON:
 			if (config_parse_balloon(cfg, optarg, err))
 				return CLI_ERROR;
+			break;
+		case OPT_VIRTIO_TRANSPORT:
+			if (virtio_transport_parse(optarg, strlen(optarg), &cfg->virtio_transport)) {
+				error_set(err, -EINVAL, "--virtio-transport '%s': expected pci or mmio", optarg);
+				return CLI_ERROR;
+			}
 			break;
 		case 'v':
 			cfg->verbosity = cfg->verbosity < 0 ? 1 : cfg->verbosity + 1;

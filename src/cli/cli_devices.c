@@ -68,6 +68,7 @@ static int parse_on_off(const struct option_word *w, bool *out)
 int config_parse_drive(struct vm_config *cfg, const char *value, struct vmon_error *err)
 {
 	struct drive_config d = { 0 };
+	enum virtio_transport_kind transport = VIRTIO_TRANSPORT_DEFAULT;
 	struct option_word w;
 	const char *p = value;
 
@@ -80,6 +81,10 @@ int config_parse_drive(struct vm_config *cfg, const char *value, struct vmon_err
 		} else if (key_is(&w, "readonly") || key_is(&w, "ro")) {
 			if (parse_on_off(&w, &d.readonly))
 				return error_set(err, -EINVAL, "--drive '%s': readonly takes on or off", value);
+		} else if (key_is(&w, "transport") && w.val) {
+			if (virtio_transport_parse(w.val, w.vlen, &transport))
+				return error_set(err, -EINVAL, "--drive '%s': transport '%.*s' is not pci or mmio", value,
+						 (int)w.vlen, w.val);
 		} else if (key_is(&w, "id") && w.val) {
 			if (w.vlen == 0 || w.vlen > 20)
 				return error_set(err, -EINVAL, "--drive '%s': id must be 1 to 20 characters (the "
@@ -88,7 +93,7 @@ int config_parse_drive(struct vm_config *cfg, const char *value, struct vmon_err
 				return error_set(err, -E2BIG, "--drive '%s': options too long", value);
 		} else {
 			return error_set(err, -EINVAL, "--drive '%s': unknown option '%.*s' (expected path=FILE, "
-					 "readonly=on|off, id=NAME)", value, (int)w.klen, w.key);
+					 "readonly=on|off, id=NAME, transport=pci|mmio)", value, (int)w.klen, w.key);
 		}
 	}
 	if (!d.path)
@@ -96,6 +101,7 @@ int config_parse_drive(struct vm_config *cfg, const char *value, struct vmon_err
 	for (unsigned i = 0; i < cfg->ndrives; i++)
 		if (d.id && cfg->drives[i].id && !strcmp(d.id, cfg->drives[i].id))
 			return error_set(err, -EINVAL, "--drive '%s': id '%s' is used twice", value, d.id);
+	cfg->drive_transport[cfg->ndrives] = transport;
 	cfg->drives[cfg->ndrives++] = d;
 	return 0;
 }
@@ -195,6 +201,7 @@ int config_parse_hostfwd(const char *s, size_t len, struct net_hostfwd *fwd)
 int config_parse_net(struct vm_config *cfg, const char *value, struct vmon_error *err)
 {
 	struct net_config n = { 0 };
+	enum virtio_transport_kind transport = VIRTIO_TRANSPORT_DEFAULT;
 	struct option_word w;
 	const char *p = value;
 	bool backend_set = false;
@@ -234,13 +241,19 @@ int config_parse_net(struct vm_config *cfg, const char *value, struct vmon_error
 						 "tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT", value,
 						 (int)w.vlen, w.val);
 			n.nhostfwd++;
+		} else if (key_is(&w, "transport") && w.val) {
+			if (virtio_transport_parse(w.val, w.vlen, &transport))
+				return error_set(err, -EINVAL, "--net '%s': transport '%.*s' is not pci or mmio", value,
+						 (int)w.vlen, w.val);
 		} else {
-			return error_set(err, -EINVAL, "--net '%s': unknown option '%.*s' (expected mac=, hostfwd=)",
+			return error_set(err, -EINVAL, "--net '%s': unknown option '%.*s' (expected mac=, hostfwd=, "
+					 "transport=)",
 					 value, (int)w.klen, w.key);
 		}
 	}
 	if (!backend_set)
 		return error_set(err, -EINVAL, "--net '%s': starts with the backend: user or tap[=NAME]", value);
+	cfg->net_transport[cfg->nnets] = transport;
 	cfg->nets[cfg->nnets++] = n;
 	return 0;
 }

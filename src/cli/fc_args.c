@@ -15,6 +15,7 @@ enum {
 	OPT_SHOW_LEVEL, OPT_SHOW_LOG_ORIGIN, OPT_METRICS_PATH, OPT_BOOT_TIMER, OPT_SECCOMP_FILTER,
 	OPT_NO_SECCOMP, OPT_MAX_PAYLOAD, OPT_MMDS_LIMIT, OPT_START_TIME_US, OPT_START_TIME_CPU_US,
 	OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP, OPT_SNAPSHOT, OPT_MEM, OPT_PAUSED, OPT_UFFD, OPT_LISTEN,
+	OPT_ENABLE_PCI,
 };
 
 static const struct option fc_options[] = {
@@ -31,6 +32,7 @@ static const struct option fc_options[] = {
 	{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
 	{ "seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+	{ "enable-pci", no_argument, NULL, OPT_ENABLE_PCI },
 	{ "http-api-max-payload-size", required_argument, NULL, OPT_MAX_PAYLOAD },
 	{ "mmds-size-limit", required_argument, NULL, OPT_MMDS_LIMIT },
 	/* Set by Firecracker's jailer for its start-up metrics; accepted and ignored. */
@@ -122,6 +124,7 @@ static void print_usage(FILE *out)
 	      "      --log-path PATH          log to PATH (file or FIFO); --level, --show-level, --show-log-origin\n"
 	      "      --metrics-path PATH      metrics to PATH (file or FIFO)\n"
 	      "      --boot-timer             log the guest's boot time when it writes the boot-done mark\n"
+	      "      --enable-pci             virtio devices on PCI (MSI-X) instead of virtio-mmio\n"
 	      "      --http-api-max-payload-size N   largest request body (default 51200 bytes)\n"
 	      "      --mmds-size-limit N      largest MMDS content (default 51200 bytes)\n"
 	      "      --seccomp-filter FILE, --no-seccomp   accepted; not enforced yet\n"
@@ -218,6 +221,9 @@ static enum cli_action parse(int argc, char **argv, enum fc_mode mode, struct fc
 			break;
 		case OPT_NO_SECCOMP:
 			a->no_seccomp = true;
+			break;
+		case OPT_ENABLE_PCI:
+			a->enable_pci = true;
 			break;
 		case OPT_MAX_PAYLOAD:
 			if (parse_bytes("http-api-max-payload-size", optarg, &a->max_payload, err))

@@ -31,6 +31,7 @@ struct fc_args {
 	bool boot_timer;              /* --boot-timer: log the time to the guest's boot-done write */
 	const char *seccomp_filter;   /* accepted; enforced by the sandboxing issue (13) */
 	bool no_seccomp;
+	bool enable_pci;              /* --enable-pci: virtio devices on PCI (Firecracker >= 1.13) */
 	size_t max_payload;           /* --http-api-max-payload-size, bytes */
 	size_t mmds_size_limit;       /* --mmds-size-limit, bytes */
 	/* `vmon restore`: the snapshot to start from instead of a boot. */

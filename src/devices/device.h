@@ -41,6 +41,15 @@ struct device_host {
 	void (*remove_irqfd)(void *ctx, unsigned gsi, int fd);
 	int (*add_ioeventfd)(void *ctx, uint64_t addr, unsigned len, uint64_t value, int fd);
 	void (*remove_ioeventfd)(void *ctx, uint64_t addr, unsigned len, uint64_t value, int fd);
+	/*
+	 * Optional (NULL: no MSI): alloc_msi_gsi hands out a GSI of its own for
+	 * one MSI vector (>= 0, or a negative errno), routed nowhere until
+	 * set_msi_route points it at the message (address, data) the guest
+	 * programmed (KVM GSI routing; an irqfd on the GSI then delivers that
+	 * message). set_msi_route returns 0 or a negative errno.
+	 */
+	int (*alloc_msi_gsi)(void *ctx);
+	int (*set_msi_route)(void *ctx, unsigned gsi, uint64_t address, uint32_t data);
 	/* Guest RAM, for devices that DMA (virtio). */
 	const struct guest_mem *mem;
 	void *ctx;

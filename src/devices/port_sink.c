@@ -17,6 +17,11 @@ static const struct port_sink_range ranges[] = {
 	{ 0xcf8, 8, "pci-config", "PCI configuration mechanism 1/2: no PCI bus, config reads are all ones" },
 };
 
+static bool skipped(const struct port_sink *ps, const struct port_sink_range *r)
+{
+	return ps->without_pci_config && r->base == 0xcf8;
+}
+
 const struct port_sink_range *port_sink_ranges(size_t *count)
 {
 	*count = sizeof(ranges) / sizeof(ranges[0]);
@@ -35,6 +40,8 @@ int port_sink_init(struct port_sink *ps, const struct device_host *host, struct 
 {
 	ps->host = host;
 	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+		if (skipped(ps, &ranges[i]))
+			continue;
 		int ret = io_bus_register(host->pio, ranges[i].base, ranges[i].len, ranges[i].name, port_sink_access,
 					  ps, err);
 		if (ret)
@@ -45,11 +52,13 @@ int port_sink_init(struct port_sink *ps, const struct device_host *host, struct 
 
 unsigned port_sink_resources(const struct port_sink *ps, struct device_resource res[DEVICE_MAX_RESOURCES])
 {
+	unsigned n = 0;
+
 	_Static_assert(sizeof(ranges) / sizeof(ranges[0]) <= DEVICE_MAX_RESOURCES, "port sink ranges fit a device");
-	(void)ps;
 	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
-		res[i] = (struct device_resource){ DEVICE_RES_PIO, ranges[i].base, ranges[i].len };
-	return sizeof(ranges) / sizeof(ranges[0]);
+		if (!skipped(ps, &ranges[i]))
+			res[n++] = (struct device_resource){ DEVICE_RES_PIO, ranges[i].base, ranges[i].len };
+	return n;
 }
 
 /* ---- device model ----------------------------------------------------------- */

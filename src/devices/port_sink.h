@@ -33,6 +33,7 @@ struct port_sink_state {
 
 struct port_sink {
 	const struct device_host *host;
+	bool without_pci_config;   /* set before init: a PCI host bridge owns 0xcf8-0xcff */
 };
 
 /* The ranges, sorted by port. */

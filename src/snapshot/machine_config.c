@@ -66,11 +66,17 @@ char *snapshot_config_encode(const struct vm_config *cfg)
 		put_str(d, "path", cfg->drives[i].path);
 		put_bool(d, "readonly", cfg->drives[i].readonly);
 		put_str(d, "id", cfg->drives[i].id);
+		put_str(d, "transport", virtio_transport_name(vm_config_transport(cfg, cfg->drive_transport[i])));
 		json_object_array_add(drives, d);
 	}
 	json_object_object_add(o, "drives", drives);
-	for (unsigned i = 0; i < cfg->nnets; i++)
-		json_object_array_add(nets, encode_net(&cfg->nets[i]));
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		struct json_object *n = encode_net(&cfg->nets[i]);
+		put_str(n, "transport", virtio_transport_name(vm_config_transport(cfg, cfg->net_transport[i])));
+		json_object_array_add(nets, n);
+	}
+	/* The machine's transport: rng and console, and the PCI bus's presence, follow it. */
+	put_str(o, "virtio_transport", virtio_transport_name(vm_config_transport(cfg, VIRTIO_TRANSPORT_DEFAULT)));
 	json_object_object_add(o, "nets", nets);
 	put_bool(o, "rng", cfg->rng);
 	put_str(o, "vconsole_socket", cfg->vconsole_socket);
@@ -160,6 +166,23 @@ static int get_u64(struct decoder *d, struct json_object *o, const char *key, ui
 	if (errno || json_object_get_int64(v) < 0 || x > max)
 		return bad(d, key, "out of range");
 	*out = x;
+	return 0;
+}
+
+/*
+ * A device's transport, "pci" or "mmio". Absent: mmio — descriptions written
+ * before vmon had PCI put every device there.
+ */
+static int get_transport(struct decoder *d, struct json_object *o, const char *key, enum virtio_transport_kind *out)
+{
+	struct json_object *v;
+
+	*out = VIRTIO_TRANSPORT_MMIO;
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!v || !json_object_is_type(v, json_type_string) ||
+	    virtio_transport_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v), out))
+		return bad(d, key, "not \"pci\" or \"mmio\"");
 	return 0;
 }
 
@@ -261,7 +284,8 @@ static int decode(struct decoder *d, struct json_object *o)
 		return r;
 	if (v != SNAPSHOT_CONFIG_VERSION)
 		return bad(d, "version", "not a version this vmon reads");
-	if ((r = get_u64(d, o, "mem_size", UINT64_MAX, &cfg->mem_size)) || (r = get_u64(d, o, "ncpus", 65535, &v)))
+	if ((r = get_u64(d, o, "mem_size", UINT64_MAX, &cfg->mem_size)) || (r = get_u64(d, o, "ncpus", 65535, &v)) ||
+	    (r = get_transport(d, o, "virtio_transport", &cfg->virtio_transport)))
 		return r;
 	cfg->ncpus = (unsigned)v;
 	if ((r = get_u64(d, o, "host_profile", HOST_PROFILE_PVM, &v)))
@@ -285,7 +309,8 @@ static int decode(struct decoder *d, struct json_object *o)
 			return bad(d, "", "not an object");
 		if ((r = get_str(d, e, "path", false, &cfg->drives[i].path)) ||
 		    (r = get_bool(d, e, "readonly", &cfg->drives[i].readonly)) ||
-		    (r = get_str(d, e, "id", true, &cfg->drives[i].id)))
+		    (r = get_str(d, e, "id", true, &cfg->drives[i].id)) ||
+		    (r = get_transport(d, e, "transport", &cfg->drive_transport[i])))
 			return r;
 	}
 	d->where[0] = '\0';
@@ -299,7 +324,8 @@ static int decode(struct decoder *d, struct json_object *o)
 		snprintf(d->where, sizeof(d->where), "nets[%u].", i);
 		if (!json_object_is_type(e, json_type_object))
 			return bad(d, "", "not an object");
-		if ((r = decode_net(d, e, &cfg->nets[i])))
+		if ((r = decode_net(d, e, &cfg->nets[i])) ||
+		    (r = get_transport(d, e, "transport", &cfg->net_transport[i])))
 			return r;
 	}
 	d->where[0] = '\0';

@@ -56,11 +56,19 @@ static const char *name(const struct virtio_dev *d)
  * whose bit was not pending (or was acked meanwhile) gets its own edge.
  * Edges coalesced by the guest's APIC are harmless for the same reason.
  */
-static void raise_interrupt(struct virtio_dev *d, uint32_t bit)
+static void raise_interrupt(struct virtio_dev *d, uint32_t bit, unsigned source)
 {
 	uint32_t before = d->interrupt_status;
 
 	d->interrupt_status |= bit;
+	if (d->hooks->interrupt_source) {
+		/* One message per event: nothing to coalesce on (the driver reads no status register). */
+		if (d->paused)
+			d->interrupt_deferred = true;
+		else
+			d->hooks->interrupt_source(d->hooks_ctx, source);
+		return;
+	}
 	if (before & bit)
 		return;
 	if (d->paused) {
@@ -121,7 +129,7 @@ void virtio_queue_done(struct virtio_dev *d, unsigned q)
 	if (q < d->ops->num_queues && !d->paused) {
 		check_broken(d, q);
 		if (d->queues[q].enabled && virtq_should_interrupt(&d->queues[q]))
-			raise_interrupt(d, VIRTIO_INT_USED_BUFFER);
+			raise_interrupt(d, VIRTIO_INT_USED_BUFFER, q);
 	}
 	virtio_unlock(d);
 }
@@ -130,7 +138,7 @@ void virtio_config_changed(struct virtio_dev *d)
 {
 	virtio_lock(d);
 	d->config_generation++;
-	raise_interrupt(d, VIRTIO_INT_CONFIG);
+	raise_interrupt(d, VIRTIO_INT_CONFIG, VIRTIO_INT_SOURCE_CONFIG);
 	virtio_unlock(d);
 }
 
@@ -149,7 +157,7 @@ void virtio_device_error(struct virtio_dev *d, const char *fmt, ...)
 	}
 	if (!(d->status & VIRTIO_CONFIG_S_NEEDS_RESET)) {
 		d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-		raise_interrupt(d, VIRTIO_INT_CONFIG);   /* §2.1.2: tell the driver */
+		raise_interrupt(d, VIRTIO_INT_CONFIG, VIRTIO_INT_SOURCE_CONFIG);   /* §2.1.2: tell the driver */
 	}
 	virtio_unlock(d);
 }

@@ -65,7 +65,17 @@ struct virtio_transport_hooks {
 	void (*interrupt)(void *ctx);
 	/* Have queue q processed on the I/O thread, as a driver kick would. */
 	void (*kick)(void *ctx, unsigned q);
+	/*
+	 * Optional, for transports with one interrupt per source (virtio-pci's
+	 * MSI-X): every event of source (a queue index, or VIRTIO_INT_SOURCE_CONFIG)
+	 * is handed over, not only the first of each cause (there is no status
+	 * register the driver acks in that mode). interrupt() then only delivers
+	 * what a pause or a restore deferred, to every source with a cause.
+	 */
+	void (*interrupt_source)(void *ctx, unsigned source);
 };
+
+#define VIRTIO_INT_SOURCE_CONFIG 0xffffu
 
 struct virtio_dev {
 	/* Fixed at init. */

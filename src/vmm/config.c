@@ -17,6 +17,30 @@ void vm_config_init(struct vm_config *cfg)
 	cfg->protocol = BOOT_PROTOCOL_AUTO;
 	cfg->host_profile = HOST_PROFILE_AUTO;
 	cfg->linux_device_args = true;
+	cfg->virtio_transport = VIRTIO_TRANSPORT_MMIO;
+}
+
+enum virtio_transport_kind vm_config_transport(const struct vm_config *cfg, enum virtio_transport_kind choice)
+{
+	if (choice != VIRTIO_TRANSPORT_DEFAULT)
+		return choice;
+	return cfg->virtio_transport == VIRTIO_TRANSPORT_PCI ? VIRTIO_TRANSPORT_PCI : VIRTIO_TRANSPORT_MMIO;
+}
+
+const char *virtio_transport_name(enum virtio_transport_kind kind)
+{
+	return kind == VIRTIO_TRANSPORT_PCI ? "pci" : kind == VIRTIO_TRANSPORT_MMIO ? "mmio" : "default";
+}
+
+int virtio_transport_parse(const char *s, size_t len, enum virtio_transport_kind *out)
+{
+	if (len == 3 && !strncmp(s, "pci", 3))
+		*out = VIRTIO_TRANSPORT_PCI;
+	else if (len == 4 && !strncmp(s, "mmio", 4))
+		*out = VIRTIO_TRANSPORT_MMIO;
+	else
+		return -EINVAL;
+	return 0;
 }
 
 /* Records the field at fault and the message ("FIELD problem"). */
@@ -89,6 +113,16 @@ int vm_config_check(const struct vm_config *cfg, const char **field, struct vmon
 	if (!cfg->balloon.enabled && (cfg->balloon.amount_mib || cfg->balloon.deflate_on_oom ||
 				      cfg->balloon.stats_interval_s || cfg->balloon.free_page_reporting))
 		BAD("balloon", -EINVAL, "balloon options given without the balloon");
+	if (cfg->virtio_transport != VIRTIO_TRANSPORT_MMIO && cfg->virtio_transport != VIRTIO_TRANSPORT_PCI)
+		BAD("virtio_transport", -EINVAL, "virtio_transport %d is not mmio or pci", (int)cfg->virtio_transport);
+	for (unsigned i = 0; i < VM_CONFIG_MAX_DRIVES; i++)
+		if ((unsigned)cfg->drive_transport[i] > VIRTIO_TRANSPORT_PCI)
+			BAD("drive_transport", -EINVAL, "drives[%u] transport %d is not mmio or pci", i,
+			    (int)cfg->drive_transport[i]);
+	for (unsigned i = 0; i < VM_CONFIG_MAX_NETS; i++)
+		if ((unsigned)cfg->net_transport[i] > VIRTIO_TRANSPORT_PCI)
+			BAD("net_transport", -EINVAL, "nets[%u] transport %d is not mmio or pci", i,
+			    (int)cfg->net_transport[i]);
 	unsigned nvirtio = cfg->ndrives + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vconsole_socket ? 1 : 0) +
 			   (cfg->balloon.enabled ? 1 : 0);
 	if (nvirtio > X86_VIRTIO_MAX_DEVICES)

@@ -17,6 +17,18 @@
 #define VM_CONFIG_MAX_NETS 2
 
 /*
+ * Which transport shows a virtio device to the guest: virtio-mmio windows
+ * (described by ACPI and virtio_mmio.device= arguments) or virtio-pci
+ * functions on vmon's PCI host bridge (what stock distribution kernels
+ * find without arguments). DEFAULT: the machine's choice (vm_config.virtio_transport).
+ */
+enum virtio_transport_kind {
+	VIRTIO_TRANSPORT_DEFAULT = 0,
+	VIRTIO_TRANSPORT_MMIO,
+	VIRTIO_TRANSPORT_PCI,
+};
+
+/*
  * The typed description of one VM. The CLI fills it (later a config file and
  * the REST API will too); the VM is built from this object only.
  */
@@ -37,6 +49,14 @@ struct vm_config {
 	struct drive_config drives[VM_CONFIG_MAX_DRIVES];
 	unsigned nnets;
 	struct net_config nets[VM_CONFIG_MAX_NETS];
+	/*
+	 * Transports: the machine's default (MMIO unless set: the CLI sets PCI,
+	 * the Firecracker API keeps MMIO unless --enable-pci) and each device's
+	 * own choice (DEFAULT: the machine's).
+	 */
+	enum virtio_transport_kind virtio_transport;
+	enum virtio_transport_kind drive_transport[VM_CONFIG_MAX_DRIVES];
+	enum virtio_transport_kind net_transport[VM_CONFIG_MAX_NETS];
 	bool rng;                     /* --rng: virtio-rng fed by getrandom() */
 	const char *vconsole_socket;  /* --vconsole socket=PATH: virtio-console port on a UNIX socket vmon listens on */
 	struct balloon_config balloon; /* --balloon / PUT /balloon: virtio-balloon when .enabled */
@@ -62,7 +82,9 @@ struct vm_config {
  * no PS/2 mouse. Saves thousands of exits (a stock kernel made 33 000 PCI
  * config accesses, docs/LINUX.md); --no-linux-device-args turns it off.
  */
-#define VMON_LINUX_DEVICE_ARGS "8250.nr_uarts=1 pci=off i8042.noaux"
+#define VMON_LINUX_DEVICE_ARGS "8250.nr_uarts=1 i8042.noaux"
+/* Appended too when no device is on PCI (the bus is then absent: nothing to probe). */
+#define VMON_LINUX_NO_PCI_ARG "pci=off"
 
 #define VM_CONFIG_DEFAULT_MEM (128ull << 20)
 /*
@@ -80,6 +102,12 @@ enum vmon_exit_status {
 	VMON_EXIT_GUEST_CRASH = 4,   /* triple fault, KVM internal error, failed entry */
 	VMON_EXIT_HOST_ERROR = 6,    /* /dev/kvm missing, an ioctl failed, out of memory */
 };
+
+/* The transport a device with this choice gets on this machine (never DEFAULT). */
+enum virtio_transport_kind vm_config_transport(const struct vm_config *cfg, enum virtio_transport_kind choice);
+/* "mmio" / "pci"; parse: 0 or -EINVAL. */
+const char *virtio_transport_name(enum virtio_transport_kind kind);
+int virtio_transport_parse(const char *s, size_t len, enum virtio_transport_kind *out);
 
 /* A vm_config with every default set and no kernel. */
 void vm_config_init(struct vm_config *cfg);

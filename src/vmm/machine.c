@@ -43,12 +43,14 @@ int machine_prepare(struct machine *m, const struct vm_config *cfg, const struct
 static void linux_extra_args(const struct machine *m, char *out, size_t size)
 {
 	char virtio_args[X86_VIRTIO_MAX_DEVICES * 48];
-	const char *groups[3];
+	const char *groups[4];
 
 	virtio_devices_linux_args(m->virtio, virtio_args, sizeof(virtio_args));
 	groups[0] = m->cfg->linux_device_args ? VMON_LINUX_DEVICE_ARGS : "";
-	groups[1] = virtio_args;
-	groups[2] = m->profile.linux_args ? m->profile.linux_args : "";
+	/* No device on PCI: no host bridge either, nothing for Linux to probe. */
+	groups[1] = m->cfg->linux_device_args && !m->virtio->pci_count ? VMON_LINUX_NO_PCI_ARG : "";
+	groups[2] = virtio_args;
+	groups[3] = m->profile.linux_args ? m->profile.linux_args : "";
 	out[0] = '\0';
 	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
 		size_t used = strlen(out);
@@ -68,8 +70,11 @@ static int write_acpi_tables(struct machine *m, struct vmon_error *err)
 	struct acpi_layout layout;
 
 	acpi_machine_x86_defaults(&am, m->cfg->ncpus);
+	if (m->virtio->pci_count)
+		acpi_machine_add_pci_host(&am);
 	for (unsigned i = 0; i < m->virtio->count; i++)
-		if (acpi_machine_add_virtio_mmio(&am, m->virtio->slots[i].base, VIRTIO_MMIO_WINDOW,
+		if (m->virtio->slots[i].transport_kind == VIRTIO_TRANSPORT_MMIO &&
+		    acpi_machine_add_virtio_mmio(&am, m->virtio->slots[i].base, VIRTIO_MMIO_WINDOW,
 						 m->virtio->slots[i].gsi, err))
 			return err->code;
 	if (acpi_write(&m->mem, &am, &layout, err))

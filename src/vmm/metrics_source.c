@@ -39,9 +39,9 @@ static void snapshot_virtio(struct vm *vm, struct vm_metrics *out)
 		snprintf(m->kind_name, sizeof(m->kind_name), "%s", slot->kind ? slot->kind : "virtio");
 		snprintf(m->name, sizeof(m->name), "%s", slot->name);
 		snprintf(m->id, sizeof(m->id), "%s", slot->name);
-		m->notifies = rd(&slot->transport.notifies);
-		m->interrupts = rd(&slot->transport.interrupts);
-		m->ignored_notifies = rd(&slot->transport.ignored_notifies);
+		m->notifies = virtio_slot_notifies(slot);
+		m->interrupts = virtio_slot_interrupts(slot);
+		m->ignored_notifies = virtio_slot_ignored_notifies(slot);
 		m->kind = VM_METRICS_VIRTIO_OTHER;
 		if (slot->kind && !strcmp(slot->kind, "virtio-blk") && slot->model) {
 			/* Drives are opened in the config's order (virtio_devices_open). */

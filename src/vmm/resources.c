@@ -27,6 +27,13 @@ void resources_init_x86(struct resources *r)
 	static const unsigned irqs[] = X86_VIRTIO_GSIS;
 
 	resources_init(r, X86_VIRTIO_MMIO_BASE, X86_IOAPIC_ADDR, irqs, sizeof(irqs) / sizeof(irqs[0]));
+	resources_set_pci_window(r, X86_PCI_MMIO_BASE, X86_PCI_MMIO_END);
+}
+
+void resources_set_pci_window(struct resources *r, uint64_t base, uint64_t end)
+{
+	r->pci_next = base;
+	r->pci_end = end;
 }
 
 static bool overlaps(const struct resource_claim *c, enum resource_kind kind, uint64_t base, uint64_t len)
@@ -103,15 +110,14 @@ int resources_add_device(struct resources *r, struct device_registry *reg, const
 	return resources_claim_device(r, name, res, n, err);
 }
 
-int resources_alloc_mmio(struct resources *r, uint64_t len, uint64_t align, const char *owner, uint64_t *base,
-			 struct vmon_error *err)
+/* First fit in [start, end): windows freed by hot-unplug are found again. */
+static int alloc_in(struct resources *r, uint64_t start, uint64_t end, uint64_t len, uint64_t align,
+		    const char *owner, uint64_t *base, struct vmon_error *err)
 {
 	if (!align || (align & (align - 1)) || !len)
 		return error_set(err, -EINVAL, "%s: MMIO window of 0x%llx bytes aligned to 0x%llx is not valid", owner,
 				 (unsigned long long)len, (unsigned long long)align);
-	/* First fit from the area's start: windows freed by hot-unplug are found again. */
-	for (uint64_t at = (r->mmio_next + align - 1) & ~(align - 1); at + len <= r->mmio_end && at >= r->mmio_next;
-	     at += align) {
+	for (uint64_t at = (start + align - 1) & ~(align - 1); at + len <= end && at >= start; at += align) {
 		bool taken = false;
 
 		for (unsigned i = 0; i < r->nclaims && !taken; i++)
@@ -122,6 +128,18 @@ int resources_alloc_mmio(struct resources *r, uint64_t len, uint64_t align, cons
 		return claim(r, RESOURCE_MMIO, at, len, owner, err);
 	}
 	return error_set(err, -ENOSPC, "%s: no free MMIO window of 0x%llx bytes left", owner, (unsigned long long)len);
+}
+
+int resources_alloc_mmio(struct resources *r, uint64_t len, uint64_t align, const char *owner, uint64_t *base,
+			 struct vmon_error *err)
+{
+	return alloc_in(r, r->mmio_next, r->mmio_end, len, align, owner, base, err);
+}
+
+int resources_alloc_pci_bar(struct resources *r, uint64_t len, const char *owner, uint64_t *base,
+			    struct vmon_error *err)
+{
+	return alloc_in(r, r->pci_next, r->pci_end, len, len, owner, base, err);
 }
 
 int resources_alloc_irq(struct resources *r, const char *owner, unsigned *gsi, struct vmon_error *err)

@@ -30,6 +30,7 @@ struct resource_claim {
 
 struct resources {
 	uint64_t mmio_next, mmio_end;          /* device MMIO window area, [next, end) still free */
+	uint64_t pci_next, pci_end;            /* the PCI memory window, where BARs start out */
 	unsigned irq_pool[RESOURCES_MAX_IRQS]; /* lines handed out by resources_alloc_irq(), in order */
 	unsigned irq_pool_size;
 	unsigned nclaims;
@@ -65,6 +66,11 @@ int resources_add_device(struct resources *r, struct device_registry *reg, const
 /* The next free MMIO window of len bytes aligned to align (a power of 2). 0, -ENOSPC or -EINVAL. */
 int resources_alloc_mmio(struct resources *r, uint64_t len, uint64_t align, const char *owner, uint64_t *base,
 			 struct vmon_error *err);
+/* The PCI memory window BARs are placed in (empty until set). */
+void resources_set_pci_window(struct resources *r, uint64_t base, uint64_t end);
+/* A BAR's initial address: the next free naturally aligned len bytes (a power of 2) of the PCI window. */
+int resources_alloc_pci_bar(struct resources *r, uint64_t len, const char *owner, uint64_t *base,
+			    struct vmon_error *err);
 /* The next free interrupt line of the pool. 0 or -ENOSPC. */
 int resources_alloc_irq(struct resources *r, const char *owner, unsigned *gsi, struct vmon_error *err);
 

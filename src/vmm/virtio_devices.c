@@ -16,7 +16,8 @@
  * A slot for the next device of this kind: its MMIO window and interrupt line
  * come from the machine's allocator, its name is KIND<n> ("virtio-blk0").
  */
-static struct virtio_slot *new_slot(struct virtio_devices *d, const char *kind, struct vmon_error *err)
+static struct virtio_slot *new_slot(struct virtio_devices *d, const char *kind, enum virtio_transport_kind transport,
+				    struct vmon_error *err)
 {
 	struct virtio_slot *slot;
 	unsigned same_kind = 0;
@@ -31,6 +32,17 @@ static struct virtio_slot *new_slot(struct virtio_devices *d, const char *kind, 
 	memset(slot, 0, sizeof(*slot));
 	slot->kind = kind;
 	snprintf(slot->name, sizeof(slot->name), "%s%u", kind, same_kind);
+	slot->transport_kind = vm_config_transport(d->cfg, transport);
+	if (slot->transport_kind == VIRTIO_TRANSPORT_PCI) {
+		/* Device numbers in order from 1 (00:00.0 is the host bridge); BAR 0 from the PCI window. */
+		if (!d->pci_count && resources_claim_mmio(d->resources, X86_PCI_ECAM_BASE, X86_PCI_ECAM_SIZE,
+							  "pci-ecam", err))
+			return NULL;
+		slot->pci_dev = ++d->pci_count;
+		if (resources_alloc_pci_bar(d->resources, VIRTIO_PCI_BAR_SIZE, slot->name, &slot->base, err))
+			return NULL;
+		return slot;
+	}
 	if (resources_alloc_mmio(d->resources, VIRTIO_MMIO_WINDOW, VIRTIO_MMIO_WINDOW, slot->name, &slot->base, err) ||
 	    resources_alloc_irq(d->resources, slot->name, &slot->gsi, err))
 		return NULL;
@@ -48,7 +60,7 @@ static void destroy_balloon(void *m) { virtio_balloon_destroy(m); }
 static int open_drives(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err)
 {
 	for (unsigned i = 0; i < cfg->ndrives; i++) {
-		struct virtio_slot *slot = new_slot(d, "virtio-blk", err);
+		struct virtio_slot *slot = new_slot(d, "virtio-blk", cfg->drive_transport[i], err);
 		struct virtio_blk *blk;
 		if (!slot)
 			return err->code;
@@ -68,7 +80,7 @@ static int open_drives(struct virtio_devices *d, const struct vm_config *cfg, st
 static int open_nets(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err)
 {
 	for (unsigned i = 0; i < cfg->nnets; i++) {
-		struct virtio_slot *slot = new_slot(d, "virtio-net", err);
+		struct virtio_slot *slot = new_slot(d, "virtio-net", cfg->net_transport[i], err);
 		struct virtio_net *net;
 		if (!slot)
 			return err->code;
@@ -88,7 +100,7 @@ static int open_nets(struct virtio_devices *d, const struct vm_config *cfg, stru
 
 static int open_rng(struct virtio_devices *d, struct vmon_error *err)
 {
-	struct virtio_slot *slot = new_slot(d, "virtio-rng", err);
+	struct virtio_slot *slot = new_slot(d, "virtio-rng", VIRTIO_TRANSPORT_DEFAULT, err);
 	struct virtio_rng *rng;
 
 	if (!slot)
@@ -107,7 +119,7 @@ static int open_rng(struct virtio_devices *d, struct vmon_error *err)
 
 static int open_console(struct virtio_devices *d, const char *path, struct vmon_error *err)
 {
-	struct virtio_slot *slot = new_slot(d, "virtio-console", err);
+	struct virtio_slot *slot = new_slot(d, "virtio-console", VIRTIO_TRANSPORT_DEFAULT, err);
 	struct virtio_console *con;
 
 	if (!slot)
@@ -126,7 +138,7 @@ static int open_console(struct virtio_devices *d, const char *path, struct vmon_
 
 static int open_balloon(struct virtio_devices *d, const struct balloon_config *cfg, struct vmon_error *err)
 {
-	struct virtio_slot *slot = new_slot(d, "virtio-balloon", err);
+	struct virtio_slot *slot = new_slot(d, "virtio-balloon", VIRTIO_TRANSPORT_DEFAULT, err);
 	struct virtio_balloon *b;
 
 	if (!slot)
@@ -159,6 +171,7 @@ int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, s
 
 	memset(d, 0, sizeof(*d));
 	d->resources = pool;
+	d->cfg = cfg;
 	if (!cfg->ndrives && !cfg->nnets && !cfg->rng && !cfg->vconsole_socket && !cfg->balloon.enabled)
 		return 0;    /* no devices, no I/O thread */
 	if ((r = event_loop_init(&d->loop, err)))
@@ -181,6 +194,8 @@ int virtio_devices_linux_args(const struct virtio_devices *d, char *buf, size_t 
 	if (size)
 		buf[0] = '\0';
 	for (unsigned i = 0; i < d->count; i++) {
+		if (d->slots[i].transport_kind != VIRTIO_TRANSPORT_MMIO)
+			continue;
 		/* 4K@0x...:N — the form drivers/virtio/virtio_mmio.c parses (no transport needed yet). */
 		int n = snprintf(buf + used, size - used, "%svirtio_mmio.device=4K@0x%llx:%u", used ? " " : "",
 				 (unsigned long long)d->slots[i].base, d->slots[i].gsi);
@@ -204,12 +219,68 @@ static const struct device_ops *registry_ops(const char *kind)
 	return &virtio_console_registry_ops;
 }
 
+/* The PCI host bridge: its config mechanisms and memory window on the buses, its state in reg. */
+static int attach_pci_host(struct virtio_devices *d, const struct device_host *host, struct device_registry *reg,
+			   struct vmon_error *err)
+{
+	const struct device_resource res[] = {
+		{ DEVICE_RES_PIO, X86_PORT_PCI_CONFIG, 8 },
+		{ DEVICE_RES_MMIO, X86_PCI_ECAM_BASE, X86_PCI_ECAM_SIZE },
+		{ DEVICE_RES_MMIO, X86_PCI_MMIO_BASE, X86_PCI_MMIO_END - X86_PCI_MMIO_BASE },
+	};
+	int r;
+
+	if ((r = pci_host_init(&d->pci_host, host->mem, X86_PCI_ECAM_BASE, X86_PCI_MMIO_BASE, X86_PCI_MMIO_END, err)))
+		return r;
+	d->pci_host_ready = true;
+	if ((r = pci_host_attach(&d->pci_host, host->pio, host->mmio, X86_PORT_PCI_CONFIG, err)) ||
+	    (r = registry_add(reg, "pci-host", &pci_host_device_ops, &d->pci_host, res, 3, err)))
+		return r;
+	/* The allocator already holds the ECAM (new_slot) and the BARs inside the window: claim the ports. */
+	if ((r = resources_claim_pio(d->resources, X86_PORT_PCI_CONFIG, 8, "pci-host", err)))
+		return r;
+	log_info("PCI host bridge: ECAM at 0x%llx, memory window 0x%llx-0x%llx, config ports 0x%x",
+		 X86_PCI_ECAM_BASE, X86_PCI_MMIO_BASE, X86_PCI_MMIO_END - 1, X86_PORT_PCI_CONFIG);
+	return 0;
+}
+
+static int attach_pci_slot(struct virtio_devices *d, struct virtio_slot *slot, const struct device_host *host,
+			   struct device_registry *reg, struct vmon_error *err)
+{
+	char section[DEVICE_NAME_MAX];
+	int r = virtio_pci_init(&slot->pci, &slot->transport.vdev, host, &d->pci_host, slot->pci_dev, &d->loop,
+				slot->base, slot->ops, slot->model, err);
+
+	if (r) {
+		error_prefix(err, "%s at 00:%02x.0", slot->kind, slot->pci_dev);
+		return r;
+	}
+	slot->attached = true;
+	/* The transport's section first: a restore loads the vectors before the core re-sends what is owed. */
+	const struct device_resource res[] = { { DEVICE_RES_MMIO, slot->base, VIRTIO_PCI_BAR_SIZE } };
+	snprintf(section, sizeof(section), "%s-pci", slot->name);
+	if ((r = registry_add(reg, section, &virtio_pci_device_ops, &slot->pci, res, 1, err)) ||
+	    (r = registry_add(reg, slot->name, registry_ops(slot->kind), &slot->transport.vdev, NULL, 0, err)))
+		return r;
+	log_info("%s at PCI 00:%02x.0, BAR 0x%llx, MSI-X", slot->kind, slot->pci_dev, (unsigned long long)slot->base);
+	return 0;
+}
+
 int virtio_devices_attach(struct virtio_devices *d, const struct device_host *host, struct device_registry *reg,
 			  struct vmon_error *err)
 {
+	int r;
+
+	if (d->pci_count && (r = attach_pci_host(d, host, reg, err)))
+		return r;
 	for (unsigned i = 0; i < d->count; i++) {
 		struct virtio_slot *slot = &d->slots[i];
-		int r = virtio_mmio_init(&slot->transport, host, &d->loop, slot->base, slot->gsi, slot->ops,
+		if (slot->transport_kind == VIRTIO_TRANSPORT_PCI) {
+			if ((r = attach_pci_slot(d, slot, host, reg, err)))
+				return r;
+			continue;
+		}
+		r = virtio_mmio_init(&slot->transport, host, &d->loop, slot->base, slot->gsi, slot->ops,
 					 slot->model, err);
 		if (r) {
 			error_prefix(err, "%s at 0x%llx", slot->kind, (unsigned long long)slot->base);
@@ -252,11 +323,17 @@ void virtio_devices_detach(struct virtio_devices *d)
 		if (d->slots[i].attached && d->slots[i].stop_model)
 			d->slots[i].stop_model(d->slots[i].model);
 	for (unsigned i = 0; i < d->count; i++) {
-		if (d->slots[i].attached)
+		if (d->slots[i].attached && d->slots[i].transport_kind == VIRTIO_TRANSPORT_PCI)
+			virtio_pci_destroy(&d->slots[i].pci);
+		else if (d->slots[i].attached)
 			virtio_mmio_destroy(&d->slots[i].transport);
 		d->slots[i].attached = false;
 	}
+	if (d->pci_host_ready)
+		pci_host_destroy(&d->pci_host);
+	d->pci_host_ready = false;
 }
+
 
 void virtio_devices_close(struct virtio_devices *d)
 {

@@ -75,6 +75,20 @@ static void host_remove_ioeventfd(void *ctx, uint64_t addr, unsigned len, uint64
 		log_warn("KVM_IOEVENTFD deassign 0x%llx: %s", (unsigned long long)addr, strerror(errno));
 }
 
+static int host_alloc_msi_gsi(void *ctx)
+{
+	struct vm *vm = ctx;
+
+	return kvm_gsi_routes_alloc_msi(&vm->gsi_routes);
+}
+
+static int host_set_msi_route(void *ctx, unsigned gsi, uint64_t address, uint32_t data)
+{
+	struct vm *vm = ctx;
+
+	return kvm_gsi_routes_set_msi(&vm->gsi_routes, gsi, address, data);
+}
+
 void vm_pause(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->control_lock);
@@ -458,6 +472,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 		goto fail;
 	if ((r = console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO, err)))
 		goto fail;
+	/* With a PCI bus its host bridge answers ports 0xcf8-0xcff, not the sink. */
+	vm->legacy.port_sink.without_pci_config = virtio && virtio->pci_count;
 	if ((r = legacy_devices_init(&vm->legacy, &vm->host, &vm->console, &vm->start_time, &vm->registry,
 				     vm->resources, err)))
 		goto fail;
@@ -470,6 +486,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) > 0) {
 		vm->host.add_ioeventfd = host_add_ioeventfd;
 		vm->host.remove_ioeventfd = host_remove_ioeventfd;
+	}
+	/* MSI-X (virtio-pci): a GSI per vector, routed to its message, raised through an irqfd. */
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING) > 0 && vm->host.add_irqfd) {
+		kvm_gsi_routes_init(&vm->gsi_routes, vm->vm_fd);
+		vm->gsi_routes_ready = true;
+		vm->host.alloc_msi_gsi = host_alloc_msi_gsi;
+		vm->host.set_msi_route = host_set_msi_route;
 	}
 	if (virtio && (r = virtio_devices_attach(virtio, &vm->host, &vm->registry, err)))
 		goto fail;
@@ -730,11 +753,16 @@ int vm_run(struct vm *vm)
 			stats_print(total, stderr);
 			for (unsigned i = 0; vm->virtio && i < vm->virtio->count; i++) {
 				const struct virtio_slot *slot = &vm->virtio->slots[i];
-				fprintf(stderr, "vmon: %s at 0x%llx: %llu queue notifications, %llu interrupts%s\n",
+				fprintf(stderr, "vmon: %s at 0x%llx%s: %llu queue notifications, %llu interrupts%s\n",
 					slot->kind, (unsigned long long)slot->base,
-					(unsigned long long)slot->transport.notifies,
-					(unsigned long long)slot->transport.interrupts,
-					slot->transport.ioeventfd ? " (ioeventfd)" : "");
+					slot->transport_kind == VIRTIO_TRANSPORT_PCI ? " (PCI, MSI-X)" : "",
+					(unsigned long long)virtio_slot_notifies(slot),
+					(unsigned long long)virtio_slot_interrupts(slot),
+					virtio_slot_ioeventfd(slot) ? " (ioeventfd)" : "");
+			}
+			if (vm->virtio && vm->virtio->pci_host_ready) {
+				fprintf(stderr, "vmon: PCI config accesses: %llu\n",
+					(unsigned long long)vm->virtio->pci_host.config_accesses);
 			}
 			if (vm->cfg->test_save_restore_ms)
 				fprintf(stderr, "vmon: save/restore rounds: %llu (every %u ms)\n",
@@ -767,6 +795,9 @@ void vm_destroy(struct vm *vm)
 		virtio_devices_detach(vm->virtio);
 	vm->virtio = NULL;
 	registry_destroy(&vm->registry);
+	if (vm->gsi_routes_ready)
+		kvm_gsi_routes_destroy(&vm->gsi_routes);
+	vm->gsi_routes_ready = false;
 	console_destroy(&vm->console);
 	guest_mem_destroy(&vm->mem);
 	supported_cpuid_destroy(&vm->supported_cpuid);

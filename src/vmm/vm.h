@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "arch/x86/boot.h"
+#include "arch/x86/kvm_devices.h"
 #include "arch/x86/vcpu_state.h"
 #include "devices/device.h"
 #include "devices/registry.h"
@@ -36,6 +37,8 @@ struct vm {
 	struct io_bus pio;
 	struct io_bus mmio;
 	struct device_host host;
+	struct kvm_gsi_routes gsi_routes; /* KVM's GSI routing table: default routes + MSI-X vectors */
+	bool gsi_routes_ready;
 	struct resources *resources;     /* the machine's: who holds which ports, MMIO windows, lines */
 	struct device_registry registry; /* every device: reset, pause/resume, save/restore, destroy */
 	struct legacy_devices legacy;

@@ -1,14 +1,14 @@
 #!/bin/sh
 # Builds the libFuzzer targets with clang (meson's build uses gcc, which has no libFuzzer).
 # Usage: tests/fuzz/build.sh OUTPUT_DIR [TARGET...]   -> OUTPUT_DIR/fuzz_TARGET
-#        TARGET: virtq, http, api (default: all of them)
+#        TARGET: virtq, http, api, pci (default: all of them)
 set -eu
 
 out=${1:?usage: $0 OUTPUT_DIR [virtq|http|api ...]}
 shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cc=${CC_FUZZ:-clang-14}
-[ $# -gt 0 ] || set -- virtq http api
+[ $# -gt 0 ] || set -- virtq http api pci
 
 build() {
 	name=$1
@@ -53,8 +53,23 @@ for target in "$@"; do
 			-Wl,--wrap=open \
 			-lhttp_parser $(pkg-config --libs json-c)
 		;;
+	pci)
+		# Config space and BAR accesses: the PCI host bridge and a virtio-pci function on it.
+		build pci "$root/tests/fuzz/fuzz_pci.c" \
+			"$root/src/devices/pci_host.c" \
+			"$root/src/virtio/pci.c" \
+			"$root/src/virtio/core.c" \
+			"$root/src/virtio/queue.c" \
+			"$root/src/base/io_bus.c" \
+			"$root/src/base/event_loop.c" \
+			"$root/src/base/thread.c" \
+			"$root/src/base/guest_mem.c" \
+			"$root/src/base/log.c" \
+			"$root/src/base/error.c" \
+			-pthread
+		;;
 	*)
-		echo "$0: unknown target '$target' (virtq, http, api)" >&2
+		echo "$0: unknown target '$target' (virtq, http, api, pci)" >&2
 		exit 2
 		;;
 	esac

@@ -63,6 +63,24 @@ if HAVE_LINUX:
     vm_case("linux_smp", vmon_run("--kernel", BZIMAGE, "--initrd", INITRD, "--mem", "128M", "--cpus", "4",
                                   "--cmdline", f'console=ttyS0 panic=-1 vmon.cmd="{SMP_COMMAND}"'), timeout=480)
 
+# virtio-pci, vmon's default transport: virtio-blk and virtio-net on PCI with MSI-X (one vector per queue
+# plus the config vector), found through ACPI's PCI0/MCFG with no arguments, next to a drive on virtio-mmio.
+PCI_COMMAND = ("for d in /sys/bus/pci/devices/*; do echo pci $(cat $d/vendor) $(cat $d/device) "
+               "msix=$(ls $d/msi_irqs 2>/dev/null | wc -l); done; echo disks $(ls /sys/block); "
+               "for v in /dev/vd?; do echo $v: $(head -c 16 $v | od -An -tx1); done")
+PCI_DISK = os.path.join(GZIP_DIR, "pci.img")
+with open(PCI_DISK, "wb") as f:
+    f.write(bytes(range(256)) * 2 + bytes(4096 * 256 - 512))
+MMIO_DISK = os.path.join(GZIP_DIR, "mmio.img")
+with open(MMIO_DISK, "wb") as f:
+    f.write(bytes(1 << 20))
+if HAVE_LINUX:
+    vm_case("linux_pci", vmon_run("--kernel", BZIMAGE, "--initrd", INITRD, "--mem", "128M", "--stats", "-v",
+                                  "--drive", f"path={PCI_DISK}", "--net", "user",
+                                  "--drive", f"path={MMIO_DISK},transport=mmio",
+                                  "--cmdline", f'console=ttyS0 reboot=k panic=-1 vmon.cmd="{PCI_COMMAND}"'),
+            timeout=600)
+
 # scripts/test.sh sets VMON_REQUIRE_LINUX=1: there a missing kernel is a failure, not a skip.
 needs_linux = pytest.mark.skipif(not HAVE_LINUX and os.environ.get("VMON_REQUIRE_LINUX") != "1",
                                  reason="guest kernel/initramfs not built (scripts/build-guest.sh)")
@@ -207,3 +225,20 @@ def test_linux_boots_a_gzip_initramfs_decompressed_on_the_host(vm_results):
     assert f"initrd: decompressed on the host: {summary}".encode() in r.stderr, describe(r)
     assert f"vmon: initrd decompressed on the host: {summary}".encode() in r.stderr, describe(r)
     assert re.search(rb"guest init reached after [\d.]+ s", r.stderr), describe(r)
+
+
+@needs_linux
+def test_linux_finds_virtio_blk_and_net_on_pci_with_msix(vm_results):
+    r, out = linux_ran_ok(vm_results, "linux_pci")
+    err = r.stderr.decode(errors="replace")
+    assert "pci 0x1b36 0x0008 msix=0" in out, describe(r)      # the host bridge
+    assert "pci 0x1af4 0x1042 msix=2" in out, describe(r)      # virtio-blk: config + 1 queue
+    assert "pci 0x1af4 0x1041 msix=3" in out, describe(r)      # virtio-net: config + rx + tx
+    assert re.search(r"^disks vda vdb\r?$", out, re.M), describe(r)   # the PCI drive and the MMIO one
+    # Whichever name it got (probe order), the PCI drive's first bytes come through its queue.
+    assert re.search(r"^/dev/vd[ab]: 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f\r?$", out, re.M), describe(r)
+    # Only the MMIO drive is announced on the command line; pci=off is not appended.
+    m = re.search(r"appended to the Linux command line: (.*)", err)
+    assert m and "pci=off" not in m.group(1) and m.group(1).count("virtio_mmio.device=") == 1, describe(r)
+    assert re.search(r"virtio-blk at 0xc0000000 \(PCI, MSI-X\): \d+ queue notifications, [1-9]\d* interrupts "
+                     r"\(ioeventfd\)", err), describe(r)

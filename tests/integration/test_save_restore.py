@@ -11,6 +11,8 @@ from conftest import VMON, describe, guest, vm_case, vmon_run
 from test_virtio import FLOOD_FRAMES, UDP_FLOOD, flood_len, make_image
 
 MEM = ["--mem", "32M"]
+# The freestanding guests drive virtio-mmio (tests/guests/virtio.c); vmon's CLI default is PCI.
+MMIO = ["--virtio-transport", "mmio"]
 PASS = 1  # debug-exit 0
 
 
@@ -24,10 +26,10 @@ vm_case("sr_syscall", vmon_run("--kernel", guest("syscall_cpl3"), *MEM, "--cmdli
 vm_case("sr_uart", vmon_run("--kernel", guest("uart_irq"), *MEM, "--test-save-restore", "1", "--stats"),
         stdin=b"hello world\n", timeout=60)
 SR_BLK = make_image("sr_blk")
-vm_case("sr_blk", vmon_run("--kernel", guest("virtio_blk"), *MEM, "--drive", f"path={SR_BLK},id=test-disk-0",
+vm_case("sr_blk", vmon_run("--kernel", guest("virtio_blk"), *MEM, *MMIO, "--drive", f"path={SR_BLK},id=test-disk-0",
                            "--cmdline", "capacity=16 write=8 id=test-disk-0", "--test-save-restore", "1", "--stats"),
         timeout=60)
-vm_case("sr_net_flood", [UDP_FLOOD, FLOOD_FRAMES, *vmon_run("--kernel", guest("virtio_net_flood"), *MEM,
+vm_case("sr_net_flood", [UDP_FLOOD, FLOOD_FRAMES, *vmon_run("--kernel", guest("virtio_net_flood"), *MEM, *MMIO,
                                                             "--net", "user", "--cmdline",
                                                             f"port=@PORT@ count={FLOOD_FRAMES}",
                                                             "--test-save-restore", "1", "--stats")],

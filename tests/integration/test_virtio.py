@@ -26,6 +26,8 @@ import pytest
 from conftest import UDP_FLOOD, VMON, describe, guest, vm_case, vmon_run
 
 MEM = ["--mem", "32M"]
+# The freestanding guests drive virtio-mmio (tests/guests/virtio.c); vmon's CLI default is PCI.
+MMIO = ["--virtio-transport", "mmio"]
 PASS = 1          # debug_exit(0)
 USAGE = 2
 SECTORS = 16
@@ -66,12 +68,12 @@ def dumped(result):
 BLK_RW = make_image("blk_rw")
 BLK_RO = make_image("blk_ro")
 vm_case("blk_rw", ["sh", "-c",
-                   '"$1" run --kernel "$2" --mem 32M --drive "path=$3,id=test-disk-0" '
+                   '"$1" run --kernel "$2" --mem 32M --virtio-transport mmio --drive "path=$3,id=test-disk-0" '
                    '--cmdline "capacity=16 write=8 id=test-disk-0"; s=$?; '
                    'printf "@@IMAGE@@\\n"; base64 "$3"; exit $s',
                    "sh", VMON, guest("virtio_blk"), BLK_RW])
 vm_case("blk_ro", ["sh", "-c",
-                   '"$1" run --kernel "$2" --mem 32M --drive "path=$3,readonly=on" '
+                   '"$1" run --kernel "$2" --mem 32M --virtio-transport mmio --drive "path=$3,readonly=on" '
                    '--cmdline "ro=1 capacity=16 write=3"; s=$?; '
                    'printf "@@IMAGE@@\\n"; base64 "$3"; exit $s',
                    "sh", VMON, guest("virtio_blk"), BLK_RO])
@@ -120,11 +122,11 @@ def test_blk_readonly_drive_refuses_writes_with_ioerr(vm_results):
 # GSI [5, 6, 7, 9, ...][n]. The guest takes the second virtio-blk (disk=1).
 ORDER_A = make_image("order_a")
 ORDER_B = make_image("order_b")
-vm_case("blk_second_of_several", vmon_run("--kernel", guest("virtio_blk"), *MEM,
+vm_case("blk_second_of_several", vmon_run("--kernel", guest("virtio_blk"), *MEM, *MMIO,
                                           "--drive", f"path={ORDER_A}", "--drive", f"path={ORDER_B},readonly=on",
                                           "--net", "user", "--rng",
                                           "--cmdline", "disk=1 ro=1 write=2 capacity=16 id=vmon-drive1"))
-vm_case("rng_after_drives_and_net", vmon_run("--kernel", guest("virtio_rng"), *MEM,
+vm_case("rng_after_drives_and_net", vmon_run("--kernel", guest("virtio_rng"), *MEM, *MMIO,
                                              "--drive", f"path={make_image('order_c')}", "--net", "user", "--rng"))
 
 
@@ -140,7 +142,7 @@ def test_devices_take_windows_and_irqs_in_cli_order(vm_results):
 
 # --- virtio-net, virtio-rng ---------------------------------------------------------------
 
-vm_case("net_user", vmon_run("--kernel", guest("virtio_net"), *MEM, "--net", "user,mac=52:54:00:ab:cd:ef",
+vm_case("net_user", vmon_run("--kernel", guest("virtio_net"), *MEM, *MMIO, "--net", "user,mac=52:54:00:ab:cd:ef",
                              "--cmdline", "mac=52:54:00:ab:cd:ef"))
 
 
@@ -160,7 +162,7 @@ def test_net_arp_and_dhcp_through_slirp_with_merged_rx_buffers(vm_results):
 # each arrives once, in order, intact. Its credits never exceed its receive buffers, so any loss
 # is vmon's.
 FLOOD_FRAMES = 4096
-vm_case("net_flood", [UDP_FLOOD, FLOOD_FRAMES, *vmon_run("--kernel", guest("virtio_net_flood"), *MEM, "--net", "user",
+vm_case("net_flood", [UDP_FLOOD, FLOOD_FRAMES, *vmon_run("--kernel", guest("virtio_net_flood"), *MEM, *MMIO, "--net", "user",
                                                          "--cmdline", f"port=@PORT@ count={FLOOD_FRAMES}")],
         timeout=60)
 
@@ -189,7 +191,7 @@ NO_TAP = 77
 vm_case("net_tap", ["sh", "-c",
                     'tunctl -t vmtap0 >/dev/null 2>&1 || ip tuntap add dev vmtap0 mode tap 2>/dev/null || exit 77; '
                     'ip addr add 10.0.2.2/24 dev vmtap0 && ip link set vmtap0 up || exit 77; '
-                    '"$1" run --kernel "$2" --mem 32M --net tap=vmtap0,mac=52:54:00:ab:cd:01 '
+                    '"$1" run --kernel "$2" --mem 32M --virtio-transport mmio --net tap=vmtap0,mac=52:54:00:ab:cd:01 '
                     '--cmdline "mac=52:54:00:ab:cd:01 dhcp=0"; s=$?; '
                     'echo "tap rx_packets=$(cat /sys/class/net/vmtap0/statistics/rx_packets)"; '
                     'ip link del vmtap0 2>/dev/null || tunctl -d vmtap0 >/dev/null; exit $s',
@@ -208,7 +210,7 @@ def test_net_arp_through_a_tap_answered_by_the_host_kernel(vm_results):
     assert m and int(m.group(1)) >= 1, describe(r)
 
 
-vm_case("rng", vmon_run("--kernel", guest("virtio_rng"), *MEM, "--rng"))
+vm_case("rng", vmon_run("--kernel", guest("virtio_rng"), *MEM, *MMIO, "--rng"))
 
 
 def test_rng_gives_two_different_nonzero_blocks(vm_results):
@@ -234,7 +236,7 @@ ATTACKS = {
     "readable_after_writable": r"device-readable descriptor after a device-writable one",
 }
 for attack in ATTACKS:
-    vm_case(f"evil_{attack}", vmon_run("--kernel", guest("virtio_evil"), *MEM,
+    vm_case(f"evil_{attack}", vmon_run("--kernel", guest("virtio_evil"), *MEM, *MMIO,
                                        "--drive", f"path={make_image('evil_' + attack)}",
                                        "--cmdline", f"attack={attack} strict=1"))
 

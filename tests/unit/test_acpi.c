@@ -452,6 +452,64 @@ static void acpica_disassembles_recompiles_and_runs_the_tables(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* A machine with vmon's PCI host bridge: MCFG in the XSDT, \_SB.PCI0, MSI no longer ruled out. */
+static void pci_host_gets_an_mcfg_table_and_a_pci0_device(void **state)
+{
+	struct built *b = calloc(1, sizeof(*b));
+	struct vmon_error err = { 0 };
+	char dir[] = "/tmp/vmon-test-acpi-pci-XXXXXX";
+	static char out[1 << 16];
+	char cmd[1024];
+	(void)state;
+
+	assert_non_null(b);
+	machine(&b->m, 2, 1);
+	acpi_machine_add_pci_host(&b->m);
+	if (acpi_build(&b->m, BASE, b->buf, sizeof(b->buf), &b->l, &err))
+		fail_msg("acpi_build: %s", err.msg);
+	const uint8_t *xsdt = at(b, b->l.xsdt), *mcfg = at(b, b->l.mcfg), *fadt = at(b, b->l.fadt);
+	assert_int_equal(table_len(b, b->l.xsdt), 36 + 3 * 8);
+	assert_int_equal(le64(xsdt + 52), b->l.mcfg);
+	assert_memory_equal(mcfg, "MCFG", 4);
+	assert_int_equal(table_len(b, b->l.mcfg), 36 + 8 + 16);
+	assert_int_equal(acpi_sum(mcfg, table_len(b, b->l.mcfg)), 0);
+	assert_int_equal(le64(mcfg + 44), X86_PCI_ECAM_BASE);
+	assert_int_equal(mcfg[52] | mcfg[53] << 8, 0);   /* segment 0 */
+	assert_int_equal(mcfg[54], 0);                    /* buses 0 .. 0 */
+	assert_int_equal(mcfg[55], 0);
+	assert_int_equal(le32(fadt + 109) & 0xffff & (1u << 3), 0);   /* IAPC_BOOT_ARCH: MSI not ruled out */
+	assert_int_equal(acpi_sum(at(b, b->l.dsdt), table_len(b, b->l.dsdt)), 0);
+
+	if (!IASL[0])
+		fail_msg("iasl was not found when the build was configured: install acpica-tools");
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, "mcfg.dat", mcfg, table_len(b, b->l.mcfg));
+	write_file(dir, "dsdt.dat", at(b, b->l.dsdt), table_len(b, b->l.dsdt));
+	snprintf(cmd, sizeof(cmd), "cd %s && '%s' -d mcfg.dat dsdt.dat 2>&1", dir, IASL);
+	assert_clean(cmd, run(cmd, out, sizeof(out)), out);
+	snprintf(cmd, sizeof(cmd), "cd %s && '%s' -oa -p re_dsdt dsdt.dsl 2>&1", dir, IASL);
+	int rc = run(cmd, out, sizeof(out));
+	if (rc != 0 || !strstr(out, "Compilation successful. 0 Errors, 0 Warnings, 0 Remarks"))
+		fail_msg("recompiling the DSDT (exit %d):\n%s", rc, out);
+	assert_same_body("dsdt.dat", at(b, b->l.dsdt), table_len(b, b->l.dsdt), dir, "re_dsdt.aml");
+	const char *dsdt = read_text(dir, "dsdt.dsl");
+	static const char *const wanted[] = {
+		"Device (PCI0)", "EisaId (\"PNP0A08\")", "EisaId (\"PNP0A03\")", "Name (_SEG, Zero)", "Name (_BBN, Zero)",
+		"WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,", "0x0CF8",
+		"DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,",
+		"0xC0000000,", "0xCFFFFFFF,", "0x10000000,", "Device (VR00)",
+	};
+	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
+		if (!strstr(dsdt, wanted[i]))
+			fail_msg("the DSDT disassembly lacks \"%s\":\n%s", wanted[i], dsdt);
+	const char *m = read_text(dir, "mcfg.dsl");
+	if (!strstr(m, "Base Address : 00000000E0000000") || !strstr(m, "End Bus Number : 00"))
+		fail_msg("iasl reads the MCFG differently:\n%s", m);
+	snprintf(cmd, sizeof(cmd), "rm -r '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -462,6 +520,7 @@ int main(void)
 		cmocka_unit_test(bad_descriptions_are_refused),
 		cmocka_unit_test(acpi_write_puts_the_rsdp_where_a_bios_scan_finds_it),
 		cmocka_unit_test(acpica_disassembles_recompiles_and_runs_the_tables),
+		cmocka_unit_test(pci_host_gets_an_mcfg_table_and_a_pci0_device),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

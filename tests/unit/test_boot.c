@@ -96,7 +96,7 @@ static void e820_map_covers_low_ram_bios_hole_and_ram_above_1m(void **state)
 
 	assert_int_equal(x86_boot_load(&mem, &req, &res, &err), 0);
 	struct boot_params bp = zero_page(&mem);
-	assert_int_equal(bp.e820_entries, 3);
+	assert_int_equal(bp.e820_entries, 4);
 	assert_int_equal(bp.e820_table[0].addr, 0);
 	assert_int_equal(bp.e820_table[0].size, X86_EBDA_START);
 	assert_int_equal(bp.e820_table[0].type, E820_TYPE_RAM);
@@ -106,6 +106,10 @@ static void e820_map_covers_low_ram_bios_hole_and_ram_above_1m(void **state)
 	assert_int_equal(bp.e820_table[2].addr, X86_BIOS_HOLE_END);
 	assert_int_equal(bp.e820_table[2].size, 64 * MiB - X86_BIOS_HOLE_END);
 	assert_int_equal(bp.e820_table[2].type, E820_TYPE_RAM);
+	/* The PCI ECAM window: Linux takes MMCONFIG only where the firmware reserved it. */
+	assert_int_equal(bp.e820_table[3].addr, X86_PCI_ECAM_BASE);
+	assert_int_equal(bp.e820_table[3].size, X86_PCI_ECAM_SIZE);
+	assert_int_equal(bp.e820_table[3].type, E820_TYPE_RESERVED);
 }
 
 static void e820_map_adds_ram_above_4g(void **state)
@@ -115,11 +119,12 @@ static void e820_map_adds_ram_above_4g(void **state)
 	(void)state;
 
 	assert_int_equal(x86_guest_mem_create(&big, 3 * GiB + 256 * MiB, NULL), 0);
-	assert_int_equal(e820_build(&big, tab), 4);
+	assert_int_equal(e820_build(&big, tab), 5);
 	assert_int_equal(tab[2].addr + tab[2].size, X86_MMIO_HOLE_START);
-	assert_int_equal(tab[3].addr, X86_HIGH_RAM_START);
-	assert_int_equal(tab[3].size, 256 * MiB);
-	assert_int_equal(tab[3].type, E820_TYPE_RAM);
+	assert_int_equal(tab[3].addr, X86_PCI_ECAM_BASE);
+	assert_int_equal(tab[4].addr, X86_HIGH_RAM_START);
+	assert_int_equal(tab[4].size, 256 * MiB);
+	assert_int_equal(tab[4].type, E820_TYPE_RAM);
 	guest_mem_destroy(&big);
 }
 

@@ -247,7 +247,7 @@ static void zero_page_carries_the_setup_header(void **state)
 	assert_string_equal((const char *)guest_mem_ptr(&mem, X86_CMDLINE_ADDR, 14), "console=ttyS0");
 	assert_int_equal(bp.hdr.ramdisk_image, 0);
 	assert_int_equal(bp.hdr.ramdisk_size, 0);
-	assert_int_equal(bp.e820_entries, 3);
+	assert_int_equal(bp.e820_entries, 4);   /* low RAM, BIOS hole, RAM, PCI ECAM (reserved) */
 	assert_int_equal(bp.e820_table[2].addr, 0x100000);
 	assert_int_equal(bp.e820_table[2].size, 63 * MiB);
 	assert_int_equal(bp.e820_table[2].type, E820_TYPE_RAM);

@@ -125,14 +125,14 @@ static void start_info_points_at_the_acpi_rsdp(void **state)
 
 static void memmap_describes_ram_and_the_bios_hole(void **state)
 {
-	struct hvm_memmap_table_entry m[3];
+	struct hvm_memmap_table_entry m[4];
 	struct boot_result res;
 	struct vmon_error err;
 	(void)state;
 
 	assert_int_equal(load(pvh_kernel(false, xen_note32(PVH_ENTRY)), BOOT_PROTOCOL_PVH, NULL, 0, &res, &err), 0);
 	struct hvm_start_info si = start_info();
-	assert_int_equal(si.memmap_entries, 3);
+	assert_int_equal(si.memmap_entries, 4);
 	assert_int_equal(guest_mem_read(&mem, si.memmap_paddr, m, sizeof(m)), 0);
 	assert_int_equal(m[0].addr, 0);
 	assert_int_equal(m[0].size, 0x9fc00);
@@ -144,13 +144,16 @@ static void memmap_describes_ram_and_the_bios_hole(void **state)
 	assert_int_equal(m[2].size, 63 * MiB);
 	assert_int_equal(m[2].type, XEN_HVM_MEMMAP_TYPE_RAM);
 	assert_int_equal(m[2].reserved, 0);
+	assert_int_equal(m[3].addr, X86_PCI_ECAM_BASE);
+	assert_int_equal(m[3].size, X86_PCI_ECAM_SIZE);
+	assert_int_equal(m[3].type, XEN_HVM_MEMMAP_TYPE_RESERVED);
 	/* Start info, module list and map share the page below the zero page. */
 	assert_true(si.memmap_paddr > X86_PVH_START_INFO_ADDR && si.memmap_paddr + sizeof(m) <= X86_ZERO_PAGE_ADDR);
 }
 
 static void memmap_includes_ram_above_4g(void **state)
 {
-	struct hvm_memmap_table_entry m[4];
+	struct hvm_memmap_table_entry m[5];
 	struct guest_mem big;
 	struct boot_result res;
 	struct vmon_error err;
@@ -163,12 +166,13 @@ static void memmap_includes_ram_above_4g(void **state)
 	assert_int_equal(x86_boot_load(&big, &req, &res, &err), 0);
 	struct hvm_start_info si;
 	assert_int_equal(guest_mem_read(&big, X86_PVH_START_INFO_ADDR, &si, sizeof(si)), 0);
-	assert_int_equal(si.memmap_entries, 4);
+	assert_int_equal(si.memmap_entries, 5);
 	assert_int_equal(guest_mem_read(&big, si.memmap_paddr, m, sizeof(m)), 0);
 	assert_int_equal(m[2].addr + m[2].size, X86_MMIO_HOLE_START);
-	assert_int_equal(m[3].addr, X86_HIGH_RAM_START);
-	assert_int_equal(m[3].size, 512 * MiB);
-	assert_int_equal(m[3].type, XEN_HVM_MEMMAP_TYPE_RAM);
+	assert_int_equal(m[3].addr, X86_PCI_ECAM_BASE);
+	assert_int_equal(m[4].addr, X86_HIGH_RAM_START);
+	assert_int_equal(m[4].size, 512 * MiB);
+	assert_int_equal(m[4].type, XEN_HVM_MEMMAP_TYPE_RAM);
 	guest_mem_destroy(&big);
 }
 

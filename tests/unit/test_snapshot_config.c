@@ -33,6 +33,10 @@ static void full_config(struct vm_config *cfg)
 	cfg->vconsole_socket = "/run/vc.sock";
 	cfg->balloon = (struct balloon_config){ .enabled = true, .amount_mib = 64, .deflate_on_oom = true,
 						.stats_interval_s = 2, .free_page_reporting = true };
+	/* PCI machine, one drive and one NIC on virtio-mmio. */
+	cfg->virtio_transport = VIRTIO_TRANSPORT_PCI;
+	cfg->drive_transport[1] = VIRTIO_TRANSPORT_MMIO;
+	cfg->net_transport[0] = VIRTIO_TRANSPORT_MMIO;
 }
 
 /* a = the full machine, b = a through the encoder and the decoder. */
@@ -79,6 +83,12 @@ static void the_description_round_trips(void **state)
 	assert_true(b.rng);
 	assert_string_equal(b.vconsole_socket, "/run/vc.sock");
 	assert_memory_equal(&b.balloon, &a.balloon, sizeof(a.balloon));
+	/* Transports come back resolved: the machine's default where a device had none. */
+	assert_int_equal(b.virtio_transport, VIRTIO_TRANSPORT_PCI);
+	assert_int_equal(b.drive_transport[0], VIRTIO_TRANSPORT_PCI);
+	assert_int_equal(b.drive_transport[1], VIRTIO_TRANSPORT_MMIO);
+	assert_int_equal(b.net_transport[0], VIRTIO_TRANSPORT_MMIO);
+	assert_int_equal(b.net_transport[1], VIRTIO_TRANSPORT_PCI);
 	/* The decoded description is one vmon accepts. */
 	assert_int_equal(vm_config_check(&b, NULL, &err), 0);
 }
@@ -129,6 +139,8 @@ static void damaged_descriptions_are_refused_by_field(void **state)
 	MUTATE("\"free_page_reporting\":true", "\"free_page_reporting\":\"yes\"",
 	       "balloon.free_page_reporting: wrong type");
 	MUTATE("\"balloon\":{", "\"balloon\":7,\"x\":{", "balloon: wrong type");
+	MUTATE("\"virtio_transport\":\"pci\"", "\"virtio_transport\":\"isa\"", "virtio_transport: not \"pci\" or");
+	MUTATE("\"transport\":\"mmio\"", "\"transport\":7", "transport: not \"pci\" or");
 #undef MUTATE
 	free(bad);
 	free(good);

@@ -118,6 +118,15 @@ struct madt_x2apic_nmi {        /* type 10 */
 	uint8_t reserved[3];
 } __attribute__((packed));
 
+/* MCFG (PCI Firmware 3.2 §4.1.2): header, 8 reserved bytes, one allocation per segment/bus range. */
+struct mcfg_allocation {
+	uint64_t base;
+	uint16_t segment;
+	uint8_t start_bus, end_bus;
+	uint32_t reserved;
+} __attribute__((packed));
+
+static_assert(sizeof(struct mcfg_allocation) == 16, "MCFG allocation entry is 16 bytes");
 static_assert(sizeof(struct acpi_rsdp) == 36, "RSDP is 36 bytes (5.2.5.3)");
 static_assert(sizeof(struct acpi_header) == 36, "table header is 36 bytes (5.2.6)");
 static_assert(sizeof(struct acpi_gas) == 12, "GAS is 12 bytes (5.2.3.2)");
@@ -211,7 +220,7 @@ static size_t fadt_build(const struct acpi_machine *m, uint8_t *out, uint64_t ds
 	f.dsdt = (uint32_t)dsdt;    /* the tables live below 1 MiB: both fields agree */
 	f.x_dsdt = dsdt;
 	f.flags = FADT_HW_REDUCED_ACPI | FADT_RESET_REG_SUP | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_WBINVD;
-	f.iapc_boot_arch = BOOT_ARCH_NO_VGA | BOOT_ARCH_NO_MSI;
+	f.iapc_boot_arch = BOOT_ARCH_NO_VGA | (m->has_pci ? 0 : BOOT_ARCH_NO_MSI);
 	if (m->nisa)
 		f.iapc_boot_arch |= BOOT_ARCH_LEGACY_DEVICES;
 	/* Linux treats a FADT without the 8042 flag as "no i8042" and skips probing it. */
@@ -326,6 +335,46 @@ static void dsdt_mmio_device(struct aml *a, const struct acpi_mmio_device *d, un
 	aml_end(a);
 }
 
+/* \_SB.PCI0: the host bridge, bus 0, its config ports and memory window; no _PRT (MSI-X only). */
+static void dsdt_pci_host(struct aml *a, const struct acpi_pci_host *p)
+{
+	struct aml_resources r;
+
+	aml_device_begin(a, "PCI0");
+	aml_name(a, "_HID");
+	aml_eisaid_integer(a, "PNP0A08");
+	aml_name(a, "_CID");
+	aml_eisaid_integer(a, "PNP0A03");
+	aml_name(a, "_SEG");
+	aml_integer(a, 0);
+	aml_name(a, "_BBN");
+	aml_integer(a, 0);
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_res_init(&r);
+	aml_res_word_bus_number(&r, 0, 0);
+	aml_res_io(&r, p->config_port, 8);
+	aml_res_dword_memory(&r, p->mmio_base, p->mmio_end - 1);
+	aml_name(a, "_CRS");
+	aml_resource_template(a, &r);
+	aml_end(a);
+}
+
+static size_t mcfg_build(const struct acpi_machine *m, uint8_t *out)
+{
+	struct acpi_header h;
+	const struct mcfg_allocation e = { .base = m->pci.ecam_base, .segment = 0, .start_bus = 0, .end_bus = 0 };
+	size_t len = sizeof(h) + 8 + sizeof(e);
+
+	memset(&h, 0, sizeof(h));
+	fill_header(&h, "MCFG", (uint32_t)len, 1, "VMONMCFG");
+	memcpy(out, &h, sizeof(h));
+	memset(out + sizeof(h), 0, 8);
+	memcpy(out + sizeof(h) + 8, &e, sizeof(e));
+	seal(out);
+	return len;
+}
+
 static int dsdt_build(const struct acpi_machine *m, uint8_t *out, size_t cap, size_t *len, struct vmon_error *err)
 {
 	struct acpi_header h;
@@ -341,6 +390,8 @@ static int dsdt_build(const struct acpi_machine *m, uint8_t *out, size_t cap, si
 		dsdt_isa_device(&a, &m->isa[i]);
 	for (unsigned i = 0; i < m->nmmio; i++)
 		dsdt_mmio_device(&a, &m->mmio[i], i);
+	if (m->has_pci)
+		dsdt_pci_host(&a, &m->pci);
 	aml_end(&a);
 	/* \_S5_: SLP_TYPa, SLP_TYPb, reserved, reserved. Hardware-reduced ACPI uses SLP_TYPa only. */
 	aml_name(&a, "\\_S5_");
@@ -377,6 +428,9 @@ static int check_machine(const struct acpi_machine *m, struct vmon_error *err)
 			return error_set(err, -EINVAL, "ACPI: ISA device %u (%s) needs a name, an EISA ID, at most 2 "
 					 "port ranges and an IRQ of 0-15 or none", i, d->name ? d->name : "unnamed");
 	}
+	if (m->has_pci && (m->pci.ecam_base % (1u << 20) || m->pci.mmio_end <= m->pci.mmio_base))
+		return error_set(err, -EINVAL, "ACPI: PCI ECAM 0x%llx is not 1 MiB aligned or the window 0x%x-0x%x "
+				 "is empty", (unsigned long long)m->pci.ecam_base, m->pci.mmio_base, m->pci.mmio_end);
 	for (unsigned i = 0; i < m->nmmio; i++) {
 		const struct acpi_mmio_device *d = &m->mmio[i];
 		if (!d->hid || !d->size || d->base > 0x100000000ull - d->size)
@@ -392,17 +446,19 @@ int acpi_build(const struct acpi_machine *m, uint64_t base, uint8_t *buf, size_t
 	       struct vmon_error *err)
 {
 	size_t xsdt_off = ALIGN16(sizeof(struct acpi_rsdp));
-	size_t xsdt_len = sizeof(struct acpi_header) + 2 * sizeof(uint64_t);
+	size_t xsdt_len = sizeof(struct acpi_header) + (m->has_pci ? 3 : 2) * sizeof(uint64_t);
 	size_t fadt_off = ALIGN16(xsdt_off + xsdt_len);
 	size_t madt_off = ALIGN16(fadt_off + sizeof(struct acpi_fadt));
-	size_t dsdt_off, dsdt_len;
+	size_t mcfg_off, dsdt_off, dsdt_len;
 	int ret;
 
 	if ((ret = check_machine(m, err)))
 		return ret;
 	if (base % 16)
 		return error_set(err, -EINVAL, "ACPI: base 0x%llx is not 16-byte aligned", (unsigned long long)base);
-	dsdt_off = ALIGN16(madt_off + madt_size(m->ncpus));
+	mcfg_off = ALIGN16(madt_off + madt_size(m->ncpus));
+	dsdt_off = m->has_pci ? ALIGN16(mcfg_off + sizeof(struct acpi_header) + 8 + sizeof(struct mcfg_allocation))
+			      : mcfg_off;
 	if (dsdt_off > cap)
 		return error_set(err, -ENOSPC, "ACPI: tables for %u CPUs need more than the %zu bytes reserved",
 				 m->ncpus, cap);
@@ -412,13 +468,15 @@ int acpi_build(const struct acpi_machine *m, uint64_t base, uint8_t *buf, size_t
 
 	fadt_build(m, buf + fadt_off, base + dsdt_off);
 	madt_build(m, buf + madt_off);
+	if (m->has_pci)
+		mcfg_build(m, buf + mcfg_off);
 
 	struct acpi_header xsdt;
-	const uint64_t entries[2] = { base + fadt_off, base + madt_off };
+	const uint64_t entries[3] = { base + fadt_off, base + madt_off, base + mcfg_off };
 	memset(&xsdt, 0, sizeof(xsdt));
 	fill_header(&xsdt, "XSDT", (uint32_t)xsdt_len, 1, "VMONXSDT");
 	memcpy(buf + xsdt_off, &xsdt, sizeof(xsdt));
-	memcpy(buf + xsdt_off + sizeof(xsdt), entries, sizeof(entries));
+	memcpy(buf + xsdt_off + sizeof(xsdt), entries, xsdt_len - sizeof(xsdt));
 	seal(buf + xsdt_off);
 
 	struct acpi_rsdp rsdp;
@@ -434,6 +492,7 @@ int acpi_build(const struct acpi_machine *m, uint64_t base, uint8_t *buf, size_t
 
 	*out = (struct acpi_layout){ .rsdp = base, .xsdt = base + xsdt_off, .fadt = base + fadt_off,
 				     .madt = base + madt_off, .dsdt = base + dsdt_off,
+				     .mcfg = m->has_pci ? base + mcfg_off : 0,
 				     .end = base + dsdt_off + dsdt_len };
 	return 0;
 }
@@ -462,6 +521,13 @@ void acpi_machine_x86_defaults(struct acpi_machine *m, unsigned ncpus)
 						      .irq = X86_IRQ_KEYBOARD };
 	m->isa[m->nisa++] = (struct acpi_isa_device){ .name = "RTC", .hid = "PNP0B00", .nio = 1,
 						      .io = { { X86_PORT_RTC, 2 } }, .irq = X86_IRQ_RTC };
+}
+
+void acpi_machine_add_pci_host(struct acpi_machine *m)
+{
+	m->has_pci = true;
+	m->pci = (struct acpi_pci_host){ .ecam_base = X86_PCI_ECAM_BASE, .mmio_base = (uint32_t)X86_PCI_MMIO_BASE,
+					 .mmio_end = (uint32_t)X86_PCI_MMIO_END, .config_port = X86_PORT_PCI_CONFIG };
 }
 
 int acpi_machine_add_virtio_mmio(struct acpi_machine *m, uint64_t base, uint32_t size, uint32_t gsi,

@@ -2,6 +2,7 @@
 #ifndef VMON_X86_ACPI_H
 #define VMON_X86_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +14,11 @@
  * FADT (-> DSDT) and MADT, written into the BIOS area at X86_ACPI_ADDR where
  * Linux finds the RSDP by scanning 0xE0000-0xFFFFF (and through
  * boot_params.acpi_rsdp_addr / PVH rsdp_paddr, which vmon also sets).
+ *
+ * With a PCI bus (has_pci) the XSDT also lists an MCFG table (ECAM of bus 0)
+ * and the DSDT has \_SB.PCI0 (PNP0A08, _CRS: bus 0, ports 0xcf8-0xcff, the
+ * memory window) without _PRT: vmon's PCI functions have no INTx pin and
+ * interrupt through MSI-X, which the FADT then no longer rules out.
  *
  * The platform is hardware-reduced ACPI (FADT flag HW_REDUCED_ACPI): no
  * PM1 event/control blocks, no SCI, no PM timer, no FACS. Power-off and
@@ -60,8 +66,17 @@ struct acpi_mmio_device {
 	uint32_t gsi;
 };
 
+/* A PCI host bridge (bus 0 only): MCFG entry and \_SB.PCI0. */
+struct acpi_pci_host {
+	uint64_t ecam_base;             /* bus 0's ECAM (1 MiB) */
+	uint32_t mmio_base, mmio_end;   /* the memory window BARs live in, [base, end) below 4 GiB */
+	uint16_t config_port;           /* 0xcf8: mechanism #1, 8 ports */
+};
+
 struct acpi_machine {
 	unsigned ncpus;                 /* APIC IDs 0 .. ncpus-1 */
+	bool has_pci;                   /* pci describes a host bridge (and MSI is then allowed) */
+	struct acpi_pci_host pci;
 	uint16_t pm_port;               /* the acpi_pm register block */
 	unsigned nisa;
 	struct acpi_isa_device isa[ACPI_MAX_ISA_DEVICES];
@@ -72,6 +87,7 @@ struct acpi_machine {
 /* Guest-physical addresses of the tables acpi_build() placed. */
 struct acpi_layout {
 	uint64_t rsdp, xsdt, fadt, madt, dsdt;
+	uint64_t mcfg;                  /* 0 without PCI */
 	uint64_t end;                   /* first byte after the last table */
 };
 
@@ -81,6 +97,9 @@ struct acpi_layout {
  * caller adds the virtio-mmio devices.
  */
 void acpi_machine_x86_defaults(struct acpi_machine *m, unsigned ncpus);
+
+/* Describes vmon's PCI host bridge (arch/x86/layout.h): MCFG, \_SB.PCI0, MSI allowed. */
+void acpi_machine_add_pci_host(struct acpi_machine *m);
 
 /* Appends a virtio-mmio device (_HID LNRO0005); -ENOSPC when the table is full. */
 int acpi_machine_add_virtio_mmio(struct acpi_machine *m, uint64_t base, uint32_t size, uint32_t gsi,

@@ -414,6 +414,40 @@ void aml_res_memory32_fixed(struct aml_resources *r, uint32_t base, uint32_t len
 	res_emit(r, d, sizeof(d));
 }
 
+/* Address space descriptors' general flags: producer, positive decode, MinFixed | MaxFixed. */
+#define ADDR_PRODUCER_FIXED 0x0c
+
+void aml_res_word_bus_number(struct aml_resources *r, uint16_t min, uint16_t max)
+{
+	uint16_t len = (uint16_t)(max - min + 1);
+	/* Word Address Space Descriptor (6.4.3.5.3): type 2 = bus number range. */
+	const uint8_t d[] = { 0x88, 13, 0, 2, ADDR_PRODUCER_FIXED, 0,
+			      0, 0, /* granularity */
+			      (uint8_t)min, (uint8_t)(min >> 8), (uint8_t)max, (uint8_t)(max >> 8),
+			      0, 0, /* translation */
+			      (uint8_t)len, (uint8_t)(len >> 8) };
+
+	if (max < min && !r->err.code)
+		error_set(&r->err, -EINVAL, "AML: bus range %u-%u is empty", min, max);
+	res_emit(r, d, sizeof(d));
+}
+
+void aml_res_dword_memory(struct aml_resources *r, uint32_t min, uint32_t max)
+{
+	uint32_t len = max - min + 1;
+	/* DWord Address Space Descriptor (6.4.3.5.2): type 0 = memory, read-write, non-cacheable. */
+	const uint8_t d[] = { 0x87, 23, 0, 0, ADDR_PRODUCER_FIXED, 0x01,
+			      0, 0, 0, 0, /* granularity */
+			      (uint8_t)min, (uint8_t)(min >> 8), (uint8_t)(min >> 16), (uint8_t)(min >> 24),
+			      (uint8_t)max, (uint8_t)(max >> 8), (uint8_t)(max >> 16), (uint8_t)(max >> 24),
+			      0, 0, 0, 0, /* translation */
+			      (uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24) };
+
+	if (max < min && !r->err.code)
+		error_set(&r->err, -EINVAL, "AML: memory range 0x%x-0x%x is empty", min, max);
+	res_emit(r, d, sizeof(d));
+}
+
 void aml_res_interrupt(struct aml_resources *r, uint32_t gsi, enum aml_irq_trigger trigger,
 		       enum aml_irq_polarity polarity)
 {

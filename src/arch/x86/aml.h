@@ -97,6 +97,10 @@ void aml_res_io(struct aml_resources *r, uint16_t base, uint8_t len);
 void aml_res_irq(struct aml_resources *r, unsigned irq);
 /* Memory32Fixed(ReadWrite, base, len). */
 void aml_res_memory32_fixed(struct aml_resources *r, uint32_t base, uint32_t len);
+/* WordBusNumber(ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, min, max, 0, max - min + 1). */
+void aml_res_word_bus_number(struct aml_resources *r, uint16_t min, uint16_t max);
+/* DWordMemory(ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite, 0, min, max, 0, len). */
+void aml_res_dword_memory(struct aml_resources *r, uint32_t min, uint32_t max);
 /* Interrupt(ResourceConsumer, trigger, polarity, Exclusive) {gsi}. */
 void aml_res_interrupt(struct aml_resources *r, uint32_t gsi, enum aml_irq_trigger trigger,
 		       enum aml_irq_polarity polarity);

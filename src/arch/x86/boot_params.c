@@ -21,6 +21,8 @@ unsigned e820_build(const struct guest_mem *mem, struct e820_entry *tab)
 	tab[n++] = (struct e820_entry){ X86_EBDA_START, X86_BIOS_HOLE_END - X86_EBDA_START, E820_TYPE_RESERVED };
 	if (low_end > X86_BIOS_HOLE_END)
 		tab[n++] = (struct e820_entry){ X86_BIOS_HOLE_END, low_end - X86_BIOS_HOLE_END, E820_TYPE_RAM };
+	/* The PCI ECAM window: Linux uses MMCONFIG only where the firmware reserved it (arch/x86/pci/mmconfig-shared.c). */
+	tab[n++] = (struct e820_entry){ X86_PCI_ECAM_BASE, X86_PCI_ECAM_SIZE, E820_TYPE_RESERVED };
 	for (unsigned i = 1; i < mem->nregions; i++)
 		tab[n++] = (struct e820_entry){ mem->regions[i].gpa, mem->regions[i].size, E820_TYPE_RAM };
 	return n;

@@ -22,7 +22,7 @@
 #define E820_TYPE_RAM      1
 #define E820_TYPE_RESERVED 2
 
-#define E820_MAX_ENTRIES 4   /* low RAM, EBDA/BIOS hole, RAM above 1 MiB, RAM above 4 GiB */
+#define E820_MAX_ENTRIES 5   /* low RAM, EBDA/BIOS hole, RAM above 1 MiB, PCI ECAM, RAM above 4 GiB */
 
 struct e820_entry {
 	uint64_t addr;

@@ -3,6 +3,8 @@
 #define VMON_X86_KVM_DEVICES_H
 
 #include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -58,6 +60,36 @@ extern const struct device_resource kvm_irqchip_resources[KVM_IRQCHIP_NRES];
 
 /* Checks a saved irqchip state (what restore does first). 0 or -EINVAL naming the field. */
 int kvm_irqchip_state_check(const struct kvm_irqchip_state *s, struct vmon_error *err);
+
+/* ---- GSI routing: KVM's default IRQ routes plus MSI routes ----------------- */
+
+/*
+ * KVM_SET_GSI_ROUTING replaces the whole table, so vmon keeps it: the routes
+ * KVM_CREATE_IRQCHIP set up (GSI 0-15 to the PICs and the IOAPIC, 16-23 to
+ * the IOAPIC; kvm/irq_comm.c default_routing) and one MSI route per GSI
+ * handed out from KVM_MSI_GSI_BASE up (an MSI-X vector each). Host state:
+ * a restore re-programs what the devices ask for again.
+ */
+#define KVM_MSI_GSI_BASE 24u
+#define KVM_MSI_ROUTES_MAX 256u
+
+struct kvm_gsi_routes {
+	pthread_mutex_t lock;
+	int vm_fd;
+	unsigned nmsi;                       /* GSIs handed out: KVM_MSI_GSI_BASE .. + nmsi */
+	struct {
+		bool set;
+		uint64_t address;
+		uint32_t data;
+	} msi[KVM_MSI_ROUTES_MAX];
+};
+
+void kvm_gsi_routes_init(struct kvm_gsi_routes *r, int vm_fd);
+void kvm_gsi_routes_destroy(struct kvm_gsi_routes *r);
+/* A GSI for one MSI vector (>= KVM_MSI_GSI_BASE), or -ENOSPC. */
+int kvm_gsi_routes_alloc_msi(struct kvm_gsi_routes *r);
+/* Points gsi at the MSI message and hands the whole table to KVM. 0 or -errno (the old route stays). */
+int kvm_gsi_routes_set_msi(struct kvm_gsi_routes *r, unsigned gsi, uint64_t address, uint32_t data);
 
 /* ---- kvm-pit: the 8254 (KVM_GET/SET_PIT2) --------------------------------- */
 

@@ -188,3 +188,82 @@ const struct device_ops kvm_irqchip_device_ops = {
 	.restore = irqchip_restore,
 	.destroy = irqchip_destroy,
 };
+
+/* ---- GSI routing ------------------------------------------------------------ */
+
+#define DEFAULT_ROUTES (KVM_IOAPIC_PINS + 16)
+
+void kvm_gsi_routes_init(struct kvm_gsi_routes *r, int vm_fd)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->lock, NULL);
+	r->vm_fd = vm_fd;
+}
+
+void kvm_gsi_routes_destroy(struct kvm_gsi_routes *r)
+{
+	pthread_mutex_destroy(&r->lock);
+}
+
+int kvm_gsi_routes_alloc_msi(struct kvm_gsi_routes *r)
+{
+	int gsi = -ENOSPC;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->nmsi < KVM_MSI_ROUTES_MAX)
+		gsi = (int)(KVM_MSI_GSI_BASE + r->nmsi++);
+	pthread_mutex_unlock(&r->lock);
+	return gsi;
+}
+
+/* The table KVM_CREATE_IRQCHIP starts with (kvm/irq_comm.c), then the MSI routes that are set. Lock held. */
+static int push_routes(struct kvm_gsi_routes *r)
+{
+	size_t n = 0, cap = DEFAULT_ROUTES + r->nmsi;
+	struct kvm_irq_routing *t = calloc(1, sizeof(*t) + cap * sizeof(t->entries[0]));
+	int ret = 0;
+
+	if (!t)
+		return -ENOMEM;
+	for (unsigned gsi = 0; gsi < KVM_IOAPIC_PINS; gsi++) {
+		t->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi } };
+		if (gsi < 16)
+			t->entries[n++] = (struct kvm_irq_routing_entry){
+				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+				.u.irqchip = { .irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+					       .pin = gsi % 8 } };
+	}
+	for (unsigned i = 0; i < r->nmsi; i++)
+		if (r->msi[i].set)
+			t->entries[n++] = (struct kvm_irq_routing_entry){
+				.gsi = KVM_MSI_GSI_BASE + i, .type = KVM_IRQ_ROUTING_MSI,
+				.u.msi = { .address_lo = (uint32_t)r->msi[i].address,
+					   .address_hi = (uint32_t)(r->msi[i].address >> 32), .data = r->msi[i].data } };
+	t->nr = (uint32_t)n;
+	if (ioctl(r->vm_fd, KVM_SET_GSI_ROUTING, t) < 0)
+		ret = -errno;
+	free(t);
+	return ret;
+}
+
+int kvm_gsi_routes_set_msi(struct kvm_gsi_routes *r, unsigned gsi, uint64_t address, uint32_t data)
+{
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	if (gsi < KVM_MSI_GSI_BASE || gsi - KVM_MSI_GSI_BASE >= r->nmsi) {
+		pthread_mutex_unlock(&r->lock);
+		return -EINVAL;
+	}
+	unsigned i = gsi - KVM_MSI_GSI_BASE;
+	__typeof__(r->msi[0]) before = r->msi[i];
+	r->msi[i].set = true;
+	r->msi[i].address = address;
+	r->msi[i].data = data;
+	if ((ret = push_routes(r)) < 0)
+		r->msi[i] = before;
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}

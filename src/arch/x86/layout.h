@@ -19,7 +19,9 @@
  *   0x000f0000  MP configuration table (mptable.c), up to 1 MiB
  *   0x00100000  kernel (ELF segments at their physical addresses; bzImage protected-mode code)
  *   ...         initrd at the top of low RAM, below initrd_addr_max
- *   0xc0000000  32-bit MMIO hole (virtio-mmio, IOAPIC 0xfec00000, LAPIC 0xfee00000) up to 4 GiB
+ *   0xc0000000  32-bit MMIO hole up to 4 GiB: the PCI memory window (BARs) 0xc0000000-0xcfffffff,
+ *               virtio-mmio windows from 0xd0000000, the PCI ECAM window at 0xe0000000 (bus 0: 1 MiB,
+ *               e820-reserved), IOAPIC 0xfec00000, LAPIC 0xfee00000
  *   0x100000000 RAM above the hole for guests larger than 3 GiB
  *
  * KVM needs three pages for the VMX real-mode TSS and an identity-map page;
@@ -57,6 +59,20 @@
 #define X86_VIRTIO_MMIO_BASE     0xd0000000ull
 #define X86_VIRTIO_GSIS          { 5, 6, 7, 9, 10, 11, 14, 15 }
 #define X86_VIRTIO_MAX_DEVICES   8
+
+/*
+ * PCI (src/devices/pci_host.c): BARs are placed in [X86_PCI_MMIO_BASE,
+ * X86_PCI_MMIO_END) — the window the DSDT's PCI0._CRS gives Linux, so it keeps
+ * vmon's placement — and configuration space is at X86_PCI_ECAM_BASE
+ * (MMCONFIG, the MCFG table; 1 MiB: bus 0 only, reserved in the e820 map as
+ * Linux requires) and behind ports 0xcf8/0xcfc. MSI-X vectors get GSIs above
+ * the IOAPIC's 24 pins (KVM_MSI_GSI_BASE, arch/x86/kvm_devices.h).
+ */
+#define X86_PCI_MMIO_BASE        0xc0000000ull
+#define X86_PCI_MMIO_END         0xd0000000ull
+#define X86_PCI_ECAM_BASE        0xe0000000ull
+#define X86_PCI_ECAM_SIZE        0x100000ull
+#define X86_PORT_PCI_CONFIG      0xcf8  /* 0xcf8 address, 0xcfc-0xcff data */
 
 /* Legacy I/O ports vmon emulates. */
 #define X86_PORT_COM1            0x3f8
