@@ -123,10 +123,19 @@ int vm_config_check(const struct vm_config *cfg, const char **field, struct vmon
 		if ((unsigned)cfg->net_transport[i] > VIRTIO_TRANSPORT_PCI)
 			BAD("net_transport", -EINVAL, "nets[%u] transport %d is not mmio or pci", i,
 			    (int)cfg->net_transport[i]);
-	unsigned nvirtio = cfg->ndrives + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vconsole_socket ? 1 : 0) +
-			   (cfg->balloon.enabled ? 1 : 0);
+	unsigned others = (cfg->rng ? 1 : 0) + (cfg->vconsole_socket ? 1 : 0) + (cfg->balloon.enabled ? 1 : 0);
+	unsigned nvirtio = cfg->ndrives + cfg->nnets + others;
 	if (nvirtio > X86_VIRTIO_MAX_DEVICES)
 		BAD("drives", -EINVAL, "drives, nets, rng, vconsole and balloon make %u virtio devices; at most %d fit",
 		    nvirtio, X86_VIRTIO_MAX_DEVICES);
+	/* Each virtio-mmio device needs an interrupt line of its own; rng, vconsole and balloon follow the machine. */
+	unsigned nmmio = vm_config_transport(cfg, VIRTIO_TRANSPORT_DEFAULT) == VIRTIO_TRANSPORT_MMIO ? others : 0;
+	for (unsigned i = 0; i < cfg->ndrives && i < VM_CONFIG_MAX_DRIVES; i++)
+		nmmio += vm_config_transport(cfg, cfg->drive_transport[i]) == VIRTIO_TRANSPORT_MMIO;
+	for (unsigned i = 0; i < cfg->nnets && i < VM_CONFIG_MAX_NETS; i++)
+		nmmio += vm_config_transport(cfg, cfg->net_transport[i]) == VIRTIO_TRANSPORT_MMIO;
+	if (nmmio > X86_VIRTIO_MAX_MMIO_DEVICES)
+		BAD("drives", -EINVAL, "drives, nets, rng, vconsole and balloon put %u devices on virtio-mmio; its "
+		    "interrupt lines fit %d (virtio-pci needs none)", nmmio, X86_VIRTIO_MAX_MMIO_DEVICES);
 	return 0;
 }

@@ -13,7 +13,7 @@
 #include "virtio/blk.h"
 #include "vmm/host_profile.h"
 
-#define VM_CONFIG_MAX_DRIVES 6
+#define VM_CONFIG_MAX_DRIVES 12   /* Kata: the root and 8 placeholders; beyond 8 devices on PCI only */
 #define VM_CONFIG_MAX_NETS 2
 
 /*

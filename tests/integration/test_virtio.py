@@ -318,6 +318,17 @@ def test_more_devices_than_interrupt_lines_is_a_usage_error():
     drives = []
     for i in range(6):
         drives += ["--drive", f"path={make_image(f'many{i}')}"]
-    r = vmon(*drives, "--net", "user", "--net", "user", "--rng")
+    r = vmon(*MMIO, *drives, "--net", "user", "--net", "user", "--rng")
     assert r.returncode == USAGE, r
-    assert b"make 9 virtio devices; at most 8 fit" in r.stderr, r.stderr
+    assert b"put 9 devices on virtio-mmio; its interrupt lines fit 8" in r.stderr, r.stderr
+
+
+def test_more_devices_than_vmon_has_room_for_is_a_usage_error():
+    # On PCI (the CLI's default) MSI-X needs no lines: the limit is vmon's 16 devices.
+    drives = []
+    for i in range(12):
+        drives += ["--drive", f"path={make_image(f'many{i}')}"]
+    r = vmon(*drives, "--net", "user", "--net", "user", "--rng", "--balloon", "amount_mib=0",
+             "--vconsole", f"socket={os.path.join(TMP, 'many.sock')}")
+    assert r.returncode == USAGE, r
+    assert b"make 17 virtio devices; at most 16 fit" in r.stderr, r.stderr

@@ -105,7 +105,7 @@ static void every_table_sums_to_zero_and_the_pointers_chain(void **state)
 	(void)state;
 
 	for (size_t c = 0; c < sizeof(cpus) / sizeof(cpus[0]); c++) {
-		struct built *b = build(cpus[c], X86_VIRTIO_MAX_DEVICES);
+		struct built *b = build(cpus[c], X86_VIRTIO_MAX_MMIO_DEVICES);
 		const uint8_t *xsdt = at(b, b->l.xsdt), *fadt = at(b, b->l.fadt);
 
 		assert_memory_equal(xsdt, "XSDT", 4);

@@ -54,8 +54,9 @@ static void bad_drives_name_the_problem(void **state)
 	assert_non_null(strstr(err.msg, "used twice"));
 	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--drive", "path=1", "--drive", "path=2",
 			       "--drive", "path=3", "--drive", "path=4", "--drive", "path=5", "--drive", "path=6",
-			       "--drive", "path=7"), CLI_ERROR);
-	assert_non_null(strstr(err.msg, "at most"));
+			       "--drive", "path=7", "--drive", "path=8", "--drive", "path=9", "--drive", "path=10",
+			       "--drive", "path=11", "--drive", "path=12", "--drive", "path=13"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "at most 12 drives"));
 }
 
 static void net_user_and_tap(void **state)

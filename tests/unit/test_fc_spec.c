@@ -172,13 +172,14 @@ static void bad_drives_are_refused(void **state)
 	/* A bucket that does not limit is no rate limiter at all, as in Firecracker. */
 	ASSERT_OK(fc_spec_put_drive(&spec, "x", drive("x", "d2", false, ", \"rate_limiter\": {\"bandwidth\": "
 						      "{\"size\": 0, \"refill_time\": 100}, \"ops\": null}"), err));
-	/* vmon's limit: six drives. */
-	ASSERT_OK(fc_spec_put_drive(&spec, "d3", drive("d3", "d3", false, ""), err));
-	ASSERT_OK(fc_spec_put_drive(&spec, "d4", drive("d4", "d4", false, ""), err));
-	ASSERT_OK(fc_spec_put_drive(&spec, "d5", drive("d5", "d5", false, ""), err));
-	ASSERT_OK(fc_spec_put_drive(&spec, "d6", drive("d6", "d6", false, ""), err));
-	ASSERT_REFUSED(&spec, fc_spec_put_drive(&spec, "d7", drive("d7", "d2", false, ""), err),
-		       "drive_id: \"d7\" would be drive 7; vmon takes at most 6");
+	/* vmon's limit: twelve drives. */
+	for (int i = 3; i <= 12; i++) {
+		char id[8];
+		snprintf(id, sizeof(id), "d%d", i);
+		ASSERT_OK(fc_spec_put_drive(&spec, id, drive(id, "d3", false, ""), err));
+	}
+	ASSERT_REFUSED(&spec, fc_spec_put_drive(&spec, "d13", drive("d13", "d2", false, ""), err),
+		       "drive_id: \"d13\" would be drive 13; vmon takes at most 12");
 }
 
 static void drives_are_patched(void **state)

@@ -118,7 +118,7 @@ static void vm_config_check_refusals_leave_cfg_alone(void **state)
 	struct vmon_error err = { 0 };
 	char big[2048];
 	(void)state;
-	/* Six drives, two NICs and an RNG: nine virtio devices, one more than vmon's eight slots. */
+	/* Six drives, two NICs and an RNG on virtio-mmio (the API's default): nine devices, one more than its eight lines. */
 	put_kernel("");
 	for (int i = 0; i < 6; i++) {
 		static const char *const files[] = { "rootfs.ext4", "data.img", "d2", "d3", "d4", "d5" };
@@ -131,7 +131,8 @@ static void vm_config_check_refusals_leave_cfg_alone(void **state)
 	ASSERT_OK(fc_spec_put_network_interface(&spec, "n1", "{\"iface_id\": \"n1\", \"host_dev_name\": \"tap1\"}", err));
 	ASSERT_OK(fc_spec_put_entropy(&spec, "{}", err));
 	assert_int_equal(fc_spec_to_vm_config(&spec, &cfg, &err), -EINVAL);
-	assert_string_equal(err.msg, "vm config: drives, nets, rng, vconsole and balloon make 9 virtio devices; at most 8 fit");
+	assert_string_equal(err.msg, "vm config: drives, nets, rng, vconsole and balloon put 9 devices on virtio-mmio; its interrupt "
+			    "lines fit 8 (virtio-pci needs none)");
 	assert_int_equal(cfg.ndrives, 0);
 	assert_int_equal(cfg.text_used, 0);
 	/* A command line that does not fit in vm_config's text. */

@@ -85,7 +85,7 @@ static void irq_lines_come_from_the_pool_skipping_claimed_ones(void **state)
 	assert_int_equal(gsi, pool[0]);
 	assert_int_equal(resources_alloc_irq(&r, "d1", &gsi, NULL), 0);
 	assert_int_equal(gsi, pool[2]);
-	for (unsigned i = 3; i < X86_VIRTIO_MAX_DEVICES; i++)
+	for (unsigned i = 3; i < X86_VIRTIO_MAX_MMIO_DEVICES; i++)
 		assert_int_equal(resources_alloc_irq(&r, "dn", &gsi, NULL), 0);
 	assert_int_equal(resources_alloc_irq(&r, "last", &gsi, &err), -ENOSPC);
 	EXPECT_MSG(err, "no free interrupt line");

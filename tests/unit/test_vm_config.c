@@ -108,16 +108,36 @@ static void too_many_virtio_devices_are_refused(void **state)
 	struct vmon_error err = { 0 };
 	(void)state;
 
+	/* virtio-mmio: one interrupt line each, 8 lines. */
 	valid(&cfg);
-	cfg.ndrives = VM_CONFIG_MAX_DRIVES;
-	for (unsigned i = 0; i < cfg.ndrives; i++)
+	cfg.virtio_transport = VIRTIO_TRANSPORT_MMIO;
+	cfg.ndrives = 6;
+	for (unsigned i = 0; i < VM_CONFIG_MAX_DRIVES; i++)
 		cfg.drives[i].path = "d.img";
 	cfg.nnets = 1;
 	cfg.nets[0].mac[0] = 0x52;
 	cfg.rng = true;
 	assert_int_equal(vm_config_check(&cfg, NULL, &err), 0);   /* 8: fits */
 	cfg.vconsole_socket = "/tmp/c.sock";
-	expect_bad(&cfg, "drives", "make 9 virtio devices");
+	expect_bad(&cfg, "drives", "put 9 devices on virtio-mmio; its interrupt lines fit 8");
+	/* The same with one drive on PCI: 8 on virtio-mmio again. */
+	cfg.drive_transport[5] = VIRTIO_TRANSPORT_PCI;
+	assert_int_equal(vm_config_check(&cfg, NULL, &err), 0);
+	/* virtio-pci: MSI-X needs no lines; 16 devices in all (Kata's root drive and 8 placeholders fit). */
+	cfg.virtio_transport = VIRTIO_TRANSPORT_PCI;
+	cfg.drive_transport[5] = VIRTIO_TRANSPORT_DEFAULT;
+	cfg.ndrives = VM_CONFIG_MAX_DRIVES;
+	cfg.nnets = 2;
+	cfg.nets[1].mac[0] = 0x52;
+	cfg.nets[1].mac[5] = 1;
+	assert_int_equal(vm_config_check(&cfg, NULL, &err), 0);   /* 12 + 2 + 2 = 16: fits */
+	cfg.balloon.enabled = true;
+	expect_bad(&cfg, "drives", "make 17 virtio devices; at most 16 fit");
+	/* A drive asking for virtio-mmio on a PCI machine counts against the lines. */
+	cfg.balloon.enabled = false;
+	for (unsigned i = 0; i < 9; i++)
+		cfg.drive_transport[i] = VIRTIO_TRANSPORT_MMIO;
+	expect_bad(&cfg, "drives", "put 9 devices on virtio-mmio");
 }
 
 int main(void)

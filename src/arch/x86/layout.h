@@ -58,7 +58,13 @@
  */
 #define X86_VIRTIO_MMIO_BASE     0xd0000000ull
 #define X86_VIRTIO_GSIS          { 5, 6, 7, 9, 10, 11, 14, 15 }
-#define X86_VIRTIO_MAX_DEVICES   8
+#define X86_VIRTIO_MAX_MMIO_DEVICES 8   /* one line each from X86_VIRTIO_GSIS */
+/*
+ * All virtio devices, either transport: virtio-pci interrupts through MSI-X
+ * and needs no line (PCI device numbers 1..31 would allow more; 16 covers
+ * Kata's root drive and pool of 8 placeholder drives beside net, vsock, rng).
+ */
+#define X86_VIRTIO_MAX_DEVICES   16
 
 /*
  * PCI (src/devices/pci_host.c): BARs are placed in [X86_PCI_MMIO_BASE,
