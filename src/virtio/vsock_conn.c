@@ -388,7 +388,8 @@ static void conn_read_line(struct vsock_conn *c)
 		return;
 	}
 	*nl = '\0';
-	if (recv(c->fd, line, (size_t)(nl - line + 1), MSG_DONTWAIT) != nl - line + 1) {
+	char taken[sizeof(line)];
+	if (recv(c->fd, taken, (size_t)(nl - line + 1), MSG_DONTWAIT) != nl - line + 1) {
 		vsock_conn_reset(c, false);
 		return;
 	}
@@ -437,8 +438,7 @@ static void conn_ready(void *ctx, uint32_t events)
 				c->readable = true;
 			if (c->buf_len && conn_flush(c))
 				conn_after_forward(c);
-			if (!c->dead && c->readable)
-				vsock_rx_pump(vs);
+			vsock_rx_pump(vs);    /* data read, credit freed, or an RST owed */
 		}
 	}
 	if (c->fd_closing) {

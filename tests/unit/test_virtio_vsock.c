@@ -31,7 +31,7 @@
 #define RXQ VSOCK_RX_QUEUE
 #define TXQ VSOCK_TX_QUEUE
 #define EVQ VSOCK_EVENT_QUEUE
-#define QSIZE 64
+#define QSIZE 128
 #define CID 42u
 #define HDR sizeof(struct virtio_vsock_hdr)
 #define RX_BUF (HDR + 4096)
