@@ -95,6 +95,10 @@ void cli_print_usage(FILE *out)
 	      "      --rng                virtio-rng fed from the host's getrandom()\n"
 	      "      --vconsole socket=PATH\n"
 	      "                           virtio-console port on a UNIX socket vmon listens on\n"
+	      "      --vsock cid=N,uds=PATH\n"
+	      "                           virtio-vsock, guest CID N (3 or more); host side as Firecracker's:\n"
+	      "                           connect to PATH and send \"CONNECT <port>\\n\"; guest connections to\n"
+	      "                           CID 2 port P go to PATH_P\n"
 	      "\n"
 	      "testing the machine model:\n"
 	      "      --test-save-restore MS\n"
@@ -140,6 +144,7 @@ enum {
 	OPT_NET,
 	OPT_RNG,
 	OPT_VCONSOLE,
+	OPT_VSOCK,
 	OPT_TEST_SAVE_RESTORE,
 };
 
@@ -152,6 +157,7 @@ static int check_config(const struct vm_config *cfg, struct vmon_error *err)
 		{ "kernel_path", "--kernel" }, { "cmdline", "--cmdline" }, { "mem_size", "--mem" },
 		{ "ncpus", "--cpus" }, { "protocol", "--boot-protocol" }, { "host_profile", "--host-profile" },
 		{ "drives", "--drive" }, { "nets", "--net" }, { "vconsole_socket", "--vconsole" },
+		{ "vsock", "--vsock" },
 		{ "test_save_restore_ms", "--test-save-restore" },
 	};
 	const char *field = NULL;
@@ -189,6 +195,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "net", required_argument, NULL, OPT_NET },
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
+		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "test-save-restore", required_argument, NULL, OPT_TEST_SAVE_RESTORE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -309,6 +316,10 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			break;
 		case OPT_VCONSOLE:
 			if (config_parse_vconsole(cfg, optarg, err))
+				return CLI_ERROR;
+			break;
+		case OPT_VSOCK:
+			if (config_parse_vsock(cfg, optarg, err))
 				return CLI_ERROR;
 			break;
 		case 'v':

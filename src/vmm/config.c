@@ -7,6 +7,7 @@
 
 #include "arch/x86/layout.h"
 #include "base/guest_mem.h"
+#include "virtio/vsock.h"
 
 void vm_config_init(struct vm_config *cfg)
 {
@@ -75,12 +76,23 @@ int vm_config_check(const struct vm_config *cfg, const char **field, struct vmon
 	if (cfg->vconsole_socket && strlen(cfg->vconsole_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		BAD("vconsole_socket", -ENAMETOOLONG, "vconsole_socket path is longer than %zu bytes",
 		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	if (cfg->vsock_uds_path) {
+		if (cfg->vsock_cid < 3 || cfg->vsock_cid >= UINT32_MAX)
+			BAD("vsock", -EINVAL, "vsock cid %llu is reserved or too large: use 3 .. %u",
+			    (unsigned long long)cfg->vsock_cid, UINT32_MAX - 1);
+		if (!cfg->vsock_uds_path[0])
+			BAD("vsock", -EINVAL, "vsock uds_path is empty");
+		if (strlen(cfg->vsock_uds_path) > VSOCK_UDS_PATH_MAX)
+			BAD("vsock", -ENAMETOOLONG, "vsock uds_path is longer than %zu bytes (\"<uds_path>_<port>\" "
+			    "must fit a UNIX socket address)", VSOCK_UDS_PATH_MAX);
+	}
 	if (cfg->test_save_restore_ms > 3600 * 1000)
 		BAD("test_save_restore_ms", -EINVAL, "test_save_restore_ms %u: at most one hour (3600000)",
 		    cfg->test_save_restore_ms);
-	unsigned nvirtio = cfg->ndrives + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vconsole_socket ? 1 : 0);
+	unsigned nvirtio = cfg->ndrives + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->vconsole_socket ? 1 : 0) +
+			   (cfg->vsock_uds_path ? 1 : 0);
 	if (nvirtio > X86_VIRTIO_MAX_DEVICES)
-		BAD("drives", -EINVAL, "drives, nets, rng and vconsole make %u virtio devices; at most %d fit",
+		BAD("drives", -EINVAL, "drives, nets, rng, vconsole and vsock make %u virtio devices; at most %d fit",
 		    nvirtio, X86_VIRTIO_MAX_DEVICES);
 	return 0;
 }

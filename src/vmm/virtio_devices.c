@@ -9,6 +9,7 @@
 #include "virtio/console.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 #include "base/log.h"
 
 /*
@@ -41,6 +42,7 @@ static void destroy_net(void *m) { virtio_net_destroy(m); }
 static void stop_net(void *m) { virtio_net_stop(m); }
 static void destroy_rng(void *m) { virtio_rng_destroy(m); }
 static void destroy_console(void *m) { virtio_console_destroy(m); }
+static void destroy_vsock(void *m) { virtio_vsock_destroy(m); }
 
 static int open_drives(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err)
 {
@@ -121,6 +123,25 @@ static int open_console(struct virtio_devices *d, const char *path, struct vmon_
 	return 0;
 }
 
+static int open_vsock(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err)
+{
+	struct virtio_slot *slot = new_slot(d, "virtio-vsock", err);
+	struct virtio_vsock *vs;
+
+	if (!slot)
+		return err->code;
+	int r = virtio_vsock_create(&vs, &slot->transport.vdev, &d->loop, cfg->vsock_cid, cfg->vsock_uds_path, err);
+	if (r) {
+		error_prefix(err, "vsock cid=%llu,uds=%s", (unsigned long long)cfg->vsock_cid, cfg->vsock_uds_path);
+		return r;
+	}
+	slot->ops = &virtio_vsock_ops;
+	slot->model = vs;
+	slot->destroy_model = destroy_vsock;
+	d->count++;
+	return 0;
+}
+
 int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, struct resources *pool,
 			struct vmon_error *err)
 {
@@ -128,14 +149,15 @@ int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, s
 
 	memset(d, 0, sizeof(*d));
 	d->resources = pool;
-	if (!cfg->ndrives && !cfg->nnets && !cfg->rng && !cfg->vconsole_socket)
+	if (!cfg->ndrives && !cfg->nnets && !cfg->rng && !cfg->vconsole_socket && !cfg->vsock_uds_path)
 		return 0;    /* no devices, no I/O thread */
 	if ((r = event_loop_init(&d->loop, err)))
 		return r;
 	d->loop_ready = true;
 	if ((r = open_drives(d, cfg, err)) || (r = open_nets(d, cfg, err)) ||
 	    (cfg->rng && (r = open_rng(d, err))) ||
-	    (cfg->vconsole_socket && (r = open_console(d, cfg->vconsole_socket, err)))) {
+	    (cfg->vconsole_socket && (r = open_console(d, cfg->vconsole_socket, err))) ||
+	    (cfg->vsock_uds_path && (r = open_vsock(d, cfg, err)))) {
 		virtio_devices_close(d);
 		return r;
 	}
@@ -167,6 +189,8 @@ static const struct device_ops *registry_ops(const char *kind)
 		return &virtio_net_registry_ops;
 	if (!strcmp(kind, "virtio-rng"))
 		return &virtio_rng_registry_ops;
+	if (!strcmp(kind, "virtio-vsock"))
+		return &virtio_vsock_registry_ops;
 	return &virtio_console_registry_ops;
 }
 
