@@ -131,7 +131,7 @@ static void vm_config_check_refusals_leave_cfg_alone(void **state)
 	ASSERT_OK(fc_spec_put_network_interface(&spec, "n1", "{\"iface_id\": \"n1\", \"host_dev_name\": \"tap1\"}", err));
 	ASSERT_OK(fc_spec_put_entropy(&spec, "{}", err));
 	assert_int_equal(fc_spec_to_vm_config(&spec, &cfg, &err), -EINVAL);
-	assert_string_equal(err.msg, "vm config: drives, nets, rng and vconsole make 9 virtio devices; at most 8 fit");
+	assert_string_equal(err.msg, "vm config: drives, nets, rng, vconsole and vsock make 9 virtio devices; at most 8 fit");
 	assert_int_equal(cfg.ndrives, 0);
 	assert_int_equal(cfg.text_used, 0);
 	/* A command line that does not fit in vm_config's text. */
@@ -220,7 +220,8 @@ static void config_file_sections(void **state)
 		 "network-interfaces[0]: unknown field \"x\"");
 	BAD_FILE(", \"mmds-config\": {\"network_interfaces\": [\"eth9\"]}",
 		 "mmds-config: network_interfaces: no network interface \"eth9\" (PUT /network-interfaces/eth9 first)");
-	BAD_FILE(", \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/v\"}", "vsock: vsock is not supported yet (issue 12)");
+	BAD_FILE(", \"vsock\": {\"guest_cid\": 2, \"uds_path\": \"/v\"}",
+		 "vsock: guest_cid: must be between 3 and 4294967295 (got 2)");
 	BAD_FILE(", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": false}",
 		 "balloon: balloon is not supported yet (issue 12)");
 	BAD_FILE(", \"cpu-config\": \"/t.json\"", "cpu-config: custom CPU templates are not supported by vmon");
