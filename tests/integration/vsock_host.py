@@ -21,14 +21,22 @@ import time
 import zlib
 
 
-class Guest:
-    """vmon running Linux with --vsock; stdout lines kept in self.lines."""
+def cmdline(script):
+    """A kernel command line that runs script (sh) in the project initramfs, then powers off."""
+    cmd64 = base64.b64encode(script.encode()).decode()
+    return f"console=ttyS0 reboot=k panic=-1 vmon.cmd64={cmd64}"
 
-    def __init__(self, vmon, bzimage, initrd, uds, script, cid=3, mem="256M", extra=()):
-        cmd64 = base64.b64encode(script.encode()).decode()
-        self.argv = [vmon, "run", "--kernel", bzimage, "--initrd", initrd, "--mem", mem,
-                     "--vsock", f"cid={cid},uds={uds}", *extra,
-                     "--cmdline", f"console=ttyS0 reboot=k panic=-1 vmon.cmd64={cmd64}"]
+
+def linux_argv(vmon, bzimage, initrd, uds, script, cid=3, mem="256M", extra=()):
+    return [vmon, "run", "--kernel", bzimage, "--initrd", initrd, "--mem", mem, "--vsock", f"cid={cid},uds={uds}",
+            *extra, "--cmdline", cmdline(script)]
+
+
+class Guest:
+    """A vmon process (argv); its stdout+stderr lines kept in self.lines."""
+
+    def __init__(self, argv):
+        self.argv = argv
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         self.lines = []
@@ -49,11 +57,11 @@ class Guest:
         with self.cond:
             return "\n".join(line for line in self.lines if line is not None)
 
-    def wait_for(self, pattern, timeout):
-        """The first line matching pattern (a regex) as a match object; raises on timeout or exit."""
+    def wait_for(self, pattern, timeout, start=0):
+        """The first line from index start matching pattern (a regex), as a match; raises on timeout or exit."""
         deadline = time.monotonic() + timeout
         rx = re.compile(pattern)
-        seen = 0
+        seen = start
         with self.cond:
             while True:
                 while seen < len(self.lines):
@@ -83,6 +91,30 @@ class Guest:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class HoldServer(threading.Thread):
+    """Listens on path and keeps each accepted connection open without a word (until close())."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(4)
+        self.conns = []
+        self.start()
+
+    def run(self):
+        try:
+            while True:
+                self.conns.append(self.sock.accept()[0])
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
 
 
 class EchoServer(threading.Thread):
