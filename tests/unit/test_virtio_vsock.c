@@ -577,6 +577,34 @@ static void test_host_connect_handshake(void **state)
 	virtio_harness_run_loop(&f->h);
 }
 
+static void test_connect_timeout_closes_the_client(void **state)
+{
+	struct fixture *f = *state;
+	struct pkt p;
+	char c;
+
+	add_rx_buffers(f, 4);
+	/* One client says nothing, one asks for a port the guest never answers. */
+	int quiet = host_connect(f);
+	int unanswered = host_connect(f);
+	assert_int_equal(send(unanswered, "CONNECT 80\n", 11, 0), 11);
+	virtio_harness_run_loop(&f->h);
+	assert_int_equal(take_rx_op(f, &p), VIRTIO_VSOCK_OP_REQUEST);
+	uint32_t local = le32toh(p.h.src_port);
+	/* The timer ticks every 250 ms; both are closed after VSOCK_CONNECT_TIMEOUT_MS. */
+	for (int i = 0; i < 40 && f->vs->nconns; i++)
+		event_loop_run_once(&f->h.loop, 100);
+	virtio_harness_run_loop(&f->h);
+	assert_int_equal(f->vs->nconns, 0);
+	assert_int_equal(recv(quiet, &c, 1, 0), 0);
+	assert_int_equal(recv(unanswered, &c, 1, 0), 0);
+	/* The guest hears that the connection it was asked for is gone. */
+	assert_int_equal(take_rx_op(f, &p), VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(le32toh(p.h.src_port), local);
+	close(quiet);
+	close(unanswered);
+}
+
 static void test_save_restore_sends_transport_reset(void **state)
 {
 	struct fixture *f = *state;
@@ -667,6 +695,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_buffer_drains_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rst_ring_full_stalls_tx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_connect_handshake, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_timeout_closes_the_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_restore_sends_transport_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_reset_drops_connections, setup, teardown),
 	};
