@@ -2,7 +2,8 @@
 # Builds vmon's guest initramfs: an uncompressed newc cpio with Debian's
 # static busybox (every applet as a symlink, made here rather than by
 # `busybox --install` at boot), /init (guest/initramfs/init), and
-# /bin/vmon-init-reached (guest/initramfs/vmon-init-reached.c).
+# /bin/vmon-init-reached (guest/initramfs/vmon-init-reached.c) and /bin/vsock-echo
+# (guest/initramfs/vsock-echo.c, the guest end of the vsock tests).
 #
 # No root needed: the archive is written by the kernel's usr/gen_init_cpio
 # (one file, taken from Debian's linux-source-6.1 tarball), which records
@@ -44,7 +45,7 @@ bbver=$(dpkg-query -W -f='${Version}' busybox-static)
 ksrcver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
 ccver=$("$cc" -dumpfullversion 2>/dev/null || "$cc" -dumpversion)
 key=$( { sha256sum <"${BASH_SOURCE[0]}"; sha256sum <"$here/init"
-	sha256sum <"$here/vmon-init-reached.c"; sha256sum <"$boot_timer_h"; echo "$bbver $ksrcver $cc $ccver"; } |
+	sha256sum <"$here/vmon-init-reached.c"; sha256sum <"$here/vsock-echo.c"; sha256sum <"$boot_timer_h"; echo "$bbver $ksrcver $cc $ccver"; } |
 	sha256sum | cut -c1-16)
 out=$cache_root/$key
 if [ -f "$out/initramfs.cpio" ]; then
@@ -74,6 +75,12 @@ say "building vmon-init-reached"
 	-Wl,--build-id=none -Wl,-z,noexecstack -s -I "$repo/src" \
 	-o "$out/vmon-init-reached" "$here/vmon-init-reached.c" ||
 	die "building vmon-init-reached failed"
+say "building vsock-echo"
+"$cc" -std=c17 -O2 -Wall -Wextra -Werror -static -nostdlib -ffreestanding \
+	-fno-stack-protector -fno-pie -no-pie -fno-asynchronous-unwind-tables -fno-builtin \
+	-Wl,--build-id=none -Wl,-z,noexecstack -s \
+	-o "$out/vsock-echo" "$here/vsock-echo.c" ||
+	die "building vsock-echo failed"
 
 list=$out/initramfs.list
 {
@@ -88,6 +95,7 @@ list=$out/initramfs.list
 	echo "file /init $here/init 0755 0 0"
 	echo "file /bin/busybox $busybox 0755 0 0"
 	echo "file /bin/vmon-init-reached $out/vmon-init-reached 0755 0 0"
+	echo "file /bin/vsock-echo $out/vsock-echo 0755 0 0"
 	# Applets as busybox installs them (bin/sh, sbin/reboot, usr/bin/awk ...).
 	"$busybox" --list-full | LC_ALL=C sort | while read -r applet; do
 		[ "$applet" = bin/busybox ] && continue

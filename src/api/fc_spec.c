@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/fc_json.h"
+#include "virtio/vsock.h"
 #include "api/fc_spec_internal.h"
 #include "api/fc_spec_schema.h"
 #include "base/guest_mem.h"
@@ -93,6 +94,8 @@ void fc_spec_free(struct fc_spec *s)
 	logger_free(&s->logger);
 	metrics_free(&s->metrics);
 	free(s->serial.serial_out_path);
+	free(s->vsock.uds_path);
+	free(s->vsock.vsock_id);
 	mmds_config_free(&s->mmds);
 	fc_spec_init(s);
 }
@@ -504,6 +507,33 @@ static int put_entropy_obj(struct fc_spec *s, json_object *body, struct vmon_err
 	return ret;
 }
 
+static int put_vsock_obj(struct fc_spec *s, json_object *body, struct vmon_error *err)
+{
+	int64_t cid = json_object_get_int64(fc_json_get(body, "guest_cid"));
+	const char *path = fc_json_str(body, "uds_path", NULL);
+	const char *id = fc_json_str(body, "vsock_id", NULL);
+	char *path_copy, *id_copy = NULL;
+
+	/* The schema bounds guest_cid to 3 .. 2^32 - 1; U32_MAX itself is VMADDR_CID_ANY. */
+	if (cid >= UINT32_MAX)
+		return error_set(err, -EINVAL, "guest_cid: %lld is VMADDR_CID_ANY; use 3 .. %u", (long long)cid,
+				 UINT32_MAX - 1);
+	if (!path || !path[0])
+		return error_set(err, -EINVAL, "uds_path: must not be empty");
+	if (strlen(path) > VSOCK_UDS_PATH_MAX)
+		return error_set(err, -EINVAL, "uds_path: longer than %zu bytes (\"<uds_path>_<port>\" must fit "
+				 "a UNIX socket address)", VSOCK_UDS_PATH_MAX);
+	if (!(path_copy = strdup(path)) || (id && !(id_copy = strdup(id)))) {
+		free(path_copy);
+		return error_set(err, -ENOMEM, "vsock: out of memory");
+	}
+	free(s->vsock.uds_path);
+	free(s->vsock.vsock_id);
+	s->vsock = (struct fc_vsock){ .set = true, .guest_cid = (uint64_t)cid, .uds_path = path_copy,
+				      .vsock_id = id_copy };
+	return 0;
+}
+
 static int put_serial_obj(struct fc_spec *s, json_object *body, struct vmon_error *err)
 {
 	const char *path = fc_json_str(body, "serial_out_path", NULL);
@@ -602,6 +632,7 @@ APPLY_WITHOUT_ID(metrics)
 APPLY_WITHOUT_ID(entropy)
 APPLY_WITHOUT_ID(serial)
 APPLY_WITHOUT_ID(mmds_config)
+APPLY_WITHOUT_ID(vsock)
 
 int fc_spec_apply_drive(struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err)
 {
@@ -627,17 +658,6 @@ static int patch_machine_config_obj(struct fc_spec *s, const char *id, json_obje
 		return ret;
 	s->machine = next;
 	return 0;
-}
-
-static int not_supported_yet(const char *what, const char *issue, struct vmon_error *err)
-{
-	return error_set(err, -EINVAL, "%s is not supported yet (issue %s)", what, issue);
-}
-
-static int refuse_vsock(struct fc_spec *s, const char *id, json_object *b, struct vmon_error *e)
-{
-	(void)s, (void)id, (void)b;
-	return not_supported_yet("vsock", "12", e);
 }
 
 /* amount_mib of a body that passed the schema: 0 .. the guest's memory (Firecracker: TooManyPagesRequested). */
@@ -775,7 +795,7 @@ int fc_spec_put_mmds_config(struct fc_spec *s, const char *body, struct vmon_err
 
 int fc_spec_put_vsock(struct fc_spec *s, const char *body, struct vmon_error *err)
 {
-	return request(s, NULL, body, &fc_schema_vsock, refuse_vsock, err);
+	return request(s, NULL, body, &fc_schema_vsock, fc_spec_apply_vsock, err);
 }
 
 int fc_spec_put_balloon(struct fc_spec *s, const char *body, struct vmon_error *err)

@@ -154,6 +154,14 @@ struct fc_balloon {
 	bool free_page_reporting;
 };
 
+/* PUT /vsock: virtio-vsock with Firecracker's UNIX-socket host side. */
+struct fc_vsock {
+	bool set;
+	uint64_t guest_cid;     /* 3 .. 2^32 - 2 */
+	char *uds_path;
+	char *vsock_id;         /* NULL when not given (Firecracker ignores it) */
+};
+
 struct fc_spec {
 	struct fc_boot_source boot_source;
 	struct fc_machine_config machine;
@@ -167,6 +175,7 @@ struct fc_spec {
 	struct fc_serial serial;
 	struct fc_mmds_config mmds;
 	struct fc_balloon balloon;
+	struct fc_vsock vsock;
 };
 
 /* Firecracker's defaults: 1 vCPU, 128 MiB, smt false, nothing else configured. */

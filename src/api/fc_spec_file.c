@@ -50,13 +50,13 @@ static int config_list(struct fc_spec *s, json_object *list, const char *name, c
 static int config_apply(struct fc_spec *s, json_object *root, struct vmon_error *err)
 {
 	static const char *const refused[][2] = {
-		{ "vsock", "vsock is not supported yet (issue 12)" },
 		{ "cpu-config", "custom CPU templates are not supported by vmon" },
 		{ "pmem", "virtio-pmem is not supported by vmon" },
 		{ "memory-hotplug", "memory hotplug (virtio-mem) is not supported by vmon" },
 	};
 	static const char *const sections[] = { "boot-source", "drives", "machine-config", "network-interfaces",
-		"logger", "metrics", "entropy", "serial", "mmds-config", "balloon" };
+		"logger", "metrics", "entropy", "serial", "mmds-config", "balloon",
+		"vsock" };
 	json_object *v;
 	int ret = 0;
 
@@ -102,6 +102,7 @@ static int config_apply(struct fc_spec *s, json_object *root, struct vmon_error 
 		{ "serial", &fc_schema_serial, fc_spec_apply_serial },
 		{ "mmds-config", &fc_schema_mmds_config, fc_spec_apply_mmds_config },
 		{ "balloon", &fc_schema_balloon, fc_spec_apply_balloon },
+		{ "vsock", &fc_schema_vsock, fc_spec_apply_vsock },
 	};
 	for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
 		if ((v = fc_json_get(root, rest[i].name)) &&

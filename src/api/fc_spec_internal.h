@@ -22,6 +22,7 @@ int fc_spec_apply_network_interface(struct fc_spec *s, const char *path_id, json
 				    struct vmon_error *err);
 int fc_spec_apply_logger(struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err);
 int fc_spec_apply_metrics(struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err);
+int fc_spec_apply_vsock(struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err);
 int fc_spec_apply_entropy(struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err);
 int fc_spec_apply_serial(struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err);
 int fc_spec_apply_balloon(struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err);

@@ -271,7 +271,19 @@ char *fc_spec_vm_config_json(const struct fc_spec *s)
 		put_null(o, "mmds-config", &ok);
 	put(o, "network-interfaces", nets, &ok);
 	put(o, "pmem", pmem, &ok);
-	put_null(o, "vsock", &ok);
+	if (s->vsock.set) {
+		json_object *v = json_object_new_object();
+		ok = ok && v;
+		if (v) {
+			put(v, "guest_cid", json_object_new_int64((int64_t)s->vsock.guest_cid), &ok);
+			put(v, "uds_path", json_object_new_string(s->vsock.uds_path), &ok);
+			if (s->vsock.vsock_id)
+				put(v, "vsock_id", json_object_new_string(s->vsock.vsock_id), &ok);
+		}
+		put(o, "vsock", v, &ok);
+	} else {
+		put_null(o, "vsock", &ok);
+	}
 	if (s->entropy)
 		put(o, "entropy", object_with_null("rate_limiter", &ok), &ok);
 	else
@@ -396,6 +408,11 @@ static int fill(const struct fc_spec *s, struct vm_config *cfg, struct vmon_erro
 		cfg->balloon = (struct balloon_config){ .enabled = true, .amount_mib = s->balloon.amount_mib,
 			.deflate_on_oom = s->balloon.deflate_on_oom, .stats_interval_s = s->balloon.stats_polling_interval_s,
 			.free_page_reporting = s->balloon.free_page_reporting };
+	if (s->vsock.set) {
+		cfg->vsock_cid = s->vsock.guest_cid;
+		if (!(cfg->vsock_uds_path = keep(cfg, "uds_path", s->vsock.uds_path, err)))
+			return -E2BIG;
+	}
 	return 0;
 }
 

@@ -485,6 +485,7 @@ static void put_snapshot_load(struct instance *in, const char *body, struct http
 		in->restore_track_dirty = req.track_dirty_pages;
 		in->restore_noverrides = req.noverrides;
 		memcpy(in->restore_overrides, req.overrides, sizeof(req.overrides));
+		memcpy(in->restore_vsock_uds_path, req.vsock_uds_path, sizeof(req.vsock_uds_path));
 		in->restore_requested = arrival;
 		r = request_start(in, &err);
 	}
@@ -542,7 +543,6 @@ static const struct {
 	const char *what;
 } not_yet[] = {
 	{ "/snapshot", "only /snapshot/create and /snapshot/load are served" },
-	{ "/vsock", "vsock is not supported yet (issue 12)" },
 	{ "/cpu-config", "custom CPU templates are not supported" },
 	{ "/hotplug", "hot-plug is not supported" },
 };
@@ -664,6 +664,8 @@ static void route(struct instance *in, const struct http_request *req, struct ht
 		PRE_BOOT(fc_spec_put_machine_config(&in->spec, body, &e_));
 	if (is(req, "PATCH", "/machine-config"))
 		PRE_BOOT(fc_spec_patch_machine_config(&in->spec, body, &e_));
+	if (is(req, "PUT", "/vsock"))
+		PRE_BOOT(fc_spec_put_vsock(&in->spec, body, &e_));
 	if (is(req, "PUT", "/entropy"))
 		PRE_BOOT(fc_spec_put_entropy(&in->spec, body, &e_));
 	if (!strncmp(req->path, "/balloon", 8) && (!req->path[8] || req->path[8] == '/'))

@@ -88,6 +88,7 @@ struct instance {
 	bool restore_uffd;
 	unsigned restore_noverrides;  /* PUT /snapshot/load's network_overrides */
 	struct snapshot_net_override restore_overrides[SNAPSHOT_MAX_NET_OVERRIDES];
+	char restore_vsock_uds_path[108];  /* PUT /snapshot/load's vsock_override ("" when none) */
 	bool start_done;              /* the main thread answered: start_status, start_err */
 	int start_status;
 	struct vmon_error start_err;

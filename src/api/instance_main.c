@@ -130,6 +130,13 @@ static int restore_snapshot(struct instance *in, struct vmon_error *err)
 		}
 		log_info("network interface %s: now on %s", o->iface_id, o->host_dev_name);
 	}
+	if (in->restore_vsock_uds_path[0]) {
+		if (snapshot_config_override_vsock(&in->cfg, in->restore_vsock_uds_path, err)) {
+			snapshot_desc_free(&desc);
+			return VMON_EXIT_USAGE;
+		}
+		log_info("vsock: now on %s", in->restore_vsock_uds_path);
+	}
 	status = snapshot_restore(&in->machine, &in->cfg, &desc, in->restore_mem,
 				  in->restore_uffd ? SNAPSHOT_MEM_UFFD : SNAPSHOT_MEM_FILE, &in->start_time, err);
 	snapshot_desc_free(&desc);

@@ -97,6 +97,27 @@ int snapshot_create_req_parse(const char *body, struct snapshot_create_req *out,
 	return r;
 }
 
+/* vsock_override: VsockOverride {uds_path}, checked like a body. */
+static int parse_vsock_override(json_object *v, struct snapshot_load_req *out, struct vmon_error *err)
+{
+	static const struct fc_json_field fields[] = { { .name = "uds_path", .type = FC_JSON_STRING, .required = true } };
+	static const struct fc_json_schema schema = FC_JSON_SCHEMA(fields);
+	int r;
+
+	if (!json_object_is_type(v, json_type_object))
+		return error_set(err, -EINVAL, "vsock_override: expected an object");
+	if ((r = fc_json_check(v, &schema, NULL, err))) {
+		error_prefix(err, "vsock_override");
+		return r;
+	}
+	const char *path = fc_json_str(v, "uds_path", "");
+	if (!path[0] || strlen(path) >= sizeof(out->vsock_uds_path))
+		return error_set(err, -EINVAL, "vsock_override.uds_path: must be 1 to %zu bytes",
+				 sizeof(out->vsock_uds_path) - 1);
+	strcpy(out->vsock_uds_path, path);
+	return 0;
+}
+
 /* Parses body with the hand-checked fields taken out first (their own checks), the rest by schema. */
 int snapshot_load_req_parse(const char *body, struct snapshot_load_req *out, struct vmon_error *err)
 {
@@ -128,10 +149,8 @@ int snapshot_load_req_parse(const char *body, struct snapshot_load_req *out, str
 	}
 	if (overrides && (r = parse_overrides(overrides, out, err)))
 		goto out;
-	if (vsock) {
-		r = error_set(err, -EINVAL, "vsock_override: vsock is not supported yet (issue 12)");
+	if (vsock && (r = parse_vsock_override(vsock, out, err)))
 		goto out;
-	}
 	json_object *backend = fc_json_get(obj, "mem_backend");
 	const char *mem_file = fc_json_str(obj, "mem_file_path", NULL);
 	if (!backend == !mem_file) {

@@ -27,6 +27,7 @@ struct snapshot_load_req {
 		char iface_id[64];
 		char host_dev_name[64];
 	} overrides[SNAPSHOT_MAX_NET_OVERRIDES];
+	char vsock_uds_path[108];  /* vsock_override.uds_path; "" when not given */
 };
 
 /* Each checks the whole body (unknown fields, types, required, the mem_* rule); 0 or -EINVAL naming the field. */

@@ -102,6 +102,10 @@ void cli_print_usage(FILE *out)
 	      "      --balloon amount_mib=N[,deflate_on_oom=on][,stats_interval=S][,free_page_reporting=on]\n"
 	      "                           virtio-balloon asking the guest for N MiB (vmon ctl balloon changes it);\n"
 	      "                           statistics every S s; pages the guest frees go back to the host\n"
+	      "      --vsock cid=N,uds=PATH\n"
+	      "                           virtio-vsock, guest CID N (3 or more); host side as Firecracker's:\n"
+	      "                           connect to PATH and send \"CONNECT <port>\\n\"; guest connections to\n"
+	      "                           CID 2 port P go to PATH_P\n"
 	      "\n"
 	      "testing the machine model:\n"
 	      "      --test-save-restore MS\n"
@@ -149,6 +153,7 @@ enum {
 	OPT_VCONSOLE,
 	OPT_BALLOON,
 	OPT_VIRTIO_TRANSPORT,
+	OPT_VSOCK,
 	OPT_TEST_SAVE_RESTORE,
 };
 
@@ -162,6 +167,7 @@ static int check_config(const struct vm_config *cfg, struct vmon_error *err)
 		{ "ncpus", "--cpus" }, { "protocol", "--boot-protocol" }, { "host_profile", "--host-profile" },
 		{ "drives", "--drive" }, { "nets", "--net" }, { "vconsole_socket", "--vconsole" },
 		{ "balloon", "--balloon" },
+		{ "vsock", "--vsock" },
 		{ "test_save_restore_ms", "--test-save-restore" },
 	};
 	const char *field = NULL;
@@ -201,6 +207,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
 		{ "balloon", required_argument, NULL, OPT_BALLOON },
 		{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
+		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "test-save-restore", required_argument, NULL, OPT_TEST_SAVE_RESTORE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -334,6 +341,10 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				error_set(err, -EINVAL, "--virtio-transport '%s': expected pci or mmio", optarg);
 				return CLI_ERROR;
 			}
+			break;
+		case OPT_VSOCK:
+			if (config_parse_vsock(cfg, optarg, err))
+				return CLI_ERROR;
 			break;
 		case 'v':
 			cfg->verbosity = cfg->verbosity < 0 ? 1 : cfg->verbosity + 1;

@@ -258,6 +258,43 @@ int config_parse_net(struct vm_config *cfg, const char *value, struct vmon_error
 	return 0;
 }
 
+int config_parse_vsock(struct vm_config *cfg, const char *value, struct vmon_error *err)
+{
+	struct option_word w;
+	const char *p = value;
+	bool have_cid = false;
+
+	if (cfg->vsock_uds_path)
+		return error_set(err, -EINVAL, "--vsock given twice (one vsock device is supported)");
+	while (next_word(&p, &w)) {
+		if (key_is(&w, "cid") && w.val) {
+			char num[24], *end;
+			if (!w.vlen || w.vlen >= sizeof(num) || w.val[0] < '0' || w.val[0] > '9')
+				return error_set(err, -EINVAL, "--vsock '%s': cid must be a number", value);
+			memcpy(num, w.val, w.vlen);
+			num[w.vlen] = '\0';
+			errno = 0;
+			unsigned long long cid = strtoull(num, &end, 10);
+			if (errno || *end || cid < 3 || cid >= UINT32_MAX)
+				return error_set(err, -EINVAL, "--vsock '%s': cid %s is reserved or too large: use 3 .. %u",
+						 value, num, UINT32_MAX - 1);
+			cfg->vsock_cid = cid;
+			have_cid = true;
+		} else if (key_is(&w, "uds") && w.val && w.vlen) {
+			if (!(cfg->vsock_uds_path = keep_text(cfg, w.val, w.vlen)))
+				return error_set(err, -E2BIG, "--vsock '%s': path too long", value);
+		} else {
+			return error_set(err, -EINVAL, "--vsock '%s': unknown option '%.*s' (expected cid=N,uds=PATH)",
+					 value, (int)w.klen, w.key);
+		}
+	}
+	if (!have_cid || !cfg->vsock_uds_path) {
+		cfg->vsock_uds_path = NULL;
+		return error_set(err, -EINVAL, "--vsock '%s': expected cid=N,uds=PATH", value);
+	}
+	return 0;
+}
+
 int config_parse_vconsole(struct vm_config *cfg, const char *value, struct vmon_error *err)
 {
 	struct option_word w;

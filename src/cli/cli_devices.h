@@ -20,6 +20,8 @@ int config_parse_net(struct vm_config *cfg, const char *value, struct vmon_error
 int config_parse_vconsole(struct vm_config *cfg, const char *value, struct vmon_error *err);
 /* --balloon amount_mib=N[,deflate_on_oom=on|off][,stats_interval=S][,free_page_reporting=on|off] */
 int config_parse_balloon(struct vm_config *cfg, const char *value, struct vmon_error *err);
+/* --vsock cid=N,uds=PATH */
+int config_parse_vsock(struct vm_config *cfg, const char *value, struct vmon_error *err);
 
 /* "52:54:00:12:34:56" (exactly len == 17 bytes, unicast); 0 or -EINVAL. */
 int config_parse_mac(const char *text, size_t len, uint8_t mac[6]);

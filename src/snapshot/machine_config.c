@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "virtio/vsock.h"
+
 /* ---- encoding ---------------------------------------------------------------- */
 
 static void put_str(struct json_object *o, const char *key, const char *v)
@@ -89,6 +91,14 @@ char *snapshot_config_encode(const struct vm_config *cfg)
 		json_object_object_add(o, "balloon", b);
 	} else {
 		json_object_object_add(o, "balloon", NULL);
+	}
+	if (cfg->vsock_uds_path) {
+		struct json_object *v = json_object_new_object();
+		put_u64(v, "cid", cfg->vsock_cid);
+		put_str(v, "uds_path", cfg->vsock_uds_path);
+		json_object_object_add(o, "vsock", v);
+	} else {
+		json_object_object_add(o, "vsock", NULL);
 	}
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
@@ -329,7 +339,31 @@ static int decode(struct decoder *d, struct json_object *o)
 			return r;
 	}
 	d->where[0] = '\0';
+	/* "vsock": absent (descriptions written before it existed) or null: none. */
+	struct json_object *vs = NULL;
+	if (json_object_object_get_ex(o, "vsock", &vs) && vs) {
+		if (!json_object_is_type(vs, json_type_object))
+			return bad(d, "vsock", "not an object or null");
+		snprintf(d->where, sizeof(d->where), "vsock.");
+		if ((r = get_u64(d, vs, "cid", UINT32_MAX - 1, &cfg->vsock_cid)) ||
+		    (r = get_str(d, vs, "uds_path", false, &cfg->vsock_uds_path)))
+			return r;
+		if (cfg->vsock_cid < 3)
+			return bad(d, "cid", "out of range");
+		d->where[0] = '\0';
+	}
 	return 0;
+}
+
+int snapshot_config_override_vsock(struct vm_config *cfg, const char *uds_path, struct vmon_error *err)
+{
+	struct decoder d = { .cfg = cfg, .err = err };
+
+	if (!cfg->vsock_uds_path)
+		return error_set(err, -EINVAL, "vsock_override: the snapshot has no vsock device");
+	if (!uds_path[0] || strlen(uds_path) > VSOCK_UDS_PATH_MAX)
+		return error_set(err, -EINVAL, "vsock_override: uds_path must be 1 to %zu bytes", VSOCK_UDS_PATH_MAX);
+	return keep(&d, "uds_path", uds_path, strlen(uds_path), &cfg->vsock_uds_path);
 }
 
 int snapshot_config_override_net(struct vm_config *cfg, const char *iface_id, const char *host_dev_name,

@@ -34,6 +34,8 @@ int snapshot_config_decode(const char *text, struct vm_config *cfg, struct vmon_
  * user-mode network for "vmon:user"). 0, or -EINVAL naming the problem
  * (an iface_id the snapshot does not have, a bad name).
  */
+/* PUT /snapshot/load's vsock_override: the vsock device (the snapshot must have one) listens on uds_path. */
+int snapshot_config_override_vsock(struct vm_config *cfg, const char *uds_path, struct vmon_error *err);
 int snapshot_config_override_net(struct vm_config *cfg, const char *iface_id, const char *host_dev_name,
 				 struct vmon_error *err);
 

@@ -7,6 +7,7 @@
 
 #include "arch/x86/layout.h"
 #include "base/guest_mem.h"
+#include "virtio/vsock.h"
 
 void vm_config_init(struct vm_config *cfg)
 {
@@ -99,6 +100,16 @@ int vm_config_check(const struct vm_config *cfg, const char **field, struct vmon
 	if (cfg->vconsole_socket && strlen(cfg->vconsole_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		BAD("vconsole_socket", -ENAMETOOLONG, "vconsole_socket path is longer than %zu bytes",
 		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	if (cfg->vsock_uds_path) {
+		if (cfg->vsock_cid < 3 || cfg->vsock_cid >= UINT32_MAX)
+			BAD("vsock", -EINVAL, "vsock cid %llu is reserved or too large: use 3 .. %u",
+			    (unsigned long long)cfg->vsock_cid, UINT32_MAX - 1);
+		if (!cfg->vsock_uds_path[0])
+			BAD("vsock", -EINVAL, "vsock uds_path is empty");
+		if (strlen(cfg->vsock_uds_path) > VSOCK_UDS_PATH_MAX)
+			BAD("vsock", -ENAMETOOLONG, "vsock uds_path is longer than %zu bytes (\"<uds_path>_<port>\" "
+			    "must fit a UNIX socket address)", VSOCK_UDS_PATH_MAX);
+	}
 	if (cfg->test_save_restore_ms > 3600 * 1000)
 		BAD("test_save_restore_ms", -EINVAL, "test_save_restore_ms %u: at most one hour (3600000)",
 		    cfg->test_save_restore_ms);
@@ -123,19 +134,20 @@ int vm_config_check(const struct vm_config *cfg, const char **field, struct vmon
 		if ((unsigned)cfg->net_transport[i] > VIRTIO_TRANSPORT_PCI)
 			BAD("net_transport", -EINVAL, "nets[%u] transport %d is not mmio or pci", i,
 			    (int)cfg->net_transport[i]);
-	unsigned others = (cfg->rng ? 1 : 0) + (cfg->vconsole_socket ? 1 : 0) + (cfg->balloon.enabled ? 1 : 0);
+	unsigned others = (cfg->rng ? 1 : 0) + (cfg->vconsole_socket ? 1 : 0) + (cfg->balloon.enabled ? 1 : 0) +
+			  (cfg->vsock_uds_path ? 1 : 0);
 	unsigned nvirtio = cfg->ndrives + cfg->nnets + others;
 	if (nvirtio > X86_VIRTIO_MAX_DEVICES)
-		BAD("drives", -EINVAL, "drives, nets, rng, vconsole and balloon make %u virtio devices; at most %d fit",
+		BAD("drives", -EINVAL, "drives, nets, rng, vconsole, balloon and vsock make %u virtio devices; at most %d fit",
 		    nvirtio, X86_VIRTIO_MAX_DEVICES);
-	/* Each virtio-mmio device needs an interrupt line of its own; rng, vconsole and balloon follow the machine. */
+	/* Each virtio-mmio device needs an interrupt line of its own; rng, vconsole, balloon and vsock follow the machine. */
 	unsigned nmmio = vm_config_transport(cfg, VIRTIO_TRANSPORT_DEFAULT) == VIRTIO_TRANSPORT_MMIO ? others : 0;
 	for (unsigned i = 0; i < cfg->ndrives && i < VM_CONFIG_MAX_DRIVES; i++)
 		nmmio += vm_config_transport(cfg, cfg->drive_transport[i]) == VIRTIO_TRANSPORT_MMIO;
 	for (unsigned i = 0; i < cfg->nnets && i < VM_CONFIG_MAX_NETS; i++)
 		nmmio += vm_config_transport(cfg, cfg->net_transport[i]) == VIRTIO_TRANSPORT_MMIO;
 	if (nmmio > X86_VIRTIO_MAX_MMIO_DEVICES)
-		BAD("drives", -EINVAL, "drives, nets, rng, vconsole and balloon put %u devices on virtio-mmio; its "
+		BAD("drives", -EINVAL, "drives, nets, rng, vconsole, balloon and vsock put %u devices on virtio-mmio; its "
 		    "interrupt lines fit %d (virtio-pci needs none)", nmmio, X86_VIRTIO_MAX_MMIO_DEVICES);
 	return 0;
 }

@@ -60,6 +60,9 @@ struct vm_config {
 	bool rng;                     /* --rng: virtio-rng fed by getrandom() */
 	const char *vconsole_socket;  /* --vconsole socket=PATH: virtio-console port on a UNIX socket vmon listens on */
 	struct balloon_config balloon; /* --balloon / PUT /balloon: virtio-balloon when .enabled */
+	/* --vsock cid=N,uds=PATH / PUT /vsock: virtio-vsock with Firecracker's UNIX-socket host side (NULL: none). */
+	uint64_t vsock_cid;           /* 3 .. 2^32 - 2 */
+	const char *vsock_uds_path;
 	/*
 	 * Test of the machine model: every this many ms, pause, save every
 	 * device's and vCPU's state, reset them all, restore, resume (0: never).

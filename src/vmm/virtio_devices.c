@@ -10,6 +10,7 @@
 #include "virtio/console.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 #include "base/log.h"
 
 /*
@@ -56,6 +57,7 @@ static void destroy_rng(void *m) { virtio_rng_destroy(m); }
 static void destroy_console(void *m) { virtio_console_destroy(m); }
 static void stop_balloon(void *m) { virtio_balloon_stop(m); }
 static void destroy_balloon(void *m) { virtio_balloon_destroy(m); }
+static void destroy_vsock(void *m) { virtio_vsock_destroy(m); }
 
 static int open_drives(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err)
 {
@@ -156,6 +158,25 @@ static int open_balloon(struct virtio_devices *d, const struct balloon_config *c
 	return 0;
 }
 
+static int open_vsock(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err)
+{
+	struct virtio_slot *slot = new_slot(d, "virtio-vsock", VIRTIO_TRANSPORT_DEFAULT, err);
+	struct virtio_vsock *vs;
+
+	if (!slot)
+		return err->code;
+	int r = virtio_vsock_create(&vs, &slot->transport.vdev, &d->loop, cfg->vsock_cid, cfg->vsock_uds_path, err);
+	if (r) {
+		error_prefix(err, "vsock cid=%llu,uds=%s", (unsigned long long)cfg->vsock_cid, cfg->vsock_uds_path);
+		return r;
+	}
+	slot->ops = &virtio_vsock_ops;
+	slot->model = vs;
+	slot->destroy_model = destroy_vsock;
+	d->count++;
+	return 0;
+}
+
 struct virtio_balloon *virtio_devices_balloon(const struct virtio_devices *d)
 {
 	for (unsigned i = 0; d && i < d->count; i++)
@@ -172,7 +193,8 @@ int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, s
 	memset(d, 0, sizeof(*d));
 	d->resources = pool;
 	d->cfg = cfg;
-	if (!cfg->ndrives && !cfg->nnets && !cfg->rng && !cfg->vconsole_socket && !cfg->balloon.enabled)
+	if (!cfg->ndrives && !cfg->nnets && !cfg->rng && !cfg->vconsole_socket && !cfg->balloon.enabled &&
+	    !cfg->vsock_uds_path)
 		return 0;    /* no devices, no I/O thread */
 	if ((r = event_loop_init(&d->loop, err)))
 		return r;
@@ -180,7 +202,8 @@ int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, s
 	if ((r = open_drives(d, cfg, err)) || (r = open_nets(d, cfg, err)) ||
 	    (cfg->rng && (r = open_rng(d, err))) ||
 	    (cfg->vconsole_socket && (r = open_console(d, cfg->vconsole_socket, err))) ||
-	    (cfg->balloon.enabled && (r = open_balloon(d, &cfg->balloon, err)))) {
+	    (cfg->balloon.enabled && (r = open_balloon(d, &cfg->balloon, err))) ||
+	    (cfg->vsock_uds_path && (r = open_vsock(d, cfg, err)))) {
 		virtio_devices_close(d);
 		return r;
 	}
@@ -216,6 +239,8 @@ static const struct device_ops *registry_ops(const char *kind)
 		return &virtio_rng_registry_ops;
 	if (!strcmp(kind, "virtio-balloon"))
 		return &virtio_balloon_registry_ops;
+	if (!strcmp(kind, "virtio-vsock"))
+		return &virtio_vsock_registry_ops;
 	return &virtio_console_registry_ops;
 }
 

@@ -123,7 +123,7 @@ def test_unknown_paths_later_issues_and_phase_errors():
         assert status == 400 and "Invalid request method and/or path" in fault(body)
         status, body = p.api.call("DELETE", "/machine-config")
         assert status == 400 and "Invalid request method and/or path" in fault(body)
-        for path, words in [("/vsock", "issue 12"), ("/balloon", "amount_mib: required"),
+        for path, words in [("/vsock", "guest_cid: required"), ("/balloon", "amount_mib: required"),
                             ("/snapshot/create", "snapshot_path")]:
             status, body = p.api.call("PUT", path, {})
             assert status == 400 and words in fault(body), (path, body)
@@ -263,6 +263,8 @@ def kata_sequence(kernel, rootfs, logdir):
                                    "is_read_only": True}),
     ] + [("PUT", f"/drives/drive_{i}", {"drive_id": f"drive_{i}", "path_on_host": rootfs,
                                         "is_root_device": False, "is_read_only": True}) for i in range(8)] + [
+        # fc.go fcAddVsock: the agent's hybrid vsock.
+        ("PUT", "/vsock", {"guest_cid": 3, "uds_path": os.path.join(logdir, "kata.hvsock"), "vsock_id": "root"}),
         ("PUT", "/actions", {"action_type": "InstanceStart"}),
         ("GET", "/", None),
     ]

@@ -125,9 +125,10 @@ DEVIATIONS = [
      "vmon has no rate limiters yet", "no rate limiters until issue 13"),
     ("SerialDevice", "rate_limiter", [{"size": 1000, "refill_time": 100}], "vmon has no rate limiters yet",
      "no rate limiters until issue 13"),
-    ("Vsock", "", ANY, "vsock is not supported yet (issue 12)", "vsock comes with issue 12"),
     ("Balloon", "free_page_hinting", [True], "free_page_hinting: vmon does not implement free page hinting",
      "no free page hinting"),
+    ("Vsock", "guest_cid", [4294967295], "guest_cid: 4294967295 is VMADDR_CID_ANY",
+     "U32_MAX is VMADDR_CID_ANY, no guest's address"),
 ]
 
 # A PATCH that changes nothing: Firecracker refuses it too ("Please specify at least one property to patch").

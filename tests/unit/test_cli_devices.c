@@ -189,6 +189,39 @@ static void balloon_options(void **state)
 	assert_non_null(strstr(err.msg, "twice"));
 }
 
+static void vsock_option(void **state)
+{
+	struct vmon_error err = { 0 };
+	(void)state;
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k"), CLI_RUN);
+	assert_null(cfg.vsock_uds_path);
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--vsock", "cid=3,uds=/tmp/v.sock"), CLI_RUN);
+	assert_int_equal(cfg.vsock_cid, 3);
+	assert_string_equal(cfg.vsock_uds_path, "/tmp/v.sock");
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--vsock", "uds=/v,cid=4294967294"), CLI_RUN);
+	assert_int_equal(cfg.vsock_cid, 4294967294u);
+	static const char *const bad[][2] = {
+		{ "cid=2,uds=/v", "reserved" }, { "cid=4294967295,uds=/v", "reserved" }, { "cid=x,uds=/v", "number" },
+		{ "cid=3", "expected cid=N,uds=PATH" }, { "uds=/v", "expected cid=N,uds=PATH" },
+		{ "cid=3,uds=/v,port=1", "unknown option 'port'" }, { "cid=99999999999999999999,uds=/v", "too large" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char value[64];
+		snprintf(value, sizeof(value), "%s", bad[i][0]);    /* argv is not const */
+		assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--vsock", value), CLI_ERROR);
+		if (!strstr(err.msg, bad[i][1]))
+			fail_msg("--vsock %s: '%s' lacks '%s'", bad[i][0], err.msg, bad[i][1]);
+	}
+	char arg[200] = "cid=3,uds=/";
+	memset(arg + strlen(arg), 'a', 120);
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--vsock", arg), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "--vsock"));
+	assert_non_null(strstr(err.msg, "longer than 96"));
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--vsock", "cid=3,uds=/a", "--vsock",
+			       "cid=4,uds=/b"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "twice"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +233,7 @@ int main(void)
 		cmocka_unit_test(bad_nets_name_the_problem),
 		cmocka_unit_test(rng_and_vconsole),
 		cmocka_unit_test(balloon_options),
+		cmocka_unit_test(vsock_option),
 	};
 	devnull = fopen("/dev/null", "w");
 	int r = cmocka_run_group_tests(tests, NULL, NULL);

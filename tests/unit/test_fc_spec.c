@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The request bodies of each resource: accepted ones set what they say, refused ones say why and change nothing. */
 #include "fc_spec_fixture.h"
+#include "virtio/vsock.h"
 
 static struct fc_spec spec;
 
@@ -399,11 +400,28 @@ static void mmds_config_names_known_interfaces(void **state)
 						      err), "version: must be one of \"V1\", \"V2\" (got \"V3\")");
 }
 
-static void vsock_waits_for_issue_12(void **state)
+static void vsock_bodies(void **state)
 {
+	char body[300];
+
 	(void)state;
-	ASSERT_REFUSED(&spec, fc_spec_put_vsock(&spec, "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}", err),
-		       "vsock is not supported yet (issue 12)");
+	ASSERT_OK(fc_spec_put_vsock(&spec, "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}", err));
+	assert_true(spec.vsock.set);
+	assert_int_equal(spec.vsock.guest_cid, 3);
+	assert_string_equal(spec.vsock.uds_path, "/tmp/v.sock");
+	assert_null(spec.vsock.vsock_id);
+	ASSERT_OK(fc_spec_put_vsock(&spec, "{\"vsock_id\": \"v1\", \"guest_cid\": 4294967294, \"uds_path\": \"/w\"}",
+				    err));
+	assert_int_equal(spec.vsock.guest_cid, 4294967294u);
+	assert_string_equal(spec.vsock.vsock_id, "v1");
+	ASSERT_REFUSED(&spec, fc_spec_put_vsock(&spec, "{\"guest_cid\": 4294967295, \"uds_path\": \"/v\"}", err),
+		       "guest_cid: 4294967295 is VMADDR_CID_ANY; use 3 .. 4294967294");
+	ASSERT_REFUSED(&spec, fc_spec_put_vsock(&spec, "{\"guest_cid\": 3, \"uds_path\": \"\"}", err),
+		       "uds_path: must not be empty");
+	snprintf(body, sizeof(body), "{\"guest_cid\": 3, \"uds_path\": \"/%0*d\"}", (int)VSOCK_UDS_PATH_MAX, 0);
+	ASSERT_REFUSED(&spec, fc_spec_put_vsock(&spec, body, err),
+		       "uds_path: longer than 96 bytes (\"<uds_path>_<port>\" must fit a UNIX socket address)");
+	ASSERT_REFUSED(&spec, fc_spec_put_vsock(&spec, "{\"guest_cid\": 3}", err), "uds_path: required");
 	ASSERT_REFUSED(&spec, fc_spec_put_vsock(&spec, "{\"guest_cid\": 2, \"uds_path\": \"/tmp/v.sock\"}", err),
 		       "guest_cid: must be between 3 and 4294967295 (got 2)");
 }
@@ -462,7 +480,7 @@ int main(void)
 		T(bad_network_interfaces_are_refused),
 		T(logger_metrics_entropy_serial),
 		T(mmds_config_names_known_interfaces),
-		T(vsock_waits_for_issue_12),
+		T(vsock_bodies),
 		T(balloon_bodies),
 	};
 	return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);

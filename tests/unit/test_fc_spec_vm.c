@@ -131,7 +131,7 @@ static void vm_config_check_refusals_leave_cfg_alone(void **state)
 	ASSERT_OK(fc_spec_put_network_interface(&spec, "n1", "{\"iface_id\": \"n1\", \"host_dev_name\": \"tap1\"}", err));
 	ASSERT_OK(fc_spec_put_entropy(&spec, "{}", err));
 	assert_int_equal(fc_spec_to_vm_config(&spec, &cfg, &err), -EINVAL);
-	assert_string_equal(err.msg, "vm config: drives, nets, rng, vconsole and balloon put 9 devices on virtio-mmio; its interrupt "
+	assert_string_equal(err.msg, "vm config: drives, nets, rng, vconsole, balloon and vsock put 9 devices on virtio-mmio; its interrupt "
 			    "lines fit 8 (virtio-pci needs none)");
 	assert_int_equal(cfg.ndrives, 0);
 	assert_int_equal(cfg.text_used, 0);
@@ -221,7 +221,6 @@ static void config_file_sections(void **state)
 		 "network-interfaces[0]: unknown field \"x\"");
 	BAD_FILE(", \"mmds-config\": {\"network_interfaces\": [\"eth9\"]}",
 		 "mmds-config: network_interfaces: no network interface \"eth9\" (PUT /network-interfaces/eth9 first)");
-	BAD_FILE(", \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/v\"}", "vsock: vsock is not supported yet (issue 12)");
 	BAD_FILE(", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": false, \"free_page_hinting\": true}",
 		 "balloon: free_page_hinting: vmon does not implement free page hinting "
 		 "(VIRTIO_BALLOON_F_FREE_PAGE_HINT); free_page_reporting gives freed pages back");
@@ -244,6 +243,8 @@ static void config_file_sections(void **state)
 				     "\"stats_polling_interval_s\":3,\"free_page_hinting\":false,"
 				     "\"free_page_reporting\":true}"));
 	free(full);
+	BAD_FILE(", \"vsock\": {\"guest_cid\": 2, \"uds_path\": \"/v\"}",
+		 "vsock: guest_cid: must be between 3 and 4294967295 (got 2)");
 	BAD_FILE(", \"cpu-config\": \"/t.json\"", "cpu-config: custom CPU templates are not supported by vmon");
 	BAD_FILE(", \"boot_source\": {}", "unknown field \"boot_source\"");
 	BAD_FILE(", \"logger\": []", "logger: expected an object");

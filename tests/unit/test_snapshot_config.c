@@ -37,6 +37,8 @@ static void full_config(struct vm_config *cfg)
 	cfg->virtio_transport = VIRTIO_TRANSPORT_PCI;
 	cfg->drive_transport[1] = VIRTIO_TRANSPORT_MMIO;
 	cfg->net_transport[0] = VIRTIO_TRANSPORT_MMIO;
+	cfg->vsock_cid = 4294967294u;
+	cfg->vsock_uds_path = "/run/v.sock";
 }
 
 /* a = the full machine, b = a through the encoder and the decoder. */
@@ -89,6 +91,8 @@ static void the_description_round_trips(void **state)
 	assert_int_equal(b.drive_transport[1], VIRTIO_TRANSPORT_MMIO);
 	assert_int_equal(b.net_transport[0], VIRTIO_TRANSPORT_MMIO);
 	assert_int_equal(b.net_transport[1], VIRTIO_TRANSPORT_PCI);
+	assert_int_equal(b.vsock_cid, 4294967294u);
+	assert_string_equal(b.vsock_uds_path, "/run/v.sock");
 	/* The decoded description is one vmon accepts. */
 	assert_int_equal(vm_config_check(&b, NULL, &err), 0);
 }
@@ -141,6 +145,10 @@ static void damaged_descriptions_are_refused_by_field(void **state)
 	MUTATE("\"balloon\":{", "\"balloon\":7,\"x\":{", "balloon: wrong type");
 	MUTATE("\"virtio_transport\":\"pci\"", "\"virtio_transport\":\"isa\"", "virtio_transport: not \"pci\" or");
 	MUTATE("\"transport\":\"mmio\"", "\"transport\":7", "transport: not \"pci\" or");
+	MUTATE("\"cid\":4294967294", "\"cid\":4294967295", "vsock.cid: out of range");
+	MUTATE("\"cid\":4294967294", "\"cid\":2", "vsock.cid: out of range");
+	MUTATE("\"uds_path\":\"/run/v.sock\"", "\"uds_path\":7", "vsock.uds_path: wrong type");
+	MUTATE("\"vsock\":{", "\"vsock\":7,\"x\":{", "vsock: not an object");
 #undef MUTATE
 	free(bad);
 	free(good);
@@ -171,12 +179,36 @@ static void network_overrides_change_the_backend_of_a_named_interface(void **sta
 	assert_string_equal(b.nets[0].tap_name, "tap9");
 }
 
+static void vsock_override_moves_the_host_side(void **state)
+{
+	struct vm_config a, b;
+	struct vmon_error err = { 0 };
+	(void)state;
+
+	round_trip(&a, &b);
+	assert_int_equal(snapshot_config_override_vsock(&b, "/run/other.sock", &err), 0);
+	assert_string_equal(b.vsock_uds_path, "/run/other.sock");
+	assert_int_equal(b.vsock_cid, 4294967294u);     /* the guest's address stays */
+	assert_int_equal(snapshot_config_override_vsock(&b, "", &err), -EINVAL);
+	/* A description without vsock (older, or none configured): refused by name. */
+	full_config(&a);
+	a.vsock_uds_path = NULL;
+	char *text = snapshot_config_encode(&a);
+	assert_non_null(strstr(text, "\"vsock\":null"));
+	assert_int_equal(snapshot_config_decode(text, &b, &err), 0);
+	free(text);
+	assert_null(b.vsock_uds_path);
+	assert_int_equal(snapshot_config_override_vsock(&b, "/run/other.sock", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "the snapshot has no vsock device"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(the_description_round_trips),
 		cmocka_unit_test(damaged_descriptions_are_refused_by_field),
 		cmocka_unit_test(network_overrides_change_the_backend_of_a_named_interface),
+		cmocka_unit_test(vsock_override_moves_the_host_side),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
