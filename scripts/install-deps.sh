@@ -22,7 +22,8 @@ UNIT="libcmocka-dev clang-14 libclang-rt-14-dev acpica-tools"
 # integration tests: pytest, PyYAML and curl (the API tests read Firecracker's
 # OpenAPI document and send its getting-started requests), QEMU (reference runs and the KVM sandbox), tools
 # that make test images (ext4, cpio, every initramfs compressor Linux takes),
-# the sandbox's busybox and modinfo, the fresh-machine check's debootstrap
+# the sandbox's busybox and modinfo, depmod for the Debian kernel's modules
+# (guest/debian/build.sh, which downloads with apt), the fresh-machine check's debootstrap
 TESTS="python3 python3-pytest qemu-system-x86 binutils busybox-static cpio kmod
 e2fsprogs xz-utils zstd gzip bzip2 lz4 lzop iproute2 debootstrap
 python3-yaml curl"
