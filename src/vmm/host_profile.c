@@ -93,17 +93,21 @@ void host_profile_decide(const struct host_facts *facts, enum host_profile_mode 
 	/*
 	 * xrstor is not emulated and XSAVE cannot be masked by CPUID here, so the
 	 * kernel is told not to use it; CX16 masking is honoured, so cmpxchg16b
-	 * is hidden instead; SSSE3 is hidden because KVM's emulator runs no
-	 * SSSE3 code and distribution kernels use it in ring 0 at boot (Debian's
-	 * built-in blake2s_compress_ssse3 for the random pool: `movd %ecx,%xmm15`
-	 * stops the guest), whereas their C fallbacks run; the paravirt features whose hypercalls (vmcall)
+	 * is hidden instead; the paravirt features whose hypercalls (vmcall)
 	 * never return are hidden (kvmclock, which uses MSRs, stays).
 	 * nowatchdog: Linux's lockup detectors time kernel code against the wall
 	 * clock, and ring 0 runs ~1000x slower here, so every report is false
 	 * (docs/ARCHITECTURE.md, host profiles).
+	 * clearcpuid=ssse3: KVM's emulator runs no SSSE3 code, and distribution
+	 * kernels run some in ring 0 at boot (Debian 6.1's built-in
+	 * blake2s_compress_ssse3, random.c's mixing: `movd %ecx,%xmm15` stopped
+	 * the guest); their C fallback runs. Clearing CPUID.1:ECX.SSSE3 through
+	 * KVM_SET_CPUID2 is not honoured on PVM hosts (measured: the guest's
+	 * /proc/cpuinfo still listed ssse3, while cx16 was gone), so the kernel
+	 * is told instead (Linux >= 5.19 takes the name).
 	 */
-	out->linux_args = "noxsave nowatchdog";
-	out->leaf1_ecx_clear = CPUID_1_ECX_CX16 | CPUID_1_ECX_SSSE3;
+	out->linux_args = "noxsave nowatchdog clearcpuid=ssse3";
+	out->leaf1_ecx_clear = CPUID_1_ECX_CX16;
 	out->kvm_features_clear = KVM_PV_FEATURE_UNHALT | KVM_PV_FEATURE_TLB_FLUSH | KVM_PV_FEATURE_SEND_IPI |
 				  KVM_PV_FEATURE_SCHED_YIELD;
 }

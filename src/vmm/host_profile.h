@@ -73,7 +73,6 @@ void host_profile_print(const struct host_profile *p, FILE *out);
 /* Applies the profile's CPUID masks to a vCPU's CPUID. */
 void host_profile_apply_cpuid(const struct host_profile *p, struct kvm_cpuid2 *cpuid);
 
-#define CPUID_1_ECX_SSSE3 (1u << 9)
 #define CPUID_1_ECX_CX16 (1u << 13)
 /* KVM paravirt features (Documentation/virt/kvm/x86/cpuid.rst) that issue hypercalls. */
 #define KVM_PV_FEATURE_UNHALT      (1u << 7)

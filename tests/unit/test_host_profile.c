@@ -72,9 +72,8 @@ static void pvm_host_is_detected_with_its_reason(void **state)
 	decide("fpu vme de cx16 popcnt hypervisor lahf_lm svm_lock vmmcall xsave", true, HOST_PROFILE_AUTO, &p);
 	assert_true(p.emulated_ring0);
 	assert_non_null(strstr(p.reason, "kvm_pvm"));
-	assert_string_equal(p.linux_args, "noxsave nowatchdog");
+	assert_string_equal(p.linux_args, "noxsave nowatchdog clearcpuid=ssse3");
 	assert_true(p.leaf1_ecx_clear & CPUID_1_ECX_CX16);
-	assert_true(p.leaf1_ecx_clear & CPUID_1_ECX_SSSE3);
 }
 
 static void mode_none_and_pvm_override_detection(void **state)
@@ -131,7 +130,7 @@ static void cpuid_masks_clear_cx16_and_hanging_pv_features(void **state)
 	c->entries[1] = (struct kvm_cpuid_entry2){ .function = CPUID_KVM_FEATURES_LEAF, .eax = 0xffffffff };
 	decide("fpu", false, HOST_PROFILE_AUTO, &p);
 	host_profile_apply_cpuid(&p, c);
-	assert_int_equal(c->entries[0].ecx, 0xffffffff & ~(CPUID_1_ECX_CX16 | CPUID_1_ECX_SSSE3));
+	assert_int_equal(c->entries[0].ecx, 0xffffffff & ~CPUID_1_ECX_CX16);
 	assert_int_equal(c->entries[0].edx, 0xffffffff);
 	assert_false(c->entries[1].eax & KVM_PV_FEATURE_SEND_IPI);
 	assert_false(c->entries[1].eax & KVM_PV_FEATURE_UNHALT);
@@ -172,7 +171,7 @@ static void printed_profile_names_mode_reason_and_linux_args(void **state)
 	snprintf(want, sizeof(want), "linux-args: %s\n", p.linux_args);
 	assert_non_null(strstr(out, want));
 	assert_non_null(strstr(out, "noxsave"));
-	snprintf(want, sizeof(want), "cpuid-1-ecx-clear: 0x%08x\n", CPUID_1_ECX_CX16 | CPUID_1_ECX_SSSE3);
+	snprintf(want, sizeof(want), "cpuid-1-ecx-clear: 0x%08x\n", CPUID_1_ECX_CX16);
 	assert_non_null(strstr(out, want));
 
 	decide("fpu vme", true, HOST_PROFILE_NONE, &p);
