@@ -54,6 +54,19 @@ else
 	echo "test.sh: the guest kernel/initramfs build failed (above): the Linux tests will FAIL" >&2
 fi
 export VMON_REQUIRE_LINUX=1
+
+step "Debian's stock kernel and its initramfs (cached; a first build downloads the package, ~70 MB)"
+if debian=$(bash guest/debian/build.sh); then
+	eval "$debian"
+	export VMON_DEBIAN_VMLINUZ="$DEBIAN_VMLINUZ" VMON_DEBIAN_INITRD="$DEBIAN_INITRD"
+elif [ $? = 77 ]; then
+	# The one allowed skip: no way to download the package from here.
+	export VMON_DEBIAN_KERNEL_UNAVAILABLE="guest/debian/build.sh could not download the package (above)"
+	echo "test.sh: $VMON_DEBIAN_KERNEL_UNAVAILABLE: the Debian kernel test will skip" >&2
+else
+	echo "test.sh: the Debian kernel/initramfs build failed (above): the Debian kernel test will FAIL" >&2
+fi
+export VMON_REQUIRE_DEBIAN_KERNEL=1
 # The API's schema walk reads Firecracker's OpenAPI document from the shared reference folder.
 export VMON_REQUIRE_FC_API_YAML=1
 
