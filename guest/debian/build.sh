@@ -16,8 +16,8 @@
 # Cached in $VMON_CACHE/debian-kernel/<version>-<key>/ (VMON_CACHE defaults to
 # <repo>/.cache): <version> is the package's, <key> hashes this script,
 # init.c, vmon's boot_timer.h and the versions of gcc and linux-source-6.1.
-# Prints DEBIAN_VMLINUZ=, DEBIAN_INITRD=, DEBIAN_CONFIG= and DEBIAN_VERSION=
-# lines on stdout; everything else goes to stderr.
+# Prints DEBIAN_VMLINUZ=, DEBIAN_INITRD=, DEBIAN_CONFIG=, DEBIAN_PACKAGE= and
+# DEBIAN_PACKAGE_VERSION= lines on stdout (no spaces: eval-able); the rest goes to stderr.
 # Environment: VMON_CACHE; VMON_DEBIAN_PACKAGE overrides the package name
 # (e.g. linux-image-6.1.0-57-amd64).
 # Exit status: 0 built (or cached); 77 the package cannot be had from here (apt
@@ -68,7 +68,8 @@ print_results() {
 	echo "DEBIAN_VMLINUZ=$out/vmlinuz-$abi"
 	echo "DEBIAN_INITRD=$out/initramfs.cpio"
 	echo "DEBIAN_CONFIG=$out/config-$abi"
-	echo "DEBIAN_VERSION=$package $version"
+	echo "DEBIAN_PACKAGE=$package"
+	echo "DEBIAN_PACKAGE_VERSION=$version"
 }
 if [ -f "$out/.done" ]; then
 	say "cached: $out ($package $version)"

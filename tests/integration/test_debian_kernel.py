@@ -103,7 +103,7 @@ if HAVE_DEBIAN and shutil.which("mkfs.ext4") and os.path.exists(BUSYBOX):
         "sh", str(HTTP_PORT), PAGE, vmon_run()[0], VMLINUZ, INITRD, DISK, DEBUGFS], timeout=TIMEOUT_S)
 
 needs_debian = pytest.mark.skipif(
-    not HAVE_DEBIAN and (UNAVAILABLE or os.environ.get("VMON_REQUIRE_DEBIAN_KERNEL") != "1"),
+    not HAVE_DEBIAN and (bool(UNAVAILABLE) or os.environ.get("VMON_REQUIRE_DEBIAN_KERNEL") != "1"),
     reason=f"Debian kernel not available: {UNAVAILABLE or 'guest/debian/build.sh not run'}")
 
 
