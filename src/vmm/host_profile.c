@@ -105,8 +105,13 @@ void host_profile_decide(const struct host_facts *facts, enum host_profile_mode 
 	 * KVM_SET_CPUID2 is not honoured on PVM hosts (measured: the guest's
 	 * /proc/cpuinfo still listed ssse3, while cx16 was gone), so the kernel
 	 * is told instead (Linux >= 5.19 takes the name).
+	 * cryptomgr.notests: the crypto self-tests that a distribution kernel
+	 * runs for every algorithm it registers take minutes here, and a user
+	 * that waits for one gives up after 60 s: Debian's kernel failed to load
+	 * its compiled-in X.509 certificate that way ("Problem loading in-kernel
+	 * X.509 certificate (-110)"). FIPS mode runs them regardless.
 	 */
-	out->linux_args = "noxsave nowatchdog clearcpuid=ssse3";
+	out->linux_args = "noxsave nowatchdog clearcpuid=ssse3 cryptomgr.notests";
 	out->leaf1_ecx_clear = CPUID_1_ECX_CX16;
 	out->kvm_features_clear = KVM_PV_FEATURE_UNHALT | KVM_PV_FEATURE_TLB_FLUSH | KVM_PV_FEATURE_SEND_IPI |
 				  KVM_PV_FEATURE_SCHED_YIELD;
