@@ -96,4 +96,16 @@ void log_msg_at(enum log_level level, const char *file, int line, const char *fm
 #define log_debug(...) log_msg_at(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 #define log_trace(...) log_msg_at(LOG_TRACE, __FILE__, __LINE__, __VA_ARGS__)
 
+/*
+ * For a guest's mistakes, logged once each: sets bit `what` in *logged and
+ * says whether it was clear (the first time).
+ */
+static inline bool log_first_time(uint32_t *logged, uint32_t what)
+{
+	bool first = !(*logged & what);
+
+	*logged |= what;
+	return first;
+}
+
 #endif

@@ -17,13 +17,6 @@ enum {
 	LOGGED_WINDOW_ACCESS = 1u << 3,
 };
 
-static bool first_time(struct pci_host *h, uint32_t what)
-{
-	bool first = !(h->logged & what);
-
-	h->logged |= what;
-	return first;
-}
 
 /* ---- config space helpers ------------------------------------------------------ */
 
@@ -280,7 +273,7 @@ void pci_host_ecam_access(void *host, uint64_t offset, uint8_t *data, unsigned s
 
 	pthread_rwlock_wrlock(&h->lock);
 	if (offset >= (uint64_t)PCI_MAX_DEVICES * 8 * PCI_ECAM_FUNCTION_SIZE || !size_ok(reg, size)) {
-		if (first_time(h, LOGGED_ECAM_ACCESS))
+		if (log_first_time(&h->logged, LOGGED_ECAM_ACCESS))
 			log_debug("pci: %u-byte ECAM %s at 0x%" PRIx64 " (unaligned or past bus 0); ignored", size,
 				  is_write ? "write" : "read", offset);
 		if (!is_write)
@@ -311,7 +304,7 @@ void pci_host_port_access(void *host, uint64_t offset, uint8_t *data, unsigned s
 		uint32_t reg = (a & 0xfc) + (uint32_t)(offset - 4);
 		bool ok = size_ok(reg, size) && offset - 4 + size <= 4;
 
-		if (!ok && first_time(h, LOGGED_PORT_ACCESS))
+		if (!ok && log_first_time(&h->logged, LOGGED_PORT_ACCESS))
 			log_debug("pci: %u-byte %s at port 0x%" PRIx64 " crosses the data dword; ignored", size,
 				  is_write ? "write" : "read", 0xcf8 + offset);
 		if (ok && (a & 0x80000000u) && ((a >> 16) & 0xff) == 0)
@@ -346,7 +339,7 @@ void pci_host_window_access(void *host, uint64_t offset, uint8_t *data, unsigned
 		}
 	}
 	pthread_rwlock_unlock(&h->lock);
-	if (first_time(h, LOGGED_WINDOW_MISS))   /* racy flag, only a log */
+	if (log_first_time(&h->logged, LOGGED_WINDOW_MISS))   /* racy flag, only a log */
 		log_debug("pci: %s at 0x%" PRIx64 " hits no BAR; reads all ones", is_write ? "write" : "read", addr);
 	if (!is_write)
 		memset(data, 0xff, size);

@@ -34,13 +34,6 @@ enum {
 	LOGGED_FEATURES = 1u << 5,
 };
 
-static bool first_time(struct virtio_dev *d, uint32_t what)
-{
-	bool first = !(d->logged & what);
-
-	d->logged |= what;
-	return first;
-}
 
 static const char *name(const struct virtio_dev *d)
 {
@@ -195,13 +188,13 @@ static bool features_acceptable(struct virtio_dev *d)
 	uint64_t unoffered = d->driver_features & ~d->device_features;
 
 	if (unoffered) {
-		if (first_time(d, LOGGED_FEATURES))
+		if (log_first_time(&d->logged, LOGGED_FEATURES))
 			log_debug("%s: driver accepted features 0x%" PRIx64 " that were not offered; FEATURES_OK refused",
 				  name(d), unoffered);
 		return false;
 	}
 	if (!(d->driver_features & (1ull << VIRTIO_F_VERSION_1))) {
-		if (first_time(d, LOGGED_FEATURES))
+		if (log_first_time(&d->logged, LOGGED_FEATURES))
 			log_debug("%s: driver without VIRTIO_F_VERSION_1 (legacy); FEATURES_OK refused", name(d));
 		return false;
 	}
@@ -248,7 +241,7 @@ void virtio_dev_write_status(struct virtio_dev *d, uint32_t value)
 	}
 	/* Bits only go away through a reset (§2.1.1: the driver must not clear them). */
 	if (d->status & DRIVER_STATUS_BITS & ~value) {
-		if (first_time(d, LOGGED_STATUS))
+		if (log_first_time(&d->logged, LOGGED_STATUS))
 			log_debug("%s: status 0x%x would clear bits of 0x%x; ignored", name(d), value, d->status);
 		return;
 	}
@@ -257,7 +250,7 @@ void virtio_dev_write_status(struct virtio_dev *d, uint32_t value)
 		if (!(added & order[i]))
 			continue;
 		if (!status_step_allowed(d, order[i])) {
-			if (first_time(d, LOGGED_STATUS))
+			if (log_first_time(&d->logged, LOGGED_STATUS))
 				log_debug("%s: status bit 0x%x out of order (status 0x%x); not set", name(d), order[i],
 					  d->status);
 			continue;
@@ -301,7 +294,7 @@ struct virtio_queue_regs *virtio_dev_writable_queue(struct virtio_dev *d, const 
 
 	if (r && !r->ready)
 		return r;
-	if (first_time(d, LOGGED_QUEUE_LOCKED))
+	if (log_first_time(&d->logged, LOGGED_QUEUE_LOCKED))
 		log_debug("%s: write to %s of queue %u (%s); ignored", name(d), what, d->queue_sel,
 			  r ? "ready" : "absent");
 	return NULL;
@@ -314,12 +307,12 @@ static void enable_queue(struct virtio_dev *d, unsigned q)
 
 	/* The ring layout depends on the negotiated features (EVENT_IDX), fixed only by FEATURES_OK. */
 	if (!(d->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
-		if (first_time(d, LOGGED_QUEUE_ENABLE))
+		if (log_first_time(&d->logged, LOGGED_QUEUE_ENABLE))
 			log_debug("%s: queue %u made ready before FEATURES_OK; refused", name(d), q);
 		return;
 	}
 	if (virtq_enable(vq, r->num, r->desc, r->avail, r->used, d->driver_features) < 0) {
-		if (first_time(d, LOGGED_QUEUE_ENABLE))
+		if (log_first_time(&d->logged, LOGGED_QUEUE_ENABLE))
 			log_warn("%s: queue %u refused: %s", d->label, q, vq->error);
 		virtq_reset(vq);
 		return;
@@ -350,7 +343,7 @@ bool virtio_dev_queue_notify(struct virtio_dev *d, unsigned q)
 		check_broken(d, q);
 		return true;
 	}
-	if (first_time(d, LOGGED_NOTIFY_IGNORED))
+	if (log_first_time(&d->logged, LOGGED_NOTIFY_IGNORED))
 		log_debug("%s: notify for queue %u while %s; ignored", name(d), q,
 			  q >= d->ops->num_queues ? "it does not exist"
 			  : d->paused		 ? "the device is paused (resume re-kicks it)"
@@ -367,7 +360,7 @@ void virtio_dev_config_access(struct virtio_dev *d, uint32_t offset, void *data,
 	bool sized = size == 1 || size == 2 || size == 4 || size == 8;
 
 	if (!sized || offset >= ops->config_size || size > ops->config_size - offset) {
-		if (first_time(d, LOGGED_CONFIG_BOUNDS))
+		if (log_first_time(&d->logged, LOGGED_CONFIG_BOUNDS))
 			log_debug("%s: %u-byte config %s at 0x%x, config space is %u bytes; ignored", ops->name, size,
 				  is_write ? "write" : "read", offset, ops->config_size);
 		if (!is_write)

@@ -50,13 +50,6 @@ static unsigned ctx_queue(void *ctx)
 	return (unsigned)((uintptr_t)ctx & (VIRTIO_MMIO_MAX_QUEUES - 1));
 }
 
-static bool first_time(struct virtio_transport *t, uint32_t what)
-{
-	bool first = !(t->logged & what);
-
-	t->logged |= what;
-	return first;
-}
 
 static const char *name(const struct virtio_transport *t)
 {
@@ -146,7 +139,7 @@ static void write_queue_notify(struct virtio_transport *t, uint32_t q)
 	uint64_t one = 1;
 
 	if (q >= t->vdev.ops->num_queues) {
-		if (first_time(t, LOGGED_BAD_QUEUE))
+		if (log_first_time(&t->logged, LOGGED_BAD_QUEUE))
 			log_debug("%s: notify for queue %u of %u; ignored", name(t), q, t->vdev.ops->num_queues);
 		atomic_fetch_add_explicit(&t->ignored_notifies, 1, memory_order_relaxed);
 		return;
@@ -232,7 +225,7 @@ static void mmio_access(void *dev, uint64_t offset, uint8_t *data, unsigned size
 		virtio_dev_config_access(&t->vdev, (uint32_t)(offset - VIRTIO_MMIO_CONFIG), data, size, is_write);
 	} else if (size != 4 || offset % 4) {
 		/* §4.2.2.2: registers are 32-bit and aligned; anything else is undefined, we make it harmless. */
-		if (first_time(t, LOGGED_ACCESS_SIZE))
+		if (log_first_time(&t->logged, LOGGED_ACCESS_SIZE))
 			log_debug("%s: %u-byte %s of register 0x%" PRIx64 "; ignored", name(t), size,
 				  is_write ? "write" : "read", offset);
 		if (!is_write)

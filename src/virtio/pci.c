@@ -42,13 +42,6 @@ enum {
 	LOGGED_PCI_CFG = 1u << 6,
 };
 
-static bool first_time(struct virtio_pci *p, uint32_t what)
-{
-	bool first = !(p->logged & what);
-
-	p->logged |= what;
-	return first;
-}
 
 /* Queue q's eventfd context: p with q in its low bits (as virtio-mmio does). */
 _Static_assert(_Alignof(struct virtio_pci) >= VIRTIO_MAX_QUEUES, "queue index fits the pointer's alignment bits");
@@ -72,7 +65,7 @@ static void fire(struct virtio_pci *p, unsigned v)
 	uint64_t one = 1;
 
 	if ((addr & ~0xfffffull) != MSI_ADDRESS_LAPIC) {
-		if (first_time(p, LOGGED_MSI_ADDRESS))
+		if (log_first_time(&p->logged, LOGGED_MSI_ADDRESS))
 			log_warn("%s: MSI-X vector %u: address 0x%" PRIx64 " is not the LAPIC's; message dropped", p->name,
 				 v, addr);
 		return;
@@ -80,7 +73,7 @@ static void fire(struct virtio_pci *p, unsigned v)
 	if (!p->routed[v] || p->routed_addr[v] != addr || p->routed_data[v] != e->data) {
 		int r = p->host->set_msi_route(p->host->ctx, (unsigned)p->gsi[v], addr, e->data);
 		if (r < 0) {
-			if (first_time(p, LOGGED_ROUTE))
+			if (log_first_time(&p->logged, LOGGED_ROUTE))
 				log_warn("%s: MSI route for vector %u: %s; message dropped", p->name, v, strerror(-r));
 			return;
 		}
@@ -98,7 +91,7 @@ static void signal_vector(struct virtio_pci *p, unsigned v)
 	if (v >= p->nvectors)
 		return;    /* VIRTIO_MSI_NO_VECTOR: the driver wants no interrupt from this source */
 	if (!p->msix_enabled) {
-		if (first_time(p, LOGGED_MSIX_DISABLED))
+		if (log_first_time(&p->logged, LOGGED_MSIX_DISABLED))
 			log_debug("%s: interrupt while MSI-X is disabled (the function has no INTx); dropped", p->name);
 		return;
 	}
@@ -279,7 +272,7 @@ static void common_write(struct virtio_pci *p, uint32_t off, const uint8_t *data
 		struct virtio_queue_regs *r = virtio_dev_writable_queue(d, "queue_device");
 		if (r)
 			set_half(&r->used, off, FIELD(queue_used_lo), v, size);
-	} else if (first_time(p, LOGGED_COMMON_ACCESS)) {
+	} else if (log_first_time(&p->logged, LOGGED_COMMON_ACCESS)) {
 		/* Read-only fields, partial or oversized writes: the spec's driver never does them. */
 		log_debug("%s: %u-byte write to common configuration offset 0x%x; ignored", p->name, size, off);
 	}
@@ -294,7 +287,7 @@ static void msix_table_access(struct virtio_pci *p, uint32_t off, uint8_t *data,
 
 	/* Dword or aligned qword accesses only (PCI 3.0 §6.8.2); others are dropped. */
 	if (!((size == 4 && off % 4 == 0) || (size == 8 && off % 8 == 0))) {
-		if (first_time(p, LOGGED_MSIX_ACCESS))
+		if (log_first_time(&p->logged, LOGGED_MSIX_ACCESS))
 			log_debug("%s: %u-byte MSI-X table access at 0x%x; ignored", p->name, size, off);
 		if (!is_write)
 			memset(data, 0, size);
@@ -324,7 +317,7 @@ static void notify_write(struct virtio_pci *p, uint32_t off)
 	uint64_t one = 1;
 
 	if (off % VIRTIO_PCI_NOTIFY_MULTIPLIER || q >= p->vdev->ops->num_queues) {
-		if (first_time(p, LOGGED_BAD_NOTIFY))
+		if (log_first_time(&p->logged, LOGGED_BAD_NOTIFY))
 			log_debug("%s: notification at offset 0x%x, past the %u queues; ignored", p->name, off,
 				  p->vdev->ops->num_queues);
 		atomic_fetch_add_explicit(&p->ignored_notifies, 1, memory_order_relaxed);
@@ -413,7 +406,7 @@ static bool pci_cfg_window(struct virtio_pci *p, uint32_t *offset, uint32_t *len
 	if (p->fn.config[PCICFG_BAR] == 0 && (*length == 1 || *length == 2 || *length == 4) &&
 	    *offset % *length == 0 && *offset < VIRTIO_PCI_BAR_SIZE)
 		return true;
-	if (first_time(p, LOGGED_PCI_CFG))
+	if (log_first_time(&p->logged, LOGGED_PCI_CFG))
 		log_debug("%s: PCI configuration access to BAR %u offset 0x%x length %u; ignored", p->name,
 			  p->fn.config[PCICFG_BAR], *offset, *length);
 	return false;
