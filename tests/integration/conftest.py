@@ -73,14 +73,20 @@ def vmon_run(*args):
     return [VMON, "run", *args]
 
 
-@pytest.fixture(scope="session")
-def vm_results():
+def available_runner():
+    """A Runner on this host's KVM or the sandbox; without either the test skips (fails under VMON_REQUIRE_KVM=1)."""
     runner = Runner()
     if not runner.available:
         why = f"no KVM to run guests on: {runner.unavailable_reason}"
         if os.environ.get("VMON_REQUIRE_KVM") == "1":
             pytest.fail(why + " (VMON_REQUIRE_KVM=1)", pytrace=False)
         pytest.skip(why)
+    return runner
+
+
+@pytest.fixture(scope="session")
+def vm_results():
+    runner = available_runner()
     index = {name: runner.add(**spec) for name, spec in _CASES.items()}
     results = runner.execute()
     return {name: results[i] for name, i in index.items()}

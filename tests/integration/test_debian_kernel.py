@@ -26,8 +26,7 @@ import tempfile
 
 import pytest
 
-from conftest import describe, vmon_run
-from vmrunner import Runner
+from conftest import available_runner, describe, vmon_run
 
 VMLINUZ = os.environ.get("VMON_DEBIAN_VMLINUZ")
 INITRD = os.environ.get("VMON_DEBIAN_INITRD")
@@ -115,13 +114,7 @@ needs_debian = pytest.mark.skipif(
 @needs_debian
 def test_debian_stock_kernel_boots_with_virtio_disk_and_network():
     assert HAVE_DEBIAN, "VMON_DEBIAN_VMLINUZ / VMON_DEBIAN_INITRD do not name built files"
-    runner = Runner()
-    if not runner.available:
-        why = f"no KVM to run guests on: {runner.unavailable_reason}"
-        if os.environ.get("VMON_REQUIRE_KVM") == "1":
-            pytest.fail(why + " (VMON_REQUIRE_KVM=1)", pytrace=False)
-        pytest.skip(why)
-    r = runner.run(ARGV, timeout=TIMEOUT_S)
+    r = available_runner().run(ARGV, timeout=TIMEOUT_S)
     out = r.stdout.decode(errors="replace")
     assert r.returncode == 0, describe(r)
     assert "debian test: done" in out, describe(r)
