@@ -47,6 +47,7 @@ for target in "$@"; do
 			"$root/src/api/fc_spec_schema.c" \
 			"$root/src/api/fc_spec_vm.c" \
 			"$root/src/api/mmds.c" \
+			"$root/src/virtio/balloon_stats.c" \
 			"$root/src/vmm/config.c" \
 			"$root/src/base/error.c" \
 			"$root/src/base/utf8.c" \

@@ -15,8 +15,9 @@
  *
  * Besides route()'s paths: POST /drives/ID and /network-interfaces/ID call
  * the spec's PATCH functions (route() serves PATCH there only after the
- * start), PUT /vsock and /balloon the spec's refusals, and POST /vm/config
- * loads its body as the --config-file would.
+ * start), POST /balloon and /balloon/statistics the spec's PATCH functions
+ * (the running device answers route()'s PATCH), and POST /vm/config loads
+ * its body as the --config-file would.
  *
  * Checked, abort() on a violation:
  *  - every answer's body is RFC 8259 JSON in UTF-8 (a fault: an object with
@@ -377,11 +378,14 @@ static void route(struct api *a, const struct http_request *req, struct http_res
 		return respond_result(resp, fc_spec_put_logger(s, body, &err), &err);
 	if (is(req, "PUT", "/metrics"))
 		return respond_result(resp, fc_spec_put_metrics(s, body, &err), &err);
-	/* route() answers /vsock and /balloon itself; the spec's refusals are fuzzed here as well. */
 	if (is(req, "PUT", "/vsock"))
 		return respond_result(resp, fc_spec_put_vsock(s, body, &err), &err);
 	if (is(req, "PUT", "/balloon"))
 		return respond_result(resp, fc_spec_put_balloon(s, body, &err), &err);
+	if (is(req, "POST", "/balloon"))
+		return respond_result(resp, fc_spec_patch_balloon(s, body, &err), &err);
+	if (is(req, "POST", "/balloon/statistics"))
+		return respond_result(resp, fc_spec_patch_balloon_stats(s, body, &err), &err);
 	/*
 	 * PATCH of a drive or an interface: route() answers MSG_BEFORE_START
 	 * before the start; the spec's PATCH calls (for after it) are fuzzed
