@@ -22,7 +22,7 @@ import time
 import pytest
 
 from api_client import UnixHTTPConnection, socket_answers
-from conftest import BUILD, VMON, guest
+from conftest import BUILD, PTY_RUN, VMON, guest
 from vmrunner import direct_unavailable_reason
 
 JAILER = os.path.join(BUILD, "vmon-jailer")
@@ -46,6 +46,8 @@ def is_static(path):
 
 STATIC_VMON = next((p for p in (VMON, os.path.join(BUILD, "vmon-static")) if is_static(p)), None)
 EXEC_NAME = os.path.basename(STATIC_VMON) if STATIC_VMON else None
+# For the refusals any static program does (conftest builds pty_run static): sanitized builds run them too.
+STATIC_ANY = STATIC_VMON or PTY_RUN
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="vmon-jailer needs root (namespaces, cgroups, mknod)"),
@@ -383,15 +385,14 @@ def test_a_dynamically_linked_exec_file_is_refused(jail_base):
     (["--netns", "/nonexistent/netns"], EXIT_NETNS, b"--netns /nonexistent/netns"),
     (["--cgroup", "nosuchctl.limit=1"], EXIT_CGROUP, b"no cgroup v1 hierarchy holds the 'nosuchctl' controller"),
 ])
-@needs_static_vmon
 def test_bad_arguments_are_named(jail_base, args, status, words):
     base = jail_base[0]
-    common = {"--id": "bad-args", "--exec-file": STATIC_VMON, "--uid": "1", "--gid": "1", "--chroot-base-dir": base}
+    common = {"--id": "bad-args", "--exec-file": STATIC_ANY, "--uid": "1", "--gid": "1", "--chroot-base-dir": base}
     argv = [x for k, v in common.items() if k not in args for x in (k, v)] + args
     r = run_jailer(argv)
     assert r.returncode == status, r
     assert words in r.stderr, r.stderr
-    shutil.rmtree(os.path.join(base, EXEC_NAME), ignore_errors=True)
+    shutil.rmtree(os.path.join(base, os.path.basename(STATIC_ANY)), ignore_errors=True)
 
 
 def test_missing_exec_file_and_missing_arguments(jail_base):
@@ -402,3 +403,35 @@ def test_missing_exec_file_and_missing_arguments(jail_base):
     assert r.returncode == EXIT_USAGE and b"--id is required" in r.stderr, r
     r = run_jailer(["--help"])
     assert r.returncode == 0 and b"--exec-file" in r.stdout
+
+
+def test_not_root_and_a_nodev_base_are_refused(jail_base):
+    base = jail_base[0]
+    args = ["--id", "refused", "--exec-file", STATIC_ANY, "--uid", "1", "--gid", "1", "--chroot-base-dir", base]
+    # Without root (setpriv: uid/gid 12345, no groups, and so no capabilities): status 66, nothing made.
+    r = subprocess.run(["setpriv", f"--reuid={UID}", f"--regid={GID}", "--clear-groups", JAILER, *args],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 66 and b"must run as root" in r.stderr, r
+    assert os.listdir(base) == []
+    # A base on a nodev mount: /dev/kvm would not open in the jail; refused up front (67).
+    nodev = os.path.join(base, "nodev")
+    os.mkdir(nodev)
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "nodev,size=16m", "none", nodev], capture_output=True)
+    if m.returncode:
+        pytest.skip(f"cannot mount a tmpfs: {m.stderr.decode(errors='replace').strip()}")
+    try:
+        r = run_jailer(["--id", "refused", "--exec-file", STATIC_ANY, "--uid", "1", "--gid", "1",
+                        "--chroot-base-dir", nodev])
+        assert r.returncode == 67 and b"nodev" in r.stderr and nodev.encode() in r.stderr, r
+    finally:
+        subprocess.run(["umount", nodev], check=True)
+
+
+def test_a_file_that_is_not_elf_is_refused(jail_base):
+    script = os.path.join(jail_base[0], "script")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\nexit 0\n")
+    os.chmod(script, 0o755)
+    r = run_jailer(["--id", "script", "--exec-file", script, "--uid", "1", "--gid", "1",
+                    "--chroot-base-dir", jail_base[0]])
+    assert r.returncode == EXIT_EXEC_FILE and b"not an ELF file" in r.stderr, r
