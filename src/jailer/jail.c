@@ -39,6 +39,7 @@ struct jail_state {
 	dev_t rdev[N_DEVICES];
 	bool have[N_DEVICES];
 	int dev_null;             /* for --daemonize, opened before the pivot */
+	int cap_last;             /* the highest capability this kernel knows (read before the pivot) */
 	unsigned long long start_us, start_cpu_us;
 };
 
@@ -146,6 +147,16 @@ static int validate(const struct jail_args *args, struct jail_state *st, struct 
 	int n = snprintf(st->root, sizeof(st->root), "%s/%s/%s/root", args->chroot_base, args->exec_name, args->id);
 	if (n >= (int)sizeof(st->root))
 		return fail(err, JAIL_EXIT_USAGE, -ENAMETOOLONG, "--chroot-base-dir %s: %s", args->chroot_base);
+	/* Newer kernels know more capabilities than these headers: ask the kernel. */
+	st->cap_last = CAP_LAST_CAP;
+	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+	if (!f || fscanf(f, "%d", &st->cap_last) != 1 || st->cap_last < 0 || st->cap_last > 63) {
+		error_set(err, -EIO, "/proc/sys/kernel/cap_last_cap: unreadable (is /proc mounted?)");
+		if (f)
+			fclose(f);
+		return JAIL_EXIT_PRIVS;
+	}
+	fclose(f);
 	for (size_t i = 0; i < N_DEVICES; i++) {
 		if (stat(jail_devices[i], &s) == 0 && S_ISCHR(s.st_mode)) {
 			st->rdev[i] = s.st_rdev;
@@ -291,21 +302,10 @@ static int new_pid_ns(const struct jail_args *args, bool *parent, struct vmon_er
 	return rc;
 }
 
-static int drop_privileges(const struct jail_args *args, struct vmon_error *err)
+static int drop_privileges(const struct jail_args *args, const struct jail_state *st, struct vmon_error *err)
 {
-	int last = CAP_LAST_CAP;
-	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
-	/* Inside the chroot /proc is usually absent: then the headers' CAP_LAST_CAP, and
-	 * every number up to 63 is dropped, an unknown one failing with EINVAL harmlessly. */
-	if (f) {
-		if (fscanf(f, "%d", &last) != 1)
-			last = CAP_LAST_CAP;
-		fclose(f);
-	} else {
-		last = 63;
-	}
-	for (int cap = 0; cap <= last; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL)
+	for (int cap = 0; cap <= st->cap_last; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0))
 			return fail(err, JAIL_EXIT_PRIVS, -errno, "%s: PR_CAPBSET_DROP: %s", "bounding set");
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0))
 		return fail(err, JAIL_EXIT_PRIVS, -errno, "%s: %s", "ambient capabilities");
@@ -392,7 +392,7 @@ int jail_run(const struct jail_args *args, struct vmon_error *err)
 	bool parent;
 	if ((rc = new_pid_ns(args, &parent, err)) || parent)
 		return rc;
-	if ((rc = drop_privileges(args, err)) || (rc = daemonize(args, &st, err)))
+	if ((rc = drop_privileges(args, &st, err)) || (rc = daemonize(args, &st, err)))
 		return rc;
 	/* Nothing of the caller's but stdio reaches the exec file. */
 	if (syscall(SYS_close_range, 3u, ~0u, 0u))

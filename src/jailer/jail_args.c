@@ -138,6 +138,20 @@ int jail_rlimit_parse(const char *text, struct jail_args *args, struct vmon_erro
 	return error_set(err, -EINVAL, "--resource-limit '%s': expected fsize=N or no-file=N", text);
 }
 
+/* An absolute path none of whose components is "..". */
+static bool absolute_without_dotdot(const char *path)
+{
+	if (path[0] != '/')
+		return false;
+	for (const char *p = path; *p;) {
+		const char *end = strchrnul(p, '/');
+		if (end - p == 2 && p[0] == '.' && p[1] == '.')
+			return false;
+		p = *end ? end + 1 : end;
+	}
+	return true;
+}
+
 /* error_set has filled the message; the caller's answer is the usage status. */
 static int usage(int error_code)
 {
@@ -193,7 +207,7 @@ int jail_args_parse(int argc, char **argv, struct jail_args *out, struct vmon_er
 			have_gid = true;
 			break;
 		case OPT_CHROOT_BASE:
-			if (optarg[0] != '/' || strstr(optarg, "/../") || !strcmp(optarg + strlen(optarg) - 3, "/.."))
+			if (!absolute_without_dotdot(optarg))
 				return usage(error_set(err, -EINVAL,
 							"--chroot-base-dir '%s': expected an absolute path without '..'", optarg));
 			out->chroot_base = optarg;
