@@ -85,9 +85,10 @@ int jail_cgroup_parse(const char *text, int version, struct jail_cgroup_setting 
 		return error_set(err, -EINVAL, "--cgroup '%s': the file must be CONTROLLER.NAME (e.g. pids.max)", text);
 	for (size_t i = 0; i < key_len; i++) {
 		char c = text[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
-			return error_set(err, -EINVAL, "--cgroup '%s': the file name may hold only a-z, 0-9, '_' and '.'",
-					 text);
+		/* Upper case for hugetlb's page sizes (hugetlb.2MB.max). */
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
+			return error_set(err, -EINVAL, "--cgroup '%s': the file name may hold only letters, digits, '_' "
+					 "and '.'", text);
 	}
 	/* Membership is the jailer's to decide: writing these would move processes. */
 	static const char *const refused[] = { "cgroup.procs", "cgroup.threads", "tasks" };

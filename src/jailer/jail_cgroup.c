@@ -188,6 +188,20 @@ static int read_mountinfo(char **text, struct vmon_error *err)
 	return 0;
 }
 
+/* Is word one of the space-separated words of list? */
+static bool list_has_word(const char *list, const char *word)
+{
+	size_t w = strlen(word);
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, " ");
+		if (n == w && !memcmp(p, word, w))
+			return true;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
 /* v2: a controller's files appear in a child only when every ancestor enables it
  * for its children in cgroup.subtree_control. */
 static int enable_v2_controller(const char *mount, const char *rel, const char *controller, struct vmon_error *err)
@@ -196,6 +210,15 @@ static int enable_v2_controller(const char *mount, const char *rel, const char *
 	if (snprintf(value, sizeof(value), "+%s", controller) >= (int)sizeof(value) ||
 	    snprintf(dir, sizeof(dir), "%s", mount) >= (int)sizeof(dir))
 		return error_set(err, -ENAMETOOLONG, "%s: name too long", controller);
+	char path[PATH_MAX + 32], available[4096];
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", mount);
+	if (read_small(path, available, sizeof(available)))
+		return error_set(err, -EIO, "%s: unreadable", path);
+	available[strcspn(available, "\n")] = '\0';
+	if (!list_has_word(available, controller))
+		return error_set(err, -ENOENT, "the '%s' controller is not available in the cgroup2 hierarchy at %s "
+				 "(cgroup.controllers: '%s'); it may be bound to a v1 hierarchy (--cgroup-version 1)",
+				 controller, mount, available);
 	const char *p = rel;
 	for (;;) {
 		int rc = write_file(dir, "cgroup.subtree_control", value, err);
@@ -233,11 +256,12 @@ int jail_cgroup_setup(const struct jail_args *args, struct vmon_error *err)
 		snprintf(key, sizeof(key), "%.*s", (int)s->key_len, s->key);
 		if ((rc = jail_cgroup_find_mount(mountinfo, args->cgroup_version, controller, mount, sizeof(mount), err)))
 			break;
-		if (args->cgroup_version == 2 && strcmp(controller, "cgroup") &&
-		    (rc = enable_v2_controller(mount, rel, controller, err)))
-			break;
 		bool cpuset = args->cgroup_version == 1 && list_has("cpuset", 6, controller);
 		if ((rc = make_cgroup_dirs(mount, rel, cpuset, dir, sizeof(dir), err)))
+			break;
+		/* Enabled from the top down once the directories exist: the leaf's files then appear. */
+		if (args->cgroup_version == 2 && strcmp(controller, "cgroup") &&
+		    (rc = enable_v2_controller(mount, rel, controller, err)))
 			break;
 		if ((rc = write_file(dir, key, s->value, err)))
 			break;

@@ -338,22 +338,39 @@ def test_cgroup_v2_settings(jail_base):
             os.rmdir(mounted_here)
             pytest.skip(f"cannot mount cgroup2: {r.stderr.decode(errors='replace').strip()}")
         mount = mounted_here
+    # A controller the v2 hierarchy offers here (on a v1 host most are bound to v1 hierarchies) shows
+    # the jailer enabling it in cgroup.subtree_control on the way down; the root's setting is restored.
+    with open(os.path.join(mount, "cgroup.controllers")) as f:
+        offered = f.read().split()
+    with open(os.path.join(mount, "cgroup.subtree_control")) as f:
+        enabled_before = f.read().split()
+    limit = next(((c, f, v) for c, f, v in (("pids", "pids.max", "7"), ("memory", "memory.max", "268435456"),
+                                            ("hugetlb", "hugetlb.2MB.max", "0")) if c in offered), None)
     try:
         jail = new_jail(jail_base, "cg2")
-        jail.start("--cgroup-version", "2", "--cgroup", "cgroup.max.descendants=0",
-                   "--cgroup", "cgroup.max.depth=0")
+        # The controller's setting first: its directories do not exist yet when it is enabled.
+        jail.start("--cgroup-version", "2", *(["--cgroup", f"{limit[1]}={limit[2]}"] if limit else []),
+                   "--cgroup", "cgroup.max.descendants=0", "--cgroup", "cgroup.max.depth=0")
         cg = os.path.join(mount, EXEC_NAME, jail.id)
         jail.cgroup_dirs.append(cg)
         jail.wait_socket()
         with open(f"/proc/{jail.pid}/cgroup") as f:
             assert f"0::/{EXEC_NAME}/{jail.id}" in f.read().splitlines()
-        for name in ("cgroup.max.descendants", "cgroup.max.depth"):
+        files = {"cgroup.max.descendants": "0", "cgroup.max.depth": "0"}
+        if limit:
+            files[limit[1]] = limit[2]
+            with open(os.path.join(mount, EXEC_NAME, "cgroup.subtree_control")) as f:
+                assert limit[0] in f.read().split()
+        for name, value in files.items():
             with open(os.path.join(cg, name)) as f:
-                assert f.read().strip() == "0", name
+                assert f.read().strip() == value, name
         with open(os.path.join(cg, "cgroup.procs")) as f:
             assert f.read().split() == [str(jail.pid)]
         jail.cleanup()
     finally:
+        if limit and limit[0] not in enabled_before and not mounted_here:
+            with open(os.path.join(mount, "cgroup.subtree_control"), "w") as f:
+                f.write(f"-{limit[0]}")
         if mounted_here:
             subprocess.run(["umount", mounted_here], check=True)
             os.rmdir(mounted_here)

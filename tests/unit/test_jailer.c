@@ -22,7 +22,7 @@ static void a_full_command_line_parses(void **state)
 	(void)state;
 	char *argv[] = { "vmon-jailer", "--id", "vm-1", "--exec-file", "/usr/bin/vmon", "--uid", "123", "--gid",
 			 "100", "--chroot-base-dir", "/var/jail", "--netns", "/var/run/netns/n1", "--cgroup-version",
-			 "2", "--cgroup", "pids.max=64", "--cgroup", "cgroup.max.descendants=0", "--parent-cgroup",
+			 "2", "--cgroup", "pids.max=64", "--cgroup", "cgroup.max.descendants=0", "--cgroup", "hugetlb.2MB.max=0", "--parent-cgroup",
 			 "vms/a", "--resource-limit", "fsize=1048576", "--resource-limit", "no-file=64",
 			 "--daemonize", "--new-pid-ns", "--", "--api-sock", "/api.sock", NULL };
 	struct jail_args a;
@@ -35,7 +35,8 @@ static void a_full_command_line_parses(void **state)
 	assert_string_equal(a.chroot_base, "/var/jail");
 	assert_string_equal(a.netns, "/var/run/netns/n1");
 	assert_int_equal(a.cgroup_version, 2);
-	assert_int_equal(a.n_cgroups, 2);
+	assert_int_equal(a.n_cgroups, 3);
+	assert_int_equal(a.cgroups[2].key_len, strlen("hugetlb.2MB.max"));
 	assert_int_equal(a.cgroups[0].key_len, strlen("pids.max"));
 	assert_string_equal(a.cgroups[0].value, "64");
 	assert_string_equal(a.cgroups[1].value, "0");
@@ -90,6 +91,8 @@ static void bad_arguments_are_named(void **state)
 		{ { "--cgroup", "pids=5" }, "--cgroup 'pids=5'" },
 		{ { "--cgroup", "../x.max=5" }, "--cgroup '../x.max=5'" },
 		{ { "--cgroup", "pids.max=" }, "--cgroup 'pids.max='" },
+		{ { "--cgroup", "pids/max.x=1" }, "--cgroup 'pids/max.x=1'" },
+		{ { "--cgroup", "pids.max=1\n2" }, "on one line" },
 		{ { "--cgroup", "cgroup.procs=1" }, "cgroup.procs is set by the jailer" },
 		{ { "--cgroup", "cgroup.max.descendants=1" }, "cgroup v2's" },
 		{ { "--cgroup", "pids.max=1", "--cgroup", "pids.max=2" }, "pids.max is given twice" },
