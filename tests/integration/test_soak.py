@@ -9,19 +9,20 @@
 
 Every vmon runs in ONE process group the test owns. Counted from outside, from /proc, at fixed points
 (after boot, after pause, after resume): the vmon's open fds, threads and VmRSS. Within a cycle pause and
-resume add no fd or thread; across cycles fds and threads stay identical and RSS stays within RSS_SLACK_KIB.
-At the end: no process left in the group, no file vmon created left behind, no new file in /dev/shm, the
-test's own fd count unchanged, host MemAvailable back near its start.
+resume add no fd or thread; across cycles fds and threads stay identical and VmRSS stays within
+CYCLE_RSS_SLACK_KIB (PAIR_RSS_SLACK_KIB within one vmon). At the end: no process left in the group, no file vmon created left behind, the test's own fd count
+unchanged, host MemAvailable back near its start. (Not /dev/shm: other tests and fuzzers running beside
+this one on the host create and remove files there, so its listing cannot be pinned on vmon.)
 
 Runs on a host whose /dev/kvm this process can open (a shell in the KVM sandbox has no Python to drive the
-API and read /proc from outside). A sanitizer build runs fewer cycles (SANITIZED_CYCLES): ASan's start-up
-is slower; VMON_SOAK_CYCLES and VMON_SOAK_PAIRS override both counts.
-"""
+API and read /proc from outside). A sanitizer build runs 25 cycles and 25 pairs (SANITIZED_*): there VmRSS
+is not compared (ASan's quarantine grows it by design, see check_rss_flat) and LeakSanitizer checks each
+vmon's heap at its exit, so a leak shows in any one life; 25 still repeat every path and save about a
+minute of CI. VMON_SOAK_CYCLES and VMON_SOAK_PAIRS override the counts."""
 
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import tempfile
@@ -36,21 +37,26 @@ from vmrunner import direct_unavailable_reason
 CYCLES = 100
 SANITIZED_CYCLES = 25
 PAIRS = 100
-# ticker's beat=N: a "beat K" line every N polling rounds (26 a second on a PVM host, measured with
-# `vmon run --kernel ticker.elf --cmdline beat=20` for 3 s; faster on VT-x/AMD-V, where its polling loop runs
-# natively). A pause must show no beat for PAUSE_HOLD_S, several beat periods; that a running guest does
-# beat within it is checked too (the time from resume to the next beat), so the stillness is no accident.
-BEAT_ROUNDS = 20
+SANITIZED_PAIRS = 25
+# ticker's beat=N: a "beat K" line every N polling rounds: with N = 10, 16 to 50 a second on this PVM host
+# (`vmon run --kernel ticker.elf --cmdline beat=10` for 3 s, busy and idle host), more on VT-x/AMD-V, where
+# its polling loop runs natively. A pause must show no beat for PAUSE_HOLD_S; that a running guest does beat
+# within it is checked too (median time from a resume to the next beat below PAUSE_HOLD_S; measured 44 to
+# 57 ms at load average 7), so the stillness is no accident.
+BEAT_ROUNDS = 10
 PAUSE_HOLD_S = 0.2
-# Measured run-to-run RSS spread of identical vmon lives and of one vmon's pause/resume pairs (see
-# docs/SECURITY.md, "Soak"): within a few pages; 512 KiB is well above that noise and well below what a
-# leak per cycle or per pause of even one small buffer would add up to over 100 rounds of the page-sized
-# allocations vmon makes (4 KiB x 100 = 400 KiB of growth is already near it, anything larger exceeds it).
-RSS_SLACK_KIB = 512
-# Host MemAvailable after everything has exited: other work on the host moves it too, so this only
-# catches memory that outlives vmon (a leaked shared mapping, a tmpfs file) at the scale of the guests'
-# RAM: 100 guests x 32 MiB = 3200 MiB if each left its RAM behind.
-MEM_AVAILABLE_SLACK_KIB = 256 * 1024
+# VmRSS slack, from measurements of the release build (docs/SECURITY.md, "Soak"). Separate vmon lives differ
+# by up to 330 KiB from one another (4052..4380 kB over 100 lives): the medians of the first and last five
+# lives may differ by CYCLE_RSS_SLACK_KIB. One vmon's 100 pause/resume pairs moved its VmRSS by 4 KiB
+# (4072 -> 4076 kB), so PAIR_RSS_SLACK_KIB catches a leak of more than 1.3 KiB per pair that
+# gets written to.
+CYCLE_RSS_SLACK_KIB = 512
+PAIR_RSS_SLACK_KIB = 128
+# Host MemAvailable after everything has exited. The other work on a shared host moves it: measured -328 MiB
+# and +245 MiB over 9-second runs of this test beside builds and fuzzers on the 2-core CI host. So this
+# catches only memory that outlives vmon at a large scale (a few times that noise): 10 MiB left behind per
+# life over 100 lives, e.g. a guest's RAM kept in a tmpfs file once the guest has touched a third of it.
+MEM_AVAILABLE_SLACK_KIB = 1024 * 1024
 GUEST_MEM_MIB = 32
 
 needs_kvm = pytest.mark.skipif(direct_unavailable_reason() is not None,
@@ -168,7 +174,7 @@ class SoakVm:
         assert self.api.ok("GET", "/")["state"] == "Paused"
         before = self.console()
         time.sleep(PAUSE_HOLD_S)
-        assert self.console() == before, self.describe(f"the guest wrote to its console while paused")
+        assert self.console() == before, self.describe("the guest wrote to its console while paused")
         return self.last_beat()
 
     def resume_and_check_running(self, beat):
@@ -218,7 +224,6 @@ class Group:
 def soak_env():
     """A work directory and a process group; checks at the end that nothing outlived the test."""
     fds_before = len(os.listdir("/proc/self/fd"))
-    shm_before = set(os.listdir("/dev/shm"))
     mem_before = mem_available_kib()
     work = tempfile.mkdtemp(prefix="vmon-soak-")
     image = os.path.join(work, "disk.img")
@@ -226,22 +231,26 @@ def soak_env():
         f.truncate(1 << 20)
     group = Group()
     vms = []
+    unfinished = set()
     try:
         yield work, image, group, vms
-        left = group.others()
+        # A vmon the test did not get to destroy (it failed first) is the test's failure, not a leftover.
+        unfinished |= {vm.proc.pid for vm in vms if vm.proc.poll() is None}
+        left = [(pid, state) for pid, state in group.others() if pid not in unfinished]
         assert not left, f"processes left in the soak's process group (pid, state): {left}"
     finally:
         for vm in vms:
             vm.kill()
         group.end()
     assert group_members(group.pgid) == [], "the process group outlived its leader"
+    # The test's own files; and the socket of a vmon killed because the test failed first.
     own = {"disk.img"} | {os.path.basename(p) for vm in vms for p in (vm.out_path, vm.err_path)}
+    own |= {os.path.basename(vm.sock) for vm in vms if vm.proc.pid in unfinished}
     left_behind = set(os.listdir(work)) - own
     assert not left_behind, f"files vmon left in {work}: {left_behind}"
     for name in own & set(os.listdir(work)):
         os.unlink(os.path.join(work, name))
     os.rmdir(work)
-    assert set(os.listdir("/dev/shm")) == shm_before, set(os.listdir("/dev/shm")) ^ shm_before
     assert len(os.listdir("/proc/self/fd")) == fds_before, "the test leaked fds of its own"
     mem_after = mem_available_kib()
     print(f"soak: MemAvailable {mem_before} kB before, {mem_after} kB after")
@@ -281,27 +290,35 @@ def test_create_boot_pause_resume_destroy_cycles_leave_nothing(soak_env):
     for n, row in enumerate(rows):
         assert row[:2] == rows[0][:2], f"cycle {n}: fds, threads {row[:2]}, cycle 0: {rows[0][:2]}"
     check_beats_visible(latencies)
-    check_rss_flat([r[2] for r in rows], "after boot")
-    check_rss_flat([r[4] for r in rows], "after resume")
+    check_rss_flat([r[2] for r in rows], "after boot", CYCLE_RSS_SLACK_KIB)
+    check_rss_flat([r[4] for r in rows], "after resume", CYCLE_RSS_SLACK_KIB)
 
 
 def check_beats_visible(latencies):
     """A running guest beats well within PAUSE_HOLD_S (median: one scheduling hiccup does not decide)."""
     median = statistics.median(latencies)
     print(f"soak: resume to next beat: median {median * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
-    assert median < PAUSE_HOLD_S / 2, f"beats come too seldom to show a pause: {median:.3f} s after a resume"
+    assert median < PAUSE_HOLD_S, f"beats come too seldom to show a pause: {median:.3f} s after a resume"
 
 
-def check_rss_flat(rss, label):
-    """The last cycles' RSS against the first cycles' (medians of 5: one slow page-in does not decide)."""
+def check_rss_flat(rss, label, slack_kib):
+    """The last cycles' RSS against the first cycles' (medians of 5: one slow page-in does not decide).
+
+    Not under ASan: its quarantine holds freed chunks back (256 MiB by default), so every request takes
+    fresh memory: measured +8 KiB of VmRSS per pause/resume pair and +2 KiB per GET, flat with
+    ASAN_OPTIONS=quarantine_size_mb=0. There LeakSanitizer's check at exit finds a leaked allocation
+    instead (its report makes the exit status non-zero, which destroy() refuses)."""
+    if sanitized():
+        print(f"soak: VmRSS {label} not compared (sanitizer build)")
+        return
     first, last = statistics.median(rss[:5]), statistics.median(rss[-5:])
-    assert last <= first + RSS_SLACK_KIB, f"VmRSS {label} grew: first cycles {rss[:5]}, last {rss[-5:]} kB"
+    assert last <= first + slack_kib, f"VmRSS {label} grew: first cycles {rss[:5]}, last {rss[-5:]} kB"
 
 
 @needs_kvm
 def test_pause_resume_pairs_in_one_vmon_leave_nothing(soak_env):
     work, image, group, vms = soak_env
-    pairs = int(os.environ.get("VMON_SOAK_PAIRS", PAIRS))
+    pairs = int(os.environ.get("VMON_SOAK_PAIRS", SANITIZED_PAIRS if sanitized() else PAIRS))
     vm = SoakVm(work, "soak-pairs", group.pgid, image)
     vms.append(vm)
     vm.boot()
@@ -318,5 +335,5 @@ def test_pause_resume_pairs_in_one_vmon_leave_nothing(soak_env):
     print(f"soak: {pairs} pause/resume pairs in {time.monotonic() - t0:.1f} s")
     summary("pairs (after resume)", rows)
     check_beats_visible(latencies)
-    check_rss_flat([r[2] for r in rows], "after resume")
+    check_rss_flat([r[2] for r in rows], "after resume", PAIR_RSS_SLACK_KIB)
     vm.destroy()
