@@ -4,7 +4,8 @@
 * 100 lives of a VM through the Firecracker API, one vmon process each (as Firecracker): create (start
   `vmon --api-sock`, PUT boot-source, machine-config, a drive, a user-mode network interface), boot
   (InstanceStart, the guest's first beats on the serial port), pause (PATCH /vm; no beat while paused),
-  resume (beats again), destroy (SendCtrlAltDel: the guest resets, vmon exits 0 and removes its socket).
+  resume (beats again), destroy (SendCtrlAltDel: the guest resets, vmon exits 0 and removes its socket;
+  every fourth life SIGTERM instead, exit status 143).
 * 100 pause/resume pairs inside one long-lived vmon (a leak per pause shows there).
 
 Every vmon runs in ONE process group the test owns. Counted from outside, from /proc, at fixed points
@@ -23,6 +24,7 @@ minute of CI. VMON_SOAK_CYCLES and VMON_SOAK_PAIRS override the counts."""
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -185,17 +187,24 @@ class SoakVm:
         self.wait_beat_after(beat)
         return time.monotonic() - t0
 
-    def destroy(self):
-        """Firecracker's orderly end: Ctrl-Alt-Del; the guest resets and vmon exits 0 (docs/API.md)."""
-        self.api.ok("PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+    def destroy(self, how="SendCtrlAltDel"):
+        """The documented ends (docs/API.md): SendCtrlAltDel, the guest resets and vmon exits 0; or SIGTERM,
+        vmon ends the VM and exits 128 + 15. Either way the socket goes."""
+        if how == "SendCtrlAltDel":
+            self.api.ok("PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+        else:
+            self.proc.send_signal(signal.SIGTERM)
         self.api.close()
         try:
             status = self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(self.describe("no exit 30 s after SendCtrlAltDel"))
-        assert status == 0 and b"ctrl-alt-del" in self.console(), self.describe("SendCtrlAltDel")
+            raise AssertionError(self.describe(f"no exit 30 s after {how}"))
+        if how == "SendCtrlAltDel":
+            assert status == 0 and b"ctrl-alt-del" in self.console(), self.describe(how)
+        else:
+            assert status == 128 + signal.SIGTERM, self.describe(how)
         assert not os.path.exists(self.sock), self.describe("the API socket outlived vmon")
 
     def kill(self):
@@ -280,7 +289,7 @@ def test_create_boot_pause_resume_destroy_cycles_leave_nothing(soak_env):
         latencies.append(vm.resume_and_check_running(beat))
         resumed = counts(vm.proc.pid)
         assert booted[:2] == paused[:2] == resumed[:2], (n, booted, paused, resumed)
-        vm.destroy()
+        vm.destroy("SIGTERM" if n % 4 == 3 else "SendCtrlAltDel")   # a user's other way out, now and then
         for path in (vm.out_path, vm.err_path):   # the test's own files; what is left is vmon's
             os.unlink(path)
         assert os.listdir(work) == ["disk.img"], f"cycle {n}: vmon left {os.listdir(work)}"
