@@ -190,7 +190,7 @@ static void unpop(struct virtq *vq, unsigned count)
 		virtq_unpop(vq);
 }
 
-enum rx_outcome { RX_DONE, RX_NO_SPACE, RX_DROPPED, RX_DRIVER_BUG, RX_THROTTLED };
+enum rx_outcome { RX_DONE, RX_NO_SPACE, RX_DROPPED, RX_DRIVER_BUG };
 
 /* Checks a popped receive chain; false: the driver broke the rules (already reported). */
 static bool rx_chain_ok(struct virtio_net *n, const struct virtq_chain *c)
@@ -296,8 +296,6 @@ static enum net_rx_status receive_locked(struct virtio_net *n, const uint8_t *fr
 		/* Not running any more: the next frame waits for the driver's reset. */
 		net_stat_add(&n->rx_dropped, 1);
 		return NET_RX_OK;
-	case RX_THROTTLED:
-		break;
 	}
 	return NET_RX_OK;
 }
