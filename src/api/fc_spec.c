@@ -144,71 +144,6 @@ static int check_file(const char *field, const char *path, int flags, struct vmo
 	return 0;
 }
 
-/* A token bucket limits only with size > 0 and refill_time > 0 (Firecracker's TokenBucket::new returns None otherwise). */
-static int refuse_bucket(json_object *bucket, const char *field, const char *device, struct vmon_error *err)
-{
-	if (bucket && fc_json_int(bucket, "size", 0) > 0 && fc_json_int(bucket, "refill_time", 0) > 0)
-		return error_set(err, -EINVAL, "%s: vmon's %s has no rate limiter (vmon limits virtio-blk and "
-				 "virtio-net); only a bucket that does not limit (size or refill_time 0) is accepted",
-				 field, device);
-	return 0;
-}
-
-static int refuse_rate_limiter(json_object *body, const char *field, const char *device, struct vmon_error *err)
-{
-	json_object *rl = fc_json_get(body, field);
-	char path[64];
-	int ret;
-
-	if (!rl)
-		return 0;
-	snprintf(path, sizeof(path), "%s.bandwidth", field);
-	if ((ret = refuse_bucket(fc_json_get(rl, "bandwidth"), path, device, err)))
-		return ret;
-	snprintf(path, sizeof(path), "%s.ops", field);
-	return refuse_bucket(fc_json_get(rl, "ops"), path, device, err);
-}
-
-/* A TokenBucket (the schema checked its types and ranges): size and refill_time required. */
-static int parse_bucket(json_object *bucket, const char *field, struct token_bucket_config *out,
-			struct vmon_error *err)
-{
-	const char *problem;
-
-	*out = (struct token_bucket_config){
-		.size = (uint64_t)fc_json_int(bucket, "size", 0),
-		.one_time_burst = (uint64_t)fc_json_int(bucket, "one_time_burst", 0),
-		.refill_time_ms = (uint64_t)fc_json_int(bucket, "refill_time", 0),
-	};
-	if ((problem = token_bucket_config_problem(out)))
-		return error_set(err, -EINVAL, "%s: %s", field, problem);
-	return 0;
-}
-
-/*
- * body's RateLimiter `field` over *out: each bucket it names replaces out's
- * (Firecracker's RateLimiterUpdate), the others stay. Nothing changes on error.
- */
-static int parse_rate_limiter(json_object *body, const char *field, struct rate_limiter_config *out,
-			      struct vmon_error *err)
-{
-	json_object *rl = fc_json_get(body, field), *bw, *ops;
-	struct rate_limiter_config next = *out;
-	char path[64];
-	int ret;
-
-	if (!rl)
-		return 0;
-	snprintf(path, sizeof(path), "%s.bandwidth", field);
-	if ((bw = fc_json_get(rl, "bandwidth")) && (ret = parse_bucket(bw, path, &next.bandwidth, err)))
-		return ret;
-	snprintf(path, sizeof(path), "%s.ops", field);
-	if ((ops = fc_json_get(rl, "ops")) && (ret = parse_bucket(ops, path, &next.ops, err)))
-		return ret;
-	*out = next;
-	return 0;
-}
-
 /* "xx:xx:xx:xx:xx:xx", unicast (vm_config_check refuses a multicast station address). */
 static int parse_mac(const char *text, uint8_t mac[6], struct vmon_error *err)
 {
@@ -284,7 +219,7 @@ static int check_drive(const struct fc_spec *s, const char *path_id, json_object
 	if (partuuid && (!partuuid[0] || strpbrk(partuuid, " \t\n\r\"")))
 		return error_set(err, -EINVAL, "partuuid: \"%.64s\" must be a non-empty word (it goes on the kernel "
 				 "command line)", partuuid);
-	if ((ret = parse_rate_limiter(body, "rate_limiter", limiter, err)))
+	if ((ret = fc_parse_rate_limiter(body, "rate_limiter", limiter, err)))
 		return ret;
 	pos = find_drive(s, id);
 	if (root && s->ndrives && s->drives[0].is_root_device && pos != 0)
@@ -349,7 +284,7 @@ static int patch_drive_obj(struct fc_spec *s, const char *path_id, json_object *
 	if (!path && !fc_json_get(body, "rate_limiter"))
 		return error_set(err, -EINVAL, "body: nothing to change (give path_on_host or rate_limiter)");
 	limiter = s->drives[pos].rate_limiter;
-	if ((ret = parse_rate_limiter(body, "rate_limiter", &limiter, err)))
+	if ((ret = fc_parse_rate_limiter(body, "rate_limiter", &limiter, err)))
 		return ret;
 	if (!path) {
 		s->drives[pos].rate_limiter = limiter;
@@ -433,8 +368,8 @@ static int check_net(const struct fc_spec *s, const char *path_id, json_object *
 	if (fc_json_get(body, "mtu"))
 		return error_set(err, -EINVAL, "mtu: vmon's virtio-net does not offer VIRTIO_NET_F_MTU; leave mtu out "
 				 "(the guest then uses 1500)");
-	if ((ret = parse_rate_limiter(body, "rx_rate_limiter", &n->rx_rate_limiter, err)) ||
-	    (ret = parse_rate_limiter(body, "tx_rate_limiter", &n->tx_rate_limiter, err)))
+	if ((ret = fc_parse_rate_limiter(body, "rx_rate_limiter", &n->rx_rate_limiter, err)) ||
+	    (ret = fc_parse_rate_limiter(body, "tx_rate_limiter", &n->tx_rate_limiter, err)))
 		return ret;
 	pos = find_net(s, id);
 	for (unsigned i = 0; i < s->nnets; i++) {
@@ -489,8 +424,8 @@ static int patch_net_obj(struct fc_spec *s, const char *path_id, json_object *bo
 				 "first)", id, id);
 	rx = s->nets[pos].rx_rate_limiter;
 	tx = s->nets[pos].tx_rate_limiter;
-	if ((ret = parse_rate_limiter(body, "rx_rate_limiter", &rx, err)) ||
-	    (ret = parse_rate_limiter(body, "tx_rate_limiter", &tx, err)))
+	if ((ret = fc_parse_rate_limiter(body, "rx_rate_limiter", &rx, err)) ||
+	    (ret = fc_parse_rate_limiter(body, "tx_rate_limiter", &tx, err)))
 		return ret;
 	s->nets[pos].rx_rate_limiter = rx;
 	s->nets[pos].tx_rate_limiter = tx;
@@ -555,7 +490,7 @@ static int put_metrics_obj(struct fc_spec *s, json_object *body, struct vmon_err
 
 static int put_entropy_obj(struct fc_spec *s, json_object *body, struct vmon_error *err)
 {
-	int ret = refuse_rate_limiter(body, "rate_limiter", "virtio-rng", err);
+	int ret = fc_refuse_rate_limiter(body, "rate_limiter", "virtio-rng", err);
 
 	if (!ret)
 		s->entropy = true;
@@ -595,7 +530,7 @@ static int put_serial_obj(struct fc_spec *s, json_object *body, struct vmon_erro
 	char *copy = NULL;
 	int ret;
 
-	if ((ret = refuse_bucket(fc_json_get(body, "rate_limiter"), "rate_limiter", "serial device", err)))
+	if ((ret = fc_refuse_bucket(fc_json_get(body, "rate_limiter"), "rate_limiter", "serial device", err)))
 		return ret;
 	if (path && !path[0])
 		return error_set(err, -EINVAL, "serial_out_path: must not be empty");
