@@ -56,10 +56,13 @@ echo "disks bw=$bw ops=$ops free=$free"
 echo "start: $(rd $free {BS} 0)"
 echo "free: $(rd $free {BS} {N_FREE})"
 echo "free ops: $(rd $free 4096 {N_FREE})"
+echo "begin bw"
 echo "bw: $(rd $bw {BS} {N_BW})"
+echo "begin ops"
 echo "ops: $(rd $ops 4096 {N_OPS})"
 echo "phase1 done"
 sleep 3
+echo "begin bw patched"
 echo "bw patched: $(rd $bw {BS} {N_PATCHED})"
 echo "start again: $(rd $free {BS} 0)"
 echo "phase2 done"
@@ -74,6 +77,8 @@ ctl() { "$vmon" ctl --api-sock $d/a.sock --wait 10 "$@"; }
 wait_for() { i=0; while ! grep -q "$2" "$1"; do i=$((i+1)); [ $i -gt $(($3 * 10)) ] && return 1; sleep 0.1; done; }
 drive() { echo "{\"drive_id\": \"$1\", \"path_on_host\": \"$d/$1.img\", \"is_root_device\": false, \"is_read_only\": true$2}"; }
 "$vmon" --api-sock $d/a.sock --id ratelimit >out 2>err & vm=$!
+# The host's clock on each guest line, to compare with the guest's own timing.
+(tail -F -n +1 out 2>/dev/null | while IFS= read -r l; do echo "$(date +%s.%N) $l"; done >stamped) & stamper=$!
 ctl put /boot-source "{\"kernel_image_path\": \"$bzimage\", \"initrd_path\": \"$initrd\", \"boot_args\": \"console=ttyS0 reboot=k panic=-1 vmon.cmd64=$cmd64\"}" >/dev/null
 ctl put /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}' >/dev/null
 ctl put /drives/bw "$(drive bw ', "rate_limiter": {"bandwidth": {"size": 131072, "refill_time": 1000}}')"; echo "put bw: $?"
@@ -90,6 +95,7 @@ echo "config after: $(ctl config)"
 wait_for out "^phase2 done" 300 || echo "the guest did not finish phase 2"
 ctl metrics | grep -i throttl | sed 's/^/metrics: /'
 kill $vm; wait $vm
+kill $stamper; grep -E '^[0-9.]+ (begin |bw|ops)' stamped | sed 's/^/stamp: /'
 sed 's/^/guest: /' out | grep -v '^guest: \['; grep -v '^\[' err | sed 's/^/vmon: /'
 rm -rf $d
 '''
@@ -153,6 +159,13 @@ def test_limited_drives_read_at_their_limits(vm_results):
           f">= {free_ops_n / 4096 / free_ops_s:.2f} req/s; bw {bw / KIB:.1f} KiB/s ({bw_s:.2f} s, limit "
           f"{BW // KIB}); ops {ops:.3f} req/s ({ops_s:.2f} s, limit {OPS}); patched {patched / KIB:.1f} KiB/s "
           f"({patched_s:.2f} s, limit {BW_PATCHED // KIB})")
+    # The same spans on the host's clock (from the line before the dd to its result: the guest's
+    # command substitution included), for the record.
+    stamps = {m.group(2): float(m.group(1)) for m in re.finditer(r"^stamp: ([\d.]+) (begin [\w ]+?|[\w ]+?):", out, re.M)}
+    stamps.update({m.group(2): float(m.group(1)) for m in re.finditer(r"^stamp: ([\d.]+) (begin [\w ]+)\r?$", out, re.M)})
+    for label in ("bw", "ops", "bw patched"):
+        if label in stamps and f"begin {label}" in stamps:
+            print(f"host clock: {label} {stamps[label] - stamps[f'begin {label}']:.2f} s")
     # The limiter, not the guest, set the pace: it held requests back, and the guest can go faster.
     assert counter(out, "bw") > 0 and counter(out, "ops") > 0 and counter(out, "free") == 0, describe(r)
     assert free_n / free_s > 1.5 * BW and free_ops_n / 4096 / free_ops_s > 1.5 * OPS, \

@@ -157,6 +157,34 @@ static void test_ops_limit_is_resumed_by_the_timer(void **state)
 		assert_int_equal(*(uint8_t *)virtq_driver_host(&f->h.drv[0], f->data_gpa[i], SECTOR), i + 1);
 }
 
+/*
+ * A driver that takes a while between a completion and its next request (as
+ * dd does): the refill runs meanwhile, so the pace stays one request per
+ * refill period as long as the driver is faster than the limit.
+ */
+static void test_a_slow_driver_keeps_the_pace(void **state)
+{
+	const struct rate_limiter_config limits = { .ops = { .size = 1, .refill_time_ms = 50 } };
+	const struct timespec think = { 0, 20 * 1000000 };
+	struct fixture *f = *state;
+
+	start(f, &limits);
+	uint64_t t0 = now_ms();
+	for (unsigned i = 0; i < 8; i++) {
+		f->submitted = f->used = 0;   /* reuse the bookkeeping: one request at a time */
+		add_read(f, i, 1);
+		virtio_harness_kick(&f->h, 0);
+		while (!take_used(f))
+			assert_int_equal(event_loop_run_once(&f->h.loop, 2000), 1);
+		nanosleep(&think, NULL);
+	}
+	/* The first goes at once, 7 more at 50 ms each; the last think time adds 20 ms. */
+	uint64_t took = now_ms() - t0;
+	print_message("8 requests at 20 per second, 20 ms between a completion and the next: %llu ms\n",
+		      (unsigned long long)took);
+	assert_true(took >= 365 && took <= 450);
+}
+
 /* 4 KiB per 100 ms and an 8 KiB read: it goes through at once, and the next one waits out the debt. */
 static void test_a_request_bigger_than_the_bucket_is_served(void **state)
 {
@@ -257,6 +285,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ops_limit_is_resumed_by_the_timer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_slow_driver_keeps_the_pace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_request_bigger_than_the_bucket_is_served, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_live_update_releases_the_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_and_pause_while_throttled, setup, teardown),
