@@ -2,22 +2,21 @@
 """Issue 13's rate limiters measured from inside Linux (the project kernel and initramfs), one boot:
 
   * three read-only drives through the API: `bw` limited to 128 KiB/s (a 128 KiB bandwidth bucket
-    refilled in 1000 ms), `ops` to 1 request/s (ops bucket), `free` unlimited; GET /vm/config reports
-    the buckets; bad values and a PATCH before the start are refused with a reason;
-  * in the guest, busybox `dd ... iflag=direct` (O_DIRECT: no page cache between dd and the device)
-    reads each drive in the background while the shell, with builtins only, watches the disk's completed
-    reads and sectors in /sys/block/X/stat and the guest's /proc/uptime: the rate from the 2nd to the
-    17th completion (the first one spends the bucket's initial content) must be within 10% of the limit.
-    (The project's busybox dd prints no rate, and timing whole dd runs would count a process start that
-    costs 1.3-4 s under PVM and varies by seconds.)
+    refilled in 1000 ms), `ops` to 1 request/s (ops bucket), `free` unlimited; GET /vm/config reports the buckets;
+    bad values and a PATCH before the start are refused with a reason;
+  * in the guest, busybox `dd ... iflag=direct` (O_DIRECT: no page cache between dd and the device) on
+    each drive, timed with the guest's /proc/uptime (the project's busybox dd prints no rate) less the
+    time of a `dd count=0` (process start and exit: 1.3-4 s under PVM, varying by seconds: so the mean
+    of two, and measured runs of ~40 s). A bucket starts full (and refills while dd starts), so the first `size` tokens are
+    free and the rate is (tokens - size) / time; it must be within 10% of the limit;
   * PATCH /drives/bw while the guest runs halves the limit (refill_time 2000 ms) and the next dd follows;
   * the throttle counters in GET /metrics moved, and the unlimited drive was faster than the limits
     (so the guest, not the limiter, was never what held dd back).
 
 Requests are never larger than a bucket here, so no debt enters the arithmetic. The limits are low
 because under PVM (guest ring 0 in KVM's instruction emulator) the guest itself reads under 1 MiB/s
-(measured: 8 MiB in 1 MiB O_DIRECT reads took 9 s). Each drive is found in the guest by its serial
-(the drive_id, /sys/block/vdX/serial). One boot costs minutes under PVM, so this file is left out of the ASan pass (scripts/test.sh); the limiter
+(measured: 8 MiB in 1 MiB O_DIRECT reads took 9 s). Each drive is found in the guest by its serial (the drive_id, /sys/block/vdX/serial). One
+boot costs minutes under PVM, so this file is left out of the ASan pass (scripts/test.sh); the limiter
 runs under ASan in the unit tests (test_token_bucket, test_virtio_blk_throttle, test_virtio_net_throttle)."""
 
 import base64
@@ -36,38 +35,33 @@ needs_linux = pytest.mark.skipif(not HAVE_LINUX and os.environ.get("VMON_REQUIRE
                                  reason="guest kernel/initramfs not built (scripts/build-guest.sh)")
 
 KIB = 1 << 10
-BS = 128 * KIB           # the bandwidth runs' request size, = the bucket
+BS = 128 * KIB           # the bandwidth runs' request size, = the bucket: no debt
 BW = 128 * KIB           # bytes per second on drive bw: bucket 128 KiB, refill 1000 ms
 BW_PATCHED = 64 * KIB    # after the live PATCH: bucket 128 KiB, refill 2000 ms
 OPS = 1                  # requests per second on drive ops: bucket 1, refill 1000 ms
+N_BW, N_OPS, N_PATCHED = 41, 41, 21   # requests of each measured dd (~40 s each, the first one free)
+N_FREE = 32              # requests of the unlimited runs
 
-# measure NAME DEV BS COUNT SKIP K: dd reads COUNT blocks in the background while the shell watches the
-# disk's completed reads in /sys/block/X/stat; from the SKIP-th completion (the full bucket's, and one
-# more to be in the steady pace) to the (SKIP + K)-th, it takes /proc/uptime (centiseconds) and the
-# sectors read. Builtins only (read, [): no process start between the two marks. Prints
-# "NAME: R requests B bytes in C cs".
+# "N bytes in C cs": /proc/uptime read by the shell's builtin read before and after dd. rd DEV BS COUNT.
 GUEST = f"""
 dev() {{ for d in /sys/block/vd*; do [ "$(cat $d/serial)" = "$1" ] && echo /dev/${{d##*/}}; done; }}
 cs() {{ read u rest < /proc/uptime; c=${{u%.*}}${{u#*.}}; }}
-reads_at_least() {{ while :; do read n m s rest < $1; [ $n -ge $2 ] && break; done; cs; }}
-measure() {{
-    st=/sys/block/${{2##*/}}/stat
-    read n0 rest < $st
-    dd if=$2 of=/dev/null bs=$3 count=$4 iflag=direct 2>/tmp/dd.err &
-    reads_at_least $st $((n0 + $5)); n1=$n; s1=$s; c1=$c
-    reads_at_least $st $((n0 + $5 + $6)); n2=$n; s2=$s; c2=$c
-    wait $! || echo "dd failed: $(cat /tmp/dd.err)"
-    echo "$1: $((n2 - n1)) requests $(((s2 - s1) * 512)) bytes in $((c2 - c1)) cs"
+rd() {{
+    cs; t0=$c
+    dd if=$1 of=/dev/null bs=$2 count=$3 iflag=direct 2>/tmp/dd.err || {{ echo "dd failed: $(cat /tmp/dd.err)"; return; }}
+    cs; echo "$(($2 * $3)) bytes in $((c - t0)) cs"
 }}
 bw=$(dev bw); ops=$(dev ops); free=$(dev free)
 echo "disks bw=$bw ops=$ops free=$free"
-measure free $free {BS} 24 2 16
-measure "free ops" $free 4096 34 2 30
-measure bw $bw {BS} 20 2 15
-measure ops $ops 4096 20 2 15
+echo "start: $(rd $free {BS} 0)"
+echo "free: $(rd $free {BS} {N_FREE})"
+echo "free ops: $(rd $free 4096 {N_FREE})"
+echo "bw: $(rd $bw {BS} {N_BW})"
+echo "ops: $(rd $ops 4096 {N_OPS})"
 echo "phase1 done"
 sleep 3
-measure "bw patched" $bw {BS} 11 2 8
+echo "bw patched: $(rd $bw {BS} {N_PATCHED})"
+echo "start again: $(rd $free {BS} 0)"
 echo "phase2 done"
 """
 
@@ -105,11 +99,11 @@ if HAVE_LINUX:
                                 base64.b64encode(GUEST.encode()).decode()], timeout=1800)
 
 
-def measured(out, label):
-    """(requests, bytes, seconds) of the guest's measure line `label`."""
-    m = re.search(rf"^guest: {re.escape(label)}: (\d+) requests (\d+) bytes in (\d+) cs", out, re.M)
-    assert m, f"no measure line '{label}'"
-    return int(m.group(1)), int(m.group(2)), int(m.group(3)) / 100
+def dd_line(out, label):
+    """(bytes, seconds) of the guest's dd line `label`."""
+    m = re.search(rf"^guest: {re.escape(label)}: (\d+) bytes in (\d+) cs", out, re.M)
+    assert m, f"no dd line '{label}'"
+    return int(m.group(1)), int(m.group(2)) / 100
 
 
 def counter(out, drive):
@@ -142,18 +136,26 @@ def test_limited_drives_read_at_their_limits(vm_results):
     after = json.loads(re.search(r"^config after: (\{.*\})$", out, re.M).group(1))
     assert {d["drive_id"]: d for d in after["drives"]}["bw"]["rate_limiter"]["bandwidth"]["refill_time"] == 2000
 
-    _, free_b, free_s = measured(out, "free")
-    free_ops_n, _, free_ops_s = measured(out, "free ops")
-    _, bw_b, bw_s = measured(out, "bw")
-    ops_n, _, ops_s = measured(out, "ops")
-    _, patched_b, patched_s = measured(out, "bw patched")
-    bw, ops, patched = bw_b / bw_s, ops_n / ops_s, patched_b / patched_s
-    print(f"unlimited {free_b / free_s / KIB:.0f} KiB/s, {free_ops_n / free_ops_s:.2f} req/s; "
-          f"bw {bw / KIB:.1f} KiB/s ({bw_s:.2f} s, limit {BW // KIB}); ops {ops:.3f} req/s ({ops_s:.2f} s, "
-          f"limit {OPS}); patched {patched / KIB:.1f} KiB/s ({patched_s:.2f} s, limit {BW_PATCHED // KIB})")
+    # dd's own start and exit, no I/O: the mean of one before and one after the measured runs.
+    start_s = (dd_line(out, "start")[1] + dd_line(out, "start again")[1]) / 2
+
+    def rate(label, bucket, unit):
+        n, s = dd_line(out, label)
+        return (n - bucket) / unit / (s - start_s), s
+
+    bw, bw_s = rate("bw", BW, 1)                # the full bucket goes at once
+    ops, ops_s = rate("ops", 4096, 4096)        # and its one op
+    patched, patched_s = rate("bw patched", BW, 1)
+    # The unlimited runs, start and exit included (so rates that can only be low): the guest's own pace.
+    free_n, free_s = dd_line(out, "free")
+    free_ops_n, free_ops_s = dd_line(out, "free ops")
+    print(f"dd start/exit {start_s:.2f} s; unlimited >= {free_n / free_s / KIB:.0f} KiB/s, "
+          f">= {free_ops_n / 4096 / free_ops_s:.2f} req/s; bw {bw / KIB:.1f} KiB/s ({bw_s:.2f} s, limit "
+          f"{BW // KIB}); ops {ops:.3f} req/s ({ops_s:.2f} s, limit {OPS}); patched {patched / KIB:.1f} KiB/s "
+          f"({patched_s:.2f} s, limit {BW_PATCHED // KIB})")
     # The limiter, not the guest, set the pace: it held requests back, and the guest can go faster.
     assert counter(out, "bw") > 0 and counter(out, "ops") > 0 and counter(out, "free") == 0, describe(r)
-    assert free_b / free_s > 1.5 * BW and free_ops_n / free_ops_s > 1.5 * OPS, \
+    assert free_n / free_s > 1.5 * BW and free_ops_n / 4096 / free_ops_s > 1.5 * OPS, \
         "the guest is too slow to measure the limits"
     assert abs(bw - BW) <= 0.1 * BW, describe(r)
     assert abs(ops - OPS) <= 0.1 * OPS, describe(r)
