@@ -1,14 +1,20 @@
 #!/bin/sh
 # Builds the libFuzzer targets with clang (meson's build uses gcc, which has no libFuzzer).
 # Usage: tests/fuzz/build.sh OUTPUT_DIR [TARGET...]   -> OUTPUT_DIR/fuzz_TARGET
-#        TARGET: virtq, http, api, pci (default: all of them)
+#        tests/fuzz/build.sh --list                   -> the targets, one a line
+#        TARGET: see $targets (default: all of them)
 set -eu
 
-out=${1:?usage: $0 OUTPUT_DIR [virtq|http|api ...]}
+targets="virtq http api pci uart i8042 rtc mmio loader snapshot"
+if [ "${1:-}" = --list ]; then
+	printf '%s\n' $targets
+	exit 0
+fi
+out=${1:?usage: $0 OUTPUT_DIR [TARGET...] | --list}
 shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cc=${CC_FUZZ:-clang-14}
-[ $# -gt 0 ] || set -- virtq http api pci
+[ $# -gt 0 ] || set -- $targets
 
 build() {
 	name=$1
@@ -18,6 +24,13 @@ build() {
 		-I"$root/src" \
 		"$@" -o "$out/fuzz_$name"
 	echo "built $out/fuzz_$name"
+}
+
+legacy_source() {
+	case $1 in
+	uart) echo uart_8250.c ;;
+	*) echo "$1.c" ;;
+	esac
 }
 
 mkdir -p "$out"
@@ -69,8 +82,16 @@ for target in "$@"; do
 			"$root/src/base/error.c" \
 			-pthread
 		;;
+	uart | i8042 | rtc)
+		# A legacy device's port handler and its device model (save/restore), on fake buses.
+		build "$target" "$root/tests/fuzz/fuzz_$target.c" \
+			"$root/src/devices/$(legacy_source "$target")" \
+			"$root/src/base/io_bus.c" \
+			"$root/src/base/error.c" \
+			-pthread
+		;;
 	*)
-		echo "$0: unknown target '$target' (virtq, http, api, pci)" >&2
+		echo "$0: unknown target '$target' ($targets)" >&2
 		exit 2
 		;;
 	esac

@@ -287,6 +287,28 @@ static void alarm_flag_when_an_update_reaches_the_alarm_time(void **state)
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF | RTC_C_AF); /* passed 13:46:00 */
 }
 
+/*
+ * A clock that moved almost a day: the alarm is looked for over every second
+ * passed (minute by minute), up to the very last one, and an alarm byte no
+ * time can match (0x5a is no BCD second) never matches.
+ */
+static void alarm_flag_over_a_day_long_jump(void **state)
+{
+	struct fixture *f = *state;
+
+	wr(f, RTC_REG_A, RTC_A_DV_32K);
+	set_alarm(f, 0x13, 0x45, 0x29); /* the second before now: reached last */
+	advance(f, 86398ll * 1000000000);  /* to 13:45:28 the next day */
+	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF);
+	advance(f, 1000000000);
+	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF | RTC_C_AF);
+	advance(f, 2ll * 86400 * 1000000000);
+	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF | RTC_C_AF);
+	set_alarm(f, 0xc0, 0xc0, 0x5a);
+	advance(f, 2ll * 86400 * 1000000000);
+	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF);
+}
+
 static void periodic_flag_follows_rate_select(void **state)
 {
 	struct fixture *f = *state;
@@ -615,6 +637,7 @@ int main(void)
 		T(enabled_flag_sets_irqf_but_no_irq_is_raised),
 		T(no_update_flag_while_set),
 		T(alarm_flag_when_an_update_reaches_the_alarm_time),
+		T(alarm_flag_over_a_day_long_jump),
 		T(periodic_flag_follows_rate_select),
 		T(stopped_divider_sets_no_flags),
 		T(uip_is_set_only_just_before_an_update),
