@@ -90,6 +90,24 @@ for target in "$@"; do
 			"$root/src/base/error.c" \
 			-pthread
 		;;
+	mmio)
+		# The virtio-mmio transport with virtio-rng or virtio-blk behind it, kicks served on the event loop.
+		build mmio "$root/tests/fuzz/fuzz_mmio.c" \
+			"$root/src/virtio/mmio.c" \
+			"$root/src/virtio/core.c" \
+			"$root/src/virtio/queue.c" \
+			"$root/src/virtio/iov.c" \
+			"$root/src/virtio/serve.c" \
+			"$root/src/virtio/rng.c" \
+			"$root/src/virtio/blk.c" \
+			"$root/src/base/io_bus.c" \
+			"$root/src/base/event_loop.c" \
+			"$root/src/base/thread.c" \
+			"$root/src/base/guest_mem.c" \
+			"$root/src/base/log.c" \
+			"$root/src/base/error.c" \
+			-pthread
+		;;
 	*)
 		echo "$0: unknown target '$target' ($targets)" >&2
 		exit 2

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Writes the seed inputs of fuzz_uart, fuzz_i8042 and fuzz_rtc (layouts: the
-comments at the top of tests/fuzz/fuzz_uart.c, fuzz_i8042.c, fuzz_rtc.c): the
-register sequences Linux's drivers issue while probing and running, plus a
-restore of a plausible saved state.
+"""Writes the seed inputs of fuzz_uart, fuzz_i8042, fuzz_rtc and fuzz_mmio
+(layouts: the comments at the top of tests/fuzz/fuzz_uart.c, fuzz_i8042.c,
+fuzz_rtc.c, fuzz_mmio.c): the register sequences Linux's drivers issue while
+probing and running, plus a restore of a plausible saved state.
 
 Usage: tests/fuzz/make_device_corpus.py [CORPUS_DIR]   (default tests/fuzz/corpus)
 """
@@ -123,6 +123,74 @@ RTC = {
                + rr(0) + rr(0x0c) + advance_ms(5000) + rr(0x0c) + op(6) + rtc_state(offset=1 << 40),
 }
 
+# ---- virtio-mmio ----
+MAGIC, VERSION, DEVICE_ID, DEV_FEAT, DEV_FEAT_SEL, DRV_FEAT, DRV_FEAT_SEL = 0, 4, 8, 0x10, 0x14, 0x20, 0x24
+Q_SEL, Q_NUM_MAX, Q_NUM, Q_READY, Q_NOTIFY, INT_STATUS, INT_ACK, STATUS = 0x30, 0x34, 0x38, 0x44, 0x50, 0x60, 0x64, 0x70
+Q_DESC, Q_AVAIL, Q_USED, CONFIG = 0x80, 0x90, 0xa0, 0x100
+DESC, AVAIL, USED = 0x1000, 0x2000, 0x3000
+F_NEXT, F_WRITE = 1, 2
+
+
+def mw(off, val, size=4):
+    return struct.pack("<BHBI", 0, off, size, val)
+
+
+def mr(off, size=4):
+    return struct.pack("<BHBI", 1, off, size, 0)
+
+
+def ram(addr, data):
+    data = data.ljust((len(data) + 3) // 4 * 4, b"\0")
+    return b"".join(struct.pack("<BHB4s", 2, addr + i, 4, data[i:i + 4]) for i in range(0, len(data), 4))
+
+
+def serve():
+    return struct.pack("<BHBI", 3, 0, 0, 0)
+
+
+def driver_init(queues=1):
+    seq = [mr(MAGIC), mr(VERSION), mr(DEVICE_ID), mw(STATUS, 0), mw(STATUS, 1), mw(STATUS, 3),
+           mw(DEV_FEAT_SEL, 0), mr(DEV_FEAT), mw(DEV_FEAT_SEL, 1), mr(DEV_FEAT),
+           mw(DRV_FEAT_SEL, 0), mw(DRV_FEAT, 0), mw(DRV_FEAT_SEL, 1), mw(DRV_FEAT, 1), mw(STATUS, 11), mr(STATUS)]
+    for q in range(queues):
+        seq += [mw(Q_SEL, q), mr(Q_NUM_MAX), mw(Q_NUM, 8), mw(Q_DESC, DESC), mw(Q_DESC + 4, 0),
+                mw(Q_AVAIL, AVAIL), mw(Q_AVAIL + 4, 0), mw(Q_USED, USED), mw(Q_USED + 4, 0), mw(Q_READY, 1)]
+    return b"".join(seq + [mw(STATUS, 15)])
+
+
+def desc(addr, length, flags, nxt=0):
+    return struct.pack("<QIHH", addr, length, flags, nxt)
+
+
+def submit(chain_head, avail_idx):
+    return ram(AVAIL + 4 + 2 * (avail_idx - 1), struct.pack("<H", chain_head)) + ram(AVAIL, struct.pack("<HH", 0, avail_idx))
+
+
+def mmio_state_restore(size):
+    return struct.pack("<BHBI", 4, 0, 0, 0) + bytes(size)
+
+
+MMIO_RNG = bytes([0]) + driver_init() + ram(DESC, desc(0x4000, 64, F_WRITE)) + submit(0, 1) + mw(Q_NOTIFY, 0) \
+    + serve() + mr(INT_STATUS) + mw(INT_ACK, 1) + mr(USED, 4)
+MMIO_BLK_READ = bytes([1]) + driver_init() + mr(CONFIG, 8) + mr(CONFIG + 0x14, 4) \
+    + ram(0x4000, struct.pack("<IIQ", 0, 0, 3)) \
+    + ram(DESC, desc(0x4000, 16, F_NEXT, 1) + desc(0x5000, 512, F_WRITE | F_NEXT, 2) + desc(0x6000, 1, F_WRITE)) \
+    + submit(0, 1) + mw(Q_NOTIFY, 0) + serve() + mr(INT_STATUS) + mw(INT_ACK, 1)
+MMIO_BLK_WRITE_FLUSH_ID = bytes([1]) + driver_init() \
+    + ram(0x4000, struct.pack("<IIQ", 1, 0, 5) + struct.pack("<IIQ", 4, 0, 0) + struct.pack("<IIQ", 8, 0, 0)) \
+    + ram(DESC, desc(0x4000, 16, F_NEXT, 1) + desc(0x5000, 1024, F_NEXT, 2) + desc(0x6000, 1, F_WRITE)
+          + desc(0x4010, 16, F_NEXT, 4) + desc(0x6001, 1, F_WRITE)
+          + desc(0x4020, 16, F_NEXT, 6) + desc(0x5000, 20, F_WRITE | F_NEXT, 7) + desc(0x6002, 1, F_WRITE)) \
+    + submit(0, 1) + submit(3, 2) + submit(5, 3) + mw(Q_NOTIFY, 0) + serve() + struct.pack("<BHBI", 6, 0, 0, 0) \
+    + struct.pack("<BHBI", 7, 0, 0, 0) + mw(STATUS, 0) + mr(Q_READY)
+MMIO = {
+    "rng_one_buffer": MMIO_RNG,
+    "blk_read": MMIO_BLK_READ,
+    "blk_write_flush_id": MMIO_BLK_WRITE_FLUSH_ID,
+    "odd_accesses": bytes([0]) + mr(MAGIC, 2) + mw(STATUS, 1, 1) + mr(0x0fc) + mw(Q_SEL, 7) + mr(Q_NUM_MAX)
+                    + mw(Q_NOTIFY, 9) + mr(CONFIG, 8) + struct.pack("<BHBI", 5, 0, 0, 0),
+}
+
 
 def write(corpus_dir, name, seeds):
     out = os.path.join(corpus_dir, name)
@@ -138,6 +206,7 @@ def main():
     write(corpus_dir, "uart", UART)
     write(corpus_dir, "i8042", I8042)
     write(corpus_dir, "rtc", RTC)
+    write(corpus_dir, "mmio", MMIO)
 
 
 if __name__ == "__main__":
