@@ -108,6 +108,22 @@ for target in "$@"; do
 			"$root/src/base/error.c" \
 			-pthread
 		;;
+	loader)
+		# x86_boot_load and every loader under it; the compression libraries are not instrumented.
+		build loader "$root/tests/fuzz/fuzz_loader.c" \
+			"$root/src/arch/x86/boot.c" \
+			"$root/src/arch/x86/boot_params.c" \
+			"$root/src/arch/x86/bzimage.c" \
+			"$root/src/arch/x86/decompress.c" \
+			"$root/src/arch/x86/elf_loader.c" \
+			"$root/src/arch/x86/initramfs.c" \
+			"$root/src/arch/x86/pvh.c" \
+			"$root/src/base/io_bus.c" \
+			"$root/src/base/guest_mem.c" \
+			"$root/src/base/log.c" \
+			"$root/src/base/error.c" \
+			-lz -llzma -lzstd -lbz2 -llz4 -llzo2 -pthread
+		;;
 	*)
 		echo "$0: unknown target '$target' ($targets)" >&2
 		exit 2
