@@ -124,6 +124,35 @@ for target in "$@"; do
 			"$root/src/base/error.c" \
 			-lz -llzma -lzstd -lbz2 -llz4 -llzo2 -pthread
 		;;
+	snapshot)
+		# The snapshot file and every state reader behind it; json-c and liblzma are not instrumented.
+		build snapshot "$root/tests/fuzz/fuzz_snapshot.c" \
+			"$root/src/snapshot/snapshot_file.c" \
+			"$root/src/snapshot/machine_config.c" \
+			"$root/src/vmm/config.c" \
+			"$root/src/devices/registry.c" \
+			"$root/src/devices/uart_8250.c" \
+			"$root/src/devices/i8042.c" \
+			"$root/src/devices/rtc.c" \
+			"$root/src/arch/x86/kvm_irqchip.c" \
+			"$root/src/arch/x86/kvm_pit.c" \
+			"$root/src/arch/x86/kvm_clock.c" \
+			"$root/src/arch/x86/vcpu_state_check.c" \
+			"$root/src/virtio/mmio.c" \
+			"$root/src/virtio/core.c" \
+			"$root/src/virtio/queue.c" \
+			"$root/src/virtio/iov.c" \
+			"$root/src/virtio/serve.c" \
+			"$root/src/virtio/rng.c" \
+			"$root/src/virtio/blk.c" \
+			"$root/src/base/io_bus.c" \
+			"$root/src/base/event_loop.c" \
+			"$root/src/base/thread.c" \
+			"$root/src/base/guest_mem.c" \
+			"$root/src/base/log.c" \
+			"$root/src/base/error.c" \
+			-DVMON_VERSION=\"fuzz\" -llzma $(pkg-config --libs json-c) -pthread
+		;;
 	*)
 		echo "$0: unknown target '$target' ($targets)" >&2
 		exit 2
