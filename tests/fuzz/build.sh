@@ -2,12 +2,23 @@
 # Builds the libFuzzer targets with clang (meson's build uses gcc, which has no libFuzzer).
 # Usage: tests/fuzz/build.sh OUTPUT_DIR [TARGET...]   -> OUTPUT_DIR/fuzz_TARGET
 #        tests/fuzz/build.sh --list                   -> the targets, one a line
+#        tests/fuzz/build.sh --max-len TARGET         -> its -max_len
 #        TARGET: see $targets (default: all of them)
 set -eu
 
 targets="virtq http api pci uart i8042 rtc mmio loader snapshot"
 if [ "${1:-}" = --list ]; then
 	printf '%s\n' $targets
+	exit 0
+fi
+# Input size bound per target (run.sh, campaign.sh): long enough for the seeds, short enough to stay fast.
+if [ "${1:-}" = --max-len ]; then
+	case ${2:?usage: $0 --max-len TARGET} in
+	pci) echo 1200 ;;     # 100 accesses
+	mmio) echo 1024 ;;    # 127 operations
+	loader | snapshot) echo 16384 ;;  # the bzImage and snapshot seeds are 9-12 KiB
+	*) echo 4096 ;;
+	esac
 	exit 0
 fi
 out=${1:?usage: $0 OUTPUT_DIR [TARGET...] | --list}

@@ -19,6 +19,7 @@ for target in "$@"; do
 	start=$(date +%s)
 	status=0
 	nice -n 19 "$out/fuzz_$target" -runs="$runs" -timeout=10 -rss_limit_mb=4096 \
+		-max_len="$("$root/tests/fuzz/build.sh" --max-len "$target")" \
 		-error_exitcode=1 -timeout_exitcode=1 \
 		-artifact_prefix="$out/$target-" -print_final_stats=1 \
 		"$out/corpus-$target" "$root/tests/fuzz/corpus/$target" >"$log" 2>&1 || status=$?

@@ -19,6 +19,7 @@ status=0
 # libFuzzer's own default for a crash, a leak or a failed invariant is exit
 # status 77, which meson reads as "skipped": every failure kind exits 1 here.
 "$out/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+		-max_len="$("$root/tests/fuzz/build.sh" --max-len "$target")" \
 	-error_exitcode=1 -timeout_exitcode=1 \
 	-artifact_prefix="$out/$target-" -print_final_stats=1 \
 	"$out/corpus-$target" "$root/tests/fuzz/corpus/$target" >"$log" 2>&1 || status=$?
