@@ -6,7 +6,7 @@
 #        TARGET: see $targets (default: all of them)
 set -eu
 
-targets="virtq http api pci uart i8042 rtc mmio loader snapshot"
+targets="virtq http api pci uart i8042 rtc mmio loader snapshot migration"
 if [ "${1:-}" = --list ]; then
 	printf '%s\n' $targets
 	exit 0
@@ -16,7 +16,7 @@ if [ "${1:-}" = --max-len ]; then
 	case ${2:?usage: $0 --max-len TARGET} in
 	pci) echo 1200 ;;     # 100 accesses
 	mmio) echo 1024 ;;    # 127 operations
-	loader | snapshot) echo 16384 ;;  # the bzImage and snapshot seeds are 9-12 KiB
+	loader | snapshot | migration) echo 16384 ;;  # the bzImage, snapshot and stream seeds are 9-13 KiB
 	*) echo 4096 ;;
 	esac
 	exit 0
@@ -163,6 +163,17 @@ for target in "$@"; do
 			"$root/src/base/log.c" \
 			"$root/src/base/error.c" \
 			-DVMON_VERSION=\"fuzz\" -llzma $(pkg-config --libs json-c) -pthread
+		;;
+	migration)
+		# Live migration's stream (destination side) and addresses; liblzma (CRC-64) is not instrumented.
+		build migration "$root/tests/fuzz/fuzz_migration.c" \
+			"$root/src/snapshot/migration_proto.c" \
+			"$root/src/snapshot/snapshot_file.c" \
+			"$root/src/base/unix_socket.c" \
+			"$root/src/base/guest_mem.c" \
+			"$root/src/base/log.c" \
+			"$root/src/base/error.c" \
+			-DVMON_VERSION=\"fuzz\" -llzma -pthread
 		;;
 	*)
 		echo "$0: unknown target '$target' ($targets)" >&2
