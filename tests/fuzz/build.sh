@@ -15,6 +15,7 @@ fi
 if [ "${1:-}" = --max-len ]; then
 	case ${2:?usage: $0 --max-len TARGET} in
 	pci) echo 1200 ;;     # 100 accesses
+	uart | i8042 | rtc) echo 512 ;;  # 128 operations (restores take 7-41 of them)
 	mmio) echo 1024 ;;    # 127 operations
 	loader | snapshot | migration) echo 16384 ;;  # the bzImage, snapshot and stream seeds are 9-13 KiB
 	*) echo 4096 ;;
