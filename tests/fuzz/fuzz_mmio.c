@@ -50,6 +50,11 @@ struct side {
 static struct guest_mem mem;
 static char image_path[64];
 
+static void remove_image(void)
+{
+	unlink(image_path);
+}
+
 static void setup_once(struct side *a, struct side *twin)
 {
 	static bool done;
@@ -66,6 +71,7 @@ static void setup_once(struct side *a, struct side *twin)
 		perror(image_path);
 		abort();
 	}
+	atexit(remove_image); /* every input opens it again */
 	if (x86_guest_mem_create(&mem, RAM_SIZE, &err) || event_loop_init(&a->loop, &err) ||
 	    event_loop_init(&twin->loop, &err)) {
 		fprintf(stderr, "fuzz_mmio: set-up: %s\n", err.msg);

@@ -151,6 +151,7 @@ static void world_make(void)
 		fprintf(stderr, "fuzz_snapshot: set-up: %s\n", err.msg);
 		abort();
 	}
+	unlink(w.image); /* the drive keeps its descriptor */
 }
 
 /* ---- the checks -------------------------------------------------------------- */
