@@ -152,16 +152,55 @@ static int64_t periodic_hz(const struct rtc_state *s)
 	return 32768 >> (rs - 1);
 }
 
-static bool alarm_matches(const struct rtc_state *s, int64_t t)
+/* The second of the minute the alarm's seconds byte names: 0-59, -1 for every second, -2 for none. */
+static int alarm_second(const struct rtc_state *s)
 {
-	int sod = (int)(((t % SECS_PER_DAY) + SECS_PER_DAY) % SECS_PER_DAY);
-	const uint8_t now[3] = { encode(s, sod % 60), encode(s, sod / 60 % 60), encode_hours(s, sod / 3600) };
-	const uint8_t alarm[3] = { s->cmos[RTC_SECONDS_ALARM], s->cmos[RTC_MINUTES_ALARM], s->cmos[RTC_HOURS_ALARM] };
+	uint8_t alarm = s->cmos[RTC_SECONDS_ALARM];
 
-	for (int i = 0; i < 3; i++)
+	if ((alarm & ALARM_DONT_CARE) == ALARM_DONT_CARE)
+		return -1;
+	/* encode() is one-to-one on 0-59 in both formats: at most one second matches. */
+	for (int sec = 0; sec < 60; sec++)
+		if (encode(s, sec) == alarm)
+			return sec;
+	return -2;
+}
+
+/* Whether the alarm's hours and minutes bytes match second-of-day sod. */
+static bool alarm_minute_matches(const struct rtc_state *s, int sod)
+{
+	const uint8_t now[2] = { encode(s, sod / 60 % 60), encode_hours(s, sod / 3600) };
+	const uint8_t alarm[2] = { s->cmos[RTC_MINUTES_ALARM], s->cmos[RTC_HOURS_ALARM] };
+
+	for (int i = 0; i < 2; i++)
 		if ((alarm[i] & ALARM_DONT_CARE) != ALARM_DONT_CARE && alarm[i] != now[i])
 			return false;
 	return true;
+}
+
+/*
+ * Whether an update landed on the alarm time in guest seconds first..last
+ * (less than a day apart). Minute by minute, so a clock that moved a day
+ * costs 1441 comparisons, not 86400, under the lock of a vCPU's port access.
+ */
+static bool alarm_in(const struct rtc_state *s, int64_t first, int64_t last)
+{
+	int second = alarm_second(s);
+
+	if (second == -2)
+		return false;
+	for (int64_t t = first; t <= last;) {
+		int sod = (int)(((t % SECS_PER_DAY) + SECS_PER_DAY) % SECS_PER_DAY);
+		int64_t minute_start = t - sod % 60, minute_last = minute_start + 59;
+
+		if (alarm_minute_matches(s, sod)) {
+			int64_t at = minute_start + second;
+			if (second < 0 || (at >= t && at <= last && at <= minute_last))
+				return true;
+		}
+		t = minute_last + 1;
+	}
+	return false;
 }
 
 /*
@@ -186,12 +225,8 @@ static void tick(struct rtc *r)
 		/* Within a day every time of day comes round once; older seconds add nothing. */
 		int64_t first = s->last_tick_s + 1 > sec - (SECS_PER_DAY - 1) ? s->last_tick_s + 1 : sec - (SECS_PER_DAY - 1);
 		flags |= RTC_C_UF;
-		for (int64_t t = first; t <= sec; t++) {
-			if (alarm_matches(s, t)) {
-				flags |= RTC_C_AF;
-				break;
-			}
-		}
+		if (alarm_in(s, first, sec))
+			flags |= RTC_C_AF;
 	}
 	s->cmos[RTC_REG_C] |= flags;
 	if (s->cmos[RTC_REG_C] & s->cmos[RTC_REG_B] & (RTC_C_PF | RTC_C_AF | RTC_C_UF))
@@ -364,6 +399,12 @@ unsigned rtc_resources(const struct rtc *r, struct device_resource res[DEVICE_MA
  * tick()'s seconds-times-rate arithmetic far from overflow.
  */
 #define RTC_TIME_LIMIT_S (1ll << 40)
+/*
+ * last_tick_s is guest time: the host clock (below 2^40 s) plus the offset,
+ * so twice the offset's limit; a state restored with the largest offset
+ * saves one this accepts again (found by fuzz_rtc).
+ */
+#define RTC_TICK_LIMIT_S (2 * RTC_TIME_LIMIT_S)
 
 static void rtc_reset(void *dev)
 {
@@ -392,8 +433,8 @@ static int check_state(const struct rtc_state *s, struct vmon_error *err)
 			return error_set(err, -EINVAL, "rtc state: reserved[%zu] is 0x%02x, not 0", i, s->reserved[i]);
 	if (s->offset_s < -RTC_TIME_LIMIT_S || s->offset_s > RTC_TIME_LIMIT_S)
 		return error_set(err, -EINVAL, "rtc state: offset_s %lld is beyond +-2^40 s", (long long)s->offset_s);
-	if (s->last_tick_s < -RTC_TIME_LIMIT_S || s->last_tick_s > RTC_TIME_LIMIT_S)
-		return error_set(err, -EINVAL, "rtc state: last_tick_s %lld is beyond +-2^40 s",
+	if (s->last_tick_s < -RTC_TICK_LIMIT_S || s->last_tick_s > RTC_TICK_LIMIT_S)
+		return error_set(err, -EINVAL, "rtc state: last_tick_s %lld is beyond +-2^41 s",
 				 (long long)s->last_tick_s);
 	if (s->last_tick_ns < 0 || s->last_tick_ns >= NSEC_PER_SEC)
 		return error_set(err, -EINVAL, "rtc state: last_tick_ns %lld is not within a second",

@@ -1,14 +1,32 @@
 #!/bin/sh
 # Builds the libFuzzer targets with clang (meson's build uses gcc, which has no libFuzzer).
 # Usage: tests/fuzz/build.sh OUTPUT_DIR [TARGET...]   -> OUTPUT_DIR/fuzz_TARGET
-#        TARGET: virtq, http, api, pci (default: all of them)
+#        tests/fuzz/build.sh --list                   -> the targets, one a line
+#        tests/fuzz/build.sh --max-len TARGET         -> its -max_len
+#        TARGET: see $targets (default: all of them)
 set -eu
 
-out=${1:?usage: $0 OUTPUT_DIR [virtq|http|api ...]}
+targets="virtq http api pci uart i8042 rtc mmio loader snapshot migration"
+if [ "${1:-}" = --list ]; then
+	printf '%s\n' $targets
+	exit 0
+fi
+# Input size bound per target (run.sh, campaign.sh): long enough for the seeds, short enough to stay fast.
+if [ "${1:-}" = --max-len ]; then
+	case ${2:?usage: $0 --max-len TARGET} in
+	pci) echo 1200 ;;     # 100 accesses
+	uart | i8042 | rtc) echo 512 ;;  # 128 operations (restores take 7-41 of them)
+	mmio) echo 1024 ;;    # 127 operations
+	loader | snapshot | migration) echo 16384 ;;  # the bzImage, snapshot and stream seeds are 9-13 KiB
+	*) echo 4096 ;;
+	esac
+	exit 0
+fi
+out=${1:?usage: $0 OUTPUT_DIR [TARGET...] | --list}
 shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cc=${CC_FUZZ:-clang-14}
-[ $# -gt 0 ] || set -- virtq http api pci
+[ $# -gt 0 ] || set -- $targets
 
 build() {
 	name=$1
@@ -18,6 +36,13 @@ build() {
 		-I"$root/src" \
 		"$@" -o "$out/fuzz_$name"
 	echo "built $out/fuzz_$name"
+}
+
+legacy_source() {
+	case $1 in
+	uart) echo uart_8250.c ;;
+	*) echo "$1.c" ;;
+	esac
 }
 
 mkdir -p "$out"
@@ -69,8 +94,90 @@ for target in "$@"; do
 			"$root/src/base/error.c" \
 			-pthread
 		;;
+	uart | i8042 | rtc)
+		# A legacy device's port handler and its device model (save/restore), on fake buses.
+		build "$target" "$root/tests/fuzz/fuzz_$target.c" \
+			"$root/src/devices/$(legacy_source "$target")" \
+			"$root/src/base/io_bus.c" \
+			"$root/src/base/error.c" \
+			-pthread
+		;;
+	mmio)
+		# The virtio-mmio transport with virtio-rng or virtio-blk behind it, kicks served on the event loop.
+		build mmio "$root/tests/fuzz/fuzz_mmio.c" \
+			"$root/src/virtio/mmio.c" \
+			"$root/src/virtio/core.c" \
+			"$root/src/virtio/queue.c" \
+			"$root/src/virtio/iov.c" \
+			"$root/src/virtio/serve.c" \
+			"$root/src/virtio/rng.c" \
+			"$root/src/virtio/blk.c" \
+			"$root/src/base/io_bus.c" \
+			"$root/src/base/event_loop.c" \
+			"$root/src/base/thread.c" \
+			"$root/src/base/guest_mem.c" \
+			"$root/src/base/log.c" \
+			"$root/src/base/error.c" \
+			-pthread
+		;;
+	loader)
+		# x86_boot_load and every loader under it; the compression libraries are not instrumented.
+		build loader "$root/tests/fuzz/fuzz_loader.c" \
+			"$root/src/arch/x86/boot.c" \
+			"$root/src/arch/x86/boot_params.c" \
+			"$root/src/arch/x86/bzimage.c" \
+			"$root/src/arch/x86/decompress.c" \
+			"$root/src/arch/x86/elf_loader.c" \
+			"$root/src/arch/x86/initramfs.c" \
+			"$root/src/arch/x86/pvh.c" \
+			"$root/src/base/io_bus.c" \
+			"$root/src/base/guest_mem.c" \
+			"$root/src/base/log.c" \
+			"$root/src/base/error.c" \
+			-lz -llzma -lzstd -lbz2 -llz4 -llzo2 -pthread
+		;;
+	snapshot)
+		# The snapshot file and every state reader behind it; json-c and liblzma are not instrumented.
+		build snapshot "$root/tests/fuzz/fuzz_snapshot.c" \
+			"$root/src/snapshot/snapshot_file.c" \
+			"$root/src/snapshot/machine_config.c" \
+			"$root/src/vmm/config.c" \
+			"$root/src/devices/registry.c" \
+			"$root/src/devices/uart_8250.c" \
+			"$root/src/devices/i8042.c" \
+			"$root/src/devices/rtc.c" \
+			"$root/src/arch/x86/kvm_irqchip.c" \
+			"$root/src/arch/x86/kvm_pit.c" \
+			"$root/src/arch/x86/kvm_clock.c" \
+			"$root/src/arch/x86/vcpu_state_check.c" \
+			"$root/src/virtio/mmio.c" \
+			"$root/src/virtio/core.c" \
+			"$root/src/virtio/queue.c" \
+			"$root/src/virtio/iov.c" \
+			"$root/src/virtio/serve.c" \
+			"$root/src/virtio/rng.c" \
+			"$root/src/virtio/blk.c" \
+			"$root/src/base/io_bus.c" \
+			"$root/src/base/event_loop.c" \
+			"$root/src/base/thread.c" \
+			"$root/src/base/guest_mem.c" \
+			"$root/src/base/log.c" \
+			"$root/src/base/error.c" \
+			-DVMON_VERSION=\"fuzz\" -llzma $(pkg-config --libs json-c) -pthread
+		;;
+	migration)
+		# Live migration's stream (destination side) and addresses; liblzma (CRC-64) is not instrumented.
+		build migration "$root/tests/fuzz/fuzz_migration.c" \
+			"$root/src/snapshot/migration_proto.c" \
+			"$root/src/snapshot/snapshot_file.c" \
+			"$root/src/base/unix_socket.c" \
+			"$root/src/base/guest_mem.c" \
+			"$root/src/base/log.c" \
+			"$root/src/base/error.c" \
+			-DVMON_VERSION=\"fuzz\" -llzma -pthread
+		;;
 	*)
-		echo "$0: unknown target '$target' (virtq, http, api, pci)" >&2
+		echo "$0: unknown target '$target' ($targets)" >&2
 		exit 2
 		;;
 	esac

@@ -65,10 +65,10 @@ static const struct virtio_device_ops model_ops = {
 };
 
 struct world {
-	struct guest_mem mem;
+	struct guest_mem *mem;        /* shared by every input */
 	struct io_bus pio, mmio;
 	struct device_host host;
-	struct event_loop loop;
+	struct event_loop *loop;
 	struct pci_host bus;
 	struct virtio_dev vdev;
 	struct virtio_pci pci;
@@ -122,21 +122,30 @@ static void remove_ioeventfd(void *ctx, uint64_t addr, unsigned len, uint64_t va
 static struct world *world_make(void)
 {
 	static struct world w;
+	static struct guest_mem mem;
+	static struct event_loop loop;
+	static bool ready;
 	struct vmon_error err = { 0 };
 
+	/* Guest RAM and the event loop outlive the inputs: setting them up per input was most of the time. */
+	if (!ready) {
+		if (x86_guest_mem_create(&mem, 4u << 20, &err) || event_loop_init(&loop, &err))
+			abort();
+		ready = true;
+	}
 	memset(&w, 0, sizeof(w));
-	if (x86_guest_mem_create(&w.mem, 4u << 20, &err) || event_loop_init(&w.loop, &err))
-		abort();
+	w.mem = &mem;
+	w.loop = &loop;
 	io_bus_init(&w.pio, "pio");
 	io_bus_init(&w.mmio, "mmio");
 	w.next_gsi = 24;
-	w.host = (struct device_host){ .pio = &w.pio, .mmio = &w.mmio, .mem = &w.mem, .ctx = &w,
+	w.host = (struct device_host){ .pio = &w.pio, .mmio = &w.mmio, .mem = w.mem, .ctx = &w,
 				       .alloc_msi_gsi = alloc_gsi, .set_msi_route = set_route, .add_irqfd = add_irqfd,
 				       .remove_irqfd = remove_irqfd, .add_ioeventfd = add_ioeventfd,
 				       .remove_ioeventfd = remove_ioeventfd };
-	if (pci_host_init(&w.bus, &w.mem, X86_PCI_ECAM_BASE, X86_PCI_MMIO_BASE, X86_PCI_MMIO_END, &err) ||
+	if (pci_host_init(&w.bus, w.mem, X86_PCI_ECAM_BASE, X86_PCI_MMIO_BASE, X86_PCI_MMIO_END, &err) ||
 	    pci_host_attach(&w.bus, &w.pio, &w.mmio, X86_PORT_PCI_CONFIG, &err) ||
-	    virtio_pci_init(&w.pci, &w.vdev, &w.host, &w.bus, 1, &w.loop, BAR_START, &model_ops, NULL, &err)) {
+	    virtio_pci_init(&w.pci, &w.vdev, &w.host, &w.bus, 1, w.loop, BAR_START, &model_ops, NULL, &err)) {
 		fprintf(stderr, "fuzz_pci: set-up: %s\n", err.msg);
 		abort();
 	}
@@ -147,8 +156,6 @@ static void world_free(struct world *w)
 {
 	virtio_pci_destroy(&w->pci);
 	pci_host_destroy(&w->bus);
-	event_loop_destroy(&w->loop);
-	guest_mem_destroy(&w->mem);
 }
 
 static void check(struct world *w)

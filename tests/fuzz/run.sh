@@ -2,7 +2,7 @@
 # Builds fuzz_TARGET and fuzzes it for SECONDS (default 30) from the checked-in
 # seeds in corpus/TARGET. New inputs go to a scratch corpus beside the binary,
 # never into the tree; a crash leaves crash-* there and makes this exit non-zero.
-# Usage: tests/fuzz/run.sh [SECONDS] [TARGET]   (TARGET: virtq (default), http, api;
+# Usage: tests/fuzz/run.sh [SECONDS] [TARGET]   (TARGET: virtq (default), or any of build.sh --list;
 #        FUZZ_OUT overrides the output dir)
 set -eu
 
@@ -19,6 +19,7 @@ status=0
 # libFuzzer's own default for a crash, a leak or a failed invariant is exit
 # status 77, which meson reads as "skipped": every failure kind exits 1 here.
 "$out/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+	-max_len="$("$root/tests/fuzz/build.sh" --max-len "$target")" \
 	-error_exitcode=1 -timeout_exitcode=1 \
 	-artifact_prefix="$out/$target-" -print_final_stats=1 \
 	"$out/corpus-$target" "$root/tests/fuzz/corpus/$target" >"$log" 2>&1 || status=$?

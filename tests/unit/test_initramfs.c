@@ -367,6 +367,20 @@ static void compressed_non_cpio_is_left_to_the_kernel(void **state)
 	buf_free(&text);
 }
 
+/* A stream that decompresses to nothing (found by fuzz_loader: no arithmetic on the empty output's NULL). */
+static void compressed_empty_member_is_left_to_the_kernel(void **state)
+{
+	struct buf empty = { 0 };
+	(void)state;
+
+	struct buf image = compress(DECOMPRESS_GZIP, &empty);
+	assert_int_equal(unpack(&image, 64 * MiB), 0);
+	assert_null(out);
+	assert_int_equal(rep.passthrough_offset, 0);
+	assert_contains(rep.note, "member 1 at offset 0 (gzip) does not decompress to cpio: it holds no bytes");
+	buf_free(&image);
+}
+
 /* Every format notices its end is missing, lz4 (no end marker) included: its last chunk is cut. */
 static void truncated_member_is_an_error_naming_it(void **state)
 {
@@ -511,6 +525,7 @@ int main(void)
 		cmocka_unit_test(concatenated_members_become_the_concatenated_cpios),
 		cmocka_unit_test(plain_member_after_a_compressed_one_stays_aligned),
 		cmocka_unit_test(plain_image_is_left_alone),
+		cmocka_unit_test(compressed_empty_member_is_left_to_the_kernel),
 		cmocka_unit_test(unknown_member_is_passed_through),
 		cmocka_unit_test(compressed_non_cpio_is_left_to_the_kernel),
 		cmocka_unit_test(truncated_member_is_an_error_naming_it),

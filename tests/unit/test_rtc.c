@@ -287,6 +287,28 @@ static void alarm_flag_when_an_update_reaches_the_alarm_time(void **state)
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF | RTC_C_AF); /* passed 13:46:00 */
 }
 
+/*
+ * A clock that moved almost a day: the alarm is looked for over every second
+ * passed (minute by minute), up to the very last one, and an alarm byte no
+ * time can match (0x5a is no BCD second) never matches.
+ */
+static void alarm_flag_over_a_day_long_jump(void **state)
+{
+	struct fixture *f = *state;
+
+	wr(f, RTC_REG_A, RTC_A_DV_32K);
+	set_alarm(f, 0x13, 0x45, 0x29); /* the second before now: reached last */
+	advance(f, 86398ll * 1000000000);  /* to 13:45:28 the next day */
+	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF);
+	advance(f, 1000000000);
+	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF | RTC_C_AF);
+	advance(f, 2ll * 86400 * 1000000000);
+	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF | RTC_C_AF);
+	set_alarm(f, 0xc0, 0xc0, 0x5a);
+	advance(f, 2ll * 86400 * 1000000000);
+	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF);
+}
+
 static void periodic_flag_follows_rate_select(void **state)
 {
 	struct fixture *f = *state;
@@ -557,6 +579,31 @@ static void expect_refused(const struct rtc_state *s, const char *why)
 	fixture_free(f);
 }
 
+/*
+ * The largest offset a restore accepts, with the host clock on top: the
+ * state saved afterwards restores again (found by fuzz_rtc: last_tick_s,
+ * which is guest time, used to be held to the offset's own limit).
+ */
+static void state_at_the_offset_limit_restores_again(void **state)
+{
+	struct fixture *a = fixture_new(), *b = fixture_new();
+	struct rtc_state s;
+	struct vmon_error err = { 0 };
+	(void)state;
+
+	save(a, &s);
+	s.offset_s = 1ll << 40;
+	assert_int_equal(ops->restore(&a->rtc, &s, &err), 0);
+	advance(a, 1000000000);
+	rd(a, RTC_SECONDS); /* brings last_tick_s up to the host clock plus the offset */
+	save(a, &s);
+	assert_true(s.last_tick_s > 1ll << 40);
+	if (ops->restore(&b->rtc, &s, &err))
+		fail_msg("a state the RTC reached is refused: %s", err.msg);
+	fixture_free(a);
+	fixture_free(b);
+}
+
 static void damaged_states_are_refused_by_field(void **state)
 {
 	struct fixture *a = fixture_new();
@@ -569,7 +616,7 @@ static void damaged_states_are_refused_by_field(void **state)
 	s = good; s.reserved[3] = 1;                    expect_refused(&s, "reserved[3]");
 	s = good; s.offset_s = (1ll << 40) + 1;         expect_refused(&s, "offset_s 1099511627777");
 	s = good; s.offset_s = INT64_MIN;               expect_refused(&s, "offset_s");
-	s = good; s.last_tick_s = -(1ll << 41);         expect_refused(&s, "last_tick_s");
+	s = good; s.last_tick_s = -(1ll << 41) - 1;     expect_refused(&s, "last_tick_s");
 	s = good; s.last_tick_ns = 1000000000;          expect_refused(&s, "last_tick_ns 1000000000");
 	s = good; s.last_tick_ns = -1;                  expect_refused(&s, "last_tick_ns -1");
 	s = good; s.cmos[RTC_REG_A] |= RTC_A_UIP;       expect_refused(&s, "register A 0xaf");
@@ -615,6 +662,7 @@ int main(void)
 		T(enabled_flag_sets_irqf_but_no_irq_is_raised),
 		T(no_update_flag_while_set),
 		T(alarm_flag_when_an_update_reaches_the_alarm_time),
+		T(alarm_flag_over_a_day_long_jump),
 		T(periodic_flag_follows_rate_select),
 		T(stopped_divider_sets_no_flags),
 		T(uip_is_set_only_just_before_an_update),
@@ -628,6 +676,7 @@ int main(void)
 		cmocka_unit_test(restored_rtc_behaves_like_the_saved_one),
 		cmocka_unit_test(clock_runs_on_across_a_saved_hour),
 		cmocka_unit_test(offset_to_host_utc_is_what_is_kept),
+		cmocka_unit_test(state_at_the_offset_limit_restores_again),
 		cmocka_unit_test(damaged_states_are_refused_by_field),
 		cmocka_unit_test(reset_clears_interrupt_enables_and_keeps_time_and_ram),
 	};

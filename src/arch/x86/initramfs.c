@@ -240,7 +240,10 @@ static int unpack_compressed(struct unpack *u, size_t offset, size_t *next)
 	if (ret < 0)
 		return error_set(u->err, ret, "initramfs member %u at offset %zu (0x%zx, %s): %s", r->members + 1,
 				 offset, offset, name, why.msg);
-	if (!is_plain_cpio(u->out.data + start, u->out.len - start, reason, sizeof(reason))) {
+	/* An empty stream leaves out.data NULL: no pointer arithmetic on it. */
+	if (u->out.len == start)
+		snprintf(reason, sizeof(reason), "it holds no bytes");
+	if (u->out.len == start || !is_plain_cpio(u->out.data + start, u->out.len - start, reason, sizeof(reason))) {
 		snprintf(r->note, sizeof(r->note), "member %u at offset %zu (%s) does not decompress to cpio: %s",
 			 r->members + 1, offset, name, reason);
 		u->out.len = start;
