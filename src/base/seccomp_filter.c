@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -47,6 +48,7 @@ static const int BASE[] = {
 	SYS_sched_yield, SYS_mmap, SYS_munmap, SYS_mprotect, SYS_madvise, SYS_brk, SYS_mremap,
 	SYS_epoll_wait, SYS_epoll_pwait, SYS_poll, SYS_ppoll,
 	SYS_getrandom,                             /* virtio-rng, glibc's malloc */
+	SYS_prctl,                                 /* PR_GET_NAME: the thread name in Firecracker-format log lines */
 };
 
 /*
@@ -64,15 +66,19 @@ static const int DEVICE[] = {
 	SYS_ioctl,                                       /* KVM (interrupts, the vCPU's own), FIONREAD, terminal */
 };
 
+/* The I/O threads: vmon-events makes its epoll set and timers (watchdog, save/restore rounds) as it starts. */
+static const int IO[] = { SYS_epoll_create1, SYS_timerfd_create };
+
 /* The API thread: requests that open files (snapshots, logger, metrics, drives), migration, its helper threads. */
 static const int API[] = {
 	SYS_openat, SYS_unlink, SYS_rename, SYS_renameat, SYS_renameat2, SYS_ftruncate, SYS_statx,
 	SYS_pread64, SYS_pwrite64, SYS_fsync, SYS_fdatasync, SYS_fallocate,
 	SYS_accept4, SYS_sendmsg, SYS_recvmsg, SYS_sendto, SYS_recvfrom, SYS_shutdown,
 	SYS_socket, SYS_connect, SYS_getsockopt, SYS_setsockopt, SYS_getsockname, SYS_getpeername,
+	SYS_bind, SYS_listen,                            /* PUT /migration/receive listens */
 	SYS_epoll_ctl, SYS_ioctl,                        /* KVM (snapshot create reads the VM's state), BLKGETSIZE64 */
 	/* starting fc_metrics and vmon-migrate: clone (threads only at 2), their start-up, their own filter */
-	SYS_clone, SYS_clone3, SYS_set_robust_list, SYS_rseq, SYS_prctl, SYS_seccomp,
+	SYS_clone, SYS_clone3, SYS_set_robust_list, SYS_rseq, SYS_seccomp,
 };
 
 /* The main thread after start-up: vCPU 0 may run on it; then tear-down removes its sockets. */
@@ -204,6 +210,8 @@ int seccomp_setup(enum seccomp_level level, struct vmon_error *err)
 	if (seccomp_api_get() < 2)
 		return error_set(err, -ENOSYS, "seccomp: this kernel lacks seccomp(2) filters with SECCOMP_RET_TRAP "
 				 "(run with --seccomp-level 0)");
+	/* glibc reads /etc/localtime at the first gmtime/localtime/timegm (RTC, log lines): now, not later. */
+	tzset();
 	for (int nr = 0; nr < SYSCALL_NAMES; nr++)
 		if (!syscall_names[nr])
 			syscall_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
@@ -239,8 +247,11 @@ static void kind_set(enum seccomp_thread_kind kind, struct syscall_set *s)
 		ADD(s, MAIN);
 		break;
 	case SECCOMP_THREAD_VCPU:
+		ADD(s, DEVICE);
+		break;
 	case SECCOMP_THREAD_IO:
 		ADD(s, DEVICE);
+		ADD(s, IO);
 		break;
 	case SECCOMP_THREAD_API:
 		ADD(s, API);
@@ -312,7 +323,11 @@ static int add_checked_rules(scmp_filter_ctx ctx, enum seccomp_thread_kind kind,
 		r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SYS_clone3, 0);
 	}
 	if (s->bits[SYS_prctl / 64] & (1ull << (SYS_prctl % 64))) {
-		/* a new thread names itself and installs its own filter (libseccomp sets no_new_privs first) */
+		/*
+		 * The log's thread names; a new thread names itself and installs its
+		 * own filter (libseccomp sets no_new_privs first): nothing else.
+		 */
+		r = r ? r : allow1(ctx, SYS_prctl, SCMP_A0_32(SCMP_CMP_EQ, PR_GET_NAME));
 		r = r ? r : allow1(ctx, SYS_prctl, SCMP_A0_32(SCMP_CMP_EQ, PR_SET_NAME));
 		r = r ? r : allow1(ctx, SYS_prctl, SCMP_A0_32(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS));
 #if defined(__SANITIZE_ADDRESS__)
