@@ -91,7 +91,7 @@ static const int MAIN[] = { SYS_unlink, SYS_unlinkat };
  * tracer that ptrace()s every thread.
  */
 static const int SANITIZER[] = {
-	SYS_openat, SYS_open, SYS_readlink, SYS_readlinkat, SYS_getdents64, SYS_clone, SYS_ptrace, SYS_wait4,
+	SYS_openat, SYS_open, SYS_readlink, SYS_readlinkat, SYS_getdents, SYS_getdents64, SYS_clone, SYS_ptrace, SYS_wait4,
 	SYS_prctl, SYS_sched_getaffinity, SYS_sigaltstack, SYS_rt_sigaction, SYS_pipe2, SYS_dup, SYS_dup2,
 	SYS_getppid, SYS_kill, SYS_mincore, SYS_process_vm_readv, SYS_uname, SYS_getrlimit, SYS_prlimit64,
 	SYS_set_robust_list, SYS_rseq, SYS_arch_prctl, SYS_rt_sigtimedwait, SYS_munlock, SYS_sched_getparam,
