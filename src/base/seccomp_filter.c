@@ -27,7 +27,7 @@
 /* Highest x86-64 system call number named in reports (346..423 are unused, 450s the newest). */
 #define SYSCALL_NAMES 512
 
-static enum seccomp_level current_level = SECCOMP_LEVEL_FILTERED;
+static enum seccomp_level current_level = SECCOMP_LEVEL_OFF;   /* until seccomp_setup */
 static const char *syscall_names[SYSCALL_NAMES];   /* prepared before any filter: the handler only reads */
 static int selftest_kind = -1;
 static atomic_bool selftest_done;
@@ -69,6 +69,12 @@ static const int DEVICE[] = {
 /* The I/O threads: vmon-events makes its epoll set and timers (watchdog, save/restore rounds) as it starts. */
 static const int IO[] = { SYS_epoll_create1, SYS_timerfd_create };
 
+/* libslirp's thread: /etc/resolv.conf when the guest first asks its DNS address (read-only at 2), hostfwd. */
+static const int SLIRP[] = {
+	SYS_openat,
+	SYS_accept,   /* hostfwd: a host connection to a forwarded port */
+};
+
 /* The API thread: requests that open files (snapshots, logger, metrics, drives), migration, its helper threads. */
 static const int API[] = {
 	SYS_openat, SYS_unlink, SYS_rename, SYS_renameat, SYS_renameat2, SYS_ftruncate, SYS_statx,
@@ -102,7 +108,7 @@ static const int SANITIZER[] = {
 static bool arg_checked(int nr)
 {
 	return nr == SYS_ioctl || nr == SYS_mmap || nr == SYS_mprotect || nr == SYS_socket || nr == SYS_clone ||
-	       nr == SYS_clone3 || nr == SYS_prctl;
+	       nr == SYS_clone3 || nr == SYS_prctl || nr == SYS_openat;
 }
 
 int seccomp_parse_level(const char *text, enum seccomp_level *out, struct vmon_error *err)
@@ -127,12 +133,12 @@ enum seccomp_thread_kind seccomp_kind_of_thread(const char *name)
 	for (size_t i = 0; i < sizeof(api) / sizeof(api[0]); i++)
 		if (!strcmp(name, api[i]))
 			return SECCOMP_THREAD_API;
-	return SECCOMP_THREAD_IO;
+	return !strcmp(name, "vmon-slirp") ? SECCOMP_THREAD_SLIRP : SECCOMP_THREAD_IO;
 }
 
 const char *seccomp_kind_name(enum seccomp_thread_kind kind)
 {
-	static const char *const names[SECCOMP_THREAD_KINDS] = { "main", "vcpu", "io", "api" };
+	static const char *const names[SECCOMP_THREAD_KINDS] = { "main", "vcpu", "io", "api", "slirp" };
 
 	return kind < SECCOMP_THREAD_KINDS ? names[kind] : "?";
 }
@@ -203,7 +209,7 @@ int seccomp_setup(enum seccomp_level level, struct vmon_error *err)
 				selftest_kind = k;
 		if (selftest_kind < 0)
 			return error_set(err, -EINVAL, "VMON_SECCOMP_SELFTEST: '%s' is not a thread kind "
-					 "(main, vcpu, io or api)", selftest);
+					 "(main, vcpu, io, api or slirp)", selftest);
 	}
 	if (level == SECCOMP_LEVEL_OFF)
 		return 0;
@@ -254,6 +260,11 @@ static void kind_set(enum seccomp_thread_kind kind, struct syscall_set *s)
 		ADD(s, DEVICE);
 		ADD(s, IO);
 		break;
+	case SECCOMP_THREAD_SLIRP:
+		ADD(s, DEVICE);
+		ADD(s, IO);
+		ADD(s, SLIRP);
+		break;
 	case SECCOMP_THREAD_API:
 		ADD(s, API);
 		break;
@@ -301,7 +312,7 @@ static int add_checked_rules(scmp_filter_ctx ctx, enum seccomp_thread_kind kind,
 	if (has_ioctl) {
 		r = r ? r : allow1(ctx, SYS_ioctl, SCMP_A1_32(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, KVMIO << 8));
 		r = r ? r : allow_ioctls(ctx, terminal, sizeof(terminal) / sizeof(terminal[0]));
-		if (kind != SECCOMP_THREAD_VCPU && kind != SECCOMP_THREAD_API)   /* the uffd server, its tear-down */
+		if (kind == SECCOMP_THREAD_IO || kind == SECCOMP_THREAD_MAIN)   /* the uffd server, its tear-down */
 			r = r ? r : allow1(ctx, SYS_ioctl, SCMP_A1_32(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, UFFDIO << 8));
 		if (kind == SECCOMP_THREAD_API)   /* PATCH /drives: the new image's size */
 			r = r ? r : allow_ioctls(ctx, api_only, 1);
@@ -309,10 +320,18 @@ static int add_checked_rules(scmp_filter_ctx ctx, enum seccomp_thread_kind kind,
 	if (s->bits[SYS_socket / 64] & (1ull << (SYS_socket % 64))) {
 		/* vsock and the consoles are Unix sockets; slirp (I/O) and migration (API) speak IP too. */
 		r = r ? r : allow1(ctx, SYS_socket, SCMP_A0_32(SCMP_CMP_EQ, AF_UNIX));
-		if (kind == SECCOMP_THREAD_IO || kind == SECCOMP_THREAD_API) {
+		if (kind == SECCOMP_THREAD_SLIRP || kind == SECCOMP_THREAD_API) {
 			r = r ? r : allow1(ctx, SYS_socket, SCMP_A0_32(SCMP_CMP_EQ, AF_INET));
 			r = r ? r : allow1(ctx, SYS_socket, SCMP_A0_32(SCMP_CMP_EQ, AF_INET6));
 		}
+	}
+	if (s->bits[SYS_openat / 64] & (1ull << (SYS_openat % 64))) {
+		/* The API opens files to write (snapshots, logs); slirp only reads. */
+		if (kind == SECCOMP_THREAD_SLIRP)
+			r = r ? r : allow1(ctx, SYS_openat, SCMP_A2_32(SCMP_CMP_MASKED_EQ,
+								 O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND, O_RDONLY));
+		else
+			r = r ? r : allow(ctx, SYS_openat, 0, NULL);
 	}
 	if (s->bits[SYS_clone / 64] & (1ull << (SYS_clone % 64))) {
 #if defined(__SANITIZE_ADDRESS__)

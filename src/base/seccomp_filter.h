@@ -30,8 +30,9 @@ enum seccomp_level {
 enum seccomp_thread_kind {
 	SECCOMP_THREAD_MAIN,   /* the main thread once start-up is done (it may run vCPU 0 too) */
 	SECCOMP_THREAD_VCPU,   /* fc_vcpu N */
-	SECCOMP_THREAD_IO,     /* vmon-io, vmon-events, vmon-slirp, vmon-uffd */
+	SECCOMP_THREAD_IO,     /* vmon-io, vmon-events, vmon-uffd, vmon-uffd-watch */
 	SECCOMP_THREAD_API,    /* fc_api, fc_metrics, vmon-migrate */
+	SECCOMP_THREAD_SLIRP,  /* vmon-slirp: the I/O list, and libslirp reads /etc/resolv.conf (DNS) */
 	SECCOMP_THREAD_KINDS
 };
 
@@ -43,7 +44,8 @@ int seccomp_parse_level(const char *text, enum seccomp_level *out, struct vmon_e
 
 /*
  * The process-wide level, set once by the main thread before any other thread
- * exists (the default is SECCOMP_LEVEL_FILTERED). Above 0 it also installs the
+ * exists (vmon's command lines default to SECCOMP_LEVEL_FILTERED; until this
+ * is called, as in unit tests and fuzzers, no filter is installed). Above 0 it also installs the
  * SIGSYS handler and prepares the system call names it prints, and reads the
  * test hook VMON_SECCOMP_SELFTEST (see seccomp_selftest). 0 or -errno.
  */
@@ -62,7 +64,7 @@ int seccomp_install(enum seccomp_thread_kind kind, const char *name, struct vmon
 
 /*
  * Test hook: when the environment variable VMON_SECCOMP_SELFTEST named this
- * kind ("main", "vcpu", "io", "api") at seccomp_setup, the first thread of
+ * kind ("main", "vcpu", "io", "api", "slirp") at seccomp_setup, the first thread of
  * that kind to get here makes one system call no list allows (personality,
  * a query that changes nothing), which must end the process. Called by each
  * thread right after it installed its filter.

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """seccomp-bpf per thread (src/base/seccomp_filter.c) in the real vmon.
 
-A forbidden system call from each kind of thread (vCPU, I/O, API, main) ends
+A forbidden system call from each kind of thread (vCPU, I/O, API, main, slirp) ends
 vmon with status 148 and a line naming the thread and the call: the test hook
 VMON_SECCOMP_SELFTEST=<kind> makes the first thread of that kind call
 personality() (in no list) right after installing its filter. And from
@@ -34,6 +34,7 @@ SELFTESTS = {
     "vcpu": ([VMON, "run", "--kernel", guest("smp"), *MEM, "--cpus", 2, "--cmdline", "cpus=2"], r"fc_vcpu 1"),
     "io": ([VMON, "run", "--kernel", guest("hello"), *MEM], r"vmon-events|vmon-io"),
     "main": ([VMON, "run", "--kernel", guest("hello"), *MEM], r"main"),
+    "slirp": ([VMON, "run", "--kernel", guest("hello"), *MEM, "--net", "user"], r"vmon-slirp"),
     # The API thread checks as it starts: no VM needed.
     "api": (None, r"fc_api"),
 }

@@ -34,7 +34,8 @@ enum probe {
 	PROBE_SOCKET_NETLINK,  /* socket is listed for vCPU/I/O/API; AF_NETLINK refused at 2 */
 	PROBE_IOCTL_TIOCSTI,   /* ioctl is listed; a request neither KVM's nor the terminal's refused at 2 */
 	PROBE_IOCTL_KVM,       /* a KVM ioctl (on a bad fd: EBADF, but allowed) */
-	PROBE_OPENAT,          /* only the API thread opens files */
+	PROBE_OPENAT,          /* only the API thread opens files, and slirp's reads /etc/resolv.conf */
+	PROBE_OPENAT_WRITE,    /* ... to write: the API thread only */
 	PROBE_FORK,            /* clone without CLONE_THREAD: a process, refused at 2 (API) */
 };
 
@@ -67,6 +68,12 @@ static void run_probe(enum probe p)
 		break;
 	case PROBE_OPENAT: {
 		long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
+		if (fd >= 0)
+			close((int)fd);
+		break;
+	}
+	case PROBE_OPENAT_WRITE: {
+		long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY);
 		if (fd >= 0)
 			close((int)fd);
 		break;
@@ -121,7 +128,7 @@ static bool allowed(enum seccomp_thread_kind kind, enum seccomp_level level, enu
 }
 
 static const enum seccomp_thread_kind kinds[] = { SECCOMP_THREAD_MAIN, SECCOMP_THREAD_VCPU, SECCOMP_THREAD_IO,
-						   SECCOMP_THREAD_API };
+						   SECCOMP_THREAD_API, SECCOMP_THREAD_SLIRP };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static void level_0_allows_everything(void **state)
@@ -189,11 +196,16 @@ static void only_the_api_thread_opens_files(void **state)
 {
 	(void)state;
 	assert_true(allowed(SECCOMP_THREAD_API, SECCOMP_LEVEL_FILTERED, PROBE_OPENAT));
+	assert_true(allowed(SECCOMP_THREAD_API, SECCOMP_LEVEL_FILTERED, PROBE_OPENAT_WRITE));
+	/* slirp reads /etc/resolv.conf: to read only, at level 2. */
+	assert_true(allowed(SECCOMP_THREAD_SLIRP, SECCOMP_LEVEL_FILTERED, PROBE_OPENAT));
+	assert_true(allowed(SECCOMP_THREAD_SLIRP, SECCOMP_LEVEL_BASIC, PROBE_OPENAT_WRITE));
 #if !defined(__SANITIZE_ADDRESS__)   /* ASan's runtime opens /proc/self/maps from any thread */
 	assert_false(allowed(SECCOMP_THREAD_VCPU, SECCOMP_LEVEL_FILTERED, PROBE_OPENAT));
 	assert_false(allowed(SECCOMP_THREAD_IO, SECCOMP_LEVEL_BASIC, PROBE_OPENAT));
 	assert_false(allowed(SECCOMP_THREAD_MAIN, SECCOMP_LEVEL_FILTERED, PROBE_OPENAT));
 	assert_false(allowed(SECCOMP_THREAD_VCPU, SECCOMP_LEVEL_FILTERED, PROBE_FORK));
+	assert_false(allowed(SECCOMP_THREAD_SLIRP, SECCOMP_LEVEL_FILTERED, PROBE_OPENAT_WRITE));
 #endif
 }
 
@@ -216,6 +228,7 @@ static void levels_and_thread_kinds_parse(void **state)
 	assert_int_equal(seccomp_kind_of_thread("vmon-migrate"), SECCOMP_THREAD_API);
 	assert_int_equal(seccomp_kind_of_thread("vmon-io"), SECCOMP_THREAD_IO);
 	assert_int_equal(seccomp_kind_of_thread("vmon-events"), SECCOMP_THREAD_IO);
+	assert_int_equal(seccomp_kind_of_thread("vmon-slirp"), SECCOMP_THREAD_SLIRP);
 }
 
 int main(void)
