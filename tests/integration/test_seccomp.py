@@ -78,7 +78,7 @@ if [ "$2" = api ]; then
 	"$1" --api-sock "$dir/api.sock" --config-file "$dir/vm.json" --metrics-path "$dir/metrics" \
 		--seccomp-level "$4" </dev/null >"$dir/out" 2>&1 &
 else
-	"$1" run --kernel "$3" --mem 32M --cpus 2 --rng --seccomp-level "$4" </dev/null >"$dir/out" 2>&1 &
+	"$1" run --kernel "$3" --mem 32M --cpus 2 --rng --net user --seccomp-level "$4" </dev/null >"$dir/out" 2>&1 &
 fi
 pid=$!
 i=0
@@ -105,7 +105,7 @@ for mode in ("run", "api"):
 
 
 @pytest.mark.parametrize("mode,expected", [
-    ("run", {"vmon", "fc_vcpu 1", "vmon-events", "vmon-io"}),
+    ("run", {"vmon", "fc_vcpu 1", "vmon-events", "vmon-io", "vmon-slirp"}),
     ("api", {"vmon", "fc_api", "fc_metrics", "fc_vcpu 0", "fc_vcpu 1", "vmon-events", "vmon-io"}),
 ])
 @pytest.mark.parametrize("level", [0, 1, 2])
