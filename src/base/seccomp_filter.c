@@ -34,9 +34,10 @@ static atomic_bool selftest_done;
 static __thread char thread_name[16] = "main";     /* initial-exec TLS: safe to read in the handler */
 
 /*
- * The allow-lists. Every thread gets BASE; the kinds add groups. At level 2
- * the syscalls in ARG_CHECKED are allowed only with the arguments listed in
- * add_checked_rules (per kind); at level 1 they are allowed outright.
+ * The allow-lists. Every thread gets BASE; the kinds add groups (kind_set).
+ * At level 2 the syscalls arg_checked() names are allowed only with the
+ * arguments add_checked_rules gives each kind; at level 1 they are allowed
+ * outright.
  */
 
 /* Every thread: I/O on fds it already holds, memory (malloc), locks, time, signals, exiting. */
