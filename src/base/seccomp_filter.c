@@ -84,6 +84,7 @@ static const int API[] = {
 	SYS_socket, SYS_connect, SYS_getsockopt, SYS_setsockopt, SYS_getsockname, SYS_getpeername,
 	SYS_bind, SYS_listen,                            /* PUT /migration/receive listens */
 	SYS_epoll_ctl, SYS_ioctl,                        /* KVM (snapshot create reads the VM's state), BLKGETSIZE64 */
+	SYS_timerfd_settime, SYS_timerfd_gettime,         /* PATCH /balloon/statistics: the polling interval */
 	/* starting fc_metrics and vmon-migrate: clone (threads only at 2), their start-up, their own filter */
 	SYS_clone, SYS_clone3, SYS_set_robust_list, SYS_rseq, SYS_seccomp,
 };
