@@ -144,30 +144,6 @@ static int check_file(const char *field, const char *path, int flags, struct vmo
 	return 0;
 }
 
-/* A token bucket limits only with size > 0 and refill_time > 0 (Firecracker's TokenBucket::new returns None otherwise). */
-static int check_bucket(json_object *bucket, const char *field, struct vmon_error *err)
-{
-	if (bucket && fc_json_int(bucket, "size", 0) > 0 && fc_json_int(bucket, "refill_time", 0) > 0)
-		return error_set(err, -EINVAL, "%s: vmon has no rate limiters yet (issue 13); only a bucket that "
-				 "does not limit (size or refill_time 0) is accepted", field);
-	return 0;
-}
-
-static int check_rate_limiter(json_object *body, const char *field, struct vmon_error *err)
-{
-	json_object *rl = fc_json_get(body, field);
-	char path[64];
-	int ret;
-
-	if (!rl)
-		return 0;
-	snprintf(path, sizeof(path), "%s.bandwidth", field);
-	if ((ret = check_bucket(fc_json_get(rl, "bandwidth"), path, err)))
-		return ret;
-	snprintf(path, sizeof(path), "%s.ops", field);
-	return check_bucket(fc_json_get(rl, "ops"), path, err);
-}
-
 /* "xx:xx:xx:xx:xx:xx", unicast (vm_config_check refuses a multicast station address). */
 static int parse_mac(const char *text, uint8_t mac[6], struct vmon_error *err)
 {
@@ -221,7 +197,8 @@ static int find_drive(const struct fc_spec *s, const char *id)
 	return -1;
 }
 
-static int check_drive(const struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err)
+static int check_drive(const struct fc_spec *s, const char *path_id, json_object *body,
+		       struct rate_limiter_config *limiter, struct vmon_error *err)
 {
 	const char *id = fc_json_str(body, "drive_id", "");
 	const char *partuuid = fc_json_str(body, "partuuid", NULL);
@@ -242,7 +219,7 @@ static int check_drive(const struct fc_spec *s, const char *path_id, json_object
 	if (partuuid && (!partuuid[0] || strpbrk(partuuid, " \t\n\r\"")))
 		return error_set(err, -EINVAL, "partuuid: \"%.64s\" must be a non-empty word (it goes on the kernel "
 				 "command line)", partuuid);
-	if ((ret = check_rate_limiter(body, "rate_limiter", err)))
+	if ((ret = fc_parse_rate_limiter(body, "rate_limiter", limiter, err)))
 		return ret;
 	pos = find_drive(s, id);
 	if (root && s->ndrives && s->drives[0].is_root_device && pos != 0)
@@ -260,7 +237,7 @@ static int put_drive_obj(struct fc_spec *s, const char *path_id, json_object *bo
 	bool ok = true;
 	int pos, ret;
 
-	if ((ret = check_drive(s, path_id, body, err)))
+	if ((ret = check_drive(s, path_id, body, &d.rate_limiter, err)))
 		return ret;
 	d.drive_id = fc_json_strdup(fc_json_str(body, "drive_id", NULL), &ok);
 	d.path_on_host = fc_json_strdup(fc_json_str(body, "path_on_host", NULL), &ok);
@@ -296,6 +273,7 @@ static int patch_drive_obj(struct fc_spec *s, const char *path_id, json_object *
 {
 	const char *id = fc_json_str(body, "drive_id", "");
 	const char *path = fc_json_str(body, "path_on_host", NULL);
+	struct rate_limiter_config limiter;
 	int pos, ret;
 	char *copy;
 
@@ -305,14 +283,18 @@ static int patch_drive_obj(struct fc_spec *s, const char *path_id, json_object *
 		return error_set(err, -EINVAL, "drive_id: no drive \"%.64s\" (PUT /drives/%.64s first)", id, id);
 	if (!path && !fc_json_get(body, "rate_limiter"))
 		return error_set(err, -EINVAL, "body: nothing to change (give path_on_host or rate_limiter)");
-	if ((ret = check_rate_limiter(body, "rate_limiter", err)))
+	limiter = s->drives[pos].rate_limiter;
+	if ((ret = fc_parse_rate_limiter(body, "rate_limiter", &limiter, err)))
 		return ret;
-	if (!path)
+	if (!path) {
+		s->drives[pos].rate_limiter = limiter;
 		return 0;
+	}
 	if ((ret = check_file("path_on_host", path, s->drives[pos].is_read_only ? O_RDONLY : O_RDWR, err)))
 		return ret;
 	if (!(copy = strdup(path)))
 		return error_set(err, -ENOMEM, "drive: out of memory");
+	s->drives[pos].rate_limiter = limiter;
 	free(s->drives[pos].path_on_host);
 	s->drives[pos].path_on_host = copy;
 	return 0;
@@ -386,8 +368,8 @@ static int check_net(const struct fc_spec *s, const char *path_id, json_object *
 	if (fc_json_get(body, "mtu"))
 		return error_set(err, -EINVAL, "mtu: vmon's virtio-net does not offer VIRTIO_NET_F_MTU; leave mtu out "
 				 "(the guest then uses 1500)");
-	if ((ret = check_rate_limiter(body, "rx_rate_limiter", err)) ||
-	    (ret = check_rate_limiter(body, "tx_rate_limiter", err)))
+	if ((ret = fc_parse_rate_limiter(body, "rx_rate_limiter", &n->rx_rate_limiter, err)) ||
+	    (ret = fc_parse_rate_limiter(body, "tx_rate_limiter", &n->tx_rate_limiter, err)))
 		return ret;
 	pos = find_net(s, id);
 	for (unsigned i = 0; i < s->nnets; i++) {
@@ -432,14 +414,22 @@ static int put_net_obj(struct fc_spec *s, const char *path_id, json_object *body
 static int patch_net_obj(struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err)
 {
 	const char *id = fc_json_str(body, "iface_id", "");
-	int ret;
+	struct rate_limiter_config rx, tx;
+	int pos, ret;
 
 	if ((ret = check_path_id("iface_id", path_id, id, err)))
 		return ret;
-	if (find_net(s, id) < 0)
+	if ((pos = find_net(s, id)) < 0)
 		return error_set(err, -EINVAL, "iface_id: no network interface \"%.64s\" (PUT /network-interfaces/%.64s "
 				 "first)", id, id);
-	return check_rate_limiter(body, "rx_rate_limiter", err) ?: check_rate_limiter(body, "tx_rate_limiter", err);
+	rx = s->nets[pos].rx_rate_limiter;
+	tx = s->nets[pos].tx_rate_limiter;
+	if ((ret = fc_parse_rate_limiter(body, "rx_rate_limiter", &rx, err)) ||
+	    (ret = fc_parse_rate_limiter(body, "tx_rate_limiter", &tx, err)))
+		return ret;
+	s->nets[pos].rx_rate_limiter = rx;
+	s->nets[pos].tx_rate_limiter = tx;
+	return 0;
 }
 
 /* --- logger, metrics, entropy, serial, MMDS config --- */
@@ -500,7 +490,7 @@ static int put_metrics_obj(struct fc_spec *s, json_object *body, struct vmon_err
 
 static int put_entropy_obj(struct fc_spec *s, json_object *body, struct vmon_error *err)
 {
-	int ret = check_rate_limiter(body, "rate_limiter", err);
+	int ret = fc_refuse_rate_limiter(body, "rate_limiter", "virtio-rng", err);
 
 	if (!ret)
 		s->entropy = true;
@@ -540,7 +530,7 @@ static int put_serial_obj(struct fc_spec *s, json_object *body, struct vmon_erro
 	char *copy = NULL;
 	int ret;
 
-	if ((ret = check_bucket(fc_json_get(body, "rate_limiter"), "rate_limiter", err)))
+	if ((ret = fc_refuse_bucket(fc_json_get(body, "rate_limiter"), "rate_limiter", "serial device", err)))
 		return ret;
 	if (path && !path[0])
 		return error_set(err, -EINVAL, "serial_out_path: must not be empty");

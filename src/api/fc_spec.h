@@ -36,9 +36,11 @@
  *                    always offers and honours FLUSH (fdatasync), so Unsafe
  *                    is served as Writeback. io_engine Sync|Async: vmon
  *                    serves both synchronously on its I/O thread. socket
- *                    (vhost-user-block) refused. rate_limiter: refused when
- *                    a bucket would limit (size and refill_time both > 0);
- *                    vmon has no rate limiters until issue 13.
+ *                    (vhost-user-block) refused. rate_limiter: Firecracker's
+ *                    token buckets (bandwidth in bytes, ops), each
+ *                    {size, one_time_burst, refill_time ms}; a bucket with
+ *                    size or refill_time 0 limits nothing. PATCH replaces
+ *                    the buckets it names and keeps the others.
  *   network-interfaces
  *                    host_dev_name -> the TAP backend on that existing
  *                    interface (1..15 bytes, no '/', ':' or space);
@@ -47,8 +49,10 @@
  *                    vmon extension. guest_mac -> mac (unicast only; absent:
  *                    52:54:00:12:34:56 + index). mtu refused (vmon's
  *                    virtio-net does not offer VIRTIO_NET_F_MTU); rate
- *                    limiters as for drives.
- *   entropy          -> rng (virtio-rng); a limiting rate_limiter refused.
+ *                    limiters (rx_rate_limiter, tx_rate_limiter) as for
+ *                    drives, per frame.
+ *   entropy          -> rng (virtio-rng); a limiting rate_limiter refused
+ *                    (vmon limits virtio-blk and virtio-net only).
  *   logger, metrics, serial, mmds-config
  *                    validated and kept here for the controller (the log
  *                    file, the metrics file, the serial output file, the
@@ -64,6 +68,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/token_bucket.h"
 #include "vmm/config.h"
 
 /* Firecracker's default boot arguments with its "8250.nr_uarts=0" turned into 1: vmon's console is the 8250. */
@@ -100,6 +105,7 @@ struct fc_drive {
 	bool is_read_only;
 	enum fc_cache_type cache_type;
 	enum fc_io_engine io_engine;
+	struct rate_limiter_config rate_limiter;
 };
 
 struct fc_machine_config {
@@ -114,6 +120,7 @@ struct fc_net {
 	char *host_dev_name;    /* a TAP interface, or FC_SPEC_USER_NET */
 	bool has_mac;
 	uint8_t guest_mac[6];
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
 };
 
 struct fc_logger {
@@ -193,7 +200,7 @@ int fc_spec_put_machine_config(struct fc_spec *s, const char *body, struct vmon_
 /* PATCH: at least one field; the others keep their values. */
 int fc_spec_patch_machine_config(struct fc_spec *s, const char *body, struct vmon_error *err);
 int fc_spec_put_network_interface(struct fc_spec *s, const char *path_id, const char *body, struct vmon_error *err);
-/* PartialNetworkInterface: rate limiters of an existing interface (only non-limiting ones are accepted). */
+/* PartialNetworkInterface: rate limiters of an existing interface (the buckets named are replaced). */
 int fc_spec_patch_network_interface(struct fc_spec *s, const char *path_id, const char *body,
 				    struct vmon_error *err);
 int fc_spec_put_logger(struct fc_spec *s, const char *body, struct vmon_error *err);

@@ -28,4 +28,16 @@ int fc_spec_apply_serial(struct fc_spec *s, const char *path_id, json_object *bo
 int fc_spec_apply_balloon(struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err);
 int fc_spec_apply_mmds_config(struct fc_spec *s, const char *path_id, json_object *body, struct vmon_error *err);
 
+/*
+ * body's RateLimiter `field` over *out: each bucket it names (a TokenBucket:
+ * size, one_time_burst, refill_time ms) replaces out's, as Firecracker's
+ * RateLimiterUpdate; the others stay; nothing changes on error (a bucket out
+ * of token_bucket.h's range, named "field.bucket: ...").
+ */
+int fc_parse_rate_limiter(json_object *body, const char *field, struct rate_limiter_config *out,
+			  struct vmon_error *err);
+/* For devices without a limiter (device: "virtio-rng", ...): a limiting bucket is refused, naming the field. */
+int fc_refuse_rate_limiter(json_object *body, const char *field, const char *device, struct vmon_error *err);
+int fc_refuse_bucket(json_object *bucket, const char *field, const char *device, struct vmon_error *err);
+
 #endif

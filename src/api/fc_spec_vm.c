@@ -119,6 +119,39 @@ static json_object *boot_source_obj(const struct fc_boot_source *b, bool *ok)
 	return o;
 }
 
+/* A TokenBucket, or null when it limits nothing. */
+static void put_bucket(json_object *o, const char *key, const struct token_bucket_config *b, bool *ok)
+{
+	json_object *v;
+
+	if (!token_bucket_limits(b))
+		return put_null(o, key, ok);
+	if (!(v = json_object_new_object())) {
+		*ok = false;
+		return;
+	}
+	put(v, "size", json_object_new_int64((int64_t)b->size), ok);
+	put(v, "one_time_burst", json_object_new_int64((int64_t)b->one_time_burst), ok);
+	put(v, "refill_time", json_object_new_int64((int64_t)b->refill_time_ms), ok);
+	put(o, key, v, ok);
+}
+
+/* A RateLimiter, or null when neither bucket limits (Firecracker's GET /vm/config without one). */
+static void put_rate_limiter(json_object *o, const char *key, const struct rate_limiter_config *rl, bool *ok)
+{
+	json_object *v;
+
+	if (!rate_limiter_config_limits(rl))
+		return put_null(o, key, ok);
+	if (!(v = json_object_new_object())) {
+		*ok = false;
+		return;
+	}
+	put_bucket(v, "bandwidth", &rl->bandwidth, ok);
+	put_bucket(v, "ops", &rl->ops, ok);
+	put(o, key, v, ok);
+}
+
 static json_object *drive_obj(const struct fc_drive *d, bool *ok)
 {
 	json_object *o = json_object_new_object();
@@ -133,7 +166,7 @@ static json_object *drive_obj(const struct fc_drive *d, bool *ok)
 	put_str(o, "cache_type", fc_cache_types[d->cache_type], ok);
 	put(o, "is_read_only", json_object_new_boolean(d->is_read_only), ok);
 	put_str(o, "path_on_host", d->path_on_host, ok);
-	put_null(o, "rate_limiter", ok);
+	put_rate_limiter(o, "rate_limiter", &d->rate_limiter, ok);
 	put_str(o, "io_engine", fc_io_engines[d->io_engine], ok);
 	put_null(o, "socket", ok);
 	return o;
@@ -153,8 +186,8 @@ static json_object *net_obj(const struct fc_net *n, bool *ok)
 	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->guest_mac[0], n->guest_mac[1], n->guest_mac[2],
 		 n->guest_mac[3], n->guest_mac[4], n->guest_mac[5]);
 	put_str(o, "guest_mac", n->has_mac ? mac : NULL, ok);
-	put_null(o, "rx_rate_limiter", ok);
-	put_null(o, "tx_rate_limiter", ok);
+	put_rate_limiter(o, "rx_rate_limiter", &n->rx_rate_limiter, ok);
+	put_rate_limiter(o, "tx_rate_limiter", &n->tx_rate_limiter, ok);
 	return o;
 }
 
@@ -380,6 +413,7 @@ static int fill(const struct fc_spec *s, struct vm_config *cfg, struct vmon_erro
 		struct drive_config *d = &cfg->drives[i];
 		memset(d, 0, sizeof(*d));
 		d->readonly = s->drives[i].is_read_only;
+		d->rate_limiter = s->drives[i].rate_limiter;
 		if (!(d->path = keep(cfg, "path_on_host", s->drives[i].path_on_host, err)) ||
 		    !(d->id = keep(cfg, "drive_id", s->drives[i].drive_id, err)))
 			return -E2BIG;
@@ -397,6 +431,8 @@ static int fill(const struct fc_spec *s, struct vm_config *cfg, struct vmon_erro
 			if (!(n->tap_name = keep(cfg, "host_dev_name", s->nets[i].host_dev_name, err)))
 				return -E2BIG;
 		}
+		n->rx_rate_limiter = s->nets[i].rx_rate_limiter;
+		n->tx_rate_limiter = s->nets[i].tx_rate_limiter;
 		if (s->nets[i].has_mac)
 			memcpy(n->mac, s->nets[i].guest_mac, 6);
 		else

@@ -410,6 +410,16 @@ static const struct fc_drive *spec_drive(const struct fc_spec *spec, const char 
 	return NULL;
 }
 
+/* Does the (already validated) JSON object body have this top-level key? */
+static bool body_has(const char *body, const char *key)
+{
+	struct json_object *o = json_tokener_parse(body);
+	bool has = o && json_object_object_get_ex(o, key, NULL);
+
+	json_object_put(o);
+	return has;
+}
+
 /*
  * PATCH /drives/{id} on a running VM (Firecracker: post-boot only): a new
  * path_on_host goes behind the guest's disk at once (Kata hot-plugs so);
@@ -428,8 +438,13 @@ static void patch_drive(struct instance *in, const char *id, const char *body, s
 		return respond_fault(resp, 400, "drive_id: no drive \"%s\" (PUT /drives/%s before the start)", id, id);
 	if (!(old_path = strdup(d->path_on_host)))
 		return respond_fault(resp, 500, "out of memory");
+	struct rate_limiter_config old_limiter = d->rate_limiter;
 	r = fc_spec_patch_drive(&in->spec, id, body, &err);
 	d = spec_drive(&in->spec, id);
+	/* New buckets, full, as Firecracker's update_buckets (the same ones again refill them too). */
+	if (!r && d && body_has(body, "rate_limiter") &&
+	    (r = vm_set_drive_rate_limiter(in->machine.vm, id, &d->rate_limiter, &err)))
+		in->spec.drives[d - in->spec.drives].rate_limiter = old_limiter;
 	if (!r && d && strcmp(d->path_on_host, old_path) &&
 	    (r = vm_replace_drive_image(in->machine.vm, id, d->path_on_host, &err))) {
 		/* The guest keeps the old image: so does the description. */
@@ -441,6 +456,38 @@ static void patch_drive(struct instance *in, const char *id, const char *body, s
 		json_object_put(undo);
 	}
 	free(old_path);
+	respond_result(resp, r, &err);
+}
+
+static const struct fc_net *spec_net(const struct fc_spec *spec, const char *id)
+{
+	for (unsigned i = 0; i < spec->nnets; i++)
+		if (!strcmp(spec->nets[i].iface_id, id))
+			return &spec->nets[i];
+	return NULL;
+}
+
+/* PATCH /network-interfaces/{id} on a running VM (Firecracker: post-boot only): the rate limiters, live. */
+static void patch_network_interface(struct instance *in, const char *id, const char *body,
+				    struct http_response *resp)
+{
+	struct vmon_error err = { 0 };
+	const struct fc_net *n;
+	int r;
+
+	if (!instance_running(in))
+		return respond_fault(resp, 400, in->state == INSTANCE_STOPPED ? "the microVM has stopped" : MSG_BEFORE_START);
+	if (!(n = spec_net(&in->spec, id)))
+		return respond_fault(resp, 400, "iface_id: no network interface \"%s\" (PUT /network-interfaces/%s "
+				     "before the start)", id, id);
+	struct rate_limiter_config old_rx = n->rx_rate_limiter, old_tx = n->tx_rate_limiter;
+	r = fc_spec_patch_network_interface(&in->spec, id, body, &err);
+	n = spec_net(&in->spec, id);
+	if (!r && (r = vm_set_net_rate_limiters(in->machine.vm, id, &n->rx_rate_limiter, &n->tx_rate_limiter, &err))) {
+		struct fc_net *w = &in->spec.nets[n - in->spec.nets];
+		w->rx_rate_limiter = old_rx;
+		w->tx_rate_limiter = old_tx;
+	}
 	respond_result(resp, r, &err);
 }
 
@@ -693,12 +740,8 @@ static void route(struct instance *in, const struct http_request *req, struct ht
 	if ((id = path_id(req->path, "/network-interfaces"))) {
 		if (!strcmp(req->method, "PUT"))
 			PRE_BOOT(fc_spec_put_network_interface(&in->spec, id, body, &e_));
-		if (!strcmp(req->method, "PATCH")) {
-			if (!instance_started(in))
-				return respond_fault(resp, 400, MSG_BEFORE_START);
-			return respond_fault(resp, 400,
-					     "network interface %s: rate limiters are not supported yet (issue 13)", id);
-		}
+		if (!strcmp(req->method, "PATCH"))
+			return patch_network_interface(in, id, body, resp);
 	}
 	if (!strcmp(req->path, "/mmds")) {
 		struct vmon_error err = { 0 };

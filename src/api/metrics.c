@@ -208,8 +208,8 @@ static const struct vm_metrics_virtio *old_device(const struct vm_metrics *old, 
 	return &none;
 }
 
-struct blk_delta { uint64_t reads, writes, bytes_read, bytes_written, flushes, notifies; };
-struct net_delta { uint64_t rx_bytes, rx_frames, tx_bytes, tx_frames, rx_no_space; };
+struct blk_delta { uint64_t reads, writes, bytes_read, bytes_written, flushes, notifies, throttled; };
+struct net_delta { uint64_t rx_bytes, rx_frames, tx_bytes, tx_frames, rx_no_space, rx_throttled, tx_throttled; };
 
 static void put_blk(json_object *g, const struct blk_delta *d)
 {
@@ -219,6 +219,7 @@ static void put_blk(json_object *g, const struct blk_delta *d)
 	put(g, "write_bytes", d->bytes_written);
 	put(g, "flush_count", d->flushes);
 	put(g, "queue_event_count", d->notifies);
+	put(g, "rate_limiter_throttled_events", d->throttled);
 }
 
 static void put_net(json_object *g, const struct net_delta *d)
@@ -228,6 +229,8 @@ static void put_net(json_object *g, const struct net_delta *d)
 	put(g, "tx_bytes_count", d->tx_bytes);
 	put(g, "tx_packets_count", d->tx_frames);
 	put(g, "no_rx_avail_buffer", d->rx_no_space);
+	put(g, "rx_rate_limiter_throttled", d->rx_throttled);
+	put(g, "tx_rate_limiter_throttled", d->tx_throttled);
 }
 
 /* block_<id> and net_<id> per device, then the "block" and "net" sums Firecracker always writes. */
@@ -244,6 +247,7 @@ static void device_groups(json_object *root, const struct vm_metrics *vm, const 
 				delta(d->blk.reads, o->blk.reads), delta(d->blk.writes, o->blk.writes),
 				delta(d->blk.bytes_read, o->blk.bytes_read), delta(d->blk.bytes_written, o->blk.bytes_written),
 				delta(d->blk.flushes, o->blk.flushes), delta(d->notifies, o->notifies),
+				delta(d->blk.rate_limiter_throttled_events, o->blk.rate_limiter_throttled_events),
 			};
 			snprintf(key, sizeof(key), "block_%s", d->id);
 			put_blk(add_group(root, key), &b);
@@ -253,6 +257,7 @@ static void device_groups(json_object *root, const struct vm_metrics *vm, const 
 			blk_sum.bytes_written += b.bytes_written;
 			blk_sum.flushes += b.flushes;
 			blk_sum.notifies += b.notifies;
+			blk_sum.throttled += b.throttled;
 		}
 	}
 	put_blk(add_group(root, "block"), &blk_sum);
@@ -263,6 +268,8 @@ static void device_groups(json_object *root, const struct vm_metrics *vm, const 
 				delta(d->net.rx_bytes, o->net.rx_bytes), delta(d->net.rx_frames, o->net.rx_frames),
 				delta(d->net.tx_bytes, o->net.tx_bytes), delta(d->net.tx_frames, o->net.tx_frames),
 				delta(d->net.rx_no_space, o->net.rx_no_space),
+				delta(d->net.rx_rate_limiter_throttled, o->net.rx_rate_limiter_throttled),
+				delta(d->net.tx_rate_limiter_throttled, o->net.tx_rate_limiter_throttled),
 			};
 			snprintf(key, sizeof(key), "net_%s", d->id);
 			put_net(add_group(root, key), &n);
@@ -271,6 +278,8 @@ static void device_groups(json_object *root, const struct vm_metrics *vm, const 
 			net_sum.tx_bytes += n.tx_bytes;
 			net_sum.tx_frames += n.tx_frames;
 			net_sum.rx_no_space += n.rx_no_space;
+			net_sum.rx_throttled += n.rx_throttled;
+			net_sum.tx_throttled += n.tx_throttled;
 		}
 	}
 	put_net(add_group(root, "net"), &net_sum);
@@ -546,6 +555,15 @@ static uint64_t n_dropped(const struct vm_metrics_virtio *d, unsigned x)
 	return x ? d->net.tx_dropped : d->net.rx_dropped;
 }
 static uint64_t n_no_space(const struct vm_metrics_virtio *d, unsigned x) { (void)x; return d->net.rx_no_space; }
+static uint64_t b_throttled(const struct vm_metrics_virtio *d, unsigned x)
+{
+	(void)x;
+	return d->blk.rate_limiter_throttled_events;
+}
+static uint64_t n_throttled(const struct vm_metrics_virtio *d, unsigned x)
+{
+	return x ? d->net.tx_rate_limiter_throttled : d->net.rx_rate_limiter_throttled;
+}
 static uint64_t n_backend(const struct vm_metrics_virtio *d, unsigned x) { (void)x; return d->net.backend_rx_dropped; }
 
 static void device_families(struct text *t, const struct vm_metrics *vm)
@@ -565,6 +583,9 @@ static void device_families(struct text *t, const struct vm_metrics *vm)
 		  "direction", { "read", "write" }, b_bytes },
 		{ "vmon_block_errors_total", "counter", "Block requests answered IOERR or UNSUPP.", VM_METRICS_VIRTIO_BLK,
 		  NULL, { NULL }, b_errors },
+		{ "vmon_block_rate_limiter_throttled_total", "counter",
+		  "Times the drive's rate limiter held a request back (each wait counted).", VM_METRICS_VIRTIO_BLK,
+		  NULL, { NULL }, b_throttled },
 		{ "vmon_net_frames_total", "counter", "Frames received (rx) and sent (tx) by the guest.",
 		  VM_METRICS_VIRTIO_NET, "direction", { "rx", "tx" }, n_frames },
 		{ "vmon_net_bytes_total", "counter", "Frame bytes received (rx) and sent (tx) by the guest.",
@@ -575,6 +596,9 @@ static void device_families(struct text *t, const struct vm_metrics *vm)
 		  VM_METRICS_VIRTIO_NET, NULL, { NULL }, n_no_space },
 		{ "vmon_net_backend_rx_dropped_total", "counter", "Of those, frames the backend then dropped.",
 		  VM_METRICS_VIRTIO_NET, NULL, { NULL }, n_backend },
+		{ "vmon_net_rate_limiter_throttled_total", "counter",
+		  "Times a rate limiter held a frame back, received (rx) or sent (tx).", VM_METRICS_VIRTIO_NET,
+		  "direction", { "rx", "tx" }, n_throttled },
 	};
 
 	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {

@@ -33,9 +33,10 @@
  *        diff_create_snapshot, load_snapshot (the last one of each)
  *      logger: missed_metrics_count, metrics_fails, missed_log_count
  *      block, block_<id>: read_count, write_count, read_bytes, write_bytes,
- *        flush_count, queue_event_count
+ *        flush_count, queue_event_count, rate_limiter_throttled_events
  *      net, net_<id>: rx_bytes_count, rx_packets_count, tx_bytes_count,
- *        tx_packets_count, no_rx_avail_buffer
+ *        tx_packets_count, no_rx_avail_buffer, rx_rate_limiter_throttled,
+ *        tx_rate_limiter_throttled
  *      i8042: read_count, write_count, reset_count
  *      uart: write_count (bytes the guest sent), read_count (bytes it read)
  *      vcpu: exit_io_in, exit_io_out, exit_mmio_read, exit_mmio_write, failures
@@ -45,11 +46,11 @@
  *    vmm (panic_count), vsock, vhost_user_*, interrupts, memory_hotplug,
  *    pmem groups; api_server's other fields; latencies_us.vmm_*;
  *    block: activate_fails, cfg_fails, no_avail_buffer, event_fails,
- *    execute_fails, invalid_reqs_count, rate_limiter_*, update_count,
+ *    execute_fails, invalid_reqs_count, rate_limiter_event_count, update_count,
  *    update_fails, read_agg, write_agg, io_engine_throttled_events,
  *    remaining_reqs_count; net: activate_fails, cfg_fails,
  *    mac_address_updates, no_tx_avail_buffer, event_fails,
- *    rx/tx_queue_event_count, rate limiter fields, rx_tap_event_count,
+ *    rx/tx_queue_event_count, rx/tx_rate_limiter_event_count, rx_tap_event_count,
  *    rx_fails, rx_count, tap_read_fails, tap_write_fails, tap_write_agg,
  *    tx_malformed_frames, tx_fails, tx_count, tx_partial_reads,
  *    tx_spoofed_mac_count, tx_remaining_reqs_count; uart: error_count,

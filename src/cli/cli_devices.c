@@ -65,17 +65,84 @@ static int parse_on_off(const struct option_word *w, bool *out)
 	return 0;
 }
 
+/* A decimal count with an optional binary suffix K, M or G; false when it is not one or overflows. */
+static bool parse_count(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0, unit = 1;
+
+	if (len && (s[len - 1] == 'K' || s[len - 1] == 'M' || s[len - 1] == 'G')) {
+		unit = s[len - 1] == 'K' ? 1ull << 10 : s[len - 1] == 'M' ? 1ull << 20 : 1ull << 30;
+		len--;
+	}
+	if (!len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]) || v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > UINT64_MAX / unit)
+		return false;
+	*out = v * unit;
+	return true;
+}
+
+/*
+ * The rate-limiter keys after `prefix` ("" for --drive, "rx_" / "tx_" for
+ * --net): bw=BYTES[/REFILL_MS], bw_burst=BYTES, ops=N[/REFILL_MS],
+ * ops_burst=N; the refill time defaults to 1000 ms, so bw=4M is 4 MiB/s.
+ * 1: taken; 0: not such a key; -EINVAL (err set, naming the option): bad value.
+ */
+static int parse_limiter_word(const struct option_word *w, const char *prefix, struct rate_limiter_config *rl,
+			      const char *option, const char *value, struct vmon_error *err)
+{
+	static const char *const names[] = { "bw", "bw_burst", "ops", "ops_burst" };
+	size_t plen = strlen(prefix);
+	int which = -1;
+
+	if (w->klen <= plen || strncmp(w->key, prefix, plen))
+		return 0;
+	for (int i = 0; i < 4; i++)
+		if (w->klen - plen == strlen(names[i]) && !strncmp(w->key + plen, names[i], w->klen - plen))
+			which = i;
+	if (which < 0)
+		return 0;
+	struct token_bucket_config *b = which < 2 ? &rl->bandwidth : &rl->ops;
+	bool burst = which % 2;
+	const char *slash = w->val ? memchr(w->val, '/', w->vlen) : NULL;
+	size_t count_len = slash ? (size_t)(slash - w->val) : w->vlen;
+	uint64_t count, refill = 1000;
+	const char *problem;
+
+	if (!w->val || !parse_count(w->val, count_len, &count) ||
+	    (slash && (burst || !parse_count(slash + 1, w->vlen - count_len - 1, &refill))))
+		return error_set(err, -EINVAL, "%s '%s': %s%s takes %s", option, value, prefix, names[which],
+				 burst ? "a count (K, M, G: binary units)"
+				       : "COUNT[/REFILL_MS] (K, M, G: binary units; refill 1000 ms unless given)");
+	if (burst)
+		b->one_time_burst = count;
+	else
+		b->size = count, b->refill_time_ms = refill;
+	if ((problem = token_bucket_config_problem(b)))
+		return error_set(err, -EINVAL, "%s '%s': %s%s: %s", option, value, prefix, names[which], problem);
+	return 1;
+}
+
 int config_parse_drive(struct vm_config *cfg, const char *value, struct vmon_error *err)
 {
 	struct drive_config d = { 0 };
 	enum virtio_transport_kind transport = VIRTIO_TRANSPORT_DEFAULT;
 	struct option_word w;
 	const char *p = value;
+	int r;
 
 	if (cfg->ndrives >= VM_CONFIG_MAX_DRIVES)
 		return error_set(err, -E2BIG, "--drive: at most %d drives", VM_CONFIG_MAX_DRIVES);
 	while (next_word(&p, &w)) {
-		if (key_is(&w, "path") && w.val && w.vlen) {
+		if ((r = parse_limiter_word(&w, "", &d.rate_limiter, "--drive", value, err))) {
+			if (r < 0)
+				return r;
+		} else if (key_is(&w, "path") && w.val && w.vlen) {
 			if (!(d.path = keep_text(cfg, w.val, w.vlen)))
 				return error_set(err, -E2BIG, "--drive '%s': options too long", value);
 		} else if (key_is(&w, "readonly") || key_is(&w, "ro")) {
@@ -93,7 +160,7 @@ int config_parse_drive(struct vm_config *cfg, const char *value, struct vmon_err
 				return error_set(err, -E2BIG, "--drive '%s': options too long", value);
 		} else {
 			return error_set(err, -EINVAL, "--drive '%s': unknown option '%.*s' (expected path=FILE, "
-					 "readonly=on|off, id=NAME, transport=pci|mmio)", value, (int)w.klen, w.key);
+					 "readonly=on|off, id=NAME, transport=pci|mmio, bw=, bw_burst=, ops=, ops_burst=)", value, (int)w.klen, w.key);
 		}
 	}
 	if (!d.path)
@@ -205,6 +272,7 @@ int config_parse_net(struct vm_config *cfg, const char *value, struct vmon_error
 	struct option_word w;
 	const char *p = value;
 	bool backend_set = false;
+	int r;
 
 	if (cfg->nnets >= VM_CONFIG_MAX_NETS)
 		return error_set(err, -E2BIG, "--net: at most %d network devices", VM_CONFIG_MAX_NETS);
@@ -226,6 +294,10 @@ int config_parse_net(struct vm_config *cfg, const char *value, struct vmon_error
 			}
 		} else if (!backend_set) {
 			return error_set(err, -EINVAL, "--net '%s': starts with the backend: user or tap[=NAME]", value);
+		} else if ((r = parse_limiter_word(&w, "rx_", &n.rx_rate_limiter, "--net", value, err)) ||
+			   (r = parse_limiter_word(&w, "tx_", &n.tx_rate_limiter, "--net", value, err))) {
+			if (r < 0)
+				return r;
 		} else if (key_is(&w, "mac") && w.val) {
 			if (config_parse_mac(w.val, w.vlen, n.mac))
 				return error_set(err, -EINVAL, "--net '%s': mac '%.*s' is not a unicast address like "
@@ -247,7 +319,7 @@ int config_parse_net(struct vm_config *cfg, const char *value, struct vmon_error
 						 (int)w.vlen, w.val);
 		} else {
 			return error_set(err, -EINVAL, "--net '%s': unknown option '%.*s' (expected mac=, hostfwd=, "
-					 "transport=)",
+					 "transport=, rx_bw=, rx_ops=, tx_bw=, tx_ops= and their _burst=)",
 					 value, (int)w.klen, w.key);
 		}
 	}

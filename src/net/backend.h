@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "base/token_bucket.h"
 #include "base/error.h"
 #include "base/event_loop.h"
 
@@ -35,6 +36,8 @@ struct net_config {
 	uint8_t mac[6];              /* always set after parsing (default 52:54:00:12:34:5N) */
 	unsigned nhostfwd;
 	struct net_hostfwd hostfwd[NET_MAX_HOSTFWD];
+	/* Firecracker's rx_rate_limiter / tx_rate_limiter: each frame costs one op and its bytes. */
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
 };
 
 /*

@@ -25,6 +25,26 @@ static void put_bool(struct json_object *o, const char *key, bool v)
 	json_object_object_add(o, key, json_object_new_boolean(v));
 }
 
+/* A rate limiter that limits, under key; none: no key (as descriptions written before vmon had them). */
+static void put_limiter(struct json_object *o, const char *key, const struct rate_limiter_config *rl)
+{
+	const struct token_bucket_config *b[2] = { &rl->bandwidth, &rl->ops };
+	static const char *const names[2] = { "bandwidth", "ops" };
+	struct json_object *l;
+
+	if (!rate_limiter_config_limits(rl))
+		return;
+	l = json_object_new_object();
+	for (int i = 0; i < 2; i++) {
+		struct json_object *bo = json_object_new_object();
+		put_u64(bo, "size", b[i]->size);
+		put_u64(bo, "one_time_burst", b[i]->one_time_burst);
+		put_u64(bo, "refill_time_ms", b[i]->refill_time_ms);
+		json_object_object_add(l, names[i], bo);
+	}
+	json_object_object_add(o, key, l);
+}
+
 static struct json_object *encode_net(const struct net_config *n)
 {
 	struct json_object *o = json_object_new_object(), *fwds = json_object_new_array();
@@ -47,6 +67,8 @@ static struct json_object *encode_net(const struct net_config *n)
 		json_object_array_add(fwds, fo);
 	}
 	json_object_object_add(o, "hostfwd", fwds);
+	put_limiter(o, "rx_rate_limiter", &n->rx_rate_limiter);
+	put_limiter(o, "tx_rate_limiter", &n->tx_rate_limiter);
 	return o;
 }
 
@@ -69,6 +91,7 @@ char *snapshot_config_encode(const struct vm_config *cfg)
 		put_bool(d, "readonly", cfg->drives[i].readonly);
 		put_str(d, "id", cfg->drives[i].id);
 		put_str(d, "transport", virtio_transport_name(vm_config_transport(cfg, cfg->drive_transport[i])));
+		put_limiter(d, "rate_limiter", &cfg->drives[i].rate_limiter);
 		json_object_array_add(drives, d);
 	}
 	json_object_object_add(o, "drives", drives);
@@ -196,6 +219,31 @@ static int get_transport(struct decoder *d, struct json_object *o, const char *k
 	return 0;
 }
 
+/* An optional rate limiter (absent: none, as in descriptions written before vmon had them). */
+static int get_limiter(struct decoder *d, struct json_object *o, const char *key, struct rate_limiter_config *out)
+{
+	struct token_bucket_config *b[2] = { &out->bandwidth, &out->ops };
+	static const char *const names[2] = { "bandwidth", "ops" };
+	struct json_object *l;
+	int r;
+
+	*out = (struct rate_limiter_config){ 0 };
+	if (!json_object_object_get_ex(o, key, NULL))
+		return 0;
+	if (!(l = member(d, o, key, json_type_object, false, &r)))
+		return r;
+	for (int i = 0; i < 2; i++) {
+		struct json_object *bo = member(d, l, names[i], json_type_object, false, &r);
+		if (!bo)
+			return r;
+		if ((r = get_u64(d, bo, "size", TOKEN_BUCKET_MAX_TOKENS, &b[i]->size)) ||
+		    (r = get_u64(d, bo, "one_time_burst", TOKEN_BUCKET_MAX_TOKENS, &b[i]->one_time_burst)) ||
+		    (r = get_u64(d, bo, "refill_time_ms", TOKEN_BUCKET_MAX_REFILL_MS, &b[i]->refill_time_ms)))
+			return r;
+	}
+	return 0;
+}
+
 static int get_bool(struct decoder *d, struct json_object *o, const char *key, bool *out)
 {
 	int r;
@@ -251,7 +299,8 @@ static int decode_net(struct decoder *d, struct json_object *o, struct net_confi
 			return r;
 		h->guest_port = (uint16_t)v;
 	}
-	return 0;
+	return get_limiter(d, o, "rx_rate_limiter", &n->rx_rate_limiter) ?:
+	       get_limiter(d, o, "tx_rate_limiter", &n->tx_rate_limiter);
 }
 
 /* "balloon": null, or the balloon's settings; absent in descriptions written before the balloon (none then). */
@@ -320,7 +369,8 @@ static int decode(struct decoder *d, struct json_object *o)
 		if ((r = get_str(d, e, "path", false, &cfg->drives[i].path)) ||
 		    (r = get_bool(d, e, "readonly", &cfg->drives[i].readonly)) ||
 		    (r = get_str(d, e, "id", true, &cfg->drives[i].id)) ||
-		    (r = get_transport(d, e, "transport", &cfg->drive_transport[i])))
+		    (r = get_transport(d, e, "transport", &cfg->drive_transport[i])) ||
+		    (r = get_limiter(d, e, "rate_limiter", &cfg->drives[i].rate_limiter)))
 			return r;
 	}
 	d->where[0] = '\0';

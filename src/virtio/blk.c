@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "virtio/core.h"
@@ -113,6 +116,25 @@ static void fill_config(struct virtio_blk *blk)
 	c->write_zeroes_may_unmap = blk->can_punch_hole;
 }
 
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int check_limiter(const struct rate_limiter_config *cfg, struct vmon_error *err)
+{
+	const char *problem;
+
+	if ((problem = token_bucket_config_problem(&cfg->bandwidth)))
+		return error_set(err, -EINVAL, "rate_limiter.bandwidth: %s", problem);
+	if ((problem = token_bucket_config_problem(&cfg->ops)))
+		return error_set(err, -EINVAL, "rate_limiter.ops: %s", problem);
+	return 0;
+}
+
 int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const struct drive_config *cfg,
 		      unsigned index, struct vmon_error *err)
 {
@@ -125,6 +147,19 @@ int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const st
 		return error_set(err, -ENOMEM, "virtio-blk: out of memory");
 	blk->vdev = vdev;
 	blk->readonly = cfg->readonly;
+	blk->now_ns = monotonic_ns;
+	blk->throttle_fd = -1;
+	if ((r = check_limiter(&cfg->rate_limiter, err))) {
+		blk->fd = -1;
+		goto fail;
+	}
+	rate_limiter_init(&blk->limiter, &cfg->rate_limiter, blk->now_ns());
+	blk->throttle_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (blk->throttle_fd < 0) {
+		r = error_set(err, -errno, "virtio-blk: timerfd: %s", strerror(errno));
+		blk->fd = -1;
+		goto fail;
+	}
 	blk->fd = open(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (blk->fd < 0) {
 		r = error_set(err, -errno, "%s: %s", cfg->path, strerror(errno));
@@ -221,6 +256,11 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 		return;
 	if (blk->fd >= 0)
 		close(blk->fd);
+	if (blk->throttle_fd >= 0) {
+		if (blk->loop)
+			event_loop_remove(blk->loop, blk->throttle_fd);
+		close(blk->throttle_fd);
+	}
 	free(blk->path);
 	free(blk);
 }
@@ -323,7 +363,7 @@ void virtio_blk_get_stats(const struct virtio_blk *blk, struct virtio_blk_stats 
 		.reads = stat_get(&blk->reads), .writes = stat_get(&blk->writes), .flushes = stat_get(&blk->flushes),
 		.discards = stat_get(&blk->discards), .write_zeroes = stat_get(&blk->write_zeroes),
 		.bytes_read = stat_get(&blk->bytes_read), .bytes_written = stat_get(&blk->bytes_written),
-		.errors = stat_get(&blk->errors),
+		.errors = stat_get(&blk->errors), .rate_limiter_throttled_events = stat_get(&blk->throttled_events),
 	};
 }
 
@@ -484,6 +524,92 @@ static int64_t serve_request(struct virtio_blk *blk, const struct virtq_chain *c
 	return (int64_t)in_len + 1;
 }
 
+/* ---- rate limiting --------------------------------------------------------- */
+
+/* What a request costs the bandwidth bucket: its data, for reads and writes (as Firecracker counts). */
+static uint64_t request_bytes(const struct virtq_chain *c)
+{
+	struct virtio_blk_outhdr hdr;
+
+	if (c->out_bytes < BLK_HDR_SIZE || c->in_bytes == 0)
+		return 0;
+	virtq_chain_read(c, 0, &hdr, sizeof(hdr));
+	switch (le32toh(hdr.type)) {
+	case VIRTIO_BLK_T_IN: return in_payload(c);
+	case VIRTIO_BLK_T_OUT: return out_payload(c);
+	default: return 0;
+	}
+}
+
+/* 0 (disarm) or a relative expiry in ns. */
+static void arm_throttle_timer(struct virtio_blk *blk, uint64_t ns)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ns / 1000000000u),
+						.tv_nsec = (long)(ns % 1000000000u) } };
+
+	if (timerfd_settime(blk->throttle_fd, 0, &its, NULL) < 0)
+		log_warn("virtio-blk %.*s: throttle timer: %s", VIRTIO_BLK_ID_BYTES, blk->serial, strerror(errno));
+}
+
+/* May this request go now? If not, the timer is armed for when it may. */
+static bool admit(struct virtio_blk *blk, const struct virtq_chain *c)
+{
+	if (!blk->loop)
+		return true;      /* not attached (unit tests of the request paths): nothing to resume with */
+	uint64_t bytes = request_bytes(c), now = blk->now_ns();
+	if (rate_limiter_consume(&blk->limiter, bytes, now))
+		return true;
+	stat_add(&blk->throttled_events, 1);
+	blk->throttled = true;
+	arm_throttle_timer(blk, rate_limiter_wait_ns(&blk->limiter, bytes, now));
+	return false;
+}
+
+static void throttle_expired(void *ctx, uint32_t events)
+{
+	struct virtio_blk *blk = ctx;
+	uint64_t count;
+	(void)events;
+
+	if (read(blk->throttle_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_warn("virtio-blk: throttle timer: %s", strerror(errno));
+	virtio_lock(blk->vdev);
+	if (blk->throttled) {
+		blk->throttled = false;
+		/* Paused meanwhile: ignored here, and resume re-kicks the queue. */
+		virtio_dev_queue_notify(blk->vdev, 0);
+	}
+	virtio_unlock(blk->vdev);
+}
+
+int virtio_blk_attach_loop(struct virtio_blk *blk, struct event_loop *loop, struct vmon_error *err)
+{
+	int r = event_loop_add(loop, blk->throttle_fd, EPOLLIN, throttle_expired, blk, err);
+
+	if (r)
+		return r;
+	blk->loop = loop;
+	return 0;
+}
+
+int virtio_blk_set_rate_limiter(struct virtio_blk *blk, const struct rate_limiter_config *cfg,
+				struct vmon_error *err)
+{
+	int r = check_limiter(cfg, err);
+
+	if (r)
+		return r;
+	if (!blk->loop && rate_limiter_config_limits(cfg))
+		return error_set(err, -EINVAL, "rate_limiter: this drive has no I/O loop to resume a throttled queue");
+	virtio_lock(blk->vdev);
+	rate_limiter_init(&blk->limiter, cfg, blk->now_ns());
+	/* A queue the old buckets held: the timer fires now and the new ones decide. */
+	if (blk->throttled)
+		arm_throttle_timer(blk, 1);
+	virtio_unlock(blk->vdev);
+	return 0;
+}
+
 /* ---- device-model callbacks -------------------------------------------- */
 
 static void blk_config_read(void *dev, uint32_t offset, void *data, uint32_t size)
@@ -506,17 +632,28 @@ static void blk_reset(void *dev)
 	struct virtio_blk *blk = dev;
 
 	blk->features = 0;    /* requests are served synchronously: nothing is in flight */
+	if (blk->throttled) {
+		blk->throttled = false;
+		arm_throttle_timer(blk, 0);
+	}
 }
 
 static int64_t serve_one(void *ctx, const struct virtq_chain *c)
 {
-	return serve_request(ctx, c);
+	struct virtio_blk *blk = ctx;
+
+	if (!admit(blk, c))
+		return VIRTIO_SERVE_LATER;
+	return serve_request(blk, c);
 }
 
 static void blk_queue_notify(void *dev, unsigned q)
 {
 	struct virtio_blk *blk = dev;
 
+	/* Held back by the rate limiter: its timer serves the queue, kicks meanwhile change nothing. */
+	if (blk->throttled)
+		return;
 	virtio_serve_queue(blk->vdev, q, &blk->chain, serve_one, blk);
 }
 

@@ -12,7 +12,8 @@
 #include "virtio/core.h"
 #include "virtio/device.h"
 #include "base/error.h"
-
+#include "base/event_loop.h"
+#include "base/token_bucket.h"
 
 /* --drive path=FILE[,readonly=on|off][,id=NAME] */
 struct drive_config {
@@ -25,6 +26,8 @@ struct drive_config {
 	 * until it stands still for the final round (not part of the description).
 	 */
 	bool lock_later;
+	/* Firecracker's rate_limiter: each request costs one op and its data bytes (reads and writes). */
+	struct rate_limiter_config rate_limiter;
 };
 
 /*
@@ -78,6 +81,18 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_ID_BYTES];     /* NUL-padded, not necessarily terminated */
 	struct virtio_blk_config config;      /* little-endian, as the guest reads it */
 
+	/*
+	 * The rate limiter (under virtio_lock). A request it refuses stays in the
+	 * ring, the queue stops (kicks suppressed) and throttle_fd, a timerfd on
+	 * the I/O loop, fires when the request can go: no polling, no reordering.
+	 */
+	struct rate_limiter limiter;
+	bool throttled;                       /* throttle_fd is armed: the queue waits for it */
+	int throttle_fd;
+	struct event_loop *loop;              /* throttle_fd's, once attached */
+	uint64_t (*now_ns)(void);             /* CLOCK_MONOTONIC; tests may swap it */
+	_Atomic uint64_t throttled_events;
+
 	/* Scratch for the request being served (too big for the stack). */
 	struct virtq_chain chain;
 	struct iovec data[VIRTQ_CHAIN_MAX];
@@ -91,6 +106,7 @@ struct virtio_blk_stats {
 	uint64_t reads, writes, flushes, discards, write_zeroes;  /* requests done (status OK) */
 	uint64_t bytes_read, bytes_written;
 	uint64_t errors;                      /* requests answered IOERR or UNSUPP */
+	uint64_t rate_limiter_throttled_events;  /* requests the rate limiter held back (each time) */
 };
 
 /* A snapshot of the counters; any thread, no lock (each read whole, not all at one instant). */
@@ -135,6 +151,22 @@ int virtio_blk_replace_image(struct virtio_blk *blk, const char *path, struct vm
  */
 int virtio_blk_lock(struct virtio_blk *blk, struct vmon_error *err);
 void virtio_blk_unlock(struct virtio_blk *blk);
+
+/*
+ * Puts the throttle timer on `loop` (the I/O thread's, before it starts or
+ * on it). Without it a limiting rate limiter is refused: a throttled queue
+ * would never resume.
+ */
+int virtio_blk_attach_loop(struct virtio_blk *blk, struct event_loop *loop, struct vmon_error *err);
+
+/*
+ * Replaces the rate limiter with full buckets (Firecracker's PATCH /drives
+ * rate_limiter: update_buckets), any thread; a queue throttled by the old
+ * one is looked at again on the I/O thread. -EINVAL for a bucket out of range
+ * or a limiting one without a loop attached.
+ */
+int virtio_blk_set_rate_limiter(struct virtio_blk *blk, const struct rate_limiter_config *cfg,
+				struct vmon_error *err);
 
 /* Is id the drive's serial (its drive_id)? */
 bool virtio_blk_has_id(const struct virtio_blk *blk, const char *id);

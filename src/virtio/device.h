@@ -93,7 +93,11 @@ bool virtio_device_running(struct virtio_dev *d);
  * wrote into the chain, or < 0 when it reported a device error (the loop then
  * stops). A broken queue becomes a device error. Interrupts once at the end
  * when anything was used. chain: the model's scratch chain (large).
+ * VIRTIO_SERVE_LATER: not now (a rate limiter): the chain goes back to the
+ * ring unserved, the loop stops with kicks left suppressed, and the model
+ * serves the queue again itself (its timer), in the same order.
  */
+#define VIRTIO_SERVE_LATER (-2)
 typedef int64_t (*virtio_serve_fn)(void *ctx, const struct virtq_chain *chain);
 void virtio_serve_queue(struct virtio_dev *d, unsigned q, struct virtq_chain *chain, virtio_serve_fn serve,
 			void *ctx);

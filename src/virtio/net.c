@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -27,6 +29,34 @@ static void net_config_read(void *dev, uint32_t offset, void *data, uint32_t siz
 
 	/* The transport checked [offset, offset + size) against config_size. */
 	memcpy(data, (const uint8_t *)&n->config + offset, size);
+}
+
+/* ---- rate limiting ------------------------------------------------------- */
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* 0 disarms; otherwise fires once, ns from now. */
+static void arm_timer(int fd, uint64_t ns)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ns / 1000000000u),
+						.tv_nsec = (long)(ns % 1000000000u) } };
+
+	if (timerfd_settime(fd, 0, &its, NULL) < 0)
+		log_warn("virtio-net: throttle timer: %s", strerror(errno));
+}
+
+static void drain_timer(int fd)
+{
+	uint64_t count;
+
+	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_warn("virtio-net: throttle timer: %s", strerror(errno));
 }
 
 /* ---- transmit ------------------------------------------------------------- */
@@ -93,7 +123,20 @@ static void process_tx(struct virtio_net *n)
 	unsigned done = 0;
 	enum virtq_pop_result r = VIRTQ_EMPTY;
 
+	if (n->tx_throttled)
+		return;       /* the timer resumes the queue */
 	while (done < TX_BATCH && (r = virtq_pop(vq, &n->tx_chain)) == VIRTQ_GOT) {
+		const struct virtq_chain *c = &n->tx_chain;
+		/* A malformed chain costs nothing: tx_one reports or drops it. */
+		uint64_t len = !c->nin && c->out_bytes >= VIRTIO_NET_HDR_SIZE ? c->out_bytes - VIRTIO_NET_HDR_SIZE : 0;
+		uint64_t now = n->now_ns();
+		if (!rate_limiter_consume(&n->tx_limiter, len, now)) {
+			virtq_unpop(vq);
+			net_stat_add(&n->tx_throttled_events, 1);
+			n->tx_throttled = true;
+			arm_timer(n->tx_timer_fd, rate_limiter_wait_ns(&n->tx_limiter, len, now));
+			break;
+		}
 		if (!tx_one(n, &n->tx_chain))
 			break;
 		virtq_push(vq, &n->tx_chain, 0);
@@ -103,8 +146,24 @@ static void process_tx(struct virtio_net *n)
 		virtio_device_error(n->vdev, "transmit queue: %s", vq->error);
 	if (done)
 		virtio_queue_done(n->vdev, VIRTIO_NET_QUEUE_TX);
-	if (done == TX_BATCH)
+	if (done == TX_BATCH && !n->tx_throttled)
 		signal_tx_more(n);
+}
+
+static void tx_timer_expired(void *ctx, uint32_t events)
+{
+	struct virtio_net *n = ctx;
+	(void)events;
+
+	drain_timer(n->tx_timer_fd);
+	if (!atomic_load(&n->attached))
+		return;
+	virtio_lock(n->vdev);
+	n->tx_throttled = false;
+	/* Paused: resume re-kicks the queue. */
+	if (n->active && virtio_device_running(n->vdev))
+		process_tx(n);
+	virtio_unlock(n->vdev);
 }
 
 static void tx_more(void *ctx, uint32_t events)
@@ -211,8 +270,19 @@ static enum net_rx_status receive_locked(struct virtio_net *n, const uint8_t *fr
 
 	if (!n->active || !virtio_device_running(n->vdev))
 		return NET_RX_NO_SPACE;
+	if (n->rx_throttled)
+		return NET_RX_NO_SPACE;      /* the timer resumes the backend */
+	/* Asked first, paid once delivered: a frame refused for lack of buffers comes again and pays then. */
+	uint64_t now = n->now_ns(), wait = rate_limiter_wait_ns(&n->rx_limiter, len, now);
+	if (wait) {
+		net_stat_add(&n->rx_throttled_events, 1);
+		n->rx_throttled = true;
+		arm_timer(n->rx_timer_fd, wait);
+		return NET_RX_NO_SPACE;
+	}
 	switch (rx_fill(n, vq, frame, len)) {
 	case RX_DONE:
+		rate_limiter_consume(&n->rx_limiter, len, now);
 		net_stat_add(&n->rx_frames, 1);
 		net_stat_add(&n->rx_bytes, len);
 		virtio_queue_done(n->vdev, VIRTIO_NET_QUEUE_RX);
@@ -248,7 +318,8 @@ static enum net_rx_status net_receive(void *ctx, const void *frame, size_t len)
 	virtio_lock(n->vdev);
 	st = receive_locked(n, frame, len);
 	if (st == NET_RX_NO_SPACE) {
-		net_stat_add(&n->rx_no_space, 1);
+		if (!n->rx_throttled)
+			net_stat_add(&n->rx_no_space, 1);
 		atomic_store(&n->rx_blocked, true);
 	}
 	virtio_unlock(n->vdev);
@@ -260,6 +331,57 @@ static void resume_backend(struct virtio_net *n)
 {
 	if (atomic_exchange(&n->rx_blocked, false) && n->be)
 		net_backend_rx_resume(n->be);
+}
+
+static void rx_timer_expired(void *ctx, uint32_t events)
+{
+	struct virtio_net *n = ctx;
+	bool was;
+	(void)events;
+
+	drain_timer(n->rx_timer_fd);
+	if (!atomic_load(&n->attached))
+		return;
+	virtio_lock(n->vdev);
+	was = n->rx_throttled;
+	n->rx_throttled = false;
+	virtio_unlock(n->vdev);
+	if (was)
+		resume_backend(n);
+}
+
+static int check_limiters(const struct rate_limiter_config *rx, const struct rate_limiter_config *tx,
+			  struct vmon_error *err)
+{
+	const char *problem;
+
+	if ((problem = token_bucket_config_problem(&rx->bandwidth)) ||
+	    (problem = token_bucket_config_problem(&rx->ops)))
+		return error_set(err, -EINVAL, "rx_rate_limiter: %s", problem);
+	if ((problem = token_bucket_config_problem(&tx->bandwidth)) ||
+	    (problem = token_bucket_config_problem(&tx->ops)))
+		return error_set(err, -EINVAL, "tx_rate_limiter: %s", problem);
+	return 0;
+}
+
+int virtio_net_set_rate_limiters(struct virtio_net *n, const struct rate_limiter_config *rx,
+				 const struct rate_limiter_config *tx, struct vmon_error *err)
+{
+	int r = check_limiters(rx, tx, err);
+
+	if (r)
+		return r;
+	virtio_lock(n->vdev);
+	uint64_t now = n->now_ns();
+	rate_limiter_init(&n->rx_limiter, rx, now);
+	rate_limiter_init(&n->tx_limiter, tx, now);
+	/* A direction the old buckets held: its timer fires now and the new ones decide. */
+	if (n->rx_throttled)
+		arm_timer(n->rx_timer_fd, 1);
+	if (n->tx_throttled)
+		arm_timer(n->tx_timer_fd, 1);
+	virtio_unlock(n->vdev);
+	return 0;
 }
 
 /* ---- device callbacks ----------------------------------------------------- */
@@ -293,6 +415,9 @@ static void net_reset(void *dev)
 
 	n->active = false;
 	n->mrg_rxbuf = false;
+	n->rx_throttled = n->tx_throttled = false;
+	arm_timer(n->rx_timer_fd, 0);
+	arm_timer(n->tx_timer_fd, 0);
 }
 
 const struct virtio_device_ops virtio_net_ops = {
@@ -338,6 +463,8 @@ int virtio_net_create_with(struct virtio_net **out, struct virtio_dev *vdev, str
 		return error_set(err, -ENOMEM, "virtio-net: out of memory");
 	n->vdev = vdev;
 	n->loop = loop;
+	n->now_ns = monotonic_ns;
+	n->rx_timer_fd = n->tx_timer_fd = -1;
 	atomic_init(&n->attached, false);
 	atomic_init(&n->rx_blocked, false);
 	memcpy(n->config.mac, cfg->mac, sizeof(n->config.mac));
@@ -350,6 +477,19 @@ int virtio_net_create_with(struct virtio_net **out, struct virtio_dev *vdev, str
 	r = event_loop_add(loop, n->tx_more_fd, EPOLLIN, tx_more, n, err);
 	if (r)
 		goto fail;
+	n->rx_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	n->tx_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (n->rx_timer_fd < 0 || n->tx_timer_fd < 0) {
+		r = error_set(err, -errno, "virtio-net: timerfd: %s", strerror(errno));
+		goto fail;
+	}
+	if ((r = event_loop_add(loop, n->rx_timer_fd, EPOLLIN, rx_timer_expired, n, err)) ||
+	    (r = event_loop_add(loop, n->tx_timer_fd, EPOLLIN, tx_timer_expired, n, err)) ||
+	    (r = check_limiters(&cfg->rx_rate_limiter, &cfg->tx_rate_limiter, err)))
+		goto fail;
+	/* The transport (and its lock) comes after: nothing else sees n yet. */
+	rate_limiter_init(&n->rx_limiter, &cfg->rx_rate_limiter, n->now_ns());
+	rate_limiter_init(&n->tx_limiter, &cfg->tx_rate_limiter, n->now_ns());
 	sink = (struct net_rx_sink){ .receive = net_receive, .ctx = n };
 	r = open_backend(&n->be, loop, cfg, &sink, err);
 	if (r)
@@ -370,6 +510,14 @@ void virtio_net_stop(struct virtio_net *n)
 	net_backend_destroy(be);
 }
 
+static void close_timer(struct virtio_net *n, int fd)
+{
+	if (fd < 0)
+		return;
+	event_loop_remove(n->loop, fd);
+	close(fd);
+}
+
 void virtio_net_destroy(struct virtio_net *n)
 {
 	if (!n)
@@ -379,6 +527,8 @@ void virtio_net_destroy(struct virtio_net *n)
 		event_loop_remove(n->loop, n->tx_more_fd);
 		close(n->tx_more_fd);
 	}
+	close_timer(n, n->rx_timer_fd);
+	close_timer(n, n->tx_timer_fd);
 	free(n);
 }
 
@@ -390,6 +540,8 @@ void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out)
 		.rx_frames = net_stat_get(&n->rx_frames), .rx_bytes = net_stat_get(&n->rx_bytes),
 		.rx_dropped = net_stat_get(&n->rx_dropped), .rx_no_space = net_stat_get(&n->rx_no_space),
 		.backend_rx_dropped = n->be ? net_stat_get(&n->be->stats.rx_dropped) : 0,
+		.rx_rate_limiter_throttled = net_stat_get(&n->rx_throttled_events),
+		.tx_rate_limiter_throttled = net_stat_get(&n->tx_throttled_events),
 	};
 }
 

@@ -13,6 +13,7 @@
 #include "virtio/device.h"
 #include "base/error.h"
 #include "base/event_loop.h"
+#include "base/token_bucket.h"
 
 /*
  * virtio-net (virtio 1.2 §5.1): queue 0 receive, queue 1 transmit; no
@@ -57,6 +58,7 @@ struct virtio_net_stats {
 	uint64_t rx_dropped;                    /* too large for the guest's buffers, or a broken queue */
 	uint64_t rx_no_space;                   /* refused for lack of buffers (the backend kept or dropped it) */
 	uint64_t backend_rx_dropped;            /* of those, dropped by the backend (user networking) */
+	uint64_t rx_rate_limiter_throttled, tx_rate_limiter_throttled;  /* frames held back (each time) */
 };
 
 struct virtio_net {
@@ -74,6 +76,20 @@ struct virtio_net {
 	bool active;                            /* DRIVER_OK, not reset since */
 	bool mrg_rxbuf;                         /* negotiated */
 	bool tx_drop_logged;
+
+	/*
+	 * Rate limiters (under virtio_lock), Firecracker's rx_rate_limiter and
+	 * tx_rate_limiter: a frame costs one op and its bytes. A transmit chain
+	 * the limiter refuses stays in the ring and tx_timer_fd resumes the queue;
+	 * a received frame it refuses is refused to the backend (NET_RX_NO_SPACE,
+	 * as without buffers: TAP keeps it, the user backend drops it and TCP
+	 * resends) and rx_timer_fd resumes the backend. timerfds on the loop.
+	 */
+	struct rate_limiter rx_limiter, tx_limiter;
+	bool rx_throttled, tx_throttled;        /* the matching timer is armed */
+	int rx_timer_fd, tx_timer_fd;
+	uint64_t (*now_ns)(void);               /* CLOCK_MONOTONIC; tests may swap it */
+	atomic_uint_least64_t rx_throttled_events, tx_throttled_events;
 
 	/* Counters: bumped under virtio_lock, read by any thread without it (virtio_net_get_stats). */
 	atomic_uint_least64_t tx_frames, tx_bytes, tx_dropped;
@@ -112,6 +128,14 @@ void virtio_net_stop(struct virtio_net *net);
 
 /* Stops and frees. NULL is fine. */
 void virtio_net_destroy(struct virtio_net *net);
+
+/*
+ * Replaces both rate limiters with full buckets (Firecracker's PATCH
+ * /network-interfaces), any thread; a direction throttled by the old ones
+ * is looked at again on the I/O thread. -EINVAL for a bucket out of range.
+ */
+int virtio_net_set_rate_limiters(struct virtio_net *net, const struct rate_limiter_config *rx,
+				 const struct rate_limiter_config *tx, struct vmon_error *err);
 
 /* A snapshot of the counters; any thread, no lock taken (each counter is read whole, not all at one instant). */
 void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out);

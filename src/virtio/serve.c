@@ -22,12 +22,17 @@ void virtio_serve_queue(struct virtio_dev *d, unsigned q, struct virtq_chain *ch
 				break;
 			}
 			int64_t written = serve(ctx, chain);
+			if (written == VIRTIO_SERVE_LATER) {
+				virtq_unpop(vq);
+				goto out;
+			}
 			if (written < 0)
 				break;
 			virtq_push(vq, chain, (uint32_t)written);
 			pushed = true;
 		}
 	} while (virtio_device_running(d) && virtq_set_notification(vq, true));
+out:
 	if (pushed)
 		virtio_queue_done(d, q);
 }

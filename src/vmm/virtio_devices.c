@@ -67,6 +67,8 @@ static int open_drives(struct virtio_devices *d, const struct vm_config *cfg, st
 		if (!slot)
 			return err->code;
 		int r = virtio_blk_create(&blk, &slot->transport.vdev, &cfg->drives[i], i, err);
+		if (!r && (r = virtio_blk_attach_loop(blk, &d->loop, err)))
+			virtio_blk_destroy(blk);
 		if (r) {
 			error_prefix(err, "--drive");
 			return r;

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/seccomp_filter.h"
 #include "base/thread.h"
+#include "virtio/net.h"
 
 static void host_set_irq(void *ctx, unsigned gsi, int level)
 {
@@ -170,6 +171,32 @@ int vm_replace_drive_image(struct vm *vm, const char *drive_id, const char *path
 	r = virtio_blk_replace_image(blk, path, err);
 	vm_resume(vm);
 	return r;
+}
+
+int vm_set_drive_rate_limiter(struct vm *vm, const char *drive_id, const struct rate_limiter_config *cfg,
+			      struct vmon_error *err)
+{
+	for (unsigned i = 0; vm->virtio && i < vm->virtio->count; i++)
+		if (drive_at(vm, i) && virtio_blk_has_id(drive_at(vm, i), drive_id))
+			return virtio_blk_set_rate_limiter(drive_at(vm, i), cfg, err);
+	return error_set(err, -ENOENT, "no drive with id %s", drive_id);
+}
+
+int vm_set_net_rate_limiters(struct vm *vm, const char *iface_id, const struct rate_limiter_config *rx,
+			     const struct rate_limiter_config *tx, struct vmon_error *err)
+{
+	unsigned nth = 0;
+
+	/* The virtio-net slots follow the configuration's interfaces, in order. */
+	for (unsigned i = 0; vm->virtio && i < vm->virtio->count; i++) {
+		if (strcmp(vm->virtio->slots[i].kind, "virtio-net"))
+			continue;
+		const char *id = nth < vm->cfg->nnets ? vm->cfg->nets[nth].id : NULL;
+		nth++;
+		if (id && !strcmp(id, iface_id))
+			return virtio_net_set_rate_limiters(vm->virtio->slots[i].model, rx, tx, err);
+	}
+	return error_set(err, -ENOENT, "no network interface with id %s", iface_id);
 }
 
 int vm_send_ctrl_alt_del(struct vm *vm, struct vmon_error *err)

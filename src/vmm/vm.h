@@ -131,6 +131,11 @@ void vm_unlock_images(struct vm *vm);
 
 /* Another image behind the running drive drive_id (Firecracker's PATCH /drives). */
 int vm_replace_drive_image(struct vm *vm, const char *drive_id, const char *path, struct vmon_error *err);
+/* A running drive's / network interface's rate limiters (PATCH): new full buckets; -ENOENT for an unknown id. */
+int vm_set_drive_rate_limiter(struct vm *vm, const char *drive_id, const struct rate_limiter_config *cfg,
+			      struct vmon_error *err);
+int vm_set_net_rate_limiters(struct vm *vm, const char *iface_id, const struct rate_limiter_config *rx,
+			     const struct rate_limiter_config *tx, struct vmon_error *err);
 
 /* Presses Ctrl-Alt-Del on the i8042 keyboard (Firecracker's SendCtrlAltDel). */
 int vm_send_ctrl_alt_del(struct vm *vm, struct vmon_error *err);

@@ -8,6 +8,9 @@
  * its power-on setting) print "ctrl-alt-del" and reset the machine through
  * the controller (command 0xfe), as Linux's reboot=k does.
  * Cmdline: ticks=N exits (pass) after N ticks; default: runs until reset.
+ * beat=N also prints "beat K" every N polling rounds: progress many times a
+ * second, so a host can see within a fraction of a second whether the guest
+ * runs (the soak test's pause checks); default: no beats.
  * Failures: 1 = keyboard bytes other than the expected sequence.
  */
 #include "lib.h"
@@ -26,11 +29,12 @@ static uint8_t rtc_seconds(void)
 void guest_main(const struct boot_info *bi)
 {
 	static const uint8_t cad[] = { 0x1d, 0x38, 0xe0, 0x53 };  /* LCtrl, LAlt, Delete: set 1 make codes */
-	uint64_t max_ticks = 0, ticks = 0;
+	uint64_t max_ticks = 0, ticks = 0, beat_rounds = 0, rounds = 0, beats = 0;
 	unsigned cad_seen = 0;
 	uint8_t last = rtc_seconds();
 
 	cmdline_get_u64(bi, "ticks=", &max_ticks);
+	cmdline_get_u64(bi, "beat=", &beat_rounds);
 	printf("ticker: running\n");
 	for (;;) {
 		uint8_t now = rtc_seconds();
@@ -53,6 +57,8 @@ void guest_main(const struct boot_info *bi)
 					__asm__ volatile("hlt");
 			}
 		}
+		if (beat_rounds && ++rounds % beat_rounds == 0)
+			printf("beat %lu\n", (unsigned long)++beats);
 		for (int i = 0; i < 1000; i++)
 			__asm__ volatile("pause");
 	}

@@ -351,6 +351,48 @@ def test_patch_drive_puts_another_image_behind_a_running_vm():
 
 
 @pytest.mark.skipif(direct_unavailable_reason() is not None, reason="no usable /dev/kvm here (sandbox runs only)")
+def test_rate_limiters_are_set_and_patched_on_a_running_vm():
+    """Issue 13: rate limiters through the API on live devices (their effect: test_ratelimit.py under Linux)."""
+    bw = {"bandwidth": {"size": 1 << 20, "one_time_burst": 0, "refill_time": 1000}, "ops": None}
+    with ApiProcess("--id", "rate-limit") as p:
+        image = make_image(os.path.join(p.dir, "data.img"), 1 << 20)
+        for method, path, body in [
+                ("PUT", "/boot-source", {"kernel_image_path": guest("ticker"), "boot_args": "ticks=5"}),
+                ("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 32}),
+                ("PUT", "/drives/data", {"drive_id": "data", "path_on_host": image, "is_root_device": False,
+                                         "is_read_only": False, "rate_limiter": {"bandwidth": bw["bandwidth"]}}),
+                ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "vmon:user",
+                                                     "tx_rate_limiter": {"ops": {"size": 100, "refill_time": 10}}}),
+                ("PUT", "/actions", {"action_type": "InstanceStart"})]:
+            assert p.api.call(method, path, body)[0] == 204, (path, body)
+        cfg = p.api.call("GET", "/vm/config")[1]
+        assert cfg["drives"][0]["rate_limiter"] == bw, cfg
+        assert cfg["network-interfaces"][0]["rx_rate_limiter"] is None, cfg
+        assert cfg["network-interfaces"][0]["tx_rate_limiter"]["ops"]["size"] == 100, cfg
+        # Live: the buckets named change, the others stay.
+        status, body = p.api.call("PATCH", "/drives/data", {"drive_id": "data", "rate_limiter": {
+            "ops": {"size": 50, "one_time_burst": 10, "refill_time": 100}}})
+        assert status == 204, body
+        status, body = p.api.call("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0", "rx_rate_limiter": {
+            "bandwidth": {"size": 4096, "refill_time": 10}}, "tx_rate_limiter": {"ops": {"size": 0, "refill_time": 0}}})
+        assert status == 204, body
+        cfg = p.api.call("GET", "/vm/config")[1]
+        assert cfg["drives"][0]["rate_limiter"] == dict(bw, ops={"size": 50, "one_time_burst": 10,
+                                                                 "refill_time": 100}), cfg
+        assert cfg["network-interfaces"][0]["rx_rate_limiter"]["bandwidth"]["size"] == 4096, cfg
+        assert cfg["network-interfaces"][0]["tx_rate_limiter"] is None, cfg
+        # Refused, with the field named, and nothing changed.
+        status, body = p.api.call("PATCH", "/drives/data", {"drive_id": "data", "rate_limiter": {
+            "bandwidth": {"size": (1 << 62) + 1, "refill_time": 1}}})
+        assert status == 400 and "rate_limiter.bandwidth: size exceeds 2^62" in fault(body), body
+        status, body = p.api.call("PATCH", "/network-interfaces/eth1", {"iface_id": "eth1"})
+        assert status == 400 and "eth1" in fault(body), body
+        assert p.api.call("GET", "/vm/config")[1]["drives"][0]["rate_limiter"]["bandwidth"]["size"] == 1 << 20
+        out, err = p.proc.communicate(timeout=60)
+        assert p.proc.returncode == 1 and b"tick 5" in out, (p.proc.returncode, err)
+
+
+@pytest.mark.skipif(direct_unavailable_reason() is not None, reason="no usable /dev/kvm here (sandbox runs only)")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_ends_a_running_vm_cleanly(sig):
     with ApiProcess("--id", "signal-test") as p:

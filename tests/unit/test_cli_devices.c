@@ -59,6 +59,56 @@ static void bad_drives_name_the_problem(void **state)
 	assert_non_null(strstr(err.msg, "at most 12 drives"));
 }
 
+static void rate_limiter_keys(void **state)
+{
+	struct vmon_error err = { 0 };
+	(void)state;
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--drive", "path=a,bw=4M,ops=100/500,bw_burst=1G",
+			       "--net", "user,tx_bw=1000/10,rx_ops=7,rx_ops_burst=3"), CLI_RUN);
+	const struct rate_limiter_config *d = &cfg.drives[0].rate_limiter;
+	assert_int_equal(d->bandwidth.size, 4u << 20);
+	assert_int_equal(d->bandwidth.refill_time_ms, 1000);
+	assert_int_equal(d->bandwidth.one_time_burst, 1u << 30);
+	assert_int_equal(d->ops.size, 100);
+	assert_int_equal(d->ops.refill_time_ms, 500);
+	assert_int_equal(d->ops.one_time_burst, 0);
+	const struct net_config *n = &cfg.nets[0];
+	assert_int_equal(n->tx_rate_limiter.bandwidth.size, 1000);
+	assert_int_equal(n->tx_rate_limiter.bandwidth.refill_time_ms, 10);
+	assert_int_equal(n->tx_rate_limiter.ops.size, 0);
+	assert_int_equal(n->rx_rate_limiter.ops.size, 7);
+	assert_int_equal(n->rx_rate_limiter.ops.one_time_burst, 3);
+	assert_int_equal(n->rx_rate_limiter.bandwidth.size, 0);
+
+	static const struct {
+		char *option, *value;
+		const char *message;
+	} bad[] = {
+		{ "--drive", "path=a,bw=fast", "bw takes COUNT[/REFILL_MS]" },
+		{ "--drive", "path=a,bw=", "bw takes COUNT[/REFILL_MS]" },
+		{ "--drive", "path=a,ops", "ops takes COUNT[/REFILL_MS]" },
+		{ "--drive", "path=a,ops=5/", "ops takes COUNT[/REFILL_MS]" },
+		{ "--drive", "path=a,bw_burst=1/10", "bw_burst takes a count" },
+		{ "--drive", "path=a,bw=99999999999999999999", "bw takes COUNT" },
+		{ "--drive", "path=a,bw=8G/1", "" },    /* fine: 8 GiB per ms */
+		{ "--drive", "path=a,bw=4294967297G", "bw: size exceeds 2^62" },
+		{ "--drive", "path=a,ops=1/18446744073709551", "ops: refill_time exceeds 2^64 nanoseconds" },
+		{ "--drive", "path=a,rx_bw=1", "unknown option 'rx_bw'" },
+		{ "--net", "user,bw=1", "unknown option 'bw'" },
+		{ "--net", "user,tx_ops=-1", "tx_ops takes COUNT" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = PARSE(&cfg, &err, "run", "--kernel", "k", bad[i].option, bad[i].value);
+		if (!bad[i].message[0]) {
+			assert_int_equal(r, CLI_RUN);
+			continue;
+		}
+		assert_int_equal(r, CLI_ERROR);
+		if (!strstr(err.msg, bad[i].message))
+			fail_msg("%s %s: \"%s\" lacks \"%s\"", bad[i].option, bad[i].value, err.msg, bad[i].message);
+	}
+}
+
 static void net_user_and_tap(void **state)
 {
 	struct vmon_error err = { 0 };
@@ -227,6 +277,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(drives_in_order_with_options),
 		cmocka_unit_test(bad_drives_name_the_problem),
+		cmocka_unit_test(rate_limiter_keys),
 		cmocka_unit_test(net_user_and_tap),
 		cmocka_unit_test(hostfwd_forms),
 		cmocka_unit_test(mac_addresses),

@@ -158,9 +158,11 @@ static void bad_drives_are_refused(void **state)
 	ASSERT_REFUSED(&spec, fc_spec_put_drive(&spec, "x", drive("x", "d2", false, ", \"partuuid\": \"a b\""), err),
 		       "partuuid: \"a b\" must be a non-empty word (it goes on the kernel command line)");
 	ASSERT_REFUSED(&spec, fc_spec_put_drive(&spec, "x", drive("x", "d2", false, ", \"rate_limiter\": {\"ops\": "
-						"{\"size\": 100, \"refill_time\": 1000}}"), err),
-		       "rate_limiter.ops: vmon has no rate limiters yet (issue 13); only a bucket that does not limit "
-		       "(size or refill_time 0) is accepted");
+						"{\"size\": 4611686018427387905, \"refill_time\": 1000}}"), err),
+		       "rate_limiter.ops: size exceeds 2^62");
+	ASSERT_REFUSED(&spec, fc_spec_put_drive(&spec, "x", drive("x", "d2", false, ", \"rate_limiter\": {\"bandwidth\": "
+						"{\"size\": 1, \"refill_time\": 18446744073710}}"), err),
+		       "rate_limiter.bandwidth: refill_time exceeds 2^64 nanoseconds");
 	ASSERT_REFUSED(&spec, fc_spec_put_drive(&spec, "x", drive("x", "d2", false, ", \"rate_limiter\": {\"ops\": "
 						"{\"size\": -1, \"refill_time\": 1000}}"), err),
 		       "rate_limiter.ops.size: must be at least 0 (got -1)");
@@ -191,6 +193,29 @@ static void drives_are_patched(void **state)
 				      err));
 	assert_string_equal(spec.drives[0].path_on_host, fx("d2"));
 	ASSERT_OK(fc_spec_patch_drive(&spec, "data", "{\"drive_id\": \"data\", \"rate_limiter\": {}}", err));
+	assert_false(rate_limiter_config_limits(&spec.drives[0].rate_limiter));
+	/* A PATCH replaces the buckets it names and keeps the others (Firecracker's RateLimiterUpdate). */
+	ASSERT_OK(fc_spec_patch_drive(&spec, "data", "{\"drive_id\": \"data\", \"rate_limiter\": {\"bandwidth\": "
+				      "{\"size\": 4096, \"one_time_burst\": 8192, \"refill_time\": 100}, \"ops\": "
+				      "{\"size\": 10, \"refill_time\": 1000}}}", err));
+	ASSERT_OK(fc_spec_patch_drive(&spec, "data", "{\"drive_id\": \"data\", \"rate_limiter\": {\"ops\": "
+				      "{\"size\": 20, \"refill_time\": 500}}}", err));
+	const struct rate_limiter_config *rl = &spec.drives[0].rate_limiter;
+	assert_int_equal(rl->bandwidth.size, 4096);
+	assert_int_equal(rl->bandwidth.one_time_burst, 8192);
+	assert_int_equal(rl->bandwidth.refill_time_ms, 100);
+	assert_int_equal(rl->ops.size, 20);
+	assert_int_equal(rl->ops.refill_time_ms, 500);
+	/* A refused one changes nothing. */
+	ASSERT_REFUSED(&spec, fc_spec_patch_drive(&spec, "data", "{\"drive_id\": \"data\", \"rate_limiter\": {\"ops\": "
+						  "{\"size\": 1, \"refill_time\": 1}, \"bandwidth\": {\"size\": 1}}}", err),
+		       "rate_limiter.bandwidth.refill_time: required");
+	assert_int_equal(rl->ops.size, 20);
+	/* A size of 0 switches a bucket off. */
+	ASSERT_OK(fc_spec_patch_drive(&spec, "data", "{\"drive_id\": \"data\", \"rate_limiter\": {\"bandwidth\": "
+				      "{\"size\": 0, \"refill_time\": 100}}}", err));
+	assert_false(token_bucket_limits(&rl->bandwidth));
+	assert_true(token_bucket_limits(&rl->ops));
 	ASSERT_REFUSED(&spec, fc_spec_patch_drive(&spec, "data", "{\"drive_id\": \"data\"}", err),
 		       "body: nothing to change (give path_on_host or rate_limiter)");
 	ASSERT_REFUSED(&spec, fc_spec_patch_drive(&spec, "nope", "{\"drive_id\": \"nope\", \"path_on_host\": \"/x\"}",
@@ -324,9 +349,14 @@ static void bad_network_interfaces_are_refused(void **state)
 		       "host_dev_name: required");
 	ASSERT_REFUSED(&spec, fc_spec_put_network_interface(&spec, "eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
 							    "\"tap1\", \"tx_rate_limiter\": {\"bandwidth\": {\"size\": 1, "
-							    "\"refill_time\": 1}}}", err),
-		       "tx_rate_limiter.bandwidth: vmon has no rate limiters yet (issue 13); only a bucket that does "
-		       "not limit (size or refill_time 0) is accepted");
+							    "\"one_time_burst\": 4611686018427387905, \"refill_time\": 1}}}", err),
+		       "tx_rate_limiter.bandwidth: one_time_burst exceeds 2^62");
+	ASSERT_OK(fc_spec_patch_network_interface(&spec, "eth0", "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": "
+						  "{\"ops\": {\"size\": 100, \"refill_time\": 1000}}, "
+						  "\"tx_rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 10}}}", err));
+	assert_int_equal(spec.nets[0].rx_rate_limiter.ops.size, 100);
+	assert_int_equal(spec.nets[0].tx_rate_limiter.bandwidth.refill_time_ms, 10);
+	assert_false(token_bucket_limits(&spec.nets[0].rx_rate_limiter.bandwidth));
 	ASSERT_REFUSED(&spec, fc_spec_patch_network_interface(&spec, "eth0", "{\"iface_id\": \"eth0\", "
 							      "\"host_dev_name\": \"tap2\"}", err),
 		       "unknown field \"host_dev_name\"");
@@ -364,13 +394,13 @@ static void logger_metrics_entropy_serial(void **state)
 	assert_true(spec.entropy);
 	ASSERT_REFUSED(&spec, fc_spec_put_entropy(&spec, "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1000, "
 				"\"refill_time\": 100, \"one_time_burst\": 0}}}", err),
-		       "rate_limiter.bandwidth: vmon has no rate limiters yet (issue 13); only a bucket that does not "
-		       "limit (size or refill_time 0) is accepted");
+		       "rate_limiter.bandwidth: vmon's virtio-rng has no rate limiter (vmon limits virtio-blk and "
+		       "virtio-net); only a bucket that does not limit (size or refill_time 0) is accepted");
 	ASSERT_OK(fc_spec_put_serial(&spec, "{\"serial_out_path\": \"/tmp/serial.out\"}", err));
 	assert_string_equal(spec.serial.serial_out_path, "/tmp/serial.out");
 	ASSERT_REFUSED(&spec, fc_spec_put_serial(&spec, "{\"rate_limiter\": {\"size\": 10, \"refill_time\": 10}}", err),
-		       "rate_limiter: vmon has no rate limiters yet (issue 13); only a bucket that does not limit (size "
-		       "or refill_time 0) is accepted");
+		       "rate_limiter: vmon's serial device has no rate limiter (vmon limits virtio-blk and virtio-net); "
+		       "only a bucket that does not limit (size or refill_time 0) is accepted");
 	ASSERT_REFUSED(&spec, fc_spec_put_serial(&spec, "{\"serial_out_path\": \"\"}", err),
 		       "serial_out_path: must not be empty");
 }

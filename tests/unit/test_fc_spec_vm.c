@@ -101,9 +101,14 @@ static void nets_map_to_backends_with_distinct_macs(void **state)
 	ASSERT_OK(fc_spec_put_network_interface(&spec, "eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
 						"\"" FC_SPEC_USER_NET "\"}", err));
 	ASSERT_OK(fc_spec_put_network_interface(&spec, "eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap7\", "
-						"\"guest_mac\": \"52:54:00:12:34:56\"}", err));
+						"\"guest_mac\": \"52:54:00:12:34:56\", \"rx_rate_limiter\": {\"bandwidth\": "
+						"{\"size\": 1000, \"refill_time\": 100}}}", err));
 	ASSERT_OK(fc_spec_to_vm_config(&spec, &cfg, err));
 	assert_int_equal(cfg.nnets, 2);
+	assert_false(rate_limiter_config_limits(&cfg.nets[0].rx_rate_limiter));
+	assert_int_equal(cfg.nets[1].rx_rate_limiter.bandwidth.size, 1000);
+	assert_int_equal(cfg.nets[1].rx_rate_limiter.bandwidth.refill_time_ms, 100);
+	assert_false(rate_limiter_config_limits(&cfg.nets[1].tx_rate_limiter));
 	assert_int_equal(cfg.nets[0].backend, NET_BACKEND_USER);
 	assert_null(cfg.nets[0].tap_name);
 	/* The default 52:54:00:12:34:56 is eth1's: eth0 steps past it. */
@@ -157,10 +162,14 @@ static void get_bodies_round_trip_through_the_config_file(void **state)
 	ASSERT_OK(fc_spec_put_machine_config(&spec, "{\"vcpu_count\": 4, \"mem_size_mib\": 512}", err));
 	ASSERT_OK(fc_spec_put_drive(&spec, "rootfs", body("{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", "
 							  "\"is_root_device\": true, \"partuuid\": \"abc-01\", "
-							  "\"cache_type\": \"Writeback\", \"io_engine\": \"Async\"}",
+							  "\"cache_type\": \"Writeback\", \"io_engine\": \"Async\", "
+							  "\"rate_limiter\": {\"bandwidth\": {\"size\": 4194304, "
+							  "\"refill_time\": 1000}}}",
 							  fx("rootfs.ext4")), err));
 	ASSERT_OK(fc_spec_put_network_interface(&spec, "eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", "
-						"\"guest_mac\": \"06:00:ac:10:00:02\"}", err));
+						"\"guest_mac\": \"06:00:ac:10:00:02\", \"tx_rate_limiter\": {\"ops\": "
+						"{\"size\": 100, \"one_time_burst\": 50, \"refill_time\": 10}, "
+						"\"bandwidth\": {\"size\": 0, \"refill_time\": 10}}}", err));
 	ASSERT_OK(fc_spec_put_logger(&spec, "{\"log_path\": \"/tmp/l\", \"level\": \"WARNING\"}", err));
 	ASSERT_OK(fc_spec_put_metrics(&spec, "{\"metrics_path\": \"/tmp/m\", \"properties\": {\"k\": \"v\"}}", err));
 	ASSERT_OK(fc_spec_put_mmds_config(&spec, "{\"network_interfaces\": [\"eth0\"]}", err));
@@ -172,6 +181,11 @@ static void get_bodies_round_trip_through_the_config_file(void **state)
 	assert_non_null(strstr(json, "\"drives\":[{\"drive_id\":\"rootfs\",\"partuuid\":\"abc-01\",\"is_root_device\""
 			       ":true,\"cache_type\":\"Writeback\",\"is_read_only\":false,\"path_on_host\":\""));
 	assert_non_null(strstr(json, "\"guest_mac\":\"06:00:ac:10:00:02\""));
+	/* Rate limiters: the buckets that limit, null for the rest. */
+	assert_non_null(strstr(json, "\"rate_limiter\":{\"bandwidth\":{\"size\":4194304,\"one_time_burst\":0,"
+			       "\"refill_time\":1000},\"ops\":null}"));
+	assert_non_null(strstr(json, "\"rx_rate_limiter\":null,\"tx_rate_limiter\":{\"bandwidth\":null,\"ops\":"
+			       "{\"size\":100,\"one_time_burst\":50,\"refill_time\":10}}"));
 	assert_non_null(strstr(json, "\"logger\":{\"level\":\"Warning\",\"log_path\":\"/tmp/l\""));
 	assert_non_null(strstr(json, "\"mmds-config\":{\"version\":\"V1\",\"network_interfaces\":[\"eth0\"],"
 			       "\"ipv4_address\":\"169.254.169.254\",\"imds_compat\":false}"));

@@ -68,11 +68,13 @@ static void fill_vm(struct vm_metrics *vm)
 	vm->virtio[0] = (struct vm_metrics_virtio){
 		.kind = VM_METRICS_VIRTIO_BLK, .kind_name = "virtio-blk", .name = "virtio-blk0", .id = "rootfs",
 		.notifies = 9, .interrupts = 9,
-		.blk = { .reads = 5, .writes = 2, .flushes = 1, .bytes_read = 5 * 4096, .bytes_written = 1024 },
+		.blk = { .reads = 5, .writes = 2, .flushes = 1, .bytes_read = 5 * 4096, .bytes_written = 1024,
+			 .rate_limiter_throttled_events = 6 },
 	};
 	vm->virtio[1] = (struct vm_metrics_virtio){
 		.kind = VM_METRICS_VIRTIO_NET, .kind_name = "virtio-net", .name = "virtio-net0", .id = "eth0",
-		.net = { .rx_frames = 4, .rx_bytes = 600, .tx_frames = 3, .tx_bytes = 300, .rx_no_space = 1 },
+		.net = { .rx_frames = 4, .rx_bytes = 600, .tx_frames = 3, .tx_bytes = 300, .rx_no_space = 1,
+			 .rx_rate_limiter_throttled = 7, .tx_rate_limiter_throttled = 8 },
 	};
 	vm->uart.tx_bytes = 1234;
 	vm->uart.rx_bytes = 5;
@@ -182,6 +184,10 @@ static void json_has_firecrackers_groups_and_values(void **state)
 	assert_int_equal(field(root, "net_eth0", "rx_packets_count"), 4);
 	assert_int_equal(field(root, "net", "tx_bytes_count"), 300);
 	assert_int_equal(field(root, "net", "no_rx_avail_buffer"), 1);
+	assert_int_equal(field(root, "block_rootfs", "rate_limiter_throttled_events"), 6);
+	assert_int_equal(field(root, "block", "rate_limiter_throttled_events"), 6);
+	assert_int_equal(field(root, "net_eth0", "rx_rate_limiter_throttled"), 7);
+	assert_int_equal(field(root, "net", "tx_rate_limiter_throttled"), 8);
 	assert_int_equal(field(root, "uart", "write_count"), 1234);
 	assert_int_equal(field(root, "uart", "read_count"), 5);
 	assert_int_equal(field(root, "i8042", "reset_count"), 1);
@@ -404,6 +410,10 @@ static void prometheus_text_is_well_formed(void **state)
 	assert_non_null(strstr(text, "\nvmon_block_bytes_total{device=\"virtio-blk0\",id=\"a\\\"b\\\\c\\nd\","
 				     "direction=\"read\"} 20480\n"));
 	assert_non_null(strstr(text, "\nvmon_net_frames_total{device=\"virtio-net0\",id=\"eth0\",direction=\"tx\"} 3\n"));
+	assert_non_null(strstr(text, "\nvmon_block_rate_limiter_throttled_total{device=\"virtio-blk0\",id=\"a\\\"b\\\\c\\nd\"} "
+				     "6\n"));
+	assert_non_null(strstr(text, "\nvmon_net_rate_limiter_throttled_total{device=\"virtio-net0\",id=\"eth0\","
+				     "direction=\"rx\"} 7\n"));
 	assert_non_null(strstr(text, "\nvmon_uart_bytes_total{device=\"com1\",direction=\"tx\"} 1234\n"));
 	assert_non_null(strstr(text, "\nvmon_api_action_duration_seconds{action=\"pause_vm\"} 0.001500\n"));
 	assert_null(strstr(text, "action=\"resume_vm\""));     /* never measured: no sample */

@@ -21,11 +21,13 @@ static void full_config(struct vm_config *cfg)
 	cfg->ncpus = 3;
 	cfg->host_profile = HOST_PROFILE_PVM;
 	cfg->ndrives = 2;
-	cfg->drives[0] = (struct drive_config){ .path = "/img/root.ext4", .readonly = false, .id = "rootfs" };
+	cfg->drives[0] = (struct drive_config){ .path = "/img/root.ext4", .readonly = false, .id = "rootfs",
+						.rate_limiter = { .bandwidth = { 4u << 20, 1u << 20, 1000 } } };
 	cfg->drives[1] = (struct drive_config){ .path = "/img/data \"quoted\".img", .readonly = true };
 	cfg->nnets = 2;
 	cfg->nets[0] = (struct net_config){ .backend = NET_BACKEND_TAP, .tap_name = "tap7", .id = "eth0",
-					    .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 } };
+					    .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
+					    .tx_rate_limiter = { .ops = { 100, 0, 10 } } };
 	cfg->nets[1] = (struct net_config){ .backend = NET_BACKEND_USER, .mac = { 2, 0, 0, 0, 0, 0xfe }, .nhostfwd = 1,
 					    .hostfwd = { { .udp = true, .host_addr = 0x7f000001, .host_port = 8080,
 							   .guest_addr = 0x0a00020f, .guest_port = 80 } } };
@@ -72,6 +74,12 @@ static void the_description_round_trips(void **state)
 	assert_string_equal(b.drives[1].path, "/img/data \"quoted\".img");
 	assert_null(b.drives[1].id);
 	assert_true(b.drives[1].readonly);
+	/* Rate limiters (their configuration; the buckets restart full). */
+	assert_memory_equal(&b.drives[0].rate_limiter, &a.drives[0].rate_limiter, sizeof(struct rate_limiter_config));
+	assert_false(rate_limiter_config_limits(&b.drives[1].rate_limiter));
+	assert_memory_equal(&b.nets[0].tx_rate_limiter, &a.nets[0].tx_rate_limiter, sizeof(struct rate_limiter_config));
+	assert_false(rate_limiter_config_limits(&b.nets[0].rx_rate_limiter));
+	assert_false(rate_limiter_config_limits(&b.nets[1].tx_rate_limiter));
 	assert_int_equal(b.nnets, 2);
 	assert_int_equal(b.nets[0].backend, NET_BACKEND_TAP);
 	assert_string_equal(b.nets[0].tap_name, "tap7");
@@ -149,6 +157,10 @@ static void damaged_descriptions_are_refused_by_field(void **state)
 	MUTATE("\"cid\":4294967294", "\"cid\":2", "vsock.cid: out of range");
 	MUTATE("\"uds_path\":\"/run/v.sock\"", "\"uds_path\":7", "vsock.uds_path: wrong type");
 	MUTATE("\"vsock\":{", "\"vsock\":7,\"x\":{", "vsock: not an object");
+	MUTATE("\"refill_time_ms\":1000", "\"refill_time_ms\":18446744073710", "drives[0].refill_time_ms: out of range");
+	MUTATE("\"size\":100", "\"size\":4611686018427387905", "nets[0].size: out of range");
+	MUTATE("\"rate_limiter\":{", "\"rate_limiter\":[],\"x\":{", "drives[0].rate_limiter: wrong type");
+	MUTATE("\"ops\":{\"size\":100", "\"x\":{\"size\":100", "nets[0].ops: missing");
 #undef MUTATE
 	free(bad);
 	free(good);
