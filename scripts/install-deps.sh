@@ -10,11 +10,12 @@ set -eu
 # archives: libc6-dev and the compression libraries' -dev packages ship them;
 # the compression libraries cover every format Linux takes for a kernel or an
 # initramfs), http-parser and json-c for the REST API (static archives too)
+# libseccomp's (per-thread seccomp-bpf filters, static archive too)
 # and libslirp's headers (vmon loads libslirp0 at run time;
 # slirp.pc requires glib-2.0, which --no-install-recommends does not bring)
 BUILD="gcc libc6-dev pkg-config meson ninja-build
 liblzma-dev libzstd-dev zlib1g-dev libbz2-dev liblz4-dev liblzo2-dev
-libhttp-parser-dev libjson-c-dev
+libhttp-parser-dev libjson-c-dev libseccomp-dev
 libslirp-dev libglib2.0-dev"
 # unit tests (iasl checks the ACPI tables) and the fuzz suite (libFuzzer needs
 # clang's runtime)

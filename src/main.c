@@ -12,6 +12,7 @@
 
 #include "api/fc_main.h"
 #include "base/log.h"
+#include "base/seccomp_filter.h"
 #include "cli/cli.h"
 #include "cli/ctl.h"
 #include "cli/fc_args.h"
@@ -81,6 +82,11 @@ int main(int argc, char **argv)
 	}
 	log_set_level(cfg.verbosity < 0 ? LOG_ERROR : cfg.verbosity == 0 ? LOG_WARN
 		      : cfg.verbosity == 1 ? LOG_INFO : LOG_DEBUG);
+	/* Before any thread exists: each installs its filter as it starts (src/base/seccomp_filter.h). */
+	if (seccomp_setup((enum seccomp_level)cfg.seccomp_level, &err)) {
+		log_error("%s", err.msg);
+		return VMON_EXIT_HOST_ERROR;
+	}
 
 	if ((status = machine_prepare(&m, &cfg, &start, &err)) || (status = machine_load(&m, &err)) ||
 	    (status = machine_build(&m, &err)) || (status = machine_boot(&m, &err)))

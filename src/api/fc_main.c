@@ -12,6 +12,7 @@
 #include "api/instance.h"
 #include "base/file_map.h"
 #include "base/log.h"
+#include "base/seccomp_filter.h"
 #include "cli/fc_args.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
@@ -131,6 +132,11 @@ static int run(int argc, char **argv, const struct timespec *start, bool restore
 	}
 	/* Firecracker's default level: what its clients expect to find in the log. */
 	log_set_level(LOG_INFO);
+	/* Before any thread exists: each installs its filter as it starts (src/base/seccomp_filter.h). */
+	if (seccomp_setup((enum seccomp_level)args.seccomp_level, &err)) {
+		log_error("%s", err.msg);
+		return VMON_EXIT_HOST_ERROR;
+	}
 	/* Before any thread exists, so that every thread inherits the mask: the main thread takes these. */
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGINT);

@@ -125,6 +125,11 @@ int log_set_output_path(const char *path, struct vmon_error *err)
 	return 0;
 }
 
+int log_output_fd(void)
+{
+	return out_fd;   /* an int read whole: the value before or after a concurrent change */
+}
+
 uint64_t log_missed_lines(void)
 {
 	return atomic_load_explicit(&missed_lines, memory_order_relaxed);

@@ -61,6 +61,12 @@ void log_configure(enum log_level level, bool show_level, bool show_log_origin);
  */
 int log_set_output_path(const char *path, struct vmon_error *err);
 
+/*
+ * The fd lines go to now (stderr's, or log_set_output_path's); async-signal-safe,
+ * for a handler that must write a last line itself.
+ */
+int log_output_fd(void);
+
 /* Lines lost since start: the destination would have blocked or failed. */
 uint64_t log_missed_lines(void);
 

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #include "base/thread.h"
 
+#include "base/log.h"
+#include "base/seccomp_filter.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct named_start {
 	void *(*fn)(void *);
@@ -20,9 +24,17 @@ struct named_start {
 static void *named_thread(void *p)
 {
 	struct named_start start = *(struct named_start *)p;
+	enum seccomp_thread_kind kind = seccomp_kind_of_thread(start.name);
+	struct vmon_error err = { 0 };
 
 	free(p);
 	pthread_setname_np(pthread_self(), start.name);
+	/* The thread's own filter before its work; failing to install one fails closed. */
+	if (seccomp_install(kind, start.name, &err)) {
+		log_error("thread %s: %s", start.name, err.msg);
+		_exit(SECCOMP_EXIT_STATUS);
+	}
+	seccomp_selftest(kind);
 	return start.fn(start.arg);
 }
 

@@ -11,6 +11,7 @@
 
 #include "cli/cli_devices.h"
 #include "base/guest_mem.h"
+#include "base/seccomp_filter.h"
 
 int parse_size(const char *text, uint64_t *bytes)
 {
@@ -78,6 +79,9 @@ void cli_print_usage(FILE *out)
 	      "                           instead of turning its compressed members into plain cpio\n"
 	      "                           on the host\n"
 	      "      --stats              print exit counts by reason and port when the VM ends\n"
+	      "      --seccomp-level L    seccomp-bpf filter per thread (vCPU, I/O, main): 0 off, 1 system\n"
+	      "                           calls only, 2 also their arguments (default); a forbidden system\n"
+	      "                           call ends vmon with status 148. --no-seccomp: level 0"
 	      "      --no-linux-device-args\n"
 	      "                           do not append \"" VMON_LINUX_DEVICE_ARGS "\" (and \"" VMON_LINUX_NO_PCI_ARG "\"\n"
 	      "                           when no device is on PCI) to a Linux kernel's command line\n"
@@ -124,7 +128,8 @@ void cli_print_usage(FILE *out)
 	      "Console: with a terminal on stdin, Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h helps.\n"
 	      "Exit status: 0 guest reset/power-off or quit; 2n+1 the guest wrote n to the debug-exit port\n"
 	      "0xf4 (as QEMU's isa-debug-exit); 2 bad usage or image; 4 guest crashed (triple fault,\n"
-	      "KVM internal error); 6 host error (no /dev/kvm, ioctl failure); 130/143 on SIGINT/SIGTERM.\n",
+	      "KVM internal error); 6 host error (no /dev/kvm, ioctl failure); 130/143 on SIGINT/SIGTERM;\n"
+	      "148 a thread made a system call its seccomp filter forbids.\n",
 	      out);
 }
 
@@ -160,6 +165,8 @@ enum {
 	OPT_VIRTIO_TRANSPORT,
 	OPT_VSOCK,
 	OPT_TEST_SAVE_RESTORE,
+	OPT_SECCOMP_LEVEL,
+	OPT_NO_SECCOMP,
 };
 
 /* vm_config_check(), its message prefixed with the option that sets the field. */
@@ -214,6 +221,8 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
 		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "test-save-restore", required_argument, NULL, OPT_TEST_SAVE_RESTORE },
+		{ "seccomp-level", required_argument, NULL, OPT_SECCOMP_LEVEL },
+		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -289,6 +298,16 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			break;
 		case OPT_STATS:
 			cfg->stats = true;
+			break;
+		case OPT_SECCOMP_LEVEL: {
+			enum seccomp_level level;
+			if (seccomp_parse_level(optarg, &level, err))
+				return CLI_ERROR;
+			cfg->seccomp_level = (int)level;
+			break;
+		}
+		case OPT_NO_SECCOMP:
+			cfg->seccomp_level = SECCOMP_LEVEL_OFF;
 			break;
 		case OPT_BOOT_PROTOCOL:
 			if (!strcmp(optarg, "auto"))

@@ -7,13 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/seccomp_filter.h"
+
 #define FC_DEFAULT_MAX_PAYLOAD 51200u
 #define FC_DEFAULT_MMDS_LIMIT 51200u
 
 enum {
 	OPT_API_SOCK = 256, OPT_NO_API, OPT_CONFIG_FILE, OPT_ID, OPT_METADATA, OPT_LOG_PATH, OPT_LEVEL,
 	OPT_SHOW_LEVEL, OPT_SHOW_LOG_ORIGIN, OPT_METRICS_PATH, OPT_BOOT_TIMER, OPT_SECCOMP_FILTER,
-	OPT_NO_SECCOMP, OPT_MAX_PAYLOAD, OPT_MMDS_LIMIT, OPT_START_TIME_US, OPT_START_TIME_CPU_US,
+	OPT_NO_SECCOMP, OPT_SECCOMP_LEVEL, OPT_MAX_PAYLOAD, OPT_MMDS_LIMIT, OPT_START_TIME_US, OPT_START_TIME_CPU_US,
 	OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP, OPT_SNAPSHOT, OPT_MEM, OPT_PAUSED, OPT_UFFD, OPT_LISTEN,
 	OPT_ENABLE_PCI,
 };
@@ -32,6 +34,7 @@ static const struct option fc_options[] = {
 	{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
 	{ "seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+	{ "seccomp-level", required_argument, NULL, OPT_SECCOMP_LEVEL },
 	{ "enable-pci", no_argument, NULL, OPT_ENABLE_PCI },
 	{ "http-api-max-payload-size", required_argument, NULL, OPT_MAX_PAYLOAD },
 	{ "mmds-size-limit", required_argument, NULL, OPT_MMDS_LIMIT },
@@ -127,7 +130,10 @@ static void print_usage(FILE *out)
 	      "      --enable-pci             virtio devices on PCI (MSI-X) instead of virtio-mmio\n"
 	      "      --http-api-max-payload-size N   largest request body (default 51200 bytes)\n"
 	      "      --mmds-size-limit N      largest MMDS content (default 51200 bytes)\n"
-	      "      --seccomp-filter FILE, --no-seccomp   accepted; not enforced yet\n"
+	      "      --seccomp-level 0|1|2    seccomp-bpf filter per thread: 0 off, 1 system calls only,\n"
+	      "                               2 also their arguments (default); --no-seccomp is level 0.\n"
+	      "                               A forbidden system call ends vmon with status 148\n"
+	      "      --seccomp-filter FILE    (custom BPF filters) refused: use --seccomp-level\n"
 	      "  vmon restore --snapshot FILE --mem FILE [--paused] [--uffd] [flags above]: start from a\n"
 	      "  snapshot (PUT /snapshot/create writes one); without --api-sock, no API. --uffd: guest RAM\n"
 	      "  filled on first touch through userfaultfd, from the memory file FILE by vmon itself, or by\n"
@@ -150,6 +156,7 @@ static enum cli_action parse(int argc, char **argv, enum fc_mode mode, struct fc
 	a->id = FC_DEFAULT_ID;
 	a->max_payload = FC_DEFAULT_MAX_PAYLOAD;
 	a->mmds_size_limit = FC_DEFAULT_MMDS_LIMIT;
+	a->seccomp_level = SECCOMP_LEVEL_FILTERED;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":", fc_options, NULL)) != -1) {
@@ -222,6 +229,14 @@ static enum cli_action parse(int argc, char **argv, enum fc_mode mode, struct fc
 		case OPT_NO_SECCOMP:
 			a->no_seccomp = true;
 			break;
+		case OPT_SECCOMP_LEVEL: {
+			enum seccomp_level level;
+			if (seccomp_parse_level(optarg, &level, err))
+				return CLI_ERROR;
+			a->seccomp_level = (int)level;
+			a->seccomp_level_given = true;
+			break;
+		}
 		case OPT_ENABLE_PCI:
 			a->enable_pci = true;
 			break;
@@ -255,10 +270,17 @@ static enum cli_action parse(int argc, char **argv, enum fc_mode mode, struct fc
 		error_set(err, -EINVAL, "unexpected argument '%s'", argv[optind]);
 		return CLI_ERROR;
 	}
-	if (a->seccomp_filter && a->no_seccomp) {
-		error_set(err, -EINVAL, "--seccomp-filter and --no-seccomp exclude each other");
+	if (a->seccomp_filter) {
+		error_set(err, -EINVAL, "--seccomp-filter %s: custom BPF filters are not supported; vmon installs "
+			  "its own per-thread filters (--seccomp-level 0|1|2, --no-seccomp)", a->seccomp_filter);
 		return CLI_ERROR;
 	}
+	if (a->no_seccomp && a->seccomp_level_given && a->seccomp_level != SECCOMP_LEVEL_OFF) {
+		error_set(err, -EINVAL, "--no-seccomp and --seccomp-level %d exclude each other", a->seccomp_level);
+		return CLI_ERROR;
+	}
+	if (a->no_seccomp)
+		a->seccomp_level = SECCOMP_LEVEL_OFF;
 	if (receive) {
 		if (!a->receive_listen) {
 			error_set(err, -EINVAL, "vmon receive needs --listen unix:PATH or tcp:HOST:PORT");

@@ -29,8 +29,10 @@ struct fc_args {
 	bool show_level, show_log_origin;
 	const char *metrics_path;     /* --metrics-path */
 	bool boot_timer;              /* --boot-timer: log the time to the guest's boot-done write */
-	const char *seccomp_filter;   /* accepted; enforced by the sandboxing issue (13) */
-	bool no_seccomp;
+	const char *seccomp_filter;   /* --seccomp-filter FILE: refused (custom BPF is not supported) */
+	bool no_seccomp;              /* --no-seccomp: level 0 */
+	int seccomp_level;            /* enum seccomp_level: --seccomp-level, default 2 (filtered) */
+	bool seccomp_level_given;
 	bool enable_pci;              /* --enable-pci: virtio devices on PCI (Firecracker >= 1.13) */
 	size_t max_payload;           /* --http-api-max-payload-size, bytes */
 	size_t mmds_size_limit;       /* --mmds-size-limit, bytes */

@@ -7,6 +7,7 @@
 
 #include "arch/x86/layout.h"
 #include "base/guest_mem.h"
+#include "base/seccomp_filter.h"
 #include "virtio/vsock.h"
 
 void vm_config_init(struct vm_config *cfg)
@@ -19,6 +20,7 @@ void vm_config_init(struct vm_config *cfg)
 	cfg->host_profile = HOST_PROFILE_AUTO;
 	cfg->linux_device_args = true;
 	cfg->virtio_transport = VIRTIO_TRANSPORT_MMIO;
+	cfg->seccomp_level = SECCOMP_LEVEL_FILTERED;
 }
 
 enum virtio_transport_kind vm_config_transport(const struct vm_config *cfg, enum virtio_transport_kind choice)

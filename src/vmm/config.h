@@ -74,6 +74,7 @@ struct vm_config {
 	 * starts the guest sooner (docs/PERFORMANCE.md, "Start-up").
 	 */
 	bool vcpus_on_own_threads;
+	int seccomp_level;            /* --seccomp-level / --no-seccomp: enum seccomp_level, default 2 */
 	bool announce_boot_time;      /* --boot-timer: log the time to the guest's init mark whatever the level */
 	/* Storage for the strings split out of option values (no allocation: nothing to free). */
 	char text[4096];

@@ -16,6 +16,7 @@
 #include "arch/x86/emulation_exit.h"
 #include "arch/x86/stuck_insn.h"
 #include "base/log.h"
+#include "base/seccomp_filter.h"
 #include "vmm/vm.h"
 
 /* SIGUSR1 interrupts KVM_RUN; its handler does nothing (the EINTR is the point). */
@@ -590,6 +591,13 @@ static void *named_vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "fc_vcpu %u", vcpu->index);
 	prctl(PR_SET_NAME, name);
+	/* The vCPU's filter before its first KVM_RUN; failing to install one fails closed. */
+	struct vmon_error err = { 0 };
+	if (seccomp_install(SECCOMP_THREAD_VCPU, name, &err)) {
+		log_error("%s", err.msg);
+		_exit(SECCOMP_EXIT_STATUS);
+	}
+	seccomp_selftest(SECCOMP_THREAD_VCPU);
 	return vcpu_thread(vcpu);
 }
 

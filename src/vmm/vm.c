@@ -19,6 +19,7 @@
 #include "arch/x86/kvm_devices.h"
 #include "arch/x86/layout.h"
 #include "base/log.h"
+#include "base/seccomp_filter.h"
 #include "base/thread.h"
 #include "virtio/net.h"
 
@@ -745,6 +746,17 @@ int vm_run(struct vm *vm)
 			vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
 			break;
 		}
+	}
+	/*
+	 * Every thread of the run exists now: the main thread takes its own
+	 * filter last, so no thread inherits it (filters stack). It covers
+	 * vCPU 0, which may run here, and the tear-down after the run.
+	 */
+	if (seccomp_install(SECCOMP_THREAD_MAIN, "main", &err)) {
+		log_error("%s", err.msg);
+		vm_request_stop(vm, VM_STOP_ERROR, VMON_EXIT_HOST_ERROR);
+	} else {
+		seccomp_selftest(SECCOMP_THREAD_MAIN);
 	}
 	if (vcpu0_here)
 		vcpu_run_here(&vm->vcpus[0]);   /* returns at once when the VM is already stopping */
