@@ -774,47 +774,8 @@ int vm_run(struct vm *vm)
 	close(signal_fd);
 	status = vm->exit_status;
 
-	if (vm->cfg->stats) {
-		struct vcpu_stats *total = calloc(1, sizeof(*total));
-		struct timespec now;
-		if (total) {
-			for (unsigned i = 0; i < vm->ncpus; i++)
-				stats_merge(total, &vm->vcpus[i].stats);
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			fprintf(stderr, "vmon: run time: %.3f s\n",
-				(double)(now.tv_sec - vm->start_time.tv_sec) +
-				(double)(now.tv_nsec - vm->start_time.tv_nsec) / 1e9);
-			double init = boot_timer_seconds(&vm->legacy.boot_timer, BOOT_TIMER_INIT_REACHED);
-			if (init >= 0)
-				fprintf(stderr, "vmon: guest init reached after %.3f s\n", init);
-			if (vm->initrd_summary[0])
-				fprintf(stderr, "vmon: initrd decompressed on the host: %s\n", vm->initrd_summary);
-			stats_print(total, stderr);
-			for (unsigned i = 0; vm->virtio && i < vm->virtio->count; i++) {
-				const struct virtio_slot *slot = &vm->virtio->slots[i];
-				fprintf(stderr, "vmon: %s at 0x%llx%s: %llu queue notifications, %llu interrupts%s\n",
-					slot->kind, (unsigned long long)slot->base,
-					slot->transport_kind == VIRTIO_TRANSPORT_PCI ? " (PCI, MSI-X)" : "",
-					(unsigned long long)virtio_slot_notifies(slot),
-					(unsigned long long)virtio_slot_interrupts(slot),
-					virtio_slot_ioeventfd(slot) ? " (ioeventfd)" : "");
-			}
-			if (vm->virtio && vm->virtio->pci_host_ready) {
-				fprintf(stderr, "vmon: PCI config accesses: %llu\n",
-					(unsigned long long)vm->virtio->pci_host.config_accesses);
-			}
-			if (vm->cfg->test_save_restore_ms)
-				fprintf(stderr, "vmon: save/restore rounds: %llu (every %u ms)\n",
-					(unsigned long long)vm->save_restore_rounds, vm->cfg->test_save_restore_ms);
-			if (vm->profile.emulated_ring0) {
-				struct x86_emu_stats emu = { 0 };
-				for (unsigned i = 0; i < vm->ncpus; i++)
-					x86_emu_stats_merge(&emu, &vm->vcpus[i].emu_stats);
-				x86_emu_stats_print(&emu, stderr);
-			}
-			free(total);
-		}
-	}
+	if (vm->cfg->stats)
+		vm_print_stats(vm, stderr);
 	return status;
 }
 

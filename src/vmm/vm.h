@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "arch/x86/boot.h"
 #include "arch/x86/kvm_devices.h"
@@ -104,6 +105,9 @@ void vm_time_first_run(struct vm *vm, const struct timespec *since, const char *
 int vm_run(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
+
+/* The --stats report of a finished run: run time, exits, each virtio device's notifications and interrupts. */
+void vm_print_stats(struct vm *vm, FILE *out);
 
 /*
  * Any thread but a vCPU's: stops every vCPU outside KVM_RUN with its exit
