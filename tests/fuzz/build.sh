@@ -27,10 +27,20 @@ shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cc=${CC_FUZZ:-clang-14}
 [ $# -gt 0 ] || set -- $targets
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
 
-build() {
+# Source groups several targets share, under src/ (build() compiles from the tree's root).
+LOG="base/log.c base/error.c"
+EVENT_LOOP="base/io_bus.c base/event_loop.c base/thread.c base/seccomp_filter.c base/guest_mem.c"
+VIRTQ="virtio/core.c virtio/queue.c"
+VIRTIO_MMIO_DEVICES="virtio/mmio.c virtio/iov.c virtio/serve.c virtio/rng.c virtio/blk.c base/token_bucket.c"
+srcs() { for f; do printf 'src/%s ' "$f"; done; }
+
+build() (
 	name=$1
 	shift
+	cd "$root"
 	# libseccomp's SCMP_A*() macros leave the second datum to C's zero-initialisation, which clang
 	# reports under -Wextra (gcc does not).
 	"$cc" -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-missing-field-initializers \
@@ -38,7 +48,7 @@ build() {
 		-I"$root/src" \
 		"$@" -o "$out/fuzz_$name"
 	echo "built $out/fuzz_$name"
-}
+)
 
 legacy_source() {
 	case $1 in
@@ -47,7 +57,6 @@ legacy_source() {
 	esac
 }
 
-mkdir -p "$out"
 for target in "$@"; do
 	case $target in
 	virtq)
@@ -86,18 +95,7 @@ for target in "$@"; do
 	pci)
 		# Config space and BAR accesses: the PCI host bridge and a virtio-pci function on it.
 		build pci "$root/tests/fuzz/fuzz_pci.c" \
-			"$root/src/devices/pci_host.c" \
-			"$root/src/virtio/pci.c" \
-			"$root/src/virtio/core.c" \
-			"$root/src/virtio/queue.c" \
-			"$root/src/base/io_bus.c" \
-			"$root/src/base/event_loop.c" \
-			"$root/src/base/thread.c" \
-			"$root/src/base/seccomp_filter.c" \
-			"$root/src/base/guest_mem.c" \
-			"$root/src/base/log.c" \
-			"$root/src/base/error.c" \
-			-pthread -lseccomp
+			$(srcs devices/pci_host.c virtio/pci.c $VIRTQ $EVENT_LOOP $LOG) -pthread -lseccomp
 		;;
 	uart | i8042 | rtc)
 		# A legacy device's port handler and its device model (save/restore), on fake buses.
@@ -110,22 +108,7 @@ for target in "$@"; do
 	mmio)
 		# The virtio-mmio transport with virtio-rng or virtio-blk behind it, kicks served on the event loop.
 		build mmio "$root/tests/fuzz/fuzz_mmio.c" \
-			"$root/src/virtio/mmio.c" \
-			"$root/src/virtio/core.c" \
-			"$root/src/virtio/queue.c" \
-			"$root/src/virtio/iov.c" \
-			"$root/src/virtio/serve.c" \
-			"$root/src/virtio/rng.c" \
-			"$root/src/virtio/blk.c" \
-			"$root/src/base/token_bucket.c" \
-			"$root/src/base/io_bus.c" \
-			"$root/src/base/event_loop.c" \
-			"$root/src/base/thread.c" \
-			"$root/src/base/seccomp_filter.c" \
-			"$root/src/base/guest_mem.c" \
-			"$root/src/base/log.c" \
-			"$root/src/base/error.c" \
-			-pthread -lseccomp
+			$(srcs $VIRTIO_MMIO_DEVICES $VIRTQ $EVENT_LOOP $LOG) -pthread -lseccomp
 		;;
 	loader)
 		# x86_boot_load and every loader under it; the compression libraries are not instrumented.
@@ -146,32 +129,9 @@ for target in "$@"; do
 	snapshot)
 		# The snapshot file and every state reader behind it; json-c and liblzma are not instrumented.
 		build snapshot "$root/tests/fuzz/fuzz_snapshot.c" \
-			"$root/src/snapshot/snapshot_file.c" \
-			"$root/src/snapshot/machine_config.c" \
-			"$root/src/vmm/config.c" \
-			"$root/src/devices/registry.c" \
-			"$root/src/devices/uart_8250.c" \
-			"$root/src/devices/i8042.c" \
-			"$root/src/devices/rtc.c" \
-			"$root/src/arch/x86/kvm_irqchip.c" \
-			"$root/src/arch/x86/kvm_pit.c" \
-			"$root/src/arch/x86/kvm_clock.c" \
-			"$root/src/arch/x86/vcpu_state_check.c" \
-			"$root/src/virtio/mmio.c" \
-			"$root/src/virtio/core.c" \
-			"$root/src/virtio/queue.c" \
-			"$root/src/virtio/iov.c" \
-			"$root/src/virtio/serve.c" \
-			"$root/src/virtio/rng.c" \
-			"$root/src/virtio/blk.c" \
-			"$root/src/base/token_bucket.c" \
-			"$root/src/base/io_bus.c" \
-			"$root/src/base/event_loop.c" \
-			"$root/src/base/thread.c" \
-			"$root/src/base/seccomp_filter.c" \
-			"$root/src/base/guest_mem.c" \
-			"$root/src/base/log.c" \
-			"$root/src/base/error.c" \
+			$(srcs snapshot/snapshot_file.c snapshot/machine_config.c vmm/config.c devices/registry.c \
+				devices/uart_8250.c devices/i8042.c devices/rtc.c arch/x86/kvm_irqchip.c arch/x86/kvm_pit.c \
+				arch/x86/kvm_clock.c arch/x86/vcpu_state_check.c $VIRTIO_MMIO_DEVICES $VIRTQ $EVENT_LOOP $LOG) \
 			-DVMON_VERSION=\"fuzz\" -llzma $(pkg-config --libs json-c) -pthread -lseccomp
 		;;
 	migration)
