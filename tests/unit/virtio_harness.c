@@ -299,6 +299,18 @@ int virtio_harness_run_loop(struct virtio_harness *h)
 	return total;
 }
 
+void virtio_harness_run_with(struct virtio_harness *h, struct event_loop *device_loop)
+{
+	for (int round = 0; round < 100; round++) {
+		int a = virtio_harness_run_loop(h);
+		int b = event_loop_run_once(device_loop, 0);
+		assert_true(b >= 0);
+		if (a == 0 && b == 0)
+			return;
+	}
+	fail_msg("loops never went idle");
+}
+
 int virtio_harness_kick(struct virtio_harness *h, uint32_t q)
 {
 	virtio_harness_write32(h, VIRTIO_MMIO_QUEUE_NOTIFY, q);

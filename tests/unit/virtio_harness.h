@@ -169,6 +169,8 @@ uint64_t virtio_harness_start(struct virtio_harness *h, uint64_t wanted, unsigne
 int virtio_harness_kick(struct virtio_harness *h, uint32_t q);
 /* Runs the event loop (poll, no waiting) until nothing is ready; returns the handlers that ran. */
 int virtio_harness_run_loop(struct virtio_harness *h);
+/* Runs the transport's loop and a device's own loop (e.g. virtio-net's backend loop) until both are idle. */
+void virtio_harness_run_with(struct virtio_harness *h, struct event_loop *device_loop);
 
 /* ---- device config space (offset within config, size 1/2/4/8) ---------- */
 
