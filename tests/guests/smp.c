@@ -292,13 +292,14 @@ void guest_main(const struct boot_info *bi)
 {
 	static uint32_t ids[SMP_MAX_CPUS];
 	const char *arg;
-	uint64_t want_cpus = 0, idle = 0, ap_fault = 0;
+	uint64_t want_cpus = 0, idle = 0, ap_fault = 0, hold = 0;
 	uint32_t a, b, c, d;
 
 	if (((arg = cmdline_get(bi, "cpus=")) && (!parse_u64(arg, &want_cpus) || want_cpus == 0)) ||
 	    ((arg = cmdline_get(bi, "idle=")) && (!parse_u64(arg, &idle) || idle > 1)) ||
-	    ((arg = cmdline_get(bi, "ap_fault=")) && (!parse_u64(arg, &ap_fault) || ap_fault > 1)))
-		fail(6, "bad cpus=, idle= or ap_fault= value");
+	    ((arg = cmdline_get(bi, "ap_fault=")) && (!parse_u64(arg, &ap_fault) || ap_fault > 1)) ||
+	    ((arg = cmdline_get(bi, "hold=")) && (!parse_u64(arg, &hold) || hold > 60)))
+		fail(6, "bad cpus=, idle=, ap_fault= or hold= value");
 
 	const uint8_t *madt = find_madt();
 	if (!madt)
@@ -358,6 +359,15 @@ void guest_main(const struct boot_info *bi)
 	if (idle) {
 		printf("smp: idling (every CPU halted, interrupts off)\n");
 		halt_forever();
+	}
+	/* hold=N: N more RTC seconds of running before the exit (for a monitor's periodic work to meet the guest). */
+	for (uint8_t last = cmos_seconds(); hold; ) {
+		uint8_t now = cmos_seconds();
+		if (now != last) {
+			last = now;
+			hold--;
+		}
+		__asm__ volatile("pause");
 	}
 	debug_exit(GUEST_EXIT_PASS);
 }
