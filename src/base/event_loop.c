@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -155,4 +157,27 @@ void event_loop_destroy(struct event_loop *loop)
 	if (loop->epoll_fd >= 0)
 		close(loop->epoll_fd);
 	loop->wake_fd = loop->epoll_fd = -1;
+}
+
+uint64_t event_loop_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int event_timer_arm(int fd, uint64_t ns)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ns / 1000000000u),
+						.tv_nsec = (long)(ns % 1000000000u) } };
+
+	return timerfd_settime(fd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
+int event_timer_drain(int fd)
+{
+	uint64_t count;
+
+	return read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN ? -errno : 0;
 }

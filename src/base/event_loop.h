@@ -52,4 +52,13 @@ int event_loop_start(struct event_loop *loop, struct vmon_error *err);
 void event_loop_stop(struct event_loop *loop);
 void event_loop_destroy(struct event_loop *loop);
 
+/*
+ * One-shot timerfds for handlers that resume work later (the rate limiters):
+ * CLOCK_MONOTONIC in ns (the clock the timers use), arming a timer ns from now
+ * (0 disarms), and reading off its expiry count. 0 or -errno.
+ */
+uint64_t event_loop_now_ns(void);
+int event_timer_arm(int fd, uint64_t ns);
+int event_timer_drain(int fd);
+
 #endif

@@ -116,14 +116,6 @@ static void fill_config(struct virtio_blk *blk)
 	c->write_zeroes_may_unmap = blk->can_punch_hole;
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int check_limiter(const struct rate_limiter_config *cfg, struct vmon_error *err)
 {
 	const char *problem;
@@ -147,7 +139,7 @@ int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const st
 		return error_set(err, -ENOMEM, "virtio-blk: out of memory");
 	blk->vdev = vdev;
 	blk->readonly = cfg->readonly;
-	blk->now_ns = monotonic_ns;
+	blk->now_ns = event_loop_now_ns;
 	blk->throttle_fd = -1;
 	if ((r = check_limiter(&cfg->rate_limiter, err))) {
 		blk->fd = -1;
@@ -544,11 +536,10 @@ static uint64_t request_bytes(const struct virtq_chain *c)
 /* 0 (disarm) or a relative expiry in ns. */
 static void arm_throttle_timer(struct virtio_blk *blk, uint64_t ns)
 {
-	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ns / 1000000000u),
-						.tv_nsec = (long)(ns % 1000000000u) } };
+	int r = event_timer_arm(blk->throttle_fd, ns);
 
-	if (timerfd_settime(blk->throttle_fd, 0, &its, NULL) < 0)
-		log_warn("virtio-blk %.*s: throttle timer: %s", VIRTIO_BLK_ID_BYTES, blk->serial, strerror(errno));
+	if (r)
+		log_warn("virtio-blk %.*s: throttle timer: %s", VIRTIO_BLK_ID_BYTES, blk->serial, strerror(-r));
 }
 
 /* May this request go now? If not, the timer is armed for when it may. */
@@ -568,11 +559,11 @@ static bool admit(struct virtio_blk *blk, const struct virtq_chain *c)
 static void throttle_expired(void *ctx, uint32_t events)
 {
 	struct virtio_blk *blk = ctx;
-	uint64_t count;
+	int r = event_timer_drain(blk->throttle_fd);
 	(void)events;
 
-	if (read(blk->throttle_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		log_warn("virtio-blk: throttle timer: %s", strerror(errno));
+	if (r)
+		log_warn("virtio-blk: throttle timer: %s", strerror(-r));
 	virtio_lock(blk->vdev);
 	if (blk->throttled) {
 		blk->throttled = false;

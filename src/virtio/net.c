@@ -33,30 +33,21 @@ static void net_config_read(void *dev, uint32_t offset, void *data, uint32_t siz
 
 /* ---- rate limiting ------------------------------------------------------- */
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* 0 disarms; otherwise fires once, ns from now. */
 static void arm_timer(int fd, uint64_t ns)
 {
-	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ns / 1000000000u),
-						.tv_nsec = (long)(ns % 1000000000u) } };
+	int r = event_timer_arm(fd, ns);
 
-	if (timerfd_settime(fd, 0, &its, NULL) < 0)
-		log_warn("virtio-net: throttle timer: %s", strerror(errno));
+	if (r)
+		log_warn("virtio-net: throttle timer: %s", strerror(-r));
 }
 
 static void drain_timer(int fd)
 {
-	uint64_t count;
+	int r = event_timer_drain(fd);
 
-	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		log_warn("virtio-net: throttle timer: %s", strerror(errno));
+	if (r)
+		log_warn("virtio-net: throttle timer: %s", strerror(-r));
 }
 
 /* ---- transmit ------------------------------------------------------------- */
@@ -463,7 +454,7 @@ int virtio_net_create_with(struct virtio_net **out, struct virtio_dev *vdev, str
 		return error_set(err, -ENOMEM, "virtio-net: out of memory");
 	n->vdev = vdev;
 	n->loop = loop;
-	n->now_ns = monotonic_ns;
+	n->now_ns = event_loop_now_ns;
 	n->rx_timer_fd = n->tx_timer_fd = -1;
 	atomic_init(&n->attached, false);
 	atomic_init(&n->rx_blocked, false);
