@@ -20,9 +20,12 @@
 #include <sys/syscall.h>
 #include <termios.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "base/log.h"
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Highest x86-64 system call number named in reports (346..423 are unused, 450s the newest). */
 #define SYSCALL_NAMES 512
@@ -134,7 +137,7 @@ enum seccomp_thread_kind seccomp_kind_of_thread(const char *name)
 {
 	static const char *const api[] = { "fc_api", "fc_metrics", "vmon-migrate" };
 
-	for (size_t i = 0; i < sizeof(api) / sizeof(api[0]); i++)
+	for (size_t i = 0; i < NELEMS(api); i++)
 		if (!strcmp(name, api[i]))
 			return SECCOMP_THREAD_API;
 	return !strcmp(name, "vmon-slirp") ? SECCOMP_THREAD_SLIRP : SECCOMP_THREAD_IO;
@@ -156,14 +159,14 @@ static size_t put_str(char *buf, size_t at, size_t size, const char *s)
 	return at;
 }
 
-static size_t put_uint(char *buf, size_t at, size_t size, unsigned long v)
+static size_t put_uint(char *buf, size_t at, size_t size, unsigned long v, unsigned base)
 {
 	char digits[24];
 	int n = 0;
 
 	do
-		digits[n++] = (char)('0' + v % 10);
-	while ((v /= 10) && n < (int)sizeof(digits));
+		digits[n++] = "0123456789abcdef"[v % base];
+	while ((v /= base) && n < (int)sizeof(digits));
 	while (n && at < size)
 		buf[at++] = digits[--n];
 	return at;
@@ -177,18 +180,23 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 	int log_fd = log_output_fd();
 
 	(void)sig;
-	(void)uctx;
 	n = put_str(line, n, sizeof(line), "vmon: seccomp: thread ");
 	n = put_str(line, n, sizeof(line), thread_name);
 	n = put_str(line, n, sizeof(line), " made forbidden syscall ");
 	if (nr >= 0 && nr < SYSCALL_NAMES && syscall_names[nr]) {
 		n = put_str(line, n, sizeof(line), syscall_names[nr]);
 		n = put_str(line, n, sizeof(line), " (");
-		n = put_uint(line, n, sizeof(line), (unsigned long)nr);
+		n = put_uint(line, n, sizeof(line), (unsigned long)nr, 10);
 		n = put_str(line, n, sizeof(line), ")");
 	} else {
 		n = put_str(line, n, sizeof(line), "number ");
-		n = put_uint(line, n, sizeof(line), (unsigned long)(unsigned)nr);
+		n = put_uint(line, n, sizeof(line), (unsigned long)(unsigned)nr, 10);
+	}
+	if (nr == SYS_ioctl && uctx) {
+		/* Which request: level 2 lists KVM's one by one, so "ioctl" alone would not say what to add. */
+		const ucontext_t *uc = uctx;
+		n = put_str(line, n, sizeof(line), " request 0x");
+		n = put_uint(line, n, sizeof(line), (unsigned long)(uint32_t)uc->uc_mcontext.gregs[REG_RSI], 16);
 	}
 	n = put_str(line, n, sizeof(line), "\n");
 	if (write(STDERR_FILENO, line, n) < 0) {
@@ -246,7 +254,7 @@ static void set_add(struct syscall_set *s, const int *nrs, size_t n)
 		s->bits[nrs[i] / 64] |= 1ull << (nrs[i] % 64);
 }
 
-#define ADD(set, list) set_add(set, list, sizeof(list) / sizeof(list[0]))
+#define ADD(set, list) set_add(set, list, NELEMS(list))
 
 static void kind_set(enum seccomp_thread_kind kind, struct syscall_set *s)
 {
@@ -280,7 +288,33 @@ static void kind_set(enum seccomp_thread_kind kind, struct syscall_set *s)
 #endif
 }
 
-/* KVM's ioctls share one type byte (KVMIO, 0xAE), userfaultfd's another (UFFDIO, 0xAA). */
+/*
+ * Level 2's KVM requests. The machine is built (KVM_CREATE_VM, _VCPU,
+ * _IRQCHIP, _PIT2, memory slots, TSS and identity map, CPUID, capabilities)
+ * and restored or received before any filter exists; after that a thread
+ * only moves interrupts and reads or loads the state of what exists. So a
+ * thread taken over cannot make a VM, add vCPUs or map host memory into the
+ * guest. Which threads use them: a guest's MSI-X and DRIVER_OK writes (vCPU),
+ * device resets and interrupts (vCPU, I/O, slirp), snapshot create (API),
+ * migration (vmon-migrate), the save/restore rounds and watchdog (vmon-events),
+ * exit emulation on PVM hosts (vCPU).
+ */
+static const unsigned long KVM_RUNTIME[] = {
+	KVM_IRQ_LINE, KVM_IRQFD, KVM_IOEVENTFD, KVM_SET_GSI_ROUTING,
+	KVM_GET_CLOCK, KVM_SET_CLOCK, KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, KVM_GET_PIT2, KVM_SET_PIT2,
+	KVM_CHECK_EXTENSION, KVM_GET_MSR_INDEX_LIST,   /* the vCPU state's layout, probed at the first save */
+	KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_MSRS, KVM_SET_MSRS,
+	KVM_GET_XSAVE, KVM_SET_XSAVE, KVM_GET_XCRS, KVM_SET_XCRS, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS,
+	KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_GET_MP_STATE, KVM_SET_MP_STATE, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
+	KVM_GET_TSC_KHZ, KVM_SET_TSC_KHZ, KVM_HAS_DEVICE_ATTR, KVM_GET_DEVICE_ATTR, KVM_SET_DEVICE_ATTR,
+	KVM_KVMCLOCK_CTRL, KVM_TRANSLATE,
+};
+/* Running a vCPU: its own thread, and the main thread, where vCPU 0 may run. */
+static const unsigned long KVM_VCPU_RUN[] = { KVM_RUN };
+/* Dirty-page logging (migration, diff snapshots): its slot flag on and off, the bitmaps. */
+static const unsigned long KVM_DIRTY_LOG[] = { KVM_SET_USER_MEMORY_REGION, KVM_GET_DIRTY_LOG };
+
+/* userfaultfd's ioctls share one type byte (UFFDIO, 0xAA). */
 #define IOCTL_TYPE_MASK 0xff00u
 
 static int allow(scmp_filter_ctx ctx, int nr, unsigned n, const struct scmp_arg_cmp *cmp)
@@ -314,8 +348,12 @@ static int add_checked_rules(scmp_filter_ctx ctx, enum seccomp_thread_kind kind,
 	r = r ? r : allow1(ctx, SYS_mmap, SCMP_A2_64(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	r = r ? r : allow1(ctx, SYS_mprotect, SCMP_A2_64(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	if (has_ioctl) {
-		r = r ? r : allow1(ctx, SYS_ioctl, SCMP_A1_32(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, KVMIO << 8));
-		r = r ? r : allow_ioctls(ctx, terminal, sizeof(terminal) / sizeof(terminal[0]));
+		r = r ? r : allow_ioctls(ctx, KVM_RUNTIME, NELEMS(KVM_RUNTIME));
+		if (kind == SECCOMP_THREAD_VCPU || kind == SECCOMP_THREAD_MAIN)
+			r = r ? r : allow_ioctls(ctx, KVM_VCPU_RUN, NELEMS(KVM_VCPU_RUN));
+		if (kind == SECCOMP_THREAD_API)
+			r = r ? r : allow_ioctls(ctx, KVM_DIRTY_LOG, NELEMS(KVM_DIRTY_LOG));
+		r = r ? r : allow_ioctls(ctx, terminal, NELEMS(terminal));
 		if (kind == SECCOMP_THREAD_IO || kind == SECCOMP_THREAD_MAIN)   /* the uffd server, its tear-down */
 			r = r ? r : allow1(ctx, SYS_ioctl, SCMP_A1_32(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, UFFDIO << 8));
 		if (kind == SECCOMP_THREAD_API)   /* PATCH /drives: the new image's size */

@@ -33,7 +33,10 @@ enum probe {
 	PROBE_MMAP_EXEC,       /* mmap is listed; PROT_EXEC refused at 2 */
 	PROBE_SOCKET_NETLINK,  /* socket is listed for vCPU/I/O/API; AF_NETLINK refused at 2 */
 	PROBE_IOCTL_TIOCSTI,   /* ioctl is listed; a request neither KVM's nor the terminal's refused at 2 */
-	PROBE_IOCTL_KVM,       /* a KVM ioctl (on a bad fd: EBADF, but allowed) */
+	PROBE_IOCTL_KVM,       /* a KVM request every kind may make (on a bad fd: EBADF, but allowed) */
+	PROBE_KVM_RUN,         /* vCPU and main threads only at 2 */
+	PROBE_KVM_DIRTY_LOG,   /* the API kind's only at 2 (migration, diff snapshots) */
+	PROBE_KVM_CREATE_VM,   /* building a machine: nobody's at 2 */
 	PROBE_OPENAT,          /* read-only everywhere at 2 (libslirp reads /etc/resolv.conf where it is fed) */
 	PROBE_OPENAT_WRITE,    /* ... to write: the API thread only */
 	PROBE_FORK,            /* clone without CLONE_THREAD: a process, refused at 2 (API) */
@@ -64,7 +67,16 @@ static void run_probe(enum probe p)
 		syscall(SYS_ioctl, -1, TIOCSTI, NULL);
 		break;
 	case PROBE_IOCTL_KVM:
-		syscall(SYS_ioctl, -1, KVM_GET_API_VERSION, 0);
+		syscall(SYS_ioctl, -1, KVM_IRQ_LINE, NULL);
+		break;
+	case PROBE_KVM_RUN:
+		syscall(SYS_ioctl, -1, KVM_RUN, 0);
+		break;
+	case PROBE_KVM_DIRTY_LOG:
+		syscall(SYS_ioctl, -1, KVM_GET_DIRTY_LOG, NULL);
+		break;
+	case PROBE_KVM_CREATE_VM:
+		syscall(SYS_ioctl, -1, KVM_CREATE_VM, 0);
 		break;
 	case PROBE_OPENAT: {
 		long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
@@ -88,8 +100,12 @@ static void run_probe(enum probe p)
 	}
 }
 
-/* True: the probe was allowed (the child went on and exited 0); false: refused with the report. */
-static bool allowed(enum seccomp_thread_kind kind, enum seccomp_level level, enum probe p)
+/*
+ * True: the probe was allowed (the child went on and exited 0); false:
+ * refused with the report, which is copied to report when one is given.
+ */
+static bool allowed_reporting(enum seccomp_thread_kind kind, enum seccomp_level level, enum probe p, char *report,
+			      size_t report_size)
 {
 	int out[2], status;
 	char buf[512] = "";
@@ -124,7 +140,14 @@ static bool allowed(enum seccomp_thread_kind kind, enum seccomp_level level, enu
 		fail_msg("kind %s level %d probe %d: exit %d, stderr: %s", seccomp_kind_name(kind), (int)level, (int)p,
 			 WEXITSTATUS(status), buf);
 	assert_non_null(strstr(buf, "vmon: seccomp: thread probe made forbidden syscall "));
+	if (report)
+		snprintf(report, report_size, "%s", buf);
 	return false;
+}
+
+static bool allowed(enum seccomp_thread_kind kind, enum seccomp_level level, enum probe p)
+{
+	return allowed_reporting(kind, level, p, NULL, 0);
 }
 
 static const enum seccomp_thread_kind kinds[] = { SECCOMP_THREAD_MAIN, SECCOMP_THREAD_VCPU, SECCOMP_THREAD_IO,
@@ -211,6 +234,26 @@ static void only_the_api_thread_opens_files_to_write(void **state)
 #endif
 }
 
+/* After start-up no thread builds: KVM_RUN is the vCPUs', the dirty log the API's, KVM_CREATE_VM nobody's. */
+static void level_2_gives_each_kind_its_kvm_requests(void **state)
+{
+	char report[512];
+
+	(void)state;
+	for (size_t k = 0; k < NKINDS; k++) {
+		enum seccomp_thread_kind kind = kinds[k];
+		assert_true(allowed(kind, SECCOMP_LEVEL_BASIC, PROBE_KVM_CREATE_VM));
+		assert_false(allowed(kind, SECCOMP_LEVEL_FILTERED, PROBE_KVM_CREATE_VM));
+		assert_int_equal(allowed(kind, SECCOMP_LEVEL_FILTERED, PROBE_KVM_RUN),
+				 kind == SECCOMP_THREAD_VCPU || kind == SECCOMP_THREAD_MAIN);
+		assert_int_equal(allowed(kind, SECCOMP_LEVEL_FILTERED, PROBE_KVM_DIRTY_LOG), kind == SECCOMP_THREAD_API);
+	}
+	/* The report names the request: what a user would quote, and what the list would need. */
+	assert_false(allowed_reporting(SECCOMP_THREAD_IO, SECCOMP_LEVEL_FILTERED, PROBE_KVM_CREATE_VM, report,
+				       sizeof(report)));
+	assert_string_equal(report, "vmon: seccomp: thread probe made forbidden syscall ioctl (16) request 0xae01\n");
+}
+
 static void levels_and_thread_kinds_parse(void **state)
 {
 	struct vmon_error err = { 0 };
@@ -241,6 +284,7 @@ int main(void)
 		cmocka_unit_test(every_kind_refuses_an_unlisted_call_and_names_it),
 		cmocka_unit_test(level_2_checks_arguments_level_1_does_not),
 		cmocka_unit_test(only_the_api_thread_opens_files_to_write),
+		cmocka_unit_test(level_2_gives_each_kind_its_kvm_requests),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
