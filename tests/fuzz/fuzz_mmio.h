@@ -47,6 +47,7 @@ struct fuzz_model {
 	/* Operation 8: the host side. in/left: the input after the op. Returns the input bytes it took. */
 	size_t (*host_op)(struct side *s, const uint8_t op[8], const uint8_t *in, size_t left);
 	void (*check)(struct side *s);           /* the model's own invariants; NULL: none */
+	fuzz_restored_fn *restored;              /* what restore() sets by design (fuzz_device.h) */
 	void (*trace)(struct side *s);           /* FUZZ_MMIO_TRACE: a few words on stderr */
 };
 

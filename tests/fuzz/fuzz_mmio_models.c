@@ -333,6 +333,12 @@ static void vsock_check(struct side *s)
 	FUZZ_CHECK(vs->guest_cid == VSOCK_GUEST_CID);
 }
 
+/* vsock.h: host connections are not saved, so any restore owes the driver a TRANSPORT_RESET. */
+static void vsock_restored(void *state)
+{
+	((struct virtio_vsock_state *)state)->event_pending = 1;
+}
+
 static void vsock_trace(struct side *s)
 {
 	struct virtio_vsock *vs = s->model;
@@ -427,7 +433,7 @@ const struct fuzz_model fuzz_models[] = {
 	{ .name = "net", .create = net_create, .stop = net_stop, .destroy = net_destroy, .host_op = net_host_op,
 	  .check = net_check, .trace = net_trace },
 	{ .name = "vsock", .create = vsock_create, .destroy = vsock_destroy, .host_op = vsock_host_op,
-	  .check = vsock_check, .trace = vsock_trace },
+	  .check = vsock_check, .restored = vsock_restored, .trace = vsock_trace },
 	{ .name = "balloon", .create = balloon_create, .stop = balloon_stop, .destroy = balloon_destroy,
 	  .host_op = balloon_host_op, .check = balloon_check, .trace = balloon_trace },
 };
