@@ -183,12 +183,162 @@ MMIO_BLK_WRITE_FLUSH_ID = bytes([1]) + driver_init() \
           + desc(0x4020, 16, F_NEXT, 6) + desc(0x5000, 20, F_WRITE | F_NEXT, 7) + desc(0x6002, 1, F_WRITE)) \
     + submit(0, 1) + submit(3, 2) + submit(5, 3) + mw(Q_NOTIFY, 0) + serve() + struct.pack("<BHBI", 6, 0, 0, 0) \
     + struct.pack("<BHBI", 7, 0, 0, 0) + mw(STATUS, 0) + mr(Q_READY)
+# Net, vsock and balloon (byte 0: 2, 3, 4) use several queues: queue q's rings at QBASE + q * QSTRIDE.
+QBASE, QSTRIDE = 0x8000, 0x800
+F_VERSION_1_HI = 1  # feature bit 32
+
+
+def qdesc(q):
+    return QBASE + q * QSTRIDE
+
+
+def qavail(q):
+    return qdesc(q) + 0x200
+
+
+def qused(q):
+    return qdesc(q) + 0x400
+
+
+def driver_init_queues(nqueues, features_lo=0):
+    """driver_init's steps, shorter (the seeds must fit build.sh --max-len): no reads, high halves left 0."""
+    seq = [mw(STATUS, 1), mw(STATUS, 3), mw(DRV_FEAT, features_lo), mw(DRV_FEAT_SEL, 1), mw(DRV_FEAT, F_VERSION_1_HI),
+           mw(STATUS, 11)]
+    for q in range(nqueues):
+        seq += [mw(Q_SEL, q), mw(Q_NUM, 8), mw(Q_DESC, qdesc(q)), mw(Q_AVAIL, qavail(q)), mw(Q_USED, qused(q)),
+                mw(Q_READY, 1)]
+    return b"".join(seq + [mw(STATUS, 15)])
+
+
+def ram_fresh(addr, data):
+    """ram() for memory not written before in the input (zeroed at its start): its zero words are skipped."""
+    data = data.ljust((len(data) + 3) // 4 * 4, b"\0")
+    return b"".join(ram(addr + i, data[i:i + 4]) for i in range(0, len(data), 4) if any(data[i:i + 4]))
+
+
+def qchain(q, first, *descs):
+    """Descriptors first, first+1, ... of queue q: (addr, len, flags), chained in order."""
+    out = b""
+    for i, (addr, length, flags) in enumerate(descs):
+        nxt = first + i + 1 if i + 1 < len(descs) else 0
+        out += desc(addr, length, flags | (F_NEXT if i + 1 < len(descs) else 0), nxt)
+    return ram(qdesc(q) + 16 * first, out)
+
+
+def qsubmit(q, *heads):
+    """The avail ring of queue q holding `heads` (all made available so far), whole: guest RAM writes are
+    4-byte aligned words, so a lone 16-bit entry would clobber its neighbour."""
+    ring = [0] * 8
+    for i, head in enumerate(heads):
+        ring[i % 8] = head
+    return ram(qavail(q), struct.pack("<HH%dH" % min(len(heads), 8), 0, len(heads), *ring[:len(heads)]))
+
+
+def kick(q):
+    return mw(Q_NOTIFY, q) + serve()
+
+
+def host_op(size, v=0, off=0):
+    return struct.pack("<BHBI", 8, off, size, v)
+
+
+# ---- virtio-net (byte 0: 2): rx 0, tx 1; buffers start with the 12-byte virtio_net_hdr_v1 ----
+NET_HDR = bytes(12)
+ETH_FRAME = bytes.fromhex("ffffffffffff525400123456") + b"\x08\x06" + bytes(range(46))  # 60 bytes
+MMIO_NET_TX = bytes([2]) + driver_init_queues(2) + mr(CONFIG, 4) + mr(CONFIG + 6, 2) \
+    + ram(0x4000, NET_HDR + ETH_FRAME) + qchain(1, 0, (0x4000, 12 + len(ETH_FRAME), 0)) + qsubmit(1, 0) + kick(1) \
+    + ram(0x4100, NET_HDR + ETH_FRAME[:14]) + qchain(1, 1, (0x4100, 12, 0), (0x4100 + 12, 14, 0)) + qsubmit(1, 0, 1) \
+    + ram(0x4200, struct.pack("<BB", 1, 0)) + qchain(1, 3, (0x4200, 12 + 60, 0)) + qsubmit(1, 0, 1, 3) + kick(1) \
+    + mr(INT_STATUS) + mw(INT_ACK, 1)
+MMIO_NET_RX = bytes([2]) + driver_init_queues(2) \
+    + qchain(0, 0, (0x5000, 1526, F_WRITE)) + qsubmit(0, 0) + qchain(0, 1, (0x5800, 12, F_WRITE), (0x5900, 64, F_WRITE)) \
+    + qsubmit(0, 0, 1) + kick(0) + host_op(0, off=len(ETH_FRAME)) + ETH_FRAME \
+    + host_op(1, 0xab, 70) + host_op(1, 0xcd, 2000) + mr(INT_STATUS) + mw(INT_ACK, 1) \
+    + qchain(0, 3, (0x6000, 2048, F_WRITE)) + qsubmit(0, 0, 1, 3) + kick(0) + host_op(0, off=len(ETH_FRAME)) + ETH_FRAME
+# The same with MRG_RXBUF (bit 15): one frame across two buffers.
+MMIO_NET_RX_MERGE = bytes([2]) + driver_init_queues(2, 1 << 15) \
+    + qchain(0, 0, (0x5000, 40, F_WRITE)) + qsubmit(0, 0) + qchain(0, 1, (0x5800, 64, F_WRITE)) + qsubmit(0, 0, 1) \
+    + kick(0) + host_op(0, off=len(ETH_FRAME)) + ETH_FRAME + mr(INT_STATUS)
+
+
+# ---- virtio-vsock (byte 0: 3): rx 0, tx 1, event 2; guest CID 3, host 2 ----
+VSOCK_REQUEST, VSOCK_RESPONSE, VSOCK_RST, VSOCK_SHUTDOWN, VSOCK_RW, VSOCK_CREDIT_UPDATE = 1, 2, 3, 4, 5, 6
+
+
+def vsock_hdr(op, src_port, dst_port, length=0, src_cid=3, dst_cid=2, flags=0, buf_alloc=65536, fwd_cnt=0):
+    return struct.pack("<QQIIIHHIII", src_cid, dst_cid, src_port, dst_port, length, 1, op, flags, buf_alloc, fwd_cnt)
+
+
+def vsock_rx_buffers(first, count):
+    out = b""
+    for i in range(count):
+        out += qchain(0, first + i, (0x6000 + 0x100 * i, 0x100, F_WRITE))
+    return out + qsubmit(0, *range(first, first + count))
+
+
+def vsock_tx(heads, hdr, payload=b"", at=0x4000):
+    """A packet in descriptor heads[-1] (and the next, for a payload); heads: every tx head so far."""
+    head = heads[-1]
+    if payload:
+        return ram_fresh(at, hdr + payload) + qchain(1, head, (at, 44, 0), (at + 44, len(payload), 0)) \
+            + qsubmit(1, *heads) + kick(1)
+    return ram_fresh(at, hdr) + qchain(1, head, (at, 44, 0)) + qsubmit(1, *heads) + kick(1)
+
+
+# The guest connects to host port 1234: nothing listens on "<uds>_1234", so the device answers RST.
+MMIO_VSOCK_REQUEST = bytes([3]) + driver_init_queues(3) + mr(CONFIG, 8) + vsock_rx_buffers(0, 4) + kick(0) \
+    + qchain(2, 0, (0x7000, 8, F_WRITE)) + qsubmit(2, 0) + kick(2) \
+    + vsock_tx([0], vsock_hdr(VSOCK_REQUEST, 40000, 1234)) \
+    + vsock_tx([0, 1], vsock_hdr(VSOCK_RW, 40000, 1234, 4), b"ping", at=0x4100) + serve() + mr(INT_STATUS) + mw(INT_ACK, 1)
+# A host client asks for guest port 5000; the guest accepts, data both ways, credit, shutdown.
+HOST_PORT = 1 << 30  # the first local port of host-initiated connections
+MMIO_VSOCK_HOST_CONNECT = bytes([3]) + driver_init_queues(3) + vsock_rx_buffers(0, 4) + kick(0) \
+    + host_op(0, 5000) + serve() + serve() \
+    + vsock_tx([0], vsock_hdr(VSOCK_RESPONSE, 5000, HOST_PORT)) + host_op(1, struct.unpack("<I", b"data")[0], 0) \
+    + serve() + vsock_tx([0, 1], vsock_hdr(VSOCK_RW, 5000, HOST_PORT, 5), b"hello", at=0x4100) \
+    + vsock_tx([0, 1, 3], vsock_hdr(VSOCK_SHUTDOWN, 5000, HOST_PORT, flags=3, fwd_cnt=4), at=0x4200) \
+    + host_op(2, 0, 0) + serve()
+
+
+# ---- virtio-balloon (byte 0: 4): inflate 0, deflate 1, stats 2, reporting 3 ----
+F_STATS_VQ, F_DEFLATE_ON_OOM, F_REPORTING = 1 << 1, 1 << 2, 1 << 5
+ALL_BALLOON = F_STATS_VQ | F_DEFLATE_ON_OOM | F_REPORTING
+
+
+def pfns(*frames):
+    return struct.pack("<%dI" % len(frames), *frames)
+
+
+def stat_entries(*pairs):
+    return b"".join(struct.pack("<HQ", tag, val) for tag, val in pairs)
+
+
+MMIO_BALLOON_INFLATE = bytes([4]) + driver_init_queues(4, ALL_BALLOON) + mr(CONFIG, 4) \
+    + ram(0x4000, pfns(0x40, 0x41, 0x42, 0x100, 0x99999)) + qchain(0, 0, (0x4000, 20, 0)) + qsubmit(0, 0) + kick(0) \
+    + mw(CONFIG + 4, 4) + mr(INT_STATUS) + mw(INT_ACK, 1) \
+    + ram(0x4100, pfns(0x41)) + qchain(1, 0, (0x4100, 4, 0)) + qsubmit(1, 0) + kick(1) + mw(CONFIG + 4, 3) \
+    + host_op(1, 2) + mr(INT_STATUS) + mr(CONFIG, 4)
+MMIO_BALLOON_STATS = bytes([4]) + driver_init_queues(4, ALL_BALLOON) \
+    + ram(0x4000, stat_entries((0, 1), (4, 0x1000), (5, 0x800), (7, 0x4000), (99, 5))) \
+    + qchain(2, 0, (0x4000, 50, 0)) + qsubmit(2, 0) + kick(2) + host_op(0) + mr(INT_STATUS) + mw(INT_ACK, 1) \
+    + qsubmit(2, 0, 0) + kick(2) \
+    + qchain(3, 0, (0x20000, 0x2000, F_WRITE), (0x30000, 0x1000, F_WRITE)) + qsubmit(3, 0) + kick(3) \
+    + struct.pack("<BHBI", 6, 0, 0, 0) + host_op(0) + struct.pack("<BHBI", 7, 0, 0, 0) + host_op(0)
+
+
 MMIO = {
     "rng_one_buffer": MMIO_RNG,
     "blk_read": MMIO_BLK_READ,
     "blk_write_flush_id": MMIO_BLK_WRITE_FLUSH_ID,
     "odd_accesses": bytes([0]) + mr(MAGIC, 2) + mw(STATUS, 1, 1) + mr(0x0fc) + mw(Q_SEL, 7) + mr(Q_NUM_MAX)
                     + mw(Q_NOTIFY, 9) + mr(CONFIG, 8) + struct.pack("<BHBI", 5, 0, 0, 0),
+    "net_tx": MMIO_NET_TX,
+    "net_rx": MMIO_NET_RX,
+    "net_rx_mergeable": MMIO_NET_RX_MERGE,
+    "vsock_request_rst": MMIO_VSOCK_REQUEST,
+    "vsock_host_connect": MMIO_VSOCK_HOST_CONNECT,
+    "balloon_inflate_deflate": MMIO_BALLOON_INFLATE,
+    "balloon_stats_reporting": MMIO_BALLOON_STATS,
 }
 
 
@@ -206,6 +356,7 @@ def main():
     write(corpus_dir, "uart", UART)
     write(corpus_dir, "i8042", I8042)
     write(corpus_dir, "rtc", RTC)
+    assert all(len(seed) <= 1024 for seed in MMIO.values())  # build.sh --max-len mmio
     write(corpus_dir, "mmio", MMIO)
 
 
