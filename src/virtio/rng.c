@@ -5,26 +5,79 @@
 #include <linux/virtio_ids.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "virtio/core.h"
 
-int virtio_rng_create(struct virtio_rng **out, struct virtio_dev *vdev, struct vmon_error *err)
+static int check_limiter(const struct rate_limiter_config *cfg, struct vmon_error *err)
 {
-	struct virtio_rng *rng = calloc(1, sizeof(*rng));
+	const char *problem;
+
+	if ((problem = token_bucket_config_problem(&cfg->bandwidth)))
+		return error_set(err, -EINVAL, "rate_limiter.bandwidth: %s", problem);
+	if ((problem = token_bucket_config_problem(&cfg->ops)))
+		return error_set(err, -EINVAL, "rate_limiter.ops: %s", problem);
+	return 0;
+}
+
+int virtio_rng_create(struct virtio_rng **out, struct virtio_dev *vdev, const struct rate_limiter_config *limits,
+		      struct vmon_error *err)
+{
+	static const struct rate_limiter_config none;
+	struct virtio_rng *rng;
+	int r;
 
 	*out = NULL;
-	if (!rng)
+	if (!limits)
+		limits = &none;
+	if ((r = check_limiter(limits, err)))
+		return r;
+	if (!(rng = calloc(1, sizeof(*rng))))
 		return error_set(err, -ENOMEM, "virtio-rng: out of memory");
 	rng->vdev = vdev;
+	rng->now_ns = event_loop_now_ns;
+	rate_limiter_init(&rng->limiter, limits, rng->now_ns());
+	rng->throttle_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (rng->throttle_fd < 0) {
+		r = error_set(err, -errno, "virtio-rng: timerfd: %s", strerror(errno));
+		free(rng);
+		return r;
+	}
 	*out = rng;
 	return 0;
 }
 
 void virtio_rng_destroy(struct virtio_rng *rng)
 {
+	if (!rng)
+		return;
+	if (rng->loop)
+		event_loop_remove(rng->loop, rng->throttle_fd);
+	close(rng->throttle_fd);
 	free(rng);
+}
+
+/* The counters' one writer is the I/O thread: a relaxed load and store, no locked instruction. */
+static void stat_add(_Atomic uint64_t *counter, uint64_t n)
+{
+	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static uint64_t stat_get(const _Atomic uint64_t *counter)
+{
+	return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+void virtio_rng_get_stats(const struct virtio_rng *rng, struct virtio_rng_stats *out)
+{
+	*out = (struct virtio_rng_stats){
+		.requests = stat_get(&rng->requests), .bytes = stat_get(&rng->bytes),
+		.rate_limiter_throttled_events = stat_get(&rng->throttled_events),
+	};
 }
 
 /* Fills buf with random bytes; getrandom() may return short (signals) but not fail once seeded. */
@@ -45,10 +98,16 @@ static int random_fill(void *buf, size_t len)
 	return 0;
 }
 
+/* What the device fills in this buffer: its writable bytes, at most VIRTIO_RNG_MAX_REQUEST. */
+static uint64_t request_bytes(const struct virtq_chain *c)
+{
+	return c->in_bytes < VIRTIO_RNG_MAX_REQUEST ? c->in_bytes : VIRTIO_RNG_MAX_REQUEST;
+}
+
 /* Returns the bytes written into the chain, or -1 after a device error. */
 static int64_t serve_request(struct virtio_rng *rng, const struct virtq_chain *c)
 {
-	uint64_t want = c->in_bytes < VIRTIO_RNG_MAX_REQUEST ? c->in_bytes : VIRTIO_RNG_MAX_REQUEST;
+	uint64_t want = request_bytes(c);
 	uint64_t done = 0;
 
 	if (c->nout || c->in_bytes == 0) {
@@ -66,20 +125,83 @@ static int64_t serve_request(struct virtio_rng *rng, const struct virtq_chain *c
 		}
 		done += len;
 	}
-	rng->requests++;
-	rng->bytes += done;
+	stat_add(&rng->requests, 1);
+	stat_add(&rng->bytes, done);
 	return (int64_t)done;
+}
+
+/* ---- rate limiting --------------------------------------------------------- */
+
+/* 0 (disarm) or a relative expiry in ns. */
+static void arm_throttle_timer(struct virtio_rng *rng, uint64_t ns)
+{
+	int r = event_timer_arm(rng->throttle_fd, ns);
+
+	if (r)
+		log_warn("virtio-rng: throttle timer: %s", strerror(-r));
+}
+
+/*
+ * May this buffer be filled now? If not, the timer is armed for when it may.
+ * The cost is what the device would fill (the bytes Firecracker's entropy
+ * device charges): a malformed buffer costs the same and then fails.
+ */
+static bool admit(struct virtio_rng *rng, const struct virtq_chain *c)
+{
+	if (!rng->loop)
+		return true;      /* not attached (unit tests of the request path): nothing to resume with */
+	uint64_t bytes = request_bytes(c), now = rng->now_ns();
+	if (rate_limiter_consume(&rng->limiter, bytes, now))
+		return true;
+	stat_add(&rng->throttled_events, 1);
+	rng->throttled = true;
+	arm_throttle_timer(rng, rate_limiter_wait_ns(&rng->limiter, bytes, now));
+	return false;
+}
+
+static void throttle_expired(void *ctx, uint32_t events)
+{
+	struct virtio_rng *rng = ctx;
+	int r = event_timer_drain(rng->throttle_fd);
+	(void)events;
+
+	if (r)
+		log_warn("virtio-rng: throttle timer: %s", strerror(-r));
+	virtio_lock(rng->vdev);
+	if (rng->throttled) {
+		rng->throttled = false;
+		/* Paused meanwhile: ignored here, and resume re-kicks the queue. */
+		virtio_dev_queue_notify(rng->vdev, 0);
+	}
+	virtio_unlock(rng->vdev);
+}
+
+int virtio_rng_attach_loop(struct virtio_rng *rng, struct event_loop *loop, struct vmon_error *err)
+{
+	int r = event_loop_add(loop, rng->throttle_fd, EPOLLIN, throttle_expired, rng, err);
+
+	if (r)
+		return r;
+	rng->loop = loop;
+	return 0;
 }
 
 static int64_t serve_one(void *ctx, const struct virtq_chain *c)
 {
-	return serve_request(ctx, c);
+	struct virtio_rng *rng = ctx;
+
+	if (!admit(rng, c))
+		return VIRTIO_SERVE_LATER;
+	return serve_request(rng, c);
 }
 
 static void rng_queue_notify(void *dev, unsigned q)
 {
 	struct virtio_rng *rng = dev;
 
+	/* Held back by the rate limiter: its timer serves the queue, kicks meanwhile change nothing. */
+	if (rng->throttled)
+		return;
 	virtio_serve_queue(rng->vdev, q, &rng->chain, serve_one, rng);
 }
 
@@ -99,7 +221,13 @@ static int rng_activate(void *dev, uint64_t features)
 
 static void rng_reset(void *dev)
 {
-	(void)dev;    /* requests are served synchronously: nothing is in flight */
+	struct virtio_rng *rng = dev;
+
+	/* Requests are served synchronously: nothing is in flight; a waiting queue is gone with the rings. */
+	if (rng->throttled) {
+		rng->throttled = false;
+		arm_throttle_timer(rng, 0);
+	}
 }
 
 const struct virtio_device_ops virtio_rng_ops = {

@@ -58,6 +58,7 @@ struct vm_config {
 	enum virtio_transport_kind drive_transport[VM_CONFIG_MAX_DRIVES];
 	enum virtio_transport_kind net_transport[VM_CONFIG_MAX_NETS];
 	bool rng;                     /* --rng: virtio-rng fed by getrandom() */
+	struct rate_limiter_config rng_rate_limiter;  /* --rng bw=,ops=... / PUT /entropy rate_limiter */
 	const char *vconsole_socket;  /* --vconsole socket=PATH: virtio-console port on a UNIX socket vmon listens on */
 	struct balloon_config balloon; /* --balloon / PUT /balloon: virtio-balloon when .enabled */
 	/* --vsock cid=N,uds=PATH / PUT /vsock: virtio-vsock with Firecracker's UNIX-socket host side (NULL: none). */

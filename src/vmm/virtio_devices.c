@@ -102,14 +102,16 @@ static int open_nets(struct virtio_devices *d, const struct vm_config *cfg, stru
 	return 0;
 }
 
-static int open_rng(struct virtio_devices *d, struct vmon_error *err)
+static int open_rng(struct virtio_devices *d, const struct vm_config *cfg, struct vmon_error *err)
 {
 	struct virtio_slot *slot = new_slot(d, "virtio-rng", VIRTIO_TRANSPORT_DEFAULT, err);
 	struct virtio_rng *rng;
 
 	if (!slot)
 		return err->code;
-	int r = virtio_rng_create(&rng, &slot->transport.vdev, err);
+	int r = virtio_rng_create(&rng, &slot->transport.vdev, &cfg->rng_rate_limiter, err);
+	if (!r && (r = virtio_rng_attach_loop(rng, &d->loop, err)))
+		virtio_rng_destroy(rng);
 	if (r) {
 		error_prefix(err, "--rng");
 		return r;
@@ -202,7 +204,7 @@ int virtio_devices_open(struct virtio_devices *d, const struct vm_config *cfg, s
 		return r;
 	d->loop_ready = true;
 	if ((r = open_drives(d, cfg, err)) || (r = open_nets(d, cfg, err)) ||
-	    (cfg->rng && (r = open_rng(d, err))) ||
+	    (cfg->rng && (r = open_rng(d, cfg, err))) ||
 	    (cfg->vconsole_socket && (r = open_console(d, cfg->vconsole_socket, err))) ||
 	    (cfg->balloon.enabled && (r = open_balloon(d, &cfg->balloon, err))) ||
 	    (cfg->vsock_uds_path && (r = open_vsock(d, cfg, err)))) {

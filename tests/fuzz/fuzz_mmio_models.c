@@ -48,7 +48,7 @@ void fuzz_models_setup_once(void)
 static int rng_create(struct side *s, struct vmon_error *err)
 {
 	struct virtio_rng *rng;
-	int r = virtio_rng_create(&rng, &s->t.vdev, err);
+	int r = virtio_rng_create(&rng, &s->t.vdev, NULL, err);
 
 	s->model = rng;
 	s->ops = &virtio_rng_ops;

@@ -142,7 +142,7 @@ static void world_make(void)
 	    i8042_init(&w.kbd, &w.h.host, &err) || registry_add(&w.reg, "i8042", &i8042_device_ops, &w.kbd, NULL, 0, &err) ||
 	    rtc_init(&w.rtc, &w.h.host, fixed_clock, NULL, &err) ||
 	    registry_add(&w.reg, "rtc", &rtc_device_ops, &w.rtc, NULL, 0, &err) ||
-	    virtio_rng_create(&w.rng, &w.rng_t.vdev, &err) ||
+	    virtio_rng_create(&w.rng, &w.rng_t.vdev, NULL, &err) ||
 	    virtio_mmio_init(&w.rng_t, &w.h.host, &w.loop, 0xd0000000, 5, &virtio_rng_ops, w.rng, &err) ||
 	    registry_add(&w.reg, "virtio-rng0", &virtio_rng_registry_ops, &w.rng_t.vdev, NULL, 0, &err) ||
 	    virtio_blk_create(&w.blk, &w.blk_t.vdev, &drive, 0, &err) ||

@@ -27,7 +27,7 @@ static int setup(void **state)
 	struct vmon_error err = { 0 };
 
 	assert_non_null(f);
-	if (virtio_rng_create(&f->rng, &f->h.t.vdev, &err))
+	if (virtio_rng_create(&f->rng, &f->h.t.vdev, NULL, &err))
 		fail_msg("virtio_rng_create: %s", err.msg);
 	virtio_harness_init(&f->h, NULL, &virtio_rng_ops, f->rng);
 	virtio_harness_start(&f->h, ~0ull, 1, 16);

@@ -335,7 +335,7 @@ static struct rng_device *rng_new(void)
 	struct vmon_error err = { 0 };
 
 	assert_non_null(r);
-	assert_int_equal(virtio_rng_create(&r->rng, &r->h.t.vdev, &err), 0);
+	assert_int_equal(virtio_rng_create(&r->rng, &r->h.t.vdev, NULL, &err), 0);
 	virtio_harness_init(&r->h, NULL, &virtio_rng_ops, r->rng);
 	return r;
 }
