@@ -488,13 +488,17 @@ static int put_metrics_obj(struct fc_spec *s, json_object *body, struct vmon_err
 	return 0;
 }
 
+/* A PUT replaces the device whole: a bucket the body leaves out does not limit. */
 static int put_entropy_obj(struct fc_spec *s, json_object *body, struct vmon_error *err)
 {
-	int ret = fc_refuse_rate_limiter(body, "rate_limiter", "virtio-rng", err);
+	struct rate_limiter_config limiter = { 0 };
+	int ret = fc_parse_rate_limiter(body, "rate_limiter", &limiter, err);
 
-	if (!ret)
-		s->entropy = true;
-	return ret;
+	if (ret)
+		return ret;
+	s->entropy = true;
+	s->entropy_rate_limiter = limiter;
+	return 0;
 }
 
 static int put_vsock_obj(struct fc_spec *s, json_object *body, struct vmon_error *err)

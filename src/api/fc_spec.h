@@ -51,8 +51,10 @@
  *                    virtio-net does not offer VIRTIO_NET_F_MTU); rate
  *                    limiters (rx_rate_limiter, tx_rate_limiter) as for
  *                    drives, per frame.
- *   entropy          -> rng (virtio-rng); a limiting rate_limiter refused
- *                    (vmon limits virtio-blk and virtio-net only).
+ *   entropy          -> rng (virtio-rng); rate_limiter -> rng_rate_limiter
+ *                    (each buffer the guest offers costs one op and the
+ *                    bytes the device fills in it). No PATCH, as in
+ *                    Firecracker.
  *   logger, metrics, serial, mmds-config
  *                    validated and kept here for the controller (the log
  *                    file, the metrics file, the serial output file, the
@@ -177,6 +179,7 @@ struct fc_spec {
 	unsigned nnets;
 	struct fc_net nets[VM_CONFIG_MAX_NETS];
 	bool entropy;
+	struct rate_limiter_config entropy_rate_limiter;   /* per buffer: 1 op and the bytes filled */
 	struct fc_logger logger;
 	struct fc_metrics metrics;
 	struct fc_serial serial;

@@ -36,8 +36,7 @@ int fc_spec_apply_mmds_config(struct fc_spec *s, const char *path_id, json_objec
  */
 int fc_parse_rate_limiter(json_object *body, const char *field, struct rate_limiter_config *out,
 			  struct vmon_error *err);
-/* For devices without a limiter (device: "virtio-rng", ...): a limiting bucket is refused, naming the field. */
-int fc_refuse_rate_limiter(json_object *body, const char *field, const char *device, struct vmon_error *err);
+/* For devices without a limiter (device: "serial device"): a limiting bucket is refused, naming the field. */
 int fc_refuse_bucket(json_object *bucket, const char *field, const char *device, struct vmon_error *err);
 
 #endif

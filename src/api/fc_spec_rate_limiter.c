@@ -10,25 +10,10 @@
 int fc_refuse_bucket(json_object *bucket, const char *field, const char *device, struct vmon_error *err)
 {
 	if (bucket && fc_json_int(bucket, "size", 0) > 0 && fc_json_int(bucket, "refill_time", 0) > 0)
-		return error_set(err, -EINVAL, "%s: vmon's %s has no rate limiter (vmon limits virtio-blk and "
-				 "virtio-net); only a bucket that does not limit (size or refill_time 0) is accepted",
+		return error_set(err, -EINVAL, "%s: vmon's %s has no rate limiter (vmon limits virtio-blk, "
+				 "virtio-net and virtio-rng); only a bucket that does not limit (size or refill_time 0) is accepted",
 				 field, device);
 	return 0;
-}
-
-int fc_refuse_rate_limiter(json_object *body, const char *field, const char *device, struct vmon_error *err)
-{
-	json_object *rl = fc_json_get(body, field);
-	char path[64];
-	int ret;
-
-	if (!rl)
-		return 0;
-	snprintf(path, sizeof(path), "%s.bandwidth", field);
-	if ((ret = fc_refuse_bucket(fc_json_get(rl, "bandwidth"), path, device, err)))
-		return ret;
-	snprintf(path, sizeof(path), "%s.ops", field);
-	return fc_refuse_bucket(fc_json_get(rl, "ops"), path, device, err);
 }
 
 /* A TokenBucket (the schema checked its types and ranges): size and refill_time required. */

@@ -252,15 +252,6 @@ static json_object *mmds_config_obj(const struct fc_mmds_config *m, bool *ok)
 	return o;
 }
 
-static json_object *object_with_null(const char *key, bool *ok)
-{
-	json_object *o = json_object_new_object();
-
-	if (o)
-		put_null(o, key, ok);
-	return o;
-}
-
 char *fc_spec_vm_config_json(const struct fc_spec *s)
 {
 	json_object *o = json_object_new_object();
@@ -317,9 +308,13 @@ char *fc_spec_vm_config_json(const struct fc_spec *s)
 	} else {
 		put_null(o, "vsock", &ok);
 	}
-	if (s->entropy)
-		put(o, "entropy", object_with_null("rate_limiter", &ok), &ok);
-	else
+	if (s->entropy) {
+		json_object *e = json_object_new_object();
+		ok = ok && e;
+		if (e)
+			put_rate_limiter(e, "rate_limiter", &s->entropy_rate_limiter, &ok);
+		put(o, "entropy", e, &ok);
+	} else
 		put_null(o, "entropy", &ok);
 	/* Not in FullVmConfiguration, but the config file takes it: so that this body loads back whole. */
 	if (s->serial.set) {
@@ -439,6 +434,7 @@ static int fill(const struct fc_spec *s, struct vm_config *cfg, struct vmon_erro
 			default_mac(s, i, n->mac);
 	}
 	cfg->rng = s->entropy;
+	cfg->rng_rate_limiter = s->entropy ? s->entropy_rate_limiter : (struct rate_limiter_config){ 0 };
 	memset(&cfg->balloon, 0, sizeof(cfg->balloon));
 	if (s->balloon.set)
 		cfg->balloon = (struct balloon_config){ .enabled = true, .amount_mib = s->balloon.amount_mib,

@@ -392,14 +392,33 @@ static void logger_metrics_entropy_serial(void **state)
 		       "properties.a: expected a string");
 	ASSERT_OK(fc_spec_put_entropy(&spec, "{}", err));
 	assert_true(spec.entropy);
-	ASSERT_REFUSED(&spec, fc_spec_put_entropy(&spec, "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1000, "
-				"\"refill_time\": 100, \"one_time_burst\": 0}}}", err),
-		       "rate_limiter.bandwidth: vmon's virtio-rng has no rate limiter (vmon limits virtio-blk and "
-		       "virtio-net); only a bucket that does not limit (size or refill_time 0) is accepted");
+	assert_false(rate_limiter_config_limits(&spec.entropy_rate_limiter));
+	ASSERT_OK(fc_spec_put_entropy(&spec, "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1000, "
+				"\"refill_time\": 100, \"one_time_burst\": 50}}}", err));
+	assert_int_equal(spec.entropy_rate_limiter.bandwidth.size, 1000);
+	assert_int_equal(spec.entropy_rate_limiter.bandwidth.one_time_burst, 50);
+	assert_int_equal(spec.entropy_rate_limiter.bandwidth.refill_time_ms, 100);
+	assert_false(token_bucket_limits(&spec.entropy_rate_limiter.ops));
+	/* A PUT replaces the device: the bandwidth bucket it leaves out is gone. */
+	ASSERT_OK(fc_spec_put_entropy(&spec, "{\"rate_limiter\": {\"ops\": {\"size\": 10, \"refill_time\": 1000}}}",
+				      err));
+	assert_false(token_bucket_limits(&spec.entropy_rate_limiter.bandwidth));
+	assert_int_equal(spec.entropy_rate_limiter.ops.size, 10);
+	/* Bad bodies are refused naming the field, and change nothing. */
+	ASSERT_REFUSED(&spec, fc_spec_put_entropy(&spec, "{\"rate_limiter\": {\"ops\": {\"size\": -1, "
+				"\"refill_time\": 100}}}", err), "rate_limiter.ops.size: must be at least 0 (got -1)");
+	ASSERT_REFUSED(&spec, fc_spec_put_entropy(&spec, "{\"rate_limiter\": {\"ops\": {\"size\": 1, "
+				"\"refill_time\": 100, \"burst\": 3}}}", err),
+		       "rate_limiter.ops: unknown field \"burst\"");
+	ASSERT_REFUSED(&spec, fc_spec_put_entropy(&spec, "{\"rate_limiter\": {\"bandwidth\": {\"size\": "
+				"4611686018427387905, \"refill_time\": 100}}}", err),
+		       "rate_limiter.bandwidth: size exceeds 2^62");
+	assert_int_equal(spec.entropy_rate_limiter.ops.size, 10);
 	ASSERT_OK(fc_spec_put_serial(&spec, "{\"serial_out_path\": \"/tmp/serial.out\"}", err));
 	assert_string_equal(spec.serial.serial_out_path, "/tmp/serial.out");
 	ASSERT_REFUSED(&spec, fc_spec_put_serial(&spec, "{\"rate_limiter\": {\"size\": 10, \"refill_time\": 10}}", err),
-		       "rate_limiter: vmon's serial device has no rate limiter (vmon limits virtio-blk and virtio-net); "
+		       "rate_limiter: vmon's serial device has no rate limiter (vmon limits virtio-blk, virtio-net and "
+		       "virtio-rng); "
 		       "only a bucket that does not limit (size or refill_time 0) is accepted");
 	ASSERT_REFUSED(&spec, fc_spec_put_serial(&spec, "{\"serial_out_path\": \"\"}", err),
 		       "serial_out_path: must not be empty");

@@ -61,7 +61,8 @@ static void root_device_goes_first_and_on_the_command_line(void **state)
 	ASSERT_OK(fc_spec_put_drive(&spec, "rootfs", body("{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", "
 							  "\"is_root_device\": true, \"is_read_only\": false}",
 							  fx("rootfs.ext4")), err));
-	ASSERT_OK(fc_spec_put_entropy(&spec, "{}", err));
+	ASSERT_OK(fc_spec_put_entropy(&spec, "{\"rate_limiter\": {\"bandwidth\": {\"size\": 4096, "
+				      "\"refill_time\": 100}}}", err));
 	cfg.verbosity = 2;   /* a host-side field the caller set: kept */
 	ASSERT_OK(fc_spec_to_vm_config(&spec, &cfg, err));
 	assert_string_equal(cfg.cmdline, "console=ttyS0 quiet root=/dev/vda rw");
@@ -76,6 +77,9 @@ static void root_device_goes_first_and_on_the_command_line(void **state)
 	assert_string_equal(cfg.drives[1].id, "data");
 	assert_true(cfg.drives[1].readonly);
 	assert_true(cfg.rng);
+	assert_int_equal(cfg.rng_rate_limiter.bandwidth.size, 4096);
+	assert_int_equal(cfg.rng_rate_limiter.bandwidth.refill_time_ms, 100);
+	assert_false(token_bucket_limits(&cfg.rng_rate_limiter.ops));
 	assert_int_equal(cfg.verbosity, 2);
 	/* The strings live in cfg, not in the spec. */
 	assert_true(cfg.cmdline >= cfg.text && cfg.cmdline < cfg.text + sizeof(cfg.text));
@@ -173,7 +177,8 @@ static void get_bodies_round_trip_through_the_config_file(void **state)
 	ASSERT_OK(fc_spec_put_logger(&spec, "{\"log_path\": \"/tmp/l\", \"level\": \"WARNING\"}", err));
 	ASSERT_OK(fc_spec_put_metrics(&spec, "{\"metrics_path\": \"/tmp/m\", \"properties\": {\"k\": \"v\"}}", err));
 	ASSERT_OK(fc_spec_put_mmds_config(&spec, "{\"network_interfaces\": [\"eth0\"]}", err));
-	ASSERT_OK(fc_spec_put_entropy(&spec, "{}", err));
+	ASSERT_OK(fc_spec_put_entropy(&spec, "{\"rate_limiter\": {\"ops\": {\"size\": 10, \"refill_time\": 100}}}",
+				      err));
 	ASSERT_OK(fc_spec_put_serial(&spec, "{\"serial_out_path\": \"/tmp/s\"}", err));
 	json = fc_spec_vm_config_json(&spec);
 	assert_non_null(json);
@@ -190,7 +195,8 @@ static void get_bodies_round_trip_through_the_config_file(void **state)
 	assert_non_null(strstr(json, "\"mmds-config\":{\"version\":\"V1\",\"network_interfaces\":[\"eth0\"],"
 			       "\"ipv4_address\":\"169.254.169.254\",\"imds_compat\":false}"));
 	assert_non_null(strstr(json, "\"vsock\":null"));
-	assert_non_null(strstr(json, "\"entropy\":{\"rate_limiter\":null}"));
+	assert_non_null(strstr(json, "\"entropy\":{\"rate_limiter\":{\"bandwidth\":null,\"ops\":{\"size\":10,"
+			       "\"one_time_burst\":0,\"refill_time\":100}}}"));
 	fc_spec_init(&back);
 	ASSERT_OK(fc_spec_load_config_file(&back, json, err));
 	again = fc_spec_vm_config_json(&back);
