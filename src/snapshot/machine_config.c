@@ -104,6 +104,7 @@ char *snapshot_config_encode(const struct vm_config *cfg)
 	put_str(o, "virtio_transport", virtio_transport_name(vm_config_transport(cfg, VIRTIO_TRANSPORT_DEFAULT)));
 	json_object_object_add(o, "nets", nets);
 	put_bool(o, "rng", cfg->rng);
+	put_limiter(o, "rng_rate_limiter", &cfg->rng_rate_limiter);
 	put_str(o, "vconsole_socket", cfg->vconsole_socket);
 	if (cfg->balloon.enabled) {
 		struct json_object *b = json_object_new_object();
@@ -227,21 +228,29 @@ static int get_limiter(struct decoder *d, struct json_object *o, const char *key
 	struct json_object *l;
 	int r;
 
+	char outer[sizeof(d->where)];
+
 	*out = (struct rate_limiter_config){ 0 };
 	if (!json_object_object_get_ex(o, key, NULL))
 		return 0;
 	if (!(l = member(d, o, key, json_type_object, false, &r)))
 		return r;
-	for (int i = 0; i < 2; i++) {
+	/* Errors inside name the whole path: "drives[0].rate_limiter.ops.size". */
+	memcpy(outer, d->where, sizeof(outer));
+	r = 0;
+	for (int i = 0; i < 2 && !r; i++) {
+		snprintf(d->where, sizeof(d->where), "%s%s.", outer, key);
 		struct json_object *bo = member(d, l, names[i], json_type_object, false, &r);
 		if (!bo)
-			return r;
+			break;
+		snprintf(d->where, sizeof(d->where), "%s%s.%s.", outer, key, names[i]);
 		if ((r = get_u64(d, bo, "size", TOKEN_BUCKET_MAX_TOKENS, &b[i]->size)) ||
 		    (r = get_u64(d, bo, "one_time_burst", TOKEN_BUCKET_MAX_TOKENS, &b[i]->one_time_burst)) ||
 		    (r = get_u64(d, bo, "refill_time_ms", TOKEN_BUCKET_MAX_REFILL_MS, &b[i]->refill_time_ms)))
-			return r;
+			break;
 	}
-	return 0;
+	memcpy(d->where, outer, sizeof(outer));
+	return r;
 }
 
 static int get_bool(struct decoder *d, struct json_object *o, const char *key, bool *out)
@@ -354,6 +363,7 @@ static int decode(struct decoder *d, struct json_object *o)
 	    (r = get_str(d, o, "initrd_path", true, &cfg->initrd_path)) ||
 	    (r = get_str(d, o, "cmdline", false, &cfg->cmdline)) || (r = get_bool(d, o, "rng", &cfg->rng)) ||
 	    (r = get_str(d, o, "vconsole_socket", true, &cfg->vconsole_socket)) ||
+	    (r = get_limiter(d, o, "rng_rate_limiter", &cfg->rng_rate_limiter)) ||
 	    (r = decode_balloon(d, o, &cfg->balloon)))
 		return r;
 	if (!(arr = member(d, o, "drives", json_type_array, false, &r)))

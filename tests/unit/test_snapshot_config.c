@@ -32,6 +32,7 @@ static void full_config(struct vm_config *cfg)
 					    .hostfwd = { { .udp = true, .host_addr = 0x7f000001, .host_port = 8080,
 							   .guest_addr = 0x0a00020f, .guest_port = 80 } } };
 	cfg->rng = true;
+	cfg->rng_rate_limiter = (struct rate_limiter_config){ .ops = { 20, 5, 500 } };
 	cfg->vconsole_socket = "/run/vc.sock";
 	cfg->balloon = (struct balloon_config){ .enabled = true, .amount_mib = 64, .deflate_on_oom = true,
 						.stats_interval_s = 2, .free_page_reporting = true };
@@ -80,6 +81,7 @@ static void the_description_round_trips(void **state)
 	assert_memory_equal(&b.nets[0].tx_rate_limiter, &a.nets[0].tx_rate_limiter, sizeof(struct rate_limiter_config));
 	assert_false(rate_limiter_config_limits(&b.nets[0].rx_rate_limiter));
 	assert_false(rate_limiter_config_limits(&b.nets[1].tx_rate_limiter));
+	assert_memory_equal(&b.rng_rate_limiter, &a.rng_rate_limiter, sizeof(struct rate_limiter_config));
 	assert_int_equal(b.nnets, 2);
 	assert_int_equal(b.nets[0].backend, NET_BACKEND_TAP);
 	assert_string_equal(b.nets[0].tap_name, "tap7");
@@ -157,10 +159,12 @@ static void damaged_descriptions_are_refused_by_field(void **state)
 	MUTATE("\"cid\":4294967294", "\"cid\":2", "vsock.cid: out of range");
 	MUTATE("\"uds_path\":\"/run/v.sock\"", "\"uds_path\":7", "vsock.uds_path: wrong type");
 	MUTATE("\"vsock\":{", "\"vsock\":7,\"x\":{", "vsock: not an object");
-	MUTATE("\"refill_time_ms\":1000", "\"refill_time_ms\":18446744073710", "drives[0].refill_time_ms: out of range");
-	MUTATE("\"size\":100", "\"size\":4611686018427387905", "nets[0].size: out of range");
+	MUTATE("\"refill_time_ms\":1000", "\"refill_time_ms\":18446744073710", "drives[0].rate_limiter.bandwidth.refill_time_ms: out of range");
+	MUTATE("\"size\":100", "\"size\":4611686018427387905", "nets[0].tx_rate_limiter.ops.size: out of range");
 	MUTATE("\"rate_limiter\":{", "\"rate_limiter\":[],\"x\":{", "drives[0].rate_limiter: wrong type");
-	MUTATE("\"ops\":{\"size\":100", "\"x\":{\"size\":100", "nets[0].ops: missing");
+	MUTATE("\"ops\":{\"size\":100", "\"x\":{\"size\":100", "nets[0].tx_rate_limiter.ops: missing");
+	MUTATE("\"ops\":{\"size\":20", "\"ops\":{\"size\":-20", "rng_rate_limiter.ops.size: out of range");
+	MUTATE("\"rng_rate_limiter\":{", "\"rng_rate_limiter\":7,\"x\":{", "rng_rate_limiter: wrong type");
 #undef MUTATE
 	free(bad);
 	free(good);
@@ -214,6 +218,26 @@ static void vsock_override_moves_the_host_side(void **state)
 	assert_non_null(strstr(err.msg, "the snapshot has no vsock device"));
 }
 
+/* Descriptions written before the entropy device had a limiter have no rng_rate_limiter: none, and they load. */
+static void a_description_without_the_rng_limiter_loads(void **state)
+{
+	struct vm_config a, b;
+	struct vmon_error err = { 0 };
+	(void)state;
+
+	full_config(&a);
+	a.rng_rate_limiter = (struct rate_limiter_config){ 0 };
+	char *text = snapshot_config_encode(&a);
+	assert_non_null(text);
+	assert_null(strstr(text, "rng_rate_limiter"));
+	assert_non_null(strstr(text, "\"rng\":true"));
+	b.rng_rate_limiter = (struct rate_limiter_config){ .bandwidth = { 1, 0, 1 } };
+	assert_int_equal(snapshot_config_decode(text, &b, &err), 0);
+	free(text);
+	assert_true(b.rng);
+	assert_false(rate_limiter_config_limits(&b.rng_rate_limiter));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +245,7 @@ int main(void)
 		cmocka_unit_test(damaged_descriptions_are_refused_by_field),
 		cmocka_unit_test(network_overrides_change_the_backend_of_a_named_interface),
 		cmocka_unit_test(vsock_override_moves_the_host_side),
+		cmocka_unit_test(a_description_without_the_rng_limiter_loads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
