@@ -105,7 +105,9 @@ void cli_print_usage(FILE *out)
 	      "                           virtio-net on a host TAP interface (created when no NAME is given)\n"
 	      "                           either --net also takes rx_bw=, rx_ops=, tx_bw=, tx_ops= (and\n"
 	      "                           _burst=) as --drive's bw= and ops=, per received/sent frame\n"
-	      "      --rng                virtio-rng fed from the host's getrandom()\n"
+	      "      --rng[=bw=BYTES[/MS],bw_burst=BYTES,ops=N[/MS],ops_burst=N]\n"
+	      "                           virtio-rng fed from the host's getrandom(); rate limits as --drive's,\n"
+	      "                           each buffer the guest offers costing 1 op and the bytes filled\n"
 	      "      --vconsole socket=PATH\n"
 	      "                           virtio-console port on a UNIX socket vmon listens on\n"
 	      "      --balloon amount_mib=N[,deflate_on_oom=on][,stats_interval=S][,free_page_reporting=on]\n"
@@ -215,7 +217,7 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "no-linux-device-args", no_argument, NULL, OPT_NO_LINUX_DEVICE_ARGS },
 		{ "drive", required_argument, NULL, OPT_DRIVE },
 		{ "net", required_argument, NULL, OPT_NET },
-		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "rng", optional_argument, NULL, OPT_RNG },
 		{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
 		{ "balloon", required_argument, NULL, OPT_BALLOON },
 		{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
@@ -343,7 +345,11 @@ enum cli_action cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				return CLI_ERROR;
 			break;
 		case OPT_RNG:
-			cfg->rng = true;
+			/* Its value is optional: "--rng ops=10" as well as "--rng=ops=10". */
+			if (!optarg && optind < argc && argv[optind][0] != '-' && strchr(argv[optind], '='))
+				optarg = argv[optind++];
+			if (config_parse_rng(cfg, optarg, err))
+				return CLI_ERROR;
 			break;
 		case OPT_TEST_SAVE_RESTORE:
 			if (parse_count(optarg, UINT_MAX, &cfg->test_save_restore_ms)) {

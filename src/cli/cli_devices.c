@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Values of the device options: --drive, --net, --vconsole, --balloon. Each is a
+ * Values of the device options: --drive, --net, --rng, --vconsole, --balloon. Each is a
  * comma-separated list of key=value words (a path may not contain a comma).
  */
 #include "cli/cli_devices.h"
@@ -88,7 +88,7 @@ static bool parse_count(const char *s, size_t len, uint64_t *out)
 }
 
 /*
- * The rate-limiter keys after `prefix` ("" for --drive, "rx_" / "tx_" for
+ * The rate-limiter keys after `prefix` ("" for --drive and --rng, "rx_" / "tx_" for
  * --net): bw=BYTES[/REFILL_MS], bw_burst=BYTES, ops=N[/REFILL_MS],
  * ops_burst=N; the refill time defaults to 1000 ms, so bw=4M is 4 MiB/s.
  * 1: taken; 0: not such a key; -EINVAL (err set, naming the option): bad value.
@@ -170,6 +170,27 @@ int config_parse_drive(struct vm_config *cfg, const char *value, struct vmon_err
 			return error_set(err, -EINVAL, "--drive '%s': id '%s' is used twice", value, d.id);
 	cfg->drive_transport[cfg->ndrives] = transport;
 	cfg->drives[cfg->ndrives++] = d;
+	return 0;
+}
+
+int config_parse_rng(struct vm_config *cfg, const char *value, struct vmon_error *err)
+{
+	struct rate_limiter_config limits = { 0 };
+	struct option_word w;
+	const char *p = value ? value : "";
+	int r;
+
+	if (cfg->rng)
+		return error_set(err, -EINVAL, "--rng given twice (one entropy device is supported)");
+	while (next_word(&p, &w)) {
+		if ((r = parse_limiter_word(&w, "", &limits, "--rng", value, err)) < 0)
+			return r;
+		if (!r)
+			return error_set(err, -EINVAL, "--rng '%s': unknown option '%.*s' (expected bw=, bw_burst=, ops=, "
+					 "ops_burst=)", value, (int)w.klen, w.key);
+	}
+	cfg->rng = true;
+	cfg->rng_rate_limiter = limits;
 	return 0;
 }
 

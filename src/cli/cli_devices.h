@@ -17,6 +17,8 @@
  */
 int config_parse_drive(struct vm_config *cfg, const char *value, struct vmon_error *err);
 int config_parse_net(struct vm_config *cfg, const char *value, struct vmon_error *err);
+/* --rng[=bw=..,ops=..]: value NULL or the rate-limiter words --drive takes (each buffer: 1 op, its bytes). */
+int config_parse_rng(struct vm_config *cfg, const char *value, struct vmon_error *err);
 int config_parse_vconsole(struct vm_config *cfg, const char *value, struct vmon_error *err);
 /* --balloon amount_mib=N[,deflate_on_oom=on|off][,stats_interval=S][,free_page_reporting=on|off] */
 int config_parse_balloon(struct vm_config *cfg, const char *value, struct vmon_error *err);

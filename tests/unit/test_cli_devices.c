@@ -194,7 +194,32 @@ static void rng_and_vconsole(void **state)
 	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--rng", "--vconsole", "socket=/tmp/agent.sock"),
 			 CLI_RUN);
 	assert_true(cfg.rng);
+	assert_false(rate_limiter_config_limits(&cfg.rng_rate_limiter));
 	assert_string_equal(cfg.vconsole_socket, "/tmp/agent.sock");
+	/* --rng takes --drive's limiter keys, after '=' or as the next word. */
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--rng=bw=64K/500,ops=10,ops_burst=5", "-v"), CLI_RUN);
+	assert_true(cfg.rng);
+	assert_int_equal(cfg.rng_rate_limiter.bandwidth.size, 64 * 1024);
+	assert_int_equal(cfg.rng_rate_limiter.bandwidth.refill_time_ms, 500);
+	assert_int_equal(cfg.rng_rate_limiter.ops.size, 10);
+	assert_int_equal(cfg.rng_rate_limiter.ops.refill_time_ms, 1000);
+	assert_int_equal(cfg.rng_rate_limiter.ops.one_time_burst, 5);
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--rng", "ops=3/100", "--vconsole", "socket=/s"),
+			 CLI_RUN);
+	assert_int_equal(cfg.rng_rate_limiter.ops.size, 3);
+	assert_int_equal(cfg.rng_rate_limiter.ops.refill_time_ms, 100);
+	assert_false(token_bucket_limits(&cfg.rng_rate_limiter.bandwidth));
+	assert_string_equal(cfg.vconsole_socket, "/s");
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--rng", "ops=x"), CLI_ERROR);
+	assert_string_equal(err.msg, "--rng 'ops=x': ops takes COUNT[/REFILL_MS] (K, M, G: binary units; refill 1000 ms "
+			    "unless given)");
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--rng=bw=5G/0"), CLI_RUN);   /* refill 0: no limit */
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--rng=ops=1/18446744073710"), CLI_ERROR);
+	assert_string_equal(err.msg, "--rng 'ops=1/18446744073710': ops: refill_time exceeds 2^64 nanoseconds");
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--rng=rate=1"), CLI_ERROR);
+	assert_string_equal(err.msg, "--rng 'rate=1': unknown option 'rate' (expected bw=, bw_burst=, ops=, ops_burst=)");
+	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--rng", "--rng"), CLI_ERROR);
+	assert_non_null(strstr(err.msg, "--rng given twice"));
 	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--vconsole", "/tmp/x"), CLI_ERROR);
 	assert_non_null(strstr(err.msg, "socket=PATH"));
 	assert_int_equal(PARSE(&cfg, &err, "run", "--kernel", "k", "--vconsole", "socket=a", "--vconsole",
