@@ -233,6 +233,25 @@ static void put_net(json_object *g, const struct net_delta *d)
 	put(g, "tx_rate_limiter_throttled", d->tx_throttled);
 }
 
+/* Firecracker's EntropyDeviceMetrics, the fields vmon counts (one entropy device at most). */
+static void entropy_group(json_object *root, const struct vm_metrics *vm, const struct vm_metrics *old)
+{
+	uint64_t events = 0, bytes = 0, throttled = 0;
+
+	for (unsigned i = 0; i < vm->nvirtio; i++) {
+		const struct vm_metrics_virtio *d = &vm->virtio[i], *o = old_device(old, i, d);
+		if (d->kind == VM_METRICS_VIRTIO_RNG) {
+			events += delta(d->notifies, o->notifies);
+			bytes += delta(d->rng.bytes, o->rng.bytes);
+			throttled += delta(d->rng.rate_limiter_throttled_events, o->rng.rate_limiter_throttled_events);
+		}
+	}
+	json_object *g = add_group(root, "entropy");
+	put(g, "entropy_event_count", events);
+	put(g, "entropy_bytes", bytes);
+	put(g, "entropy_rate_limiter_throttled", throttled);
+}
+
 /* block_<id> and net_<id> per device, then the "block" and "net" sums Firecracker always writes. */
 static void device_groups(json_object *root, const struct vm_metrics *vm, const struct vm_metrics *old)
 {
@@ -283,6 +302,7 @@ static void device_groups(json_object *root, const struct vm_metrics *vm, const 
 		}
 	}
 	put_net(add_group(root, "net"), &net_sum);
+	entropy_group(root, vm, old);
 }
 
 static void vcpu_group(json_object *root, const struct vm_metrics *vm, const struct vm_metrics *old)
@@ -564,6 +584,13 @@ static uint64_t n_throttled(const struct vm_metrics_virtio *d, unsigned x)
 {
 	return x ? d->net.tx_rate_limiter_throttled : d->net.rx_rate_limiter_throttled;
 }
+static uint64_t r_requests(const struct vm_metrics_virtio *d, unsigned x) { (void)x; return d->rng.requests; }
+static uint64_t r_bytes(const struct vm_metrics_virtio *d, unsigned x) { (void)x; return d->rng.bytes; }
+static uint64_t r_throttled(const struct vm_metrics_virtio *d, unsigned x)
+{
+	(void)x;
+	return d->rng.rate_limiter_throttled_events;
+}
 static uint64_t n_backend(const struct vm_metrics_virtio *d, unsigned x) { (void)x; return d->net.backend_rx_dropped; }
 
 static void device_families(struct text *t, const struct vm_metrics *vm)
@@ -599,6 +626,13 @@ static void device_families(struct text *t, const struct vm_metrics *vm)
 		{ "vmon_net_rate_limiter_throttled_total", "counter",
 		  "Times a rate limiter held a frame back, received (rx) or sent (tx).", VM_METRICS_VIRTIO_NET,
 		  "direction", { "rx", "tx" }, n_throttled },
+		{ "vmon_entropy_requests_total", "counter", "Buffers the entropy device filled.", VM_METRICS_VIRTIO_RNG,
+		  NULL, { NULL }, r_requests },
+		{ "vmon_entropy_bytes_total", "counter", "Random bytes the entropy device served.", VM_METRICS_VIRTIO_RNG,
+		  NULL, { NULL }, r_bytes },
+		{ "vmon_entropy_rate_limiter_throttled_total", "counter",
+		  "Times the entropy device's rate limiter held a buffer back (each wait counted).",
+		  VM_METRICS_VIRTIO_RNG, NULL, { NULL }, r_throttled },
 	};
 
 	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {

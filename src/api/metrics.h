@@ -37,14 +37,18 @@
  *      net, net_<id>: rx_bytes_count, rx_packets_count, tx_bytes_count,
  *        tx_packets_count, no_rx_avail_buffer, rx_rate_limiter_throttled,
  *        tx_rate_limiter_throttled
+ *      entropy: entropy_event_count, entropy_bytes,
+ *        entropy_rate_limiter_throttled
  *      i8042: read_count, write_count, reset_count
  *      uart: write_count (bytes the guest sent), read_count (bytes it read)
  *      vcpu: exit_io_in, exit_io_out, exit_mmio_read, exit_mmio_write, failures
  *      signals: sighup
  *    Absent (vmon does not count them; no zero stands in for a count that
- *    was never taken): balloon, deprecated_api, entropy, mmds, rtc, seccomp,
+ *    was never taken): balloon, deprecated_api, mmds, rtc, seccomp,
  *    vmm (panic_count), vsock, vhost_user_*, interrupts, memory_hotplug,
  *    pmem groups; api_server's other fields; latencies_us.vmm_*;
+ *    entropy: activate_fails, entropy_event_fails, host_rng_fails,
+ *    rate_limiter_event_count;
  *    block: activate_fails, cfg_fails, no_avail_buffer, event_fails,
  *    execute_fails, invalid_reqs_count, rate_limiter_event_count, update_count,
  *    update_fails, read_agg, write_agg, io_engine_throttled_events,

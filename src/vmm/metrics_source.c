@@ -54,6 +54,9 @@ static void snapshot_virtio(struct vm *vm, struct vm_metrics *out)
 		} else if (slot->kind && !strcmp(slot->kind, "virtio-net") && slot->model) {
 			m->kind = VM_METRICS_VIRTIO_NET;
 			virtio_net_get_stats(slot->model, &m->net);
+		} else if (slot->kind && !strcmp(slot->kind, "virtio-rng") && slot->model) {
+			m->kind = VM_METRICS_VIRTIO_RNG;
+			virtio_rng_get_stats(slot->model, &m->rng);
 		}
 	}
 }

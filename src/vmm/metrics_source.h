@@ -7,6 +7,7 @@
 #include "arch/x86/layout.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
+#include "virtio/rng.h"
 #include "vmm/config.h"
 #include "vmm/stats.h"
 
@@ -19,7 +20,8 @@ struct vm;
  *
  * The counters come from where vmon counts anyway: per-vCPU exits
  * (vmm/stats.h), the virtio-mmio transports' notifications and interrupts,
- * virtio-blk requests and bytes, virtio-net frames and bytes, COM1's bytes,
+ * virtio-blk requests and bytes, virtio-net frames and bytes, virtio-rng
+ * buffers and bytes, the rate limiters' waits, COM1's bytes,
  * the i8042's accesses and resets, the stop signals handled. Each is a
  * relaxed atomic with one writer (or writers under the device's lock), so a
  * snapshot takes no lock a vCPU or the I/O thread holds and never waits for
@@ -35,7 +37,7 @@ struct vm_metrics_vcpu {
 	uint64_t failures;                 /* the vCPU stopped on an error */
 };
 
-enum vm_metrics_virtio_kind { VM_METRICS_VIRTIO_BLK, VM_METRICS_VIRTIO_NET, VM_METRICS_VIRTIO_OTHER };
+enum vm_metrics_virtio_kind { VM_METRICS_VIRTIO_BLK, VM_METRICS_VIRTIO_NET, VM_METRICS_VIRTIO_RNG, VM_METRICS_VIRTIO_OTHER };
 
 struct vm_metrics_virtio {
 	enum vm_metrics_virtio_kind kind;
@@ -50,6 +52,7 @@ struct vm_metrics_virtio {
 	uint64_t notifies, interrupts, ignored_notifies;
 	struct virtio_blk_stats blk;       /* kind VM_METRICS_VIRTIO_BLK */
 	struct virtio_net_stats net;       /* kind VM_METRICS_VIRTIO_NET */
+	struct virtio_rng_stats rng;       /* kind VM_METRICS_VIRTIO_RNG */
 };
 
 struct vm_metrics {

@@ -64,7 +64,7 @@ static void fill_vm(struct vm_metrics *vm)
 	vm->exits_by_reason[KVM_EXIT_MMIO] = 6;
 	vm->exits_by_reason[40] = 1;      /* unnamed: goes with "other" */
 	vm->exits_other_reason = 1;
-	vm->nvirtio = 2;
+	vm->nvirtio = 3;
 	vm->virtio[0] = (struct vm_metrics_virtio){
 		.kind = VM_METRICS_VIRTIO_BLK, .kind_name = "virtio-blk", .name = "virtio-blk0", .id = "rootfs",
 		.notifies = 9, .interrupts = 9,
@@ -75,6 +75,10 @@ static void fill_vm(struct vm_metrics *vm)
 		.kind = VM_METRICS_VIRTIO_NET, .kind_name = "virtio-net", .name = "virtio-net0", .id = "eth0",
 		.net = { .rx_frames = 4, .rx_bytes = 600, .tx_frames = 3, .tx_bytes = 300, .rx_no_space = 1,
 			 .rx_rate_limiter_throttled = 7, .tx_rate_limiter_throttled = 8 },
+	};
+	vm->virtio[2] = (struct vm_metrics_virtio){
+		.kind = VM_METRICS_VIRTIO_RNG, .kind_name = "virtio-rng", .name = "virtio-rng0", .id = "virtio-rng0",
+		.notifies = 11, .rng = { .requests = 12, .bytes = 12 * 64, .rate_limiter_throttled_events = 4 },
 	};
 	vm->uart.tx_bytes = 1234;
 	vm->uart.rx_bytes = 5;
@@ -136,6 +140,7 @@ static void json_has_firecrackers_groups_and_values(void **state)
 	static const char *const groups[] = {
 		"utc_timestamp_ms", "api_server", "block_rootfs", "block", "get_api_requests", "i8042", "uart",
 		"latencies_us", "logger", "net_eth0", "net", "patch_api_requests", "put_api_requests", "vcpu", "signals",
+		"entropy",
 	};
 	char *line;
 	json_object *root;
@@ -188,6 +193,9 @@ static void json_has_firecrackers_groups_and_values(void **state)
 	assert_int_equal(field(root, "block", "rate_limiter_throttled_events"), 6);
 	assert_int_equal(field(root, "net_eth0", "rx_rate_limiter_throttled"), 7);
 	assert_int_equal(field(root, "net", "tx_rate_limiter_throttled"), 8);
+	assert_int_equal(field(root, "entropy", "entropy_event_count"), 11);
+	assert_int_equal(field(root, "entropy", "entropy_bytes"), 12 * 64);
+	assert_int_equal(field(root, "entropy", "entropy_rate_limiter_throttled"), 4);
 	assert_int_equal(field(root, "uart", "write_count"), 1234);
 	assert_int_equal(field(root, "uart", "read_count"), 5);
 	assert_int_equal(field(root, "i8042", "reset_count"), 1);
@@ -233,6 +241,7 @@ static void counters_report_the_increase_since_the_last_flush(void **state)
 	api_counters_record(&f->api, API_METHOD_PUT, API_EP_DRIVES, true, 5);
 	f->vm.vcpu[1].io_in += 7;
 	f->vm.virtio[0].blk.bytes_read += 512;
+	f->vm.virtio[2].rng.rate_limiter_throttled_events += 2;
 	f->vm.uart.tx_bytes += 3;
 	api_counters_sync_logger(&f->api, 2, NULL);
 	line = firecracker_line(f, true);
@@ -241,6 +250,8 @@ static void counters_report_the_increase_since_the_last_flush(void **state)
 	assert_int_equal(field(root, "vcpu", "exit_io_in"), 7);
 	assert_int_equal(field(root, "block", "read_bytes"), 512);
 	assert_int_equal(field(root, "block_rootfs", "read_bytes"), 512);
+	assert_int_equal(field(root, "entropy", "entropy_rate_limiter_throttled"), 2);
+	assert_int_equal(field(root, "entropy", "entropy_bytes"), 0);
 	assert_int_equal(field(root, "uart", "write_count"), 3);
 	assert_int_equal(field(root, "logger", "missed_log_count"), 2);
 	json_object_put(root);
@@ -414,6 +425,9 @@ static void prometheus_text_is_well_formed(void **state)
 				     "6\n"));
 	assert_non_null(strstr(text, "\nvmon_net_rate_limiter_throttled_total{device=\"virtio-net0\",id=\"eth0\","
 				     "direction=\"rx\"} 7\n"));
+	assert_non_null(strstr(text, "\nvmon_entropy_rate_limiter_throttled_total{device=\"virtio-rng0\","
+				     "id=\"virtio-rng0\"} 4\n"));
+	assert_non_null(strstr(text, "\nvmon_entropy_bytes_total{device=\"virtio-rng0\",id=\"virtio-rng0\"} 768\n"));
 	assert_non_null(strstr(text, "\nvmon_uart_bytes_total{device=\"com1\",direction=\"tx\"} 1234\n"));
 	assert_non_null(strstr(text, "\nvmon_api_action_duration_seconds{action=\"pause_vm\"} 0.001500\n"));
 	assert_null(strstr(text, "action=\"resume_vm\""));     /* never measured: no sample */

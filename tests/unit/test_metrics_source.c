@@ -26,6 +26,7 @@ struct fixture {
 	struct virtio_devices virtio;
 	struct virtio_blk blk;
 	struct virtio_net *net;
+	struct virtio_rng rng;
 	struct vm vm;
 	struct vm_metrics m;
 };
@@ -150,14 +151,15 @@ static struct virtio_slot *add_slot(struct fixture *f, const char *kind, const c
 static void virtio_devices_by_kind_with_drive_ids(void **state)
 {
 	struct fixture *f = *state;
-	static int rng_model;
-
 	f->cfg.ndrives = 1;
 	f->cfg.drives[0] = (struct drive_config){ .path = "disk.img", .id = "rootfs" };
 	f->vm.virtio = &f->virtio;
 	struct virtio_slot *blk = add_slot(f, "virtio-blk", "virtio-blk0", &f->blk);
 	struct virtio_slot *net = add_slot(f, "virtio-net", "virtio-net0", f->net);
-	add_slot(f, "virtio-rng", "virtio-rng0", &rng_model);
+	add_slot(f, "virtio-rng", "virtio-rng0", &f->rng);
+	atomic_store(&f->rng.requests, 3);
+	atomic_store(&f->rng.bytes, 96);
+	atomic_store(&f->rng.throttled_events, 2);
 	atomic_store(&blk->transport.notifies, 7);
 	atomic_store(&blk->transport.interrupts, 6);
 	atomic_store(&f->blk.reads, 4);
@@ -193,8 +195,11 @@ static void virtio_devices_by_kind_with_drive_ids(void **state)
 	assert_int_equal(n->net.rx_frames, 5);
 	assert_int_equal(n->net.rx_bytes, 900);
 	assert_int_equal(n->net.rx_no_space, 2);
-	assert_int_equal(r->kind, VM_METRICS_VIRTIO_OTHER);
+	assert_int_equal(r->kind, VM_METRICS_VIRTIO_RNG);
 	assert_string_equal(r->kind_name, "virtio-rng");
+	assert_int_equal(r->rng.requests, 3);
+	assert_int_equal(r->rng.bytes, 96);
+	assert_int_equal(r->rng.rate_limiter_throttled_events, 2);
 }
 
 int main(void)
