@@ -117,6 +117,33 @@ def test_machine_config_round_trip_and_bad_bodies_change_nothing():
         assert p.api.call("GET", "/vm/config")[1]["machine-config"]["vcpu_count"] == 2
 
 
+def test_entropy_rate_limiter_is_kept_and_bad_ones_name_the_field():
+    """Issue 13: PUT /entropy takes Firecracker's rate_limiter; GET /vm/config shows it."""
+    ops = {"size": 10, "one_time_burst": 0, "refill_time": 100}
+    with ApiProcess() as p:
+        assert p.api.call("GET", "/vm/config")[1]["entropy"] is None
+        status, body = p.api.call("PUT", "/entropy", {"rate_limiter": {"ops": {"size": 10, "refill_time": 100}}})
+        assert status == 204, body
+        assert p.api.call("GET", "/vm/config")[1]["entropy"] == {"rate_limiter": {"bandwidth": None, "ops": ops}}
+        for bad, words in [
+                ({"rate_limiter": {"ops": {"size": -1, "refill_time": 100}}}, "rate_limiter.ops.size"),
+                ({"rate_limiter": {"bandwidth": {"size": 1, "refill_time": 1, "burst": 2}}},
+                 'rate_limiter.bandwidth: unknown field "burst"'),
+                ({"rate_limiter": {"bandwidth": {"size": (1 << 62) + 1, "refill_time": 1}}},
+                 "rate_limiter.bandwidth: size exceeds 2^62"),
+                ({"rate_limiter": 7}, "rate_limiter"),
+                ({"rate_limiter": {"ops": ops}, "colour": "red"}, "colour")]:
+            status, body = p.api.call("PUT", "/entropy", bad)
+            assert status == 400 and words in fault(body), (bad, body)
+        # Refusals changed nothing; a PUT without rate_limiter replaces it with none.
+        assert p.api.call("GET", "/vm/config")[1]["entropy"]["rate_limiter"]["ops"] == ops
+        assert p.api.call("PUT", "/entropy", {})[0] == 204
+        assert p.api.call("GET", "/vm/config")[1]["entropy"] == {"rate_limiter": None}
+        # No PATCH /entropy in Firecracker's API, nor here.
+        status, body = p.api.call("PATCH", "/entropy", {"rate_limiter": {"ops": ops}})
+        assert status == 400 and fault(body), body
+
+
 def test_unknown_paths_later_issues_and_phase_errors():
     with ApiProcess() as p:
         status, body = p.api.call("GET", "/no-such-thing")
