@@ -550,6 +550,8 @@ static void check_vm_config(const struct fc_spec *s)
 	      "cmdline %s", cfg.cmdline);
 	CHECK(cfg.ncpus == s->machine.vcpu_count && cfg.mem_size == s->machine.mem_size_mib << 20, "cpus/memory");
 	CHECK(cfg.ndrives == s->ndrives && cfg.nnets == s->nnets && cfg.rng == s->entropy, "device counts");
+	CHECK(!memcmp(&cfg.rng_rate_limiter, s->entropy ? &s->entropy_rate_limiter : &(struct rate_limiter_config){ 0 },
+		      sizeof(cfg.rng_rate_limiter)), "entropy rate_limiter");
 	for (unsigned i = 0; i < s->ndrives; i++)
 		CHECK(!strcmp(cfg.drives[i].path, s->drives[i].path_on_host) &&
 		      !strcmp(cfg.drives[i].id, s->drives[i].drive_id) &&

@@ -76,6 +76,8 @@ def seeds():
                              "imds_compat": True}),
         put("/metrics", {"metrics_path": f("metrics"), "emit_id": True, "properties": {"a": "b"}}),
         put("/entropy", {"rate_limiter": None}),
+        put("/entropy", {"rate_limiter": {"bandwidth": {"size": 4096, "one_time_burst": 512, "refill_time": 100},
+                                          "ops": None}}),
         put("/serial", {"serial_out_path": f("serial")}),
         get("/vm/config"),
     ])
@@ -98,6 +100,9 @@ def seeds():
         put("/logger", {"level": "loud"}),
         put("/metrics", {"metrics_path": ""}),
         put("/serial", {"rate_limiter": {"size": 1, "refill_time": 1}}),
+        put("/entropy", {"rate_limiter": {"ops": {"size": -1, "refill_time": 1}}}),
+        put("/entropy", {"rate_limiter": {"ops": {"size": 1, "refill_time": 18446744073710}}}),
+        put("/entropy", {"rate_limiter": {"ops": {"size": 1, "refill_time": 1}}}, method="PATCH"),
         put("/vsock", {"guest_cid": 3, "uds_path": "/v.sock"}),
         put("/balloon", {"amount_mib": 0, "deflate_on_oom": True}),
         put("/actions", {"action_type": "InstanceStart"}),
