@@ -171,8 +171,13 @@ int mmds_patch(struct mmds *m, const char *body, struct vmon_error *err)
 	} else {
 		ret = commit(m, next, err);
 	}
-	pthread_mutex_unlock(&m->lock);
+	/*
+	 * Under the lock: the store now shares the patch's values, and json-c's
+	 * reference counts are not atomic. Put outside it, this drop raced the
+	 * next patch's release of the old store (test_mmds lost a count: a leak).
+	 */
 	json_object_put(patch);
+	pthread_mutex_unlock(&m->lock);
 	return ret;
 }
 
