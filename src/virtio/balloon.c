@@ -81,11 +81,18 @@ static int64_t serve_frames(struct virtio_balloon *b, const struct virtq_chain *
 				    (unsigned long long)c->in_bytes);
 		return -1;
 	}
-	if (c->out_bytes % sizeof(uint32_t))
+	uint64_t list_bytes = c->out_bytes;
+	if (list_bytes % sizeof(uint32_t))
 		bad_input(b, "page frame list of %llu bytes is not a whole number of 32-bit frames",
-			  (unsigned long long)c->out_bytes);
-	for (uint64_t off = 0; off + sizeof(uint32_t) <= c->out_bytes;) {
-		size_t got = virtq_chain_read(c, off, pfn, sizeof(pfn)) / sizeof(uint32_t);
+			  (unsigned long long)list_bytes);
+	if (list_bytes / sizeof(uint32_t) > VIRTIO_BALLOON_MAX_FRAMES_PER_BUFFER) {
+		bad_input(b, "page frame list of %llu frames is longer than a buffer may be (4096): the rest is "
+			  "skipped", (unsigned long long)(list_bytes / sizeof(uint32_t)));
+		list_bytes = VIRTIO_BALLOON_MAX_FRAMES_PER_BUFFER * sizeof(uint32_t);
+	}
+	for (uint64_t off = 0; off + sizeof(uint32_t) <= list_bytes;) {
+		uint64_t want = list_bytes - off < sizeof(pfn) ? list_bytes - off : sizeof(pfn);
+		size_t got = virtq_chain_read(c, off, pfn, want) / sizeof(uint32_t);
 		for (size_t i = 0; i < got; i++) {
 			uint64_t gpa = (uint64_t)le32toh(pfn[i]) << VIRTIO_BALLOON_PFN_SHIFT;
 			uint8_t *host = guest_mem_ptr(b->vdev->mem, gpa, GUEST_MEM_PAGE);

@@ -49,6 +49,13 @@
 /* Tags 0 (SWAP_IN) .. 9 (HTLB_PGFAIL) of linux/virtio_balloon.h, 10 (OOM_KILL) .. 15 (DIRECT_RECLAIM) of Linux 6.12. */
 #define VIRTIO_BALLOON_NUM_STATS 16u
 #define VIRTIO_BALLOON_MAX_QUEUES 4u         /* inflate, deflate, stats, reporting */
+/*
+ * Frames one inflate/deflate buffer may name (Linux sends at most 256): a
+ * hostile list as long as RAM, with no two frames adjacent, would make the
+ * I/O thread madvise() page by page for minutes inside one buffer, where a
+ * pause cannot reach it. The rest of a longer list is skipped as bad input.
+ */
+#define VIRTIO_BALLOON_MAX_FRAMES_PER_BUFFER 4096u
 
 /* What the user asks for (CLI --balloon, PUT /balloon). */
 struct balloon_config {

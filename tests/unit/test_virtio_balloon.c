@@ -176,6 +176,34 @@ static void test_inflate_deflate(void **state)
 	fixture_free(f);
 }
 
+/* A list longer than a buffer may be: its first VIRTIO_BALLOON_MAX_FRAMES_PER_BUFFER frames count, the rest not. */
+static void test_overlong_frame_list_is_cut(void **state)
+{
+	(void)state;
+	struct balloon_config cfg = { .enabled = true, .amount_mib = 1 };
+	struct fixture *f = fixture_new(&cfg);
+	unsigned n = VIRTIO_BALLOON_MAX_FRAMES_PER_BUFFER + 100;
+	uint32_t *pfns = calloc(n, sizeof(*pfns));
+	struct balloon_status st;
+
+	assert_non_null(pfns);
+	virtio_harness_start(&f->h, ~0ull, 2, 64);
+	/* Two pages far apart, in turn: no two frames adjacent, one release each (the costly case). */
+	for (unsigned i = 0; i < n; i++)
+		pfns[i] = (uint32_t)(PATTERN_GPA / 4096 + (i % 2) * 2);
+	pfns[n - 1] = PATTERN_GPA / 4096 + 1;      /* past the limit: must stay untouched */
+	memset(ram(f, PATTERN_GPA, 3 * 4096), 0xa5, 3 * 4096);
+	send_frames(f, 0, pfns, n);
+	virtio_balloon_status(f->b, &st);
+	assert_int_equal(st.inflated_pages, VIRTIO_BALLOON_MAX_FRAMES_PER_BUFFER);
+	assert_int_equal(st.bad_frames, 1);
+	assert_true(all_zero(ram(f, PATTERN_GPA, 4096), 4096));
+	assert_int_equal(ram(f, PATTERN_GPA + 4096, 4096)[0], 0xa5);
+	assert_false(needs_reset(f));
+	free(pfns);
+	fixture_free(f);
+}
+
 static void test_writable_frame_list_is_a_driver_bug(void **state)
 {
 	(void)state;
@@ -481,6 +509,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_identity_and_offer),
 		cmocka_unit_test(test_inflate_deflate),
+		cmocka_unit_test(test_overlong_frame_list_is_cut),
 		cmocka_unit_test(test_writable_frame_list_is_a_driver_bug),
 		cmocka_unit_test(test_target_change),
 		cmocka_unit_test(test_statistics),
