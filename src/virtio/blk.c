@@ -11,10 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "virtio/core.h"
@@ -116,17 +113,6 @@ static void fill_config(struct virtio_blk *blk)
 	c->write_zeroes_may_unmap = blk->can_punch_hole;
 }
 
-static int check_limiter(const struct rate_limiter_config *cfg, struct vmon_error *err)
-{
-	const char *problem;
-
-	if ((problem = token_bucket_config_problem(&cfg->bandwidth)))
-		return error_set(err, -EINVAL, "rate_limiter.bandwidth: %s", problem);
-	if ((problem = token_bucket_config_problem(&cfg->ops)))
-		return error_set(err, -EINVAL, "rate_limiter.ops: %s", problem);
-	return 0;
-}
-
 int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const struct drive_config *cfg,
 		      unsigned index, struct vmon_error *err)
 {
@@ -139,16 +125,8 @@ int virtio_blk_create(struct virtio_blk **out, struct virtio_dev *vdev, const st
 		return error_set(err, -ENOMEM, "virtio-blk: out of memory");
 	blk->vdev = vdev;
 	blk->readonly = cfg->readonly;
-	blk->now_ns = event_loop_now_ns;
-	blk->throttle_fd = -1;
-	if ((r = check_limiter(&cfg->rate_limiter, err))) {
-		blk->fd = -1;
-		goto fail;
-	}
-	rate_limiter_init(&blk->limiter, &cfg->rate_limiter, blk->now_ns());
-	blk->throttle_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (blk->throttle_fd < 0) {
-		r = error_set(err, -errno, "virtio-blk: timerfd: %s", strerror(errno));
+	if ((r = queue_throttle_init(&blk->throttle, vdev, 0, "virtio-blk", blk->serial, VIRTIO_BLK_ID_BYTES,
+				     &cfg->rate_limiter, err))) {
 		blk->fd = -1;
 		goto fail;
 	}
@@ -248,11 +226,7 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 		return;
 	if (blk->fd >= 0)
 		close(blk->fd);
-	if (blk->throttle_fd >= 0) {
-		if (blk->loop)
-			event_loop_remove(blk->loop, blk->throttle_fd);
-		close(blk->throttle_fd);
-	}
+	queue_throttle_destroy(&blk->throttle);
 	free(blk->path);
 	free(blk);
 }
@@ -355,7 +329,7 @@ void virtio_blk_get_stats(const struct virtio_blk *blk, struct virtio_blk_stats 
 		.reads = stat_get(&blk->reads), .writes = stat_get(&blk->writes), .flushes = stat_get(&blk->flushes),
 		.discards = stat_get(&blk->discards), .write_zeroes = stat_get(&blk->write_zeroes),
 		.bytes_read = stat_get(&blk->bytes_read), .bytes_written = stat_get(&blk->bytes_written),
-		.errors = stat_get(&blk->errors), .rate_limiter_throttled_events = stat_get(&blk->throttled_events),
+		.errors = stat_get(&blk->errors), .rate_limiter_throttled_events = queue_throttle_events(&blk->throttle),
 	};
 }
 
@@ -533,71 +507,21 @@ static uint64_t request_bytes(const struct virtq_chain *c)
 	}
 }
 
-/* 0 (disarm) or a relative expiry in ns. */
-static void arm_throttle_timer(struct virtio_blk *blk, uint64_t ns)
-{
-	int r = event_timer_arm(blk->throttle_fd, ns);
-
-	if (r)
-		log_warn("virtio-blk %.*s: throttle timer: %s", VIRTIO_BLK_ID_BYTES, blk->serial, strerror(-r));
-}
-
-/* May this request go now? If not, the timer is armed for when it may. */
-static bool admit(struct virtio_blk *blk, const struct virtq_chain *c)
-{
-	if (!blk->loop)
-		return true;      /* not attached (unit tests of the request paths): nothing to resume with */
-	uint64_t bytes = request_bytes(c), now = blk->now_ns();
-	if (rate_limiter_consume(&blk->limiter, bytes, now))
-		return true;
-	stat_add(&blk->throttled_events, 1);
-	blk->throttled = true;
-	arm_throttle_timer(blk, rate_limiter_wait_ns(&blk->limiter, bytes, now));
-	return false;
-}
-
-static void throttle_expired(void *ctx, uint32_t events)
-{
-	struct virtio_blk *blk = ctx;
-	int r = event_timer_drain(blk->throttle_fd);
-	(void)events;
-
-	if (r)
-		log_warn("virtio-blk: throttle timer: %s", strerror(-r));
-	virtio_lock(blk->vdev);
-	if (blk->throttled) {
-		blk->throttled = false;
-		/* Paused meanwhile: ignored here, and resume re-kicks the queue. */
-		virtio_dev_queue_notify(blk->vdev, 0);
-	}
-	virtio_unlock(blk->vdev);
-}
-
 int virtio_blk_attach_loop(struct virtio_blk *blk, struct event_loop *loop, struct vmon_error *err)
 {
-	int r = event_loop_add(loop, blk->throttle_fd, EPOLLIN, throttle_expired, blk, err);
-
-	if (r)
-		return r;
-	blk->loop = loop;
-	return 0;
+	return queue_throttle_attach(&blk->throttle, loop, err);
 }
 
 int virtio_blk_set_rate_limiter(struct virtio_blk *blk, const struct rate_limiter_config *cfg,
 				struct vmon_error *err)
 {
-	int r = check_limiter(cfg, err);
+	int r = queue_throttle_check(cfg, err);
 
 	if (r)
 		return r;
-	if (!blk->loop && rate_limiter_config_limits(cfg))
+	if (!queue_throttle_attached(&blk->throttle) && rate_limiter_config_limits(cfg))
 		return error_set(err, -EINVAL, "rate_limiter: this drive has no I/O loop to resume a throttled queue");
-	virtio_lock(blk->vdev);
-	rate_limiter_init(&blk->limiter, cfg, blk->now_ns());
-	/* A queue the old buckets held: the timer fires now and the new ones decide. */
-	if (blk->throttled)
-		arm_throttle_timer(blk, 1);
-	virtio_unlock(blk->vdev);
+	queue_throttle_replace(&blk->throttle, cfg);
 	return 0;
 }
 
@@ -623,17 +547,14 @@ static void blk_reset(void *dev)
 	struct virtio_blk *blk = dev;
 
 	blk->features = 0;    /* requests are served synchronously: nothing is in flight */
-	if (blk->throttled) {
-		blk->throttled = false;
-		arm_throttle_timer(blk, 0);
-	}
+	queue_throttle_disarm(&blk->throttle);
 }
 
 static int64_t serve_one(void *ctx, const struct virtq_chain *c)
 {
 	struct virtio_blk *blk = ctx;
 
-	if (!admit(blk, c))
+	if (!queue_throttle_admit(&blk->throttle, request_bytes(c)))
 		return VIRTIO_SERVE_LATER;
 	return serve_request(blk, c);
 }
@@ -643,7 +564,7 @@ static void blk_queue_notify(void *dev, unsigned q)
 	struct virtio_blk *blk = dev;
 
 	/* Held back by the rate limiter: its timer serves the queue, kicks meanwhile change nothing. */
-	if (blk->throttled)
+	if (queue_throttle_held(&blk->throttle))
 		return;
 	virtio_serve_queue(blk->vdev, q, &blk->chain, serve_one, blk);
 }

@@ -11,6 +11,7 @@
 #include "devices/device.h"
 #include "virtio/core.h"
 #include "virtio/device.h"
+#include "virtio/queue_throttle.h"
 #include "base/error.h"
 #include "base/event_loop.h"
 #include "base/token_bucket.h"
@@ -81,17 +82,8 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_ID_BYTES];     /* NUL-padded, not necessarily terminated */
 	struct virtio_blk_config config;      /* little-endian, as the guest reads it */
 
-	/*
-	 * The rate limiter (under virtio_lock). A request it refuses stays in the
-	 * ring, the queue stops (kicks suppressed) and throttle_fd, a timerfd on
-	 * the I/O loop, fires when the request can go: no polling, no reordering.
-	 */
-	struct rate_limiter limiter;
-	bool throttled;                       /* throttle_fd is armed: the queue waits for it */
-	int throttle_fd;
-	struct event_loop *loop;              /* throttle_fd's, once attached */
-	uint64_t (*now_ns)(void);             /* CLOCK_MONOTONIC; tests may swap it */
-	_Atomic uint64_t throttled_events;
+	/* The rate limiter: a refused request waits in the ring for the throttle's timer. */
+	struct queue_throttle throttle;
 
 	/* Scratch for the request being served (too big for the stack). */
 	struct virtq_chain chain;

@@ -5,24 +5,11 @@
 #include <linux/virtio_ids.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/random.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "virtio/core.h"
-
-static int check_limiter(const struct rate_limiter_config *cfg, struct vmon_error *err)
-{
-	const char *problem;
-
-	if ((problem = token_bucket_config_problem(&cfg->bandwidth)))
-		return error_set(err, -EINVAL, "rate_limiter.bandwidth: %s", problem);
-	if ((problem = token_bucket_config_problem(&cfg->ops)))
-		return error_set(err, -EINVAL, "rate_limiter.ops: %s", problem);
-	return 0;
-}
 
 int virtio_rng_create(struct virtio_rng **out, struct virtio_dev *vdev, const struct rate_limiter_config *limits,
 		      struct vmon_error *err)
@@ -34,16 +21,12 @@ int virtio_rng_create(struct virtio_rng **out, struct virtio_dev *vdev, const st
 	*out = NULL;
 	if (!limits)
 		limits = &none;
-	if ((r = check_limiter(limits, err)))
+	if ((r = queue_throttle_check(limits, err)))
 		return r;
 	if (!(rng = calloc(1, sizeof(*rng))))
 		return error_set(err, -ENOMEM, "virtio-rng: out of memory");
 	rng->vdev = vdev;
-	rng->now_ns = event_loop_now_ns;
-	rate_limiter_init(&rng->limiter, limits, rng->now_ns());
-	rng->throttle_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (rng->throttle_fd < 0) {
-		r = error_set(err, -errno, "virtio-rng: timerfd: %s", strerror(errno));
+	if ((r = queue_throttle_init(&rng->throttle, vdev, 0, "virtio-rng", NULL, 0, limits, err))) {
 		free(rng);
 		return r;
 	}
@@ -55,9 +38,7 @@ void virtio_rng_destroy(struct virtio_rng *rng)
 {
 	if (!rng)
 		return;
-	if (rng->loop)
-		event_loop_remove(rng->loop, rng->throttle_fd);
-	close(rng->throttle_fd);
+	queue_throttle_destroy(&rng->throttle);
 	free(rng);
 }
 
@@ -76,7 +57,7 @@ void virtio_rng_get_stats(const struct virtio_rng *rng, struct virtio_rng_stats 
 {
 	*out = (struct virtio_rng_stats){
 		.requests = stat_get(&rng->requests), .bytes = stat_get(&rng->bytes),
-		.rate_limiter_throttled_events = stat_get(&rng->throttled_events),
+		.rate_limiter_throttled_events = queue_throttle_events(&rng->throttle),
 	};
 }
 
@@ -130,67 +111,20 @@ static int64_t serve_request(struct virtio_rng *rng, const struct virtq_chain *c
 	return (int64_t)done;
 }
 
-/* ---- rate limiting --------------------------------------------------------- */
-
-/* 0 (disarm) or a relative expiry in ns. */
-static void arm_throttle_timer(struct virtio_rng *rng, uint64_t ns)
-{
-	int r = event_timer_arm(rng->throttle_fd, ns);
-
-	if (r)
-		log_warn("virtio-rng: throttle timer: %s", strerror(-r));
-}
-
-/*
- * May this buffer be filled now? If not, the timer is armed for when it may.
- * The cost is what the device would fill (the bytes Firecracker's entropy
- * device charges): a malformed buffer costs the same and then fails.
- */
-static bool admit(struct virtio_rng *rng, const struct virtq_chain *c)
-{
-	if (!rng->loop)
-		return true;      /* not attached (unit tests of the request path): nothing to resume with */
-	uint64_t bytes = request_bytes(c), now = rng->now_ns();
-	if (rate_limiter_consume(&rng->limiter, bytes, now))
-		return true;
-	stat_add(&rng->throttled_events, 1);
-	rng->throttled = true;
-	arm_throttle_timer(rng, rate_limiter_wait_ns(&rng->limiter, bytes, now));
-	return false;
-}
-
-static void throttle_expired(void *ctx, uint32_t events)
-{
-	struct virtio_rng *rng = ctx;
-	int r = event_timer_drain(rng->throttle_fd);
-	(void)events;
-
-	if (r)
-		log_warn("virtio-rng: throttle timer: %s", strerror(-r));
-	virtio_lock(rng->vdev);
-	if (rng->throttled) {
-		rng->throttled = false;
-		/* Paused meanwhile: ignored here, and resume re-kicks the queue. */
-		virtio_dev_queue_notify(rng->vdev, 0);
-	}
-	virtio_unlock(rng->vdev);
-}
-
 int virtio_rng_attach_loop(struct virtio_rng *rng, struct event_loop *loop, struct vmon_error *err)
 {
-	int r = event_loop_add(loop, rng->throttle_fd, EPOLLIN, throttle_expired, rng, err);
-
-	if (r)
-		return r;
-	rng->loop = loop;
-	return 0;
+	return queue_throttle_attach(&rng->throttle, loop, err);
 }
 
 static int64_t serve_one(void *ctx, const struct virtq_chain *c)
 {
 	struct virtio_rng *rng = ctx;
 
-	if (!admit(rng, c))
+	/*
+	 * The cost is what the device would fill (the bytes Firecracker's entropy
+	 * device charges): a malformed buffer costs the same and then fails.
+	 */
+	if (!queue_throttle_admit(&rng->throttle, request_bytes(c)))
 		return VIRTIO_SERVE_LATER;
 	return serve_request(rng, c);
 }
@@ -200,7 +134,7 @@ static void rng_queue_notify(void *dev, unsigned q)
 	struct virtio_rng *rng = dev;
 
 	/* Held back by the rate limiter: its timer serves the queue, kicks meanwhile change nothing. */
-	if (rng->throttled)
+	if (queue_throttle_held(&rng->throttle))
 		return;
 	virtio_serve_queue(rng->vdev, q, &rng->chain, serve_one, rng);
 }
@@ -224,10 +158,7 @@ static void rng_reset(void *dev)
 	struct virtio_rng *rng = dev;
 
 	/* Requests are served synchronously: nothing is in flight; a waiting queue is gone with the rings. */
-	if (rng->throttled) {
-		rng->throttled = false;
-		arm_throttle_timer(rng, 0);
-	}
+	queue_throttle_disarm(&rng->throttle);
 }
 
 const struct virtio_device_ops virtio_rng_ops = {

@@ -9,6 +9,7 @@
 #include "devices/device.h"
 #include "virtio/core.h"
 #include "virtio/device.h"
+#include "virtio/queue_throttle.h"
 #include "base/error.h"
 #include "base/event_loop.h"
 #include "base/token_bucket.h"
@@ -37,16 +38,11 @@ struct virtio_rng {
 	 * The rate limiter (under virtio_lock): host-side runtime state, not the
 	 * guest's, so never saved (a restored device starts with full buckets).
 	 */
-	struct rate_limiter limiter;
-	bool throttled;                /* throttle_fd is armed: the queue waits for it */
-	int throttle_fd;
-	struct event_loop *loop;       /* throttle_fd's, once attached */
-	uint64_t (*now_ns)(void);      /* CLOCK_MONOTONIC; tests may swap it */
+	struct queue_throttle throttle;
 
 	/* Counters: bumped by the I/O thread, read by any thread (virtio_rng_get_stats). */
 	_Atomic uint64_t requests;     /* buffers filled */
 	_Atomic uint64_t bytes;        /* random bytes served */
-	_Atomic uint64_t throttled_events;
 };
 
 struct virtio_rng_stats {

@@ -34,7 +34,7 @@ out=$(cd "$out" && pwd)
 LOG="base/log.c base/error.c"
 EVENT_LOOP="base/io_bus.c base/event_loop.c base/thread.c base/seccomp_filter.c base/guest_mem.c"
 VIRTQ="virtio/core.c virtio/queue.c"
-VIRTIO_MMIO_DEVICES="virtio/mmio.c virtio/iov.c virtio/serve.c virtio/rng.c virtio/blk.c base/token_bucket.c"
+VIRTIO_MMIO_DEVICES="virtio/mmio.c virtio/iov.c virtio/serve.c virtio/rng.c virtio/blk.c virtio/queue_throttle.c base/token_bucket.c"
 # The models behind fuzz_mmio beyond those; virtio-net links its real backends (the fuzzer plugs a fake one).
 VIRTIO_HOST_DEVICES="virtio/net.c net/tap.c net/slirp.c net/slirp_lib.c virtio/vsock.c virtio/vsock_conn.c
 	virtio/balloon.c virtio/balloon_stats.c base/unix_socket.c"

@@ -159,7 +159,7 @@ static void virtio_devices_by_kind_with_drive_ids(void **state)
 	add_slot(f, "virtio-rng", "virtio-rng0", &f->rng);
 	atomic_store(&f->rng.requests, 3);
 	atomic_store(&f->rng.bytes, 96);
-	atomic_store(&f->rng.throttled_events, 2);
+	atomic_store(&f->rng.throttle.throttled_events, 2);
 	atomic_store(&blk->transport.notifies, 7);
 	atomic_store(&blk->transport.interrupts, 6);
 	atomic_store(&f->blk.reads, 4);

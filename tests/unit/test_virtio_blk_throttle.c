@@ -240,9 +240,9 @@ static void test_reset_and_pause_while_throttled(void **state)
 	add_read(f, 1, 1);
 	virtio_harness_kick(&f->h, 0);
 	assert_int_equal(take_used(f), 1);
-	assert_true(f->blk->throttled);
+	assert_true(f->blk->throttle.throttled);
 	virtio_harness_reset(&f->h);
-	assert_false(f->blk->throttled);
+	assert_false(f->blk->throttle.throttled);
 	assert_int_equal(event_loop_run_once(&f->h.loop, 400), 0);       /* disarmed */
 
 	virtio_harness_start(&f->h, ~0ull, 1, 64);

@@ -188,9 +188,9 @@ static void test_reset_and_pause_while_throttled(void **state)
 	add_buffer(f, 16);
 	virtio_harness_kick(&f->h, 0);
 	assert_int_equal(take_used(f), 1);
-	assert_true(f->rng->throttled);
+	assert_true(f->rng->throttle.throttled);
 	virtio_harness_reset(&f->h);
-	assert_false(f->rng->throttled);
+	assert_false(f->rng->throttle.throttled);
 	assert_int_equal(event_loop_run_once(&f->h.loop, 400), 0);       /* disarmed: no timer into a dead queue */
 
 	virtio_harness_start(&f->h, ~0ull, 1, 16);
@@ -199,11 +199,11 @@ static void test_reset_and_pause_while_throttled(void **state)
 	add_buffer(f, 16);
 	virtio_harness_kick(&f->h, 0);
 	assert_int_equal(take_used(f), 1);                                /* the bucket refilled during the wait */
-	assert_true(f->rng->throttled);
+	assert_true(f->rng->throttle.throttled);
 	virtio_dev_pause(&f->h.t.vdev);
 	assert_int_equal(event_loop_run_once(&f->h.loop, 2000), 1);      /* the timer fires... */
 	assert_int_equal(take_used(f), 0);                                /* ...and paused, nothing moves */
-	assert_false(f->rng->throttled);
+	assert_false(f->rng->throttle.throttled);
 	virtio_dev_resume(&f->h.t.vdev);
 	virtio_harness_run_loop(&f->h);
 	assert_int_equal(take_used(f), 1);
@@ -225,7 +225,7 @@ static void test_a_throttled_device_saves_and_restores(void **state)
 	virtio_rng_registry_ops.pause(&f->h.t.vdev);
 	virtio_rng_registry_ops.save(&f->h.t.vdev, saved);
 	virtio_rng_registry_ops.reset(&f->h.t.vdev);
-	assert_false(f->rng->throttled);
+	assert_false(f->rng->throttle.throttled);
 	if (virtio_rng_registry_ops.restore(&f->h.t.vdev, saved, &err))
 		fail_msg("restore: %s", err.msg);
 	virtio_rng_registry_ops.resume(&f->h.t.vdev);
