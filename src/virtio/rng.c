@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <unistd.h>
 
 #include "base/log.h"
 #include "virtio/core.h"
@@ -21,8 +20,6 @@ int virtio_rng_create(struct virtio_rng **out, struct virtio_dev *vdev, const st
 	*out = NULL;
 	if (!limits)
 		limits = &none;
-	if ((r = queue_throttle_check(limits, err)))
-		return r;
 	if (!(rng = calloc(1, sizeof(*rng))))
 		return error_set(err, -ENOMEM, "virtio-rng: out of memory");
 	rng->vdev = vdev;
