@@ -17,6 +17,7 @@
 #include "virtio/core.h"
 #include "virtio/iov.h"
 #include "base/log.h"
+#include "base/stat_counter.h"
 
 #define BLK_HDR_SIZE sizeof(struct virtio_blk_outhdr)
 #define BLK_RANGE_SIZE sizeof(struct virtio_blk_discard_write_zeroes)
@@ -311,17 +312,6 @@ static int zero_range(struct virtio_blk *blk, uint64_t off, uint64_t len, bool u
 }
 
 /* ---- requests ------------------------------------------------------------ */
-
-/* The counters' one writer is the I/O thread: a relaxed load and store, no locked instruction. */
-static void stat_add(_Atomic uint64_t *counter, uint64_t n)
-{
-	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n, memory_order_relaxed);
-}
-
-static uint64_t stat_get(const _Atomic uint64_t *counter)
-{
-	return atomic_load_explicit(counter, memory_order_relaxed);
-}
 
 void virtio_blk_get_stats(const struct virtio_blk *blk, struct virtio_blk_stats *out)
 {

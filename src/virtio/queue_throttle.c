@@ -9,6 +9,7 @@
 
 #include "virtio/core.h"
 #include "base/log.h"
+#include "base/stat_counter.h"
 
 int queue_throttle_check(const struct rate_limiter_config *cfg, struct vmon_error *err)
 {
@@ -89,10 +90,7 @@ bool queue_throttle_admit(struct queue_throttle *t, uint64_t bytes)
 	uint64_t now = t->now_ns();
 	if (rate_limiter_consume(&t->limiter, bytes, now))
 		return true;
-	/* The one writer is the I/O thread: a relaxed load and store, no locked instruction. */
-	atomic_store_explicit(&t->throttled_events,
-			      atomic_load_explicit(&t->throttled_events, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	stat_add(&t->throttled_events, 1);
 	t->throttled = true;
 	arm_timer(t, rate_limiter_wait_ns(&t->limiter, bytes, now));
 	return false;
@@ -117,7 +115,7 @@ void queue_throttle_replace(struct queue_throttle *t, const struct rate_limiter_
 
 uint64_t queue_throttle_events(const struct queue_throttle *t)
 {
-	return atomic_load_explicit(&t->throttled_events, memory_order_relaxed);
+	return stat_get(&t->throttled_events);
 }
 
 void queue_throttle_destroy(struct queue_throttle *t)

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "base/log.h"
+#include "base/stat_counter.h"
 #include "virtio/core.h"
 
 int virtio_rng_create(struct virtio_rng **out, struct virtio_dev *vdev, const struct rate_limiter_config *limits,
@@ -37,17 +38,6 @@ void virtio_rng_destroy(struct virtio_rng *rng)
 		return;
 	queue_throttle_destroy(&rng->throttle);
 	free(rng);
-}
-
-/* The counters' one writer is the I/O thread: a relaxed load and store, no locked instruction. */
-static void stat_add(_Atomic uint64_t *counter, uint64_t n)
-{
-	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n, memory_order_relaxed);
-}
-
-static uint64_t stat_get(const _Atomic uint64_t *counter)
-{
-	return atomic_load_explicit(counter, memory_order_relaxed);
 }
 
 void virtio_rng_get_stats(const struct virtio_rng *rng, struct virtio_rng_stats *out)
